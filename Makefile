@@ -1,0 +1,39 @@
+# Worldgate developer commands. `make run` and `make test` do all set-up on a fresh machine.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+PYTEST_WORKERS ?= 2
+
+.PHONY: install run test lint types docs unit bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(BIN)/worldgate serve
+
+lint: install
+	$(BIN)/ruff check app tests benchmarks docs/examples
+
+types: install
+	$(BIN)/mypy
+
+docs: install
+	$(BIN)/mkdocs build --strict --site-dir var/site
+
+unit: install
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup
+
+test: lint types docs unit
+
+bench: install
+	$(BIN)/python -m benchmarks
+
+clean:
+	rm -rf $(VENV) var/site

@@ -1,0 +1,1 @@
+"""Wire types shared by WorldService, Gateway and SDK (SPEC §2–§8)."""

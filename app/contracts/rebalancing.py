@@ -1,0 +1,130 @@
+"""Rebalancing wire types (SPEC §2, §4): the request and the v1/v2 tagged responses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+__all__ = [
+    "AlphaMetricsEnvelope",
+    "ApplyRequest",
+    "OverlayConfig",
+    "PlanResponse",
+    "PlanV1",
+    "PlanV2",
+    "PositionSlice",
+    "RebalanceIntent",
+    "RebalanceRequest",
+    "SymbolDelta",
+    "WorldPlan",
+]
+
+MetricMap = dict[str, float]
+
+
+class _Wire(msgspec.Struct, frozen=True, kw_only=True):
+    """Base of request-side wire structs: unknown fields are ignored (forward compatible)."""
+
+
+class PositionSlice(_Wire):
+    """One strategy's holding of one symbol in one world (``qty`` is signed)."""
+
+    world_id: str
+    strategy_id: str
+    symbol: str
+    qty: float
+    mark: float
+    venue: str | None = None
+
+
+class OverlayConfig(_Wire):
+    """How overlay (and the overlay part of hybrid) plans trade an index instrument per world."""
+
+    instrument_by_world: dict[str, str] = msgspec.field(default_factory=dict)
+    price_by_symbol: dict[str, float] = msgspec.field(default_factory=dict)
+    min_order_notional: float = 0.0
+    overlay_fraction: float | None = None
+
+
+class RebalanceIntent(_Wire):
+    """Free-form metadata a caller attaches to a plan; echoed in v2 only."""
+
+    meta: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class RebalanceRequest(_Wire):
+    """``MultiWorldRebalanceRequest`` (SPEC §2). Range rules are checked by the validator."""
+
+    total_equity: float
+    world_alloc_before: dict[str, float]
+    world_alloc_after: dict[str, float]
+    positions: list[PositionSlice]
+    strategy_alloc_before_total: dict[str, dict[str, float]] | None = None
+    strategy_alloc_after_total: dict[str, dict[str, float]] | None = None
+    min_trade_notional: float | None = None
+    lot_size_by_symbol: dict[str, float] | None = None
+    mode: str = "scaling"
+    overlay: OverlayConfig | None = None
+    schema_version: int | None = None
+    rebalance_intent: RebalanceIntent | None = None
+    realized_returns_by_world: dict[str, list[float]] | None = None
+    realized_returns_by_strategy: dict[str, dict[str, list[float]]] | None = None
+
+
+class ApplyRequest(RebalanceRequest, kw_only=True):
+    """``POST /worldservice/rebalancing/apply`` body: a plan request plus an optional run id."""
+
+    run_id: str | None = None
+
+
+class SymbolDelta(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """A signed quantity change of one symbol (at one venue, when given)."""
+
+    symbol: str
+    delta_qty: float
+    venue: str | None = None
+
+
+class WorldPlan(msgspec.Struct, frozen=True, kw_only=True):
+    """The plan for one world: its scales and its netted per-(venue, symbol) deltas."""
+
+    world_id: str
+    scale_world: float
+    scale_by_strategy: dict[str, float]
+    deltas: list[SymbolDelta]
+
+
+class AlphaMetricsEnvelope(msgspec.Struct, frozen=True, kw_only=True):
+    """v2 metrics: ``per_world[world]`` and ``per_strategy[strategy][world]`` → six keys."""
+
+    per_world: dict[str, MetricMap] = msgspec.field(default_factory=dict)
+    per_strategy: dict[str, dict[str, MetricMap]] = msgspec.field(default_factory=dict)
+
+
+class _PlanBase(
+    msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, tag_field="schema_version"
+):
+    """Fields shared by every schema version. Optional apply/allocation fields are omitted
+    when unset, so a plain ``/plan`` answer carries exactly the SPEC §4 fields."""
+
+    per_world: dict[str, WorldPlan]
+    global_deltas: list[SymbolDelta]
+    overlay_deltas: list[SymbolDelta] | None = None
+    run_id: str | None = None
+    etag: str | None = None
+    executed: bool | None = None
+
+
+class PlanV1(_PlanBase, tag=1, frozen=True, kw_only=True):
+    """Schema v1 response: never carries v2 fields."""
+
+
+class PlanV2(_PlanBase, tag=2, frozen=True, kw_only=True):
+    """Schema v2 response: adds ``alpha_metrics`` and the echoed ``rebalance_intent``."""
+
+    alpha_metrics: AlphaMetricsEnvelope
+    rebalance_intent: RebalanceIntent
+
+
+PlanResponse = PlanV1 | PlanV2

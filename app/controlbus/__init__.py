@@ -1,0 +1,1 @@
+"""The ControlBus port and its adapters."""

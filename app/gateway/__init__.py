@@ -1,0 +1,1 @@
+"""Gateway: capability bits, WorldService client, order conversion and the event relay."""

@@ -1,0 +1,284 @@
+"""Typed settings: embedded defaults, an optional file, then environment overrides."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+from app.errors import ConfigError
+
+__all__ = [
+    "ControlBusSettings",
+    "DEFAULT_CONFIG_PATH",
+    "GatewaySettings",
+    "InstrumentConstraint",
+    "OutboxSettings",
+    "RelaySettings",
+    "SecuritySettings",
+    "ServerSettings",
+    "Settings",
+    "SharedAccountPolicy",
+    "StoreSettings",
+    "VenuePolicy",
+    "WorldServiceServerSettings",
+    "WorldServiceSettings",
+    "load_settings",
+]
+
+DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "config" / "default.toml"
+ENV_PREFIX = "WORLDGATE__"
+CONFIG_ENV = "WORLDGATE_CONFIG"
+
+Role = Literal["worldservice", "gateway"]
+PositiveFloat = Annotated[float, msgspec.Meta(gt=0)]
+NonNegFloat = Annotated[float, msgspec.Meta(ge=0)]
+Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
+
+
+class _Section(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Base of every settings section: unknown keys are an error."""
+
+
+class ServerSettings(_Section):
+    """``[server]``: where the HTTP server listens and which services it hosts."""
+
+    host: str = "127.0.0.1"
+    port: Port = 8000
+    roles: list[Role] = msgspec.field(default_factory=lambda: ["worldservice", "gateway"])
+    max_body_bytes: Annotated[int, msgspec.Meta(gt=0)] = 64 * 1024 * 1024
+    max_positions: Annotated[int, msgspec.Meta(gt=0)] = 2_000_000
+    shutdown_timeout: PositiveFloat = 10.0
+    log_format: Literal["console", "json"] = "console"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class WorldServiceServerSettings(_Section):
+    """``[worldservice.server]``: schema v2 rollout switches."""
+
+    compat_rebalance_v2: bool = False
+    alpha_metrics_required: bool = False
+
+
+class WorldServiceSettings(_Section):
+    """``[worldservice]``: WorldService behaviour."""
+
+    server: WorldServiceServerSettings = msgspec.field(default_factory=WorldServiceServerSettings)
+    allocation_ttl_seconds: PositiveFloat = 86_400.0
+
+
+class StoreSettings(_Section):
+    """``[store]``: where plans, allocations, executions and events are kept."""
+
+    backend: Literal["sqlite", "postgres"] = "sqlite"
+    sqlite_path: str = "var/worldgate.sqlite3"
+    postgres_dsn: str = "postgresql://127.0.0.1:5432/test"
+    postgres_pool_size: Annotated[int, msgspec.Meta(ge=1)] = 10
+    event_retention_count: Annotated[int, msgspec.Meta(ge=1)] = 100_000
+    event_retention_seconds: PositiveFloat = 7 * 86_400.0
+
+
+class ControlBusSettings(_Section):
+    """``[controlbus]``: how events travel between components."""
+
+    backend: Literal["memory", "redis"] = "memory"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    stream_prefix: str = "worldgate"
+    stream_maxlen: Annotated[int, msgspec.Meta(ge=1)] = 100_000
+    subscriber_buffer: Annotated[int, msgspec.Meta(ge=1)] = 10_000
+
+
+class OutboxSettings(_Section):
+    """``[outbox]``: the background publisher that moves stored events to the bus."""
+
+    poll_interval: PositiveFloat = 0.05
+    batch_size: Annotated[int, msgspec.Meta(ge=1)] = 500
+
+
+class SharedAccountPolicy(_Section):
+    """``[gateway.shared_account_policy]``: limits for cross-world netted execution."""
+
+    enabled: bool = False
+    max_gross_notional: NonNegFloat | None = None
+    max_net_notional: NonNegFloat | None = None
+    min_margin_headroom: Annotated[float, msgspec.Meta(ge=0, le=1)] | None = None
+
+
+class VenuePolicy(_Section):
+    """``[[gateway.venue_policies]]``: order flags a venue supports."""
+
+    venue: str
+    supports_reduce_only: bool = True
+    reduce_only_requires_ioc: bool = False
+    default_time_in_force: Literal["GTC", "IOC", "FOK", "DAY"] = "GTC"
+
+
+class InstrumentConstraint(_Section):
+    """``[[gateway.instrument_constraints]]``: lot, notional and tick rules for symbols."""
+
+    venue: str = "*"
+    symbol: str = "*"
+    canonical_symbol: str | None = None
+    aliases: list[str] = msgspec.field(default_factory=list)
+    lot_size: PositiveFloat | None = None
+    min_notional: NonNegFloat | None = None
+    tick_size: PositiveFloat | None = None
+
+
+class RelaySettings(_Section):
+    """``[gateway.relay]``: the ControlBus → WebSocket relay."""
+
+    client_buffer: Annotated[int, msgspec.Meta(ge=1)] = 1_000
+    max_message_bytes: Annotated[int, msgspec.Meta(gt=0)] = 64 * 1024
+    max_messages_per_second: PositiveFloat = 50.0
+    replay_limit: Annotated[int, msgspec.Meta(ge=1)] = 10_000
+
+
+class GatewaySettings(_Section):
+    """``[gateway]``: capability bits, WorldService client and execution rules."""
+
+    rebalance_schema_version: Annotated[int, msgspec.Meta(ge=1, le=2)] = 1
+    alpha_metrics_capable: bool = False
+    compute_context_contract: str | None = None
+    enforce_live_guard: bool = True
+    worldservice_url: str | None = None
+    worldservice_timeout: PositiveFloat = 10.0
+    worldservice_retries: Annotated[int, msgspec.Meta(ge=0, le=10)] = 2
+    health_cache_seconds: NonNegFloat = 1.0
+    probe_timeout: PositiveFloat = 0.5
+    flip_policy: Literal["flatten_then_open", "direct"] = "flatten_then_open"
+    shared_account_policy: SharedAccountPolicy = msgspec.field(
+        default_factory=SharedAccountPolicy
+    )
+    venue_policies: list[VenuePolicy] = msgspec.field(default_factory=list)
+    instrument_constraints: list[InstrumentConstraint] = msgspec.field(default_factory=list)
+    relay: RelaySettings = msgspec.field(default_factory=RelaySettings)
+
+
+class SecuritySettings(_Section):
+    """``[security]``: bearer tokens for mutating routes and ``WS /events``."""
+
+    api_tokens: list[str] = msgspec.field(default_factory=list)
+
+
+class Settings(_Section):
+    """The whole configuration."""
+
+    server: ServerSettings = msgspec.field(default_factory=ServerSettings)
+    worldservice: WorldServiceSettings = msgspec.field(default_factory=WorldServiceSettings)
+    store: StoreSettings = msgspec.field(default_factory=StoreSettings)
+    controlbus: ControlBusSettings = msgspec.field(default_factory=ControlBusSettings)
+    outbox: OutboxSettings = msgspec.field(default_factory=OutboxSettings)
+    gateway: GatewaySettings = msgspec.field(default_factory=GatewaySettings)
+    security: SecuritySettings = msgspec.field(default_factory=SecuritySettings)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"config file not found: {path}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+
+
+def _merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    """Deep-merge ``top`` into a copy of ``base`` (tables merge, other values replace)."""
+    out = dict(base)
+    for key, value in top.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _env_value(raw: str) -> Any:
+    """Lists and tables come as JSON; scalars stay strings and are typed on conversion."""
+    stripped = raw.strip()
+    if stripped.startswith(("[", "{")):
+        try:
+            return msgspec.json.decode(stripped)
+        except msgspec.DecodeError as exc:
+            raise ConfigError(f"not valid JSON: {raw!r} ({exc})") from exc
+    if stripped.lower() in ("null", "none"):
+        return None
+    return raw
+
+
+def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        parts = [p.lower() for p in name[len(ENV_PREFIX) :].split("__")]
+        if not all(parts):
+            raise ConfigError(f"environment variable {name}: empty section name")
+        try:
+            value = _env_value(raw)
+        except ConfigError as exc:
+            raise ConfigError(f"environment variable {name}: {exc}") from exc
+        node = out
+        for part in parts[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"environment variable {name}: {part} is not a section")
+            node = child
+        node[parts[-1]] = value
+    return out
+
+
+def _config_key(message: str) -> str:
+    """Turn msgspec's ``$.a.b`` path in an error message into ``a.b``."""
+    return message.replace("`$.", "`").replace("`$`", "`(root)`")
+
+
+def _check(settings: Settings) -> Settings:
+    ws = settings.worldservice.server
+    if ws.alpha_metrics_required and not ws.compat_rebalance_v2:
+        raise ConfigError(
+            "worldservice.server.alpha_metrics_required needs "
+            "worldservice.server.compat_rebalance_v2 = true"
+        )
+    if not settings.server.roles:
+        raise ConfigError("server.roles must name at least one of: worldservice, gateway")
+    return settings
+
+
+def load_settings(
+    config_path: str | Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Load settings: embedded defaults, then a file, then environment, then ``overrides``.
+
+    Args:
+        config_path: an extra TOML file; defaults to ``$WORLDGATE_CONFIG`` when set.
+        environ: the environment to read (``os.environ`` when None).
+        overrides: a nested dict applied last (tests use it).
+
+    Returns:
+        The validated settings.
+
+    Raises:
+        ConfigError: a file is missing or invalid, a key is unknown or has the wrong type,
+            or two switches contradict each other.
+    """
+    env = os.environ if environ is None else environ
+    data = _read_toml(DEFAULT_CONFIG_PATH)
+    extra = config_path or env.get(CONFIG_ENV)
+    if extra:
+        data = _merge(data, _read_toml(Path(extra)))
+    data = _merge(data, _env_overrides(env))
+    if overrides:
+        data = _merge(data, overrides)
+    try:
+        settings = msgspec.convert(data, Settings, strict=False)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"invalid configuration: {_config_key(str(exc))}") from exc
+    return _check(settings)

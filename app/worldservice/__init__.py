@@ -1,0 +1,1 @@
+"""WorldService: rebalance planning, applied plans, allocations and their events."""
