@@ -18,8 +18,13 @@ def cli() -> None:
 
 
 @cli.command()
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
-              help="Extra TOML config file (overrides config/default.toml; env overrides it).")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Extra TOML config file (overrides config/default.toml; env overrides it).",
+)
 @click.option("--host", default=None, help="Bind address (overrides server.host).")
 @click.option("--port", type=int, default=None, help="Port (overrides server.port).")
 def serve(config_path: str | None, host: str | None, port: int | None) -> None:

@@ -70,8 +70,9 @@ def _validation_error(_: Request[Any, Any, Any], exc: ValidationException) -> Re
     items = _validation_items(exc)
     malformed = any("malformed" in i["message"].lower() for i in items)
     if malformed or "malformed" in str(exc.detail).lower():
-        return error_response(400, "E_MALFORMED_JSON", "The request body is not valid JSON.",
-                              errors=items or None)
+        return error_response(
+            400, "E_MALFORMED_JSON", "The request body is not valid JSON.", errors=items or None
+        )
     detail = items[0]["message"] if len(items) == 1 else "The request is invalid."
     if len(items) == 1 and items[0]["path"] != "$":
         detail = f"{items[0]['message']} (at {items[0]['path']})"
@@ -91,7 +92,7 @@ def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any
     )
 
 
-exception_handlers: dict[type[Exception], Any] = {
+exception_handlers: dict[int | type[Exception], Any] = {
     AppError: _app_error,
     ValidationException: _validation_error,
     HTTPException: _http_error,

@@ -44,7 +44,7 @@ class _Section(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     """Base of every settings section: unknown keys are an error."""
 
 
-class ServerSettings(_Section):
+class ServerSettings(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """``[server]``: where the HTTP server listens and which services it hosts."""
 
     host: str = "127.0.0.1"
@@ -57,21 +57,21 @@ class ServerSettings(_Section):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
 
-class WorldServiceServerSettings(_Section):
+class WorldServiceServerSettings(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """``[worldservice.server]``: schema v2 rollout switches."""
 
     compat_rebalance_v2: bool = False
     alpha_metrics_required: bool = False
 
 
-class WorldServiceSettings(_Section):
+class WorldServiceSettings(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """``[worldservice]``: WorldService behaviour."""
 
     server: WorldServiceServerSettings = msgspec.field(default_factory=WorldServiceServerSettings)
     allocation_ttl_seconds: PositiveFloat = 86_400.0
 
 
-class StoreSettings(_Section):
+class StoreSettings(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """``[store]``: where plans, allocations, executions and events are kept."""
 
     backend: Literal["sqlite", "postgres"] = "sqlite"
@@ -82,7 +82,7 @@ class StoreSettings(_Section):
     event_retention_seconds: PositiveFloat = 7 * 86_400.0
 
 
-class ControlBusSettings(_Section):
+class ControlBusSettings(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """``[controlbus]``: how events travel between components."""
 
     backend: Literal["memory", "redis"] = "memory"
@@ -92,14 +92,14 @@ class ControlBusSettings(_Section):
     subscriber_buffer: Annotated[int, msgspec.Meta(ge=1)] = 10_000
 
 
-class OutboxSettings(_Section):
+class OutboxSettings(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """``[outbox]``: the background publisher that moves stored events to the bus."""
 
     poll_interval: PositiveFloat = 0.05
     batch_size: Annotated[int, msgspec.Meta(ge=1)] = 500
 
 
-class SharedAccountPolicy(_Section):
+class SharedAccountPolicy(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """``[gateway.shared_account_policy]``: limits for cross-world netted execution."""
 
     enabled: bool = False
@@ -108,7 +108,7 @@ class SharedAccountPolicy(_Section):
     min_margin_headroom: Annotated[float, msgspec.Meta(ge=0, le=1)] | None = None
 
 
-class VenuePolicy(_Section):
+class VenuePolicy(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """``[[gateway.venue_policies]]``: order flags a venue supports."""
 
     venue: str
@@ -117,7 +117,7 @@ class VenuePolicy(_Section):
     default_time_in_force: Literal["GTC", "IOC", "FOK", "DAY"] = "GTC"
 
 
-class InstrumentConstraint(_Section):
+class InstrumentConstraint(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """``[[gateway.instrument_constraints]]``: lot, notional and tick rules for symbols."""
 
     venue: str = "*"
@@ -129,7 +129,7 @@ class InstrumentConstraint(_Section):
     tick_size: PositiveFloat | None = None
 
 
-class RelaySettings(_Section):
+class RelaySettings(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """``[gateway.relay]``: the ControlBus → WebSocket relay."""
 
     client_buffer: Annotated[int, msgspec.Meta(ge=1)] = 1_000
@@ -138,7 +138,7 @@ class RelaySettings(_Section):
     replay_limit: Annotated[int, msgspec.Meta(ge=1)] = 10_000
 
 
-class GatewaySettings(_Section):
+class GatewaySettings(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """``[gateway]``: capability bits, WorldService client and execution rules."""
 
     rebalance_schema_version: Annotated[int, msgspec.Meta(ge=1, le=2)] = 1
@@ -151,21 +151,19 @@ class GatewaySettings(_Section):
     health_cache_seconds: NonNegFloat = 1.0
     probe_timeout: PositiveFloat = 0.5
     flip_policy: Literal["flatten_then_open", "direct"] = "flatten_then_open"
-    shared_account_policy: SharedAccountPolicy = msgspec.field(
-        default_factory=SharedAccountPolicy
-    )
+    shared_account_policy: SharedAccountPolicy = msgspec.field(default_factory=SharedAccountPolicy)
     venue_policies: list[VenuePolicy] = msgspec.field(default_factory=list)
     instrument_constraints: list[InstrumentConstraint] = msgspec.field(default_factory=list)
     relay: RelaySettings = msgspec.field(default_factory=RelaySettings)
 
 
-class SecuritySettings(_Section):
+class SecuritySettings(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """``[security]``: bearer tokens for mutating routes and ``WS /events``."""
 
     api_tokens: list[str] = msgspec.field(default_factory=list)
 
 
-class Settings(_Section):
+class Settings(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """The whole configuration."""
 
     server: ServerSettings = msgspec.field(default_factory=ServerSettings)

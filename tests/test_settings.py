@@ -40,7 +40,9 @@ def test_env_overrides_are_typed() -> None:
 
 def test_file_then_env(tmp_path: Path) -> None:
     cfg = tmp_path / "c.toml"
-    cfg.write_text('[server]\nport = 7000\nhost = "0.0.0.0"\n[gateway]\nalpha_metrics_capable = true\n')
+    cfg.write_text(
+        '[server]\nport = 7000\nhost = "0.0.0.0"\n[gateway]\nalpha_metrics_capable = true\n'
+    )
     s = load_settings(environ={"WORLDGATE_CONFIG": str(cfg), "WORLDGATE__SERVER__PORT": "7001"})
     assert s.server.port == 7001
     assert s.server.host == "0.0.0.0"
@@ -53,7 +55,10 @@ def test_file_then_env(tmp_path: Path) -> None:
         ({"WORLDGATE__SERVER__PROT": "1"}, "prot"),
         ({"WORLDGATE__SERVER__PORT": "abc"}, "server.port"),
         ({"WORLDGATE__NOPE__X": "1"}, "nope"),
-        ({"WORLDGATE__WORLDSERVICE__SERVER__ALPHA_METRICS_REQUIRED": "true"}, "compat_rebalance_v2"),
+        (
+            {"WORLDGATE__WORLDSERVICE__SERVER__ALPHA_METRICS_REQUIRED": "true"},
+            "compat_rebalance_v2",
+        ),
         ({"WORLDGATE__SERVER__ROLES": '["dbserver"]'}, "server.roles"),
         ({"WORLDGATE__SECURITY__API_TOKENS": "[oops"}, "API_TOKENS"),
     ],

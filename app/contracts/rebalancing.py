@@ -27,7 +27,7 @@ class _Wire(msgspec.Struct, frozen=True, kw_only=True):
     """Base of request-side wire structs: unknown fields are ignored (forward compatible)."""
 
 
-class PositionSlice(_Wire):
+class PositionSlice(_Wire, frozen=True, kw_only=True):
     """One strategy's holding of one symbol in one world (``qty`` is signed)."""
 
     world_id: str
@@ -38,7 +38,7 @@ class PositionSlice(_Wire):
     venue: str | None = None
 
 
-class OverlayConfig(_Wire):
+class OverlayConfig(_Wire, frozen=True, kw_only=True):
     """How overlay (and the overlay part of hybrid) plans trade an index instrument per world."""
 
     instrument_by_world: dict[str, str] = msgspec.field(default_factory=dict)
@@ -47,13 +47,13 @@ class OverlayConfig(_Wire):
     overlay_fraction: float | None = None
 
 
-class RebalanceIntent(_Wire):
+class RebalanceIntent(_Wire, frozen=True, kw_only=True):
     """Free-form metadata a caller attaches to a plan; echoed in v2 only."""
 
     meta: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
-class RebalanceRequest(_Wire):
+class RebalanceRequest(_Wire, frozen=True, kw_only=True):
     """``MultiWorldRebalanceRequest`` (SPEC §2). Range rules are checked by the validator."""
 
     total_equity: float
@@ -72,7 +72,7 @@ class RebalanceRequest(_Wire):
     realized_returns_by_strategy: dict[str, dict[str, list[float]]] | None = None
 
 
-class ApplyRequest(RebalanceRequest, kw_only=True):
+class ApplyRequest(RebalanceRequest, frozen=True, kw_only=True):
     """``POST /worldservice/rebalancing/apply`` body: a plan request plus an optional run id."""
 
     run_id: str | None = None
