@@ -1,0 +1,206 @@
+"""Store port: durable records and the event outbox, written atomically together."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+import msgspec
+
+from app.contracts.events import CloudEvent
+
+__all__ = [
+    "AllocationDecision",
+    "AllocationRecord",
+    "AllocationRun",
+    "AllocationStore",
+    "EventLog",
+    "ExecutionRecord",
+    "ExecutionStore",
+    "PlanStore",
+    "Store",
+    "StoredEvent",
+    "StoredPlan",
+]
+
+
+class StoredPlan(msgspec.Struct, frozen=True, kw_only=True):
+    """An applied plan. ``response`` is the encoded JSON answer given to the client, so a
+    retry with the same ``run_id`` gets the very same bytes back."""
+
+    run_id: str
+    request_hash: str
+    schema_version: int
+    world_ids: list[str]
+    response: bytes
+    event_ids: list[str]
+    created_at: float
+
+
+class AllocationRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """The current allocation of one world."""
+
+    world_id: str
+    allocation: float
+    run_id: str
+    etag: str
+    strategy_alloc_total: dict[str, float] | None
+    updated_at: float
+
+
+class AllocationRun(msgspec.Struct, frozen=True, kw_only=True):
+    """One accepted ``POST /worldservice/allocations`` call (idempotent by ``run_id``)."""
+
+    run_id: str
+    request_hash: str
+    etag: str
+    world_ids: list[str]
+    response: bytes
+    created_at: float
+
+
+class AllocationDecision(msgspec.Struct, frozen=True, kw_only=True):
+    """What an allocation upsert writes, decided while the affected worlds are locked."""
+
+    run: AllocationRun
+    records: list[AllocationRecord]
+    events: list[CloudEvent]
+
+
+class ExecutionRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """A submitted execution: all of its batches, recorded at once."""
+
+    execution_id: str
+    request_hash: str
+    response: bytes
+    batch_ids: list[str]
+    world_ids: list[str]
+    created_at: float
+
+
+class StoredEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """An event in the log; ``seq`` is global and increasing, ``event.seq`` equals it."""
+
+    seq: int
+    topic: str
+    event: CloudEvent
+    created_at: float
+    published_at: float | None = None
+
+
+class PlanStore(Protocol):
+    """Applied plans."""
+
+    async def save_plan(
+        self, plan: StoredPlan, events: Sequence[CloudEvent]
+    ) -> tuple[StoredPlan, bool]:
+        """Insert ``plan`` and append ``events`` in one transaction.
+
+        Returns ``(stored, True)`` when inserted; when ``plan.run_id`` already exists it
+        writes nothing and returns ``(existing, False)``.
+        """
+        ...
+
+    async def get_plan(self, run_id: str) -> StoredPlan | None:
+        """Return the plan applied under ``run_id``."""
+        ...
+
+    async def list_plans(self, world_id: str | None, limit: int) -> list[StoredPlan]:
+        """Return applied plans, newest first, optionally only those touching ``world_id``."""
+        ...
+
+
+class AllocationStore(Protocol):
+    """World allocations and allocation runs."""
+
+    async def get_allocations(
+        self, world_ids: Sequence[str] | None = None
+    ) -> dict[str, AllocationRecord]:
+        """Return current records (all worlds when ``world_ids`` is None)."""
+        ...
+
+    async def get_allocation_run(self, run_id: str) -> AllocationRun | None:
+        """Return the run stored under ``run_id``."""
+        ...
+
+    async def apply_allocations(
+        self,
+        run_id: str,
+        world_ids: Sequence[str],
+        decide: Callable[[AllocationRun | None, dict[str, AllocationRecord]], AllocationDecision],
+    ) -> tuple[AllocationRun, bool]:
+        """Serialise upserts that touch the same worlds.
+
+        With the run ``run_id`` (if stored) and the current records of ``world_ids`` locked,
+        call the pure ``decide(existing_run, records)``. If ``decide`` returns the existing
+        run unchanged (an idempotent retry) nothing is written and ``(run, False)`` is
+        returned; otherwise its records, run and events are written in one transaction and
+        ``(run, True)`` returned. ``decide`` may raise ``AppError`` (409, 422) to abort.
+        """
+        ...
+
+
+class ExecutionStore(Protocol):
+    """Submitted executions."""
+
+    async def save_execution(
+        self, execution: ExecutionRecord, events: Sequence[CloudEvent]
+    ) -> None:
+        """Insert the execution and its events in one transaction (all batches or none)."""
+        ...
+
+    async def get_execution(self, execution_id: str) -> ExecutionRecord | None:
+        """Return the execution stored under ``execution_id``."""
+        ...
+
+
+class EventLog(Protocol):
+    """The outbox and the retained event history."""
+
+    async def claim_unpublished(
+        self, limit: int, lease_seconds: float, owner: str
+    ) -> list[StoredEvent]:
+        """Lease up to ``limit`` unpublished events (seq order) to ``owner``.
+
+        An event leased to a live publisher is not handed to another one; a lease that
+        expires (its publisher died) makes the event claimable again (at-least-once).
+        """
+        ...
+
+    async def mark_published(self, seqs: Sequence[int], owner: str) -> None:
+        """Mark leased events published."""
+        ...
+
+    async def events_since(
+        self, seq: int, topics: Sequence[str] | None, limit: int
+    ) -> list[StoredEvent]:
+        """Return retained events with ``seq`` greater than ``seq``, in seq order."""
+        ...
+
+    async def retained_range(self) -> tuple[int, int]:
+        """Return ``(oldest_retained_seq, latest_seq)``; ``(0, 0)`` when the log is empty."""
+        ...
+
+    async def prune_events(self, max_count: int, max_age_seconds: float) -> int:
+        """Drop published events beyond the retention; return how many were dropped."""
+        ...
+
+    async def outbox_backlog(self) -> int:
+        """Return the number of events not yet published."""
+        ...
+
+
+class Store(PlanStore, AllocationStore, ExecutionStore, EventLog, Protocol):
+    """The whole store, as adapters implement it."""
+
+    async def start(self) -> None:
+        """Open connections and run migrations."""
+        ...
+
+    async def stop(self) -> None:
+        """Close connections."""
+        ...
+
+    async def ping(self) -> bool:
+        """Return True when the store answers (health probes)."""
+        ...
