@@ -29,9 +29,10 @@ def cli() -> None:
 @click.option("--port", type=int, default=None, help="Port (overrides server.port).")
 def serve(config_path: str | None, host: str | None, port: int | None) -> None:
     """Start the HTTP server with the configured roles."""
-    import uvicorn
-
+    from app.container import build_container
     from app.main import create_app
+    from app.observability.logging import configure_logging
+    from app.serving import run_server
 
     overrides: dict[str, dict[str, object]] = {"server": {}}
     if host is not None:
@@ -43,14 +44,20 @@ def serve(config_path: str | None, host: str | None, port: int | None) -> None:
     except ConfigError as exc:
         click.echo(f"configuration error: {exc}", err=True)
         sys.exit(2)
-    app = create_app(settings)
-    uvicorn.run(
-        app,
-        host=settings.server.host,
-        port=settings.server.port,
-        log_level=settings.server.log_level,
-        timeout_graceful_shutdown=int(settings.server.shutdown_timeout),
-    )
+    configure_logging(settings.server.log_format, settings.server.log_level)
+    container = build_container(settings)
+    run_server(create_app(container=container), settings, container.drain())
+
+
+def _add_sdk_commands() -> None:
+    # The SDK commands live in app.sdk (they never import the services).
+    from app.sdk.cli_commands import COMMANDS
+
+    for command in COMMANDS:
+        cli.add_command(command)
+
+
+_add_sdk_commands()
 
 
 def main() -> None:

@@ -7,11 +7,153 @@ WorldService).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from dependency_injector import containers, providers
 
+from app.observability.metrics import AppMetrics
 from app.settings import Settings
+from app.shutdown import Drain
+
+if TYPE_CHECKING:
+    from app.contracts.execution import PlanExecutor
+    from app.contracts.worldservice_client import WorldServiceClient
+    from app.controlbus.ports import ControlBus
+    from app.gateway.execution import ExecutionService
+    from app.gateway.health import GatewayHealth
+    from app.gateway.negotiation import NegotiatingClient
+    from app.gateway.relay import EventRelay
+    from app.store.ports import Store
+    from app.worldservice.allocations import AllocationsService
+    from app.worldservice.applying import ApplyingService
+    from app.worldservice.outbox import OutboxPublisher
+    from app.worldservice.planning import PlanningService
 
 __all__ = ["Container", "build_container"]
+
+
+def _planning_service(settings: Settings) -> PlanningService:
+    from app.worldservice.planning import PlanningService
+
+    return PlanningService(settings)
+
+
+def _sqlite_store(settings: Settings) -> Store:
+    from app.store.adapters.sqlite import SqliteStore
+
+    return SqliteStore(settings.store.sqlite_path)
+
+
+def _postgres_store(settings: Settings) -> Store:
+    from app.store.adapters.postgres import PostgresStore
+
+    return PostgresStore(settings.store.postgres_dsn, pool_size=settings.store.postgres_pool_size)
+
+
+def _event_relay(
+    settings: Settings, bus: ControlBus, metrics: AppMetrics, drain: Drain
+) -> EventRelay:
+    from app.gateway.relay import EventRelay
+
+    relay = EventRelay(bus, settings.gateway.relay, metrics=metrics)
+    drain.add_hook(relay.close_clients)  # clients see 1001 before the server closes sockets
+    return relay
+
+
+def _memory_controlbus(settings: Settings) -> ControlBus:
+    from app.controlbus.adapters.memory import MemoryControlBus
+
+    return MemoryControlBus(subscriber_buffer=settings.controlbus.subscriber_buffer)
+
+
+def _outbox_publisher(
+    settings: Settings, store: Store, bus: ControlBus, metrics: AppMetrics
+) -> OutboxPublisher:
+    from app.worldservice.outbox import OutboxPublisher
+
+    return OutboxPublisher(
+        store,
+        bus,
+        poll_interval=settings.outbox.poll_interval,
+        batch_size=settings.outbox.batch_size,
+        lease_seconds=settings.outbox.lease_seconds,
+        retention_count=settings.store.event_retention_count,
+        retention_seconds=settings.store.event_retention_seconds,
+        flush_timeout=settings.server.shutdown_timeout,
+        metrics=metrics,
+    )
+
+
+def _applying(
+    settings: Settings, store: Store, outbox: OutboxPublisher, metrics: AppMetrics
+) -> ApplyingService:
+    from app.worldservice.applying import ApplyingService
+
+    return ApplyingService(settings, store, on_events=outbox.nudge, metrics=metrics)
+
+
+def _allocations(
+    settings: Settings, store: Store, executor: PlanExecutor | None, outbox: OutboxPublisher
+) -> AllocationsService:
+    from app.worldservice.allocations import AllocationsService
+
+    return AllocationsService(settings, store, executor=executor, on_events=outbox.nudge)
+
+
+def _redis_controlbus(settings: Settings) -> ControlBus:
+    from app.controlbus.adapters.redis_streams import RedisStreamsControlBus
+
+    bus = settings.controlbus
+    return RedisStreamsControlBus(
+        bus.redis_url,
+        stream_prefix=bus.stream_prefix,
+        stream_maxlen=bus.stream_maxlen,
+        subscriber_buffer=bus.subscriber_buffer,
+    )
+
+
+def _worldservice_mode(settings: Settings) -> str:
+    return "http" if settings.gateway.worldservice_url else "in_process"
+
+
+def _in_process_worldservice(
+    settings: Settings, planning: PlanningService, applying: ApplyingService
+) -> WorldServiceClient:
+    from app.worldservice.client import InProcessWorldServiceClient
+
+    return InProcessWorldServiceClient(settings, planning, applying)
+
+
+def _http_worldservice(settings: Settings) -> WorldServiceClient:
+    from app.gateway.http_client import HttpWorldServiceClient
+
+    gw = settings.gateway
+    assert gw.worldservice_url is not None
+    return HttpWorldServiceClient(
+        gw.worldservice_url, timeout=gw.worldservice_timeout, retries=gw.worldservice_retries
+    )
+
+
+def _negotiating_client(settings: Settings, client: WorldServiceClient) -> NegotiatingClient:
+    from app.gateway.negotiation import NegotiatingClient
+
+    return NegotiatingClient(client, settings.gateway.rebalance_schema_version)
+
+
+def _gateway_health(
+    settings: Settings, client: WorldServiceClient, store: Store, bus: ControlBus
+) -> GatewayHealth:
+    from app.gateway.health import GatewayHealth
+
+    return GatewayHealth(settings, client, {"store": store.ping, "controlbus": bus.ping})
+
+
+def _execution(
+    settings: Settings, client: NegotiatingClient, store: Store, outbox: OutboxPublisher
+) -> ExecutionService:
+    from app.gateway.execution import ExecutionService
+
+    return ExecutionService(settings, client, store, nudge=outbox.nudge)
 
 
 class Container(containers.DeclarativeContainer):
@@ -19,11 +161,70 @@ class Container(containers.DeclarativeContainer):
 
     settings = providers.Dependency(instance_of=Settings)
 
+    # Prometheus instruments on a registry owned by this container (one per app).
+    metrics = providers.Singleton(AppMetrics)
+    # Graceful shutdown: drain hooks and open WebSockets, closed with 1001 on SIGTERM.
+    drain = providers.Singleton(Drain)
+
+    # WorldService plan use case (pure planning behind negotiation and validation).
+    planning = providers.Singleton(_planning_service, settings)
+
+    # Record store (plans, allocations, executions, event outbox), picked by [store] backend.
+    store = providers.Selector(
+        settings.provided.store.backend,
+        sqlite=providers.Singleton(_sqlite_store, settings),
+        postgres=providers.Singleton(_postgres_store, settings),
+    )
+
+    # ControlBus, picked by [controlbus] backend.
+    controlbus = providers.Selector(
+        settings.provided.controlbus.backend,
+        memory=providers.Singleton(_memory_controlbus, settings),
+        redis=providers.Singleton(_redis_controlbus, settings),
+    )
+
+    # Background publisher moving stored events (the outbox) to the ControlBus.
+    outbox_publisher = providers.Singleton(
+        _outbox_publisher, settings, store, controlbus, metrics
+    )
+    # Hands allocation plans to the Gateway (`execute: true`); None = no execution path.
+    plan_executor: providers.Provider[PlanExecutor | None] = providers.Object(None)
+    # WorldService record use cases: apply, allocations.
+    applying = providers.Singleton(_applying, settings, store, outbox_publisher, metrics)
+    allocations = providers.Singleton(
+        _allocations, settings, store, plan_executor, outbox_publisher
+    )
+
+    # Gateway ControlBus -> WebSocket relay (`WS /events`); in lifecycle when the gateway runs.
+    relay = providers.Singleton(_event_relay, settings, controlbus, metrics, drain)
+
+    # Gateway -> WorldService client: in-process unless gateway.worldservice_url is set.
+    worldservice_client = providers.Selector(
+        providers.Callable(_worldservice_mode, settings),
+        in_process=providers.Singleton(_in_process_worldservice, settings, planning, applying),
+        http=providers.Singleton(_http_worldservice, settings),
+    )
+    negotiating_client = providers.Singleton(_negotiating_client, settings, worldservice_client)
+    # Gateway health/status/readiness; in lifecycle (last) when the gateway runs.
+    gateway_health = providers.Singleton(
+        _gateway_health, settings, worldservice_client, store, controlbus
+    )
+    # Gateway execute use case (orders, submit, read-back).
+    execution = providers.Singleton(
+        _execution, settings, negotiating_client, store, outbox_publisher
+    )
+
     # Components with a start/stop lifecycle, in start order (stopped in reverse).
-    lifecycle = providers.List()
+    lifecycle = providers.List(store, controlbus, outbox_publisher)
 
 
 def build_container(settings: Settings) -> Container:
     """Create the container for ``settings``."""
     container = Container(settings=settings)
+    if "gateway" in settings.server.roles:
+        container.lifecycle.add_args(container.relay)
+        container.plan_executor.override(container.execution)  # allocations with execute
+        if settings.gateway.worldservice_url:
+            container.lifecycle.add_args(container.worldservice_client)  # closes its pool
+        container.lifecycle.add_args(container.gateway_health)  # last: marks /ready
     return container

@@ -30,6 +30,7 @@ class AppError(Exception):
         code: overrides the class code (``E_...``).
         status: overrides the class HTTP status.
         extra: extra top-level fields of the body (figures, ids).
+        headers: extra response headers (e.g. ``WWW-Authenticate`` on a 401).
     """
 
     status: int = 400
@@ -43,11 +44,13 @@ class AppError(Exception):
         code: str | None = None,
         status: int | None = None,
         extra: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(detail)
         self.detail = detail
         self.errors = errors
         self.extra = extra or {}
+        self.headers = headers or {}
         if code is not None:
             self.code = code
         if status is not None:

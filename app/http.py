@@ -29,6 +29,7 @@ _STATUS_CODES = {
     429: "E_RATE_LIMITED",
     503: "E_SERVICE_UNAVAILABLE",
 }
+_MISSING_FIELD = re.compile(r"missing required field `([^`]+)`")
 _MSGSPEC_PATH = re.compile(r"^(?P<message>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)
 
 
@@ -56,14 +57,22 @@ def _validation_items(exc: ValidationException) -> list[ErrorItem]:
             message = str(entry.get("message", exc.detail))
             key = entry.get("key")
             item = msgspec_error_item(message)
-            if key and item["path"] == "$":
+            if key and key != "data" and item["path"] == "$":  # "data" is the body itself
                 item["path"] = f"$.{key}"
+            missing = _MISSING_FIELD.search(item["message"])
+            if missing is not None:  # name the missing field in the path
+                item["path"] = f"{item['path']}.{missing.group(1)}"
             items.append(item)
     return items
 
 
 def _app_error(_: Request[Any, Any, Any], exc: AppError) -> Response[Any]:
-    return Response(content=exc.body(), status_code=exc.status, media_type="application/json")
+    return Response(
+        content=exc.body(),
+        status_code=exc.status,
+        media_type="application/json",
+        headers=exc.headers or None,
+    )
 
 
 def _validation_error(_: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
@@ -82,6 +91,8 @@ def _validation_error(_: Request[Any, Any, Any], exc: ValidationException) -> Re
 def _http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     status = exc.status_code
     code = _STATUS_CODES.get(status, "E_INTERNAL" if status >= 500 else "E_BAD_REQUEST")
+    if status == 400 and "malformed" in str(exc.detail).lower():  # Litestar's body decoding
+        code = "E_MALFORMED_JSON"
     return error_response(status, code, str(exc.detail))
 
 

@@ -13,6 +13,10 @@ from app import __version__
 from app.container import Container, build_container
 from app.http import exception_handlers
 from app.lifecycle import Lifecycle
+from app.limits import body_limit_handlers
+from app.observability.endpoint import metrics_handler, store_backlog
+from app.observability.middleware import RequestContextMiddleware
+from app.security import token_guard, warn_if_open
 from app.settings import Settings, load_settings
 
 __all__ = ["create_app"]
@@ -65,9 +69,23 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         container = build_container(settings)
     else:
         settings = container.settings()
+    request_context = RequestContextMiddleware(container.metrics(), container.drain())
     return Litestar(
-        route_handlers=_routers(settings, container),
-        exception_handlers=exception_handlers,
+        route_handlers=[
+            *_routers(settings, container),
+            metrics_handler(container.metrics(), store_backlog(container)),
+        ],
+        middleware=[request_context],
+        before_send=[request_context.tag_unmatched],
+        on_startup=[lambda: warn_if_open(settings)],
+        exception_handlers={
+            **exception_handlers,
+            **body_limit_handlers(settings.server.max_body_bytes),
+        },
         openapi_config=OpenAPIConfig(title="Worldgate", version=__version__, path="/schema"),
         lifespan=[_lifespan(container)],
+        guards=[token_guard(settings.security.api_tokens)],
+        request_max_body_size=settings.server.max_body_bytes,
+        # Logging is structlog's, configured once by the process (app.observability.logging).
+        logging_config=None,
     )

@@ -97,6 +97,7 @@ class OutboxSettings(_Section, frozen=True, kw_only=True, forbid_unknown_fields=
 
     poll_interval: PositiveFloat = 0.05
     batch_size: Annotated[int, msgspec.Meta(ge=1)] = 500
+    lease_seconds: PositiveFloat = 10.0
 
 
 class SharedAccountPolicy(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):

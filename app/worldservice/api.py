@@ -2,13 +2,100 @@
 
 from __future__ import annotations
 
-from litestar import Router
+import re
+from typing import Any, TypeVar
+
+import msgspec
+from litestar import Request, Router, post
+from litestar.di import NamedDependency, Provide
+from litestar.status_codes import HTTP_200_OK
 
 from app.container import Container
+from app.contracts.rebalancing import PlanResponse, RebalanceRequest
+from app.errors import AppError, ValidationFailedError
+from app.http import msgspec_error_item
+from app.worldservice.api_capabilities import capabilities_route
+from app.worldservice.planning import PlanningService
 
-__all__ = ["worldservice_router"]
+__all__ = ["decode_body", "plan_rebalance", "worldservice_router"]
+
+_T = TypeVar("_T")
+_DECODERS: dict[Any, msgspec.json.Decoder[Any]] = {}
+_MISSING_FIELD = re.compile(r"missing required field `([^`]+)`")
+
+
+def decode_body(body: bytes, type_: type[_T]) -> _T:
+    """Decode a JSON request body straight into ``type_`` (one typed msgspec pass).
+
+    Args:
+        body: the raw request body.
+        type_: the msgspec Struct to decode into (unknown fields are ignored).
+
+    Returns:
+        The decoded value.
+
+    Raises:
+        AppError: 400 ``E_MALFORMED_JSON`` when the body is empty or not JSON.
+        ValidationFailedError: 422 when a field has the wrong type or is missing, naming
+            its path.
+    """
+    decoder = _DECODERS.get(type_)
+    if decoder is None:
+        decoder = _DECODERS[type_] = msgspec.json.Decoder(type_)
+    if not body.strip():
+        raise AppError("The request body is empty; a JSON object is required.",
+                       code="E_MALFORMED_JSON", status=400)
+    try:
+        return decoder.decode(body)  # type: ignore[no-any-return]
+    except msgspec.ValidationError as exc:
+        item = msgspec_error_item(str(exc))
+        missing = _MISSING_FIELD.search(item["message"])
+        if missing is not None:
+            item["path"] = f"{item['path']}.{missing.group(1)}"
+        raise ValidationFailedError(
+            f"{item['message']} (at {item['path']})", errors=[item]
+        ) from exc
+    except msgspec.DecodeError as exc:
+        raise AppError(f"The request body is not valid JSON ({exc}).",
+                       code="E_MALFORMED_JSON", status=400) from exc
+
+
+def _openapi_body(data: RebalanceRequest) -> None:  # pragma: no cover - never called
+    """Documents the plan body in OpenAPI; the handler decodes the raw body itself."""
+
+
+@post(
+    "/rebalancing/plan",
+    status_code=HTTP_200_OK,
+    summary="Plan a multi-world rebalance",
+    description=(
+        "Computes per-world deltas, netted global deltas and (overlay/hybrid) overlay deltas. "
+        "The answer is schema v1 or v2 as negotiated from `schema_version` and the server's "
+        "`compat_rebalance_v2` switch; v1 answers never carry v2 fields."
+    ),
+    tags=["worldservice"],
+    # Litestar documents a `data` parameter of a handler dependency as the request body; the
+    # handler itself reads raw bytes so the body is decoded once, typed, by msgspec.
+    dependencies={"plan_body": Provide(_openapi_body, sync_to_thread=False)},
+)
+async def plan_rebalance(
+    request: Request[Any, Any, Any], planning: NamedDependency[PlanningService]
+) -> PlanResponse:
+    """Answer ``POST /worldservice/rebalancing/plan``.
+
+    Planning is pure CPU work and runs inline on the event loop: it is linear in the
+    positions and cheaper than a thread hand-off for ordinary requests (figures in
+    benchmarks/RESULTS.md).
+    """
+    return planning.plan(decode_body(await request.body(), RebalanceRequest))
 
 
 def worldservice_router(container: Container) -> Router:
     """Build the ``/worldservice`` router."""
-    return Router(path="/worldservice", route_handlers=[])
+    from app.worldservice.api_records import records_router  # it imports decode_body from here
+
+    return Router(
+        path="/worldservice",
+        route_handlers=[plan_rebalance, records_router(container), capabilities_route(container)],
+        dependencies={"planning": Provide(lambda: container.planning(), sync_to_thread=False)},
+    )

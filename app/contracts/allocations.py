@@ -1,0 +1,52 @@
+"""Allocation wire types (SPEC §6): the upsert body and the stored-allocation view."""
+
+from __future__ import annotations
+
+import msgspec
+
+from app.contracts.rebalancing import OverlayConfig, PositionSlice, RebalanceIntent
+
+__all__ = ["AllocationView", "AllocationsReply", "AllocationsRequest"]
+
+
+class AllocationsRequest(msgspec.Struct, frozen=True, kw_only=True):
+    """``POST /worldservice/allocations``: the new world allocations of one run.
+
+    The before-allocations are not sent: they are the stored ones. Unknown fields are
+    ignored (forward compatible).
+    """
+
+    run_id: str
+    total_equity: float
+    world_allocations: dict[str, float]
+    positions: list[PositionSlice]
+    strategy_alloc_before_total: dict[str, dict[str, float]] | None = None
+    strategy_alloc_after_total: dict[str, dict[str, float]] | None = None
+    min_trade_notional: float | None = None
+    lot_size_by_symbol: dict[str, float] | None = None
+    mode: str = "scaling"
+    overlay: OverlayConfig | None = None
+    execute: bool = False
+    etag: str | None = None
+    schema_version: int | None = None
+    rebalance_intent: RebalanceIntent | None = None
+    realized_returns_by_world: dict[str, list[float]] | None = None
+    realized_returns_by_strategy: dict[str, dict[str, list[float]]] | None = None
+
+
+class AllocationView(msgspec.Struct, frozen=True, kw_only=True):
+    """One world's stored allocation as ``GET /worldservice/allocations`` shows it."""
+
+    world_id: str
+    allocation: float
+    run_id: str
+    etag: str
+    strategy_alloc_total: dict[str, float] | None
+    updated_at: float
+    stale: bool
+
+
+class AllocationsReply(msgspec.Struct, frozen=True, kw_only=True):
+    """``GET /worldservice/allocations``: ``{"allocations": {world_id: view}}``."""
+
+    allocations: dict[str, AllocationView]

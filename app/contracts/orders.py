@@ -1,0 +1,88 @@
+"""Gateway execution wire types (SPEC §8): orders, dropped deltas, the execute response."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+from app.contracts.rebalancing import AlphaMetricsEnvelope
+
+__all__ = [
+    "BatchSummary",
+    "DroppedOrder",
+    "ExecuteResponse",
+    "Order",
+    "Scope",
+    "SharedAccountFigures",
+]
+
+Scope = Literal["per_world", "global", "per_strategy"]
+
+
+class Order(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """One order. ``quantity`` is signed (buy > 0); ``price`` is the tick-rounded reference
+    price, set only when a tick size applies; ``reduce_only`` is omitted where the venue does
+    not support the flag; ``strategy_id`` is set for per-strategy executions."""
+
+    symbol: str
+    quantity: float
+    side: Literal["buy", "sell"]
+    time_in_force: str
+    venue: str | None = None
+    reduce_only: bool | None = None
+    strategy_id: str | None = None
+    price: float | None = None
+
+
+class DroppedOrder(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """A delta that produced no order, and why (``lot_size``, ``min_notional``,
+    ``min_trade_notional``, ``tick_size`` or ``overlay_unmapped``)."""
+
+    world_id: str
+    symbol: str
+    quantity: float
+    reason: str
+    detail: str
+    venue: str | None = None
+    strategy_id: str | None = None
+
+
+class SharedAccountFigures(msgspec.Struct, frozen=True, kw_only=True):
+    """Notional figures of a shared-account (global) execution, checked against the policy."""
+
+    gross_notional: float
+    net_notional: float
+    margin_headroom: float | None
+    total_equity: float
+
+
+class BatchSummary(msgspec.Struct, frozen=True, kw_only=True):
+    """One submitted batch (one ``rebalancing_orders`` event)."""
+
+    batch_id: str
+    world_id: str
+    scope: Scope
+    event_id: str
+    total: int
+    reduce_only: int
+
+
+class ExecuteResponse(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """``POST /rebalancing/execute`` answer.
+
+    ``orders_per_world`` holds the batches of ``per_world`` and ``per_strategy`` scopes,
+    ``orders_global`` the single netted batch of a shared-account execution.
+    """
+
+    scope: Scope
+    orders_per_world: dict[str, list[Order]]
+    dropped: list[DroppedOrder]
+    rebalance_schema_version: int
+    alpha_metrics_capable: bool
+    submitted: bool
+    orders_global: list[Order] | None = None
+    shared_account: SharedAccountFigures | None = None
+    execution_id: str | None = None
+    batches: list[BatchSummary] | None = None
+    alpha_metrics: AlphaMetricsEnvelope | None = None

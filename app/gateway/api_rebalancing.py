@@ -1,0 +1,109 @@
+"""Gateway rebalancing handlers: plan/apply proxies, execute and execution read-back."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Response, get, post
+from litestar.di import NamedDependency
+from litestar.enums import MediaType
+from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody
+from litestar.status_codes import HTTP_200_OK
+
+from app.gateway.execution import ExecuteOptions, ExecutionService
+from app.gateway.negotiation import NegotiatingClient
+
+__all__ = [
+    "REBALANCING_HANDLERS",
+    "apply_rebalance",
+    "execute_rebalance",
+    "get_execution",
+    "plan_rebalance",
+]
+
+_TRUE = frozenset({"true", "1", "yes"})
+
+
+def _json(content: bytes) -> Response[bytes]:
+    return Response(content=content, media_type=MediaType.JSON, status_code=HTTP_200_OK)
+
+
+@post(
+    "/rebalancing/plan",
+    status_code=HTTP_200_OK,
+    summary="Plan a rebalance through WorldService (schema negotiated)",
+    description=(
+        "Forwards the `MultiWorldRebalanceRequest` to WorldService with `schema_version` set "
+        "to the configured `gateway.rebalance_schema_version` (or a lower one the caller "
+        "asked for); retries once as v1 when WorldService refuses v2. WorldService errors "
+        "arrive with their own status and code."
+    ),
+    tags=["gateway"],
+)
+async def plan_rebalance(
+    data: JSONBody[dict[str, Any]], negotiating_client: NamedDependency[NegotiatingClient]
+) -> Response[bytes]:
+    """Answer ``POST /rebalancing/plan`` with WorldService's plan."""
+    return _json((await negotiating_client.plan(data)).content)
+
+
+@post(
+    "/rebalancing/apply",
+    status_code=HTTP_200_OK,
+    summary="Apply a rebalance through WorldService (schema negotiated)",
+    tags=["gateway"],
+    opt={"mutating": True},
+)
+async def apply_rebalance(
+    data: JSONBody[dict[str, Any]], negotiating_client: NamedDependency[NegotiatingClient]
+) -> Response[bytes]:
+    """Answer ``POST /rebalancing/apply`` with WorldService's stored plan."""
+    return _json((await negotiating_client.apply(data)).content)
+
+
+@post(
+    "/rebalancing/execute",
+    status_code=HTTP_200_OK,
+    summary="Turn a rebalance into orders (and optionally submit them)",
+    description=(
+        "Plans through WorldService, then converts the plan into orders per world "
+        "(`per_strategy=true`: per strategy; `shared_account=true`: netted across worlds). "
+        "`submit=true` records all batches atomically with one `rebalancing_orders` event "
+        "each and needs `X-Allow-Live: true` while `gateway.enforce_live_guard` is on."
+    ),
+    tags=["gateway"],
+    opt={"mutating": True},
+)
+async def execute_rebalance(
+    data: JSONBody[dict[str, Any]],
+    execution: NamedDependency[ExecutionService],
+    submit: FromQuery[bool] = False,
+    shared_account: FromQuery[bool] = False,
+    per_strategy: FromQuery[bool] = False,
+    allow_live: Annotated[
+        str | None, HeaderParameter(name="X-Allow-Live", required=False)
+    ] = None,
+) -> Response[bytes]:
+    """Answer ``POST /rebalancing/execute``."""
+    options = ExecuteOptions(
+        submit=submit,
+        shared_account=shared_account,
+        per_strategy=per_strategy,
+        allow_live=(allow_live or "").strip().lower() in _TRUE,
+    )
+    return _json(await execution.execute(data, options))
+
+
+@get(
+    "/rebalancing/executions/{execution_id:str}",
+    summary="Read back a submitted execution",
+    tags=["gateway"],
+)
+async def get_execution(
+    execution_id: FromPath[str], execution: NamedDependency[ExecutionService]
+) -> Response[bytes]:
+    """Answer ``GET /rebalancing/executions/{execution_id}`` (404 when unknown)."""
+    return _json(await execution.get(execution_id))
+
+
+REBALANCING_HANDLERS = [plan_rebalance, apply_rebalance, execute_rebalance, get_execution]

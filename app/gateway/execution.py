@@ -1,0 +1,266 @@
+"""The execute use case (SPEC §8): plan via WorldService, convert to orders, optionally submit."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+import structlog
+
+from app.contracts.events import EVENT_SOURCE_GATEWAY, REBALANCING_ORDERS, CloudEvent, new_event
+from app.contracts.orders import BatchSummary, ExecuteResponse, Order, Scope
+from app.contracts.rebalancing import PlanResponse, PlanV2, RebalanceRequest
+from app.errors import (
+    AppError,
+    NotFoundError,
+    PermissionDeniedError,
+    ServiceUnavailableError,
+    ValidationFailedError,
+)
+from app.gateway.constraints import RuleBook
+from app.gateway.negotiation import NegotiatingClient, alpha_metrics_present
+from app.gateway.orders import GLOBAL_BATCH, Conversion, convert_plan
+from app.gateway.shared_account import check_policy, figures_of
+from app.settings import Settings
+from app.store.ports import ExecutionRecord, ExecutionStore
+
+__all__ = ["ExecuteOptions", "ExecutionService"]
+
+log = structlog.get_logger(__name__)
+_encoder = msgspec.json.Encoder(order="deterministic")
+_RUN_NAMESPACE = uuid.UUID("6f1d8c2e-5a7b-4e0c-9d3f-2b8a1c4e7f60")
+"""Namespace of execution ids derived from allocation ``run_id`` s (idempotent retries)."""
+
+
+class ExecuteOptions(msgspec.Struct, frozen=True, kw_only=True):
+    """Query flags of ``POST /rebalancing/execute`` and the live-guard header."""
+
+    submit: bool = False
+    shared_account: bool = False
+    per_strategy: bool = False
+    allow_live: bool = False
+
+
+def _request_of(body: dict[str, Any]) -> RebalanceRequest:
+    try:
+        return msgspec.convert(body, RebalanceRequest, strict=False)
+    except msgspec.ValidationError as exc:
+        raise ValidationFailedError(f"The rebalance request is invalid: {exc}") from exc
+
+
+class ExecutionService:
+    """Turns rebalance requests into orders and records submitted executions.
+
+    Args:
+        settings: the configuration (``[gateway]`` rules and policies).
+        client: the negotiating WorldService client.
+        store: where submitted executions and their events are recorded.
+        nudge: called after a successful submit to wake the outbox publisher (optional).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        client: NegotiatingClient,
+        store: ExecutionStore,
+        nudge: Callable[[], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.client = client
+        self.store = store
+        self.nudge = nudge
+        gw = settings.gateway
+        self.rules = RuleBook(gw.instrument_constraints, gw.venue_policies)
+
+    def _check(self, options: ExecuteOptions) -> Scope:
+        gw = self.settings.gateway
+        if options.shared_account and options.per_strategy:
+            raise ValidationFailedError(
+                "shared_account and per_strategy cannot be combined: a shared-account "
+                "execution nets every strategy and world into one batch.",
+                errors=[{"path": "$.query", "message": "shared_account with per_strategy"}],
+            )
+        if options.shared_account and not gw.shared_account_policy.enabled:
+            raise PermissionDeniedError(
+                "Shared-account execution is disabled "
+                "(gateway.shared_account_policy.enabled = false).",
+                code="E_SHARED_ACCOUNT_DISABLED",
+            )
+        if options.submit and gw.enforce_live_guard and not options.allow_live:
+            raise PermissionDeniedError(
+                "Submitting orders needs the header `X-Allow-Live: true` while "
+                "gateway.enforce_live_guard is on."
+            )
+        if options.shared_account:
+            return "global"
+        return "per_strategy" if options.per_strategy else "per_world"
+
+    async def execute(self, body: dict[str, Any], options: ExecuteOptions) -> bytes:
+        """Answer ``POST /rebalancing/execute``: the encoded ``ExecuteResponse``.
+
+        Raises:
+            AppError: 403 (shared account disabled, live guard), 422 (policy breach,
+                ambiguous overlay, invalid request), WorldService errors passed through,
+                503 when the store cannot record a submit.
+        """
+        scope = self._check(options)
+        negotiated = await self.client.plan(body)
+        request = _request_of(body)
+        return await self._respond(
+            request, negotiated.plan, negotiated.schema_version, scope, options.submit
+        )
+
+    async def execute_plan(self, request: RebalanceRequest, plan: PlanResponse) -> dict[str, Any]:
+        """Submit ``plan`` per world, as ``/rebalancing/execute?submit=true`` would.
+
+        Used by WorldService allocations with ``execute: true`` in a deployment that also
+        runs the Gateway. The caller is the operator's allocation call, so the live guard
+        header is not required here.
+
+        Returns:
+            The decoded ``ExecuteResponse`` (with ``execution_id``).
+        """
+        version = 2 if isinstance(plan, PlanV2) else 1
+        execution_id = None
+        if plan.run_id is not None:  # a retried allocation run gets its first execution back
+            execution_id = str(uuid.uuid5(_RUN_NAMESPACE, plan.run_id))
+            stored = await self.store.get_execution(execution_id)
+            if stored is not None:
+                replay: dict[str, Any] = msgspec.json.decode(stored.response)
+                return replay
+        content = await self._respond(
+            request, plan, version, "per_world", True, execution_id=execution_id
+        )
+        result: dict[str, Any] = msgspec.json.decode(content)
+        return result
+
+    async def _respond(
+        self,
+        request: RebalanceRequest,
+        plan: PlanResponse,
+        version: int,
+        scope: Scope,
+        submit: bool,
+        *,
+        execution_id: str | None = None,
+    ) -> bytes:
+        gw = self.settings.gateway
+        conversion = convert_plan(
+            request, plan, self.rules, scope=scope, flip_policy=gw.flip_policy
+        )
+        figures = None
+        if scope == "global":
+            figures = figures_of(conversion, request.total_equity)
+            check_policy(figures, gw.shared_account_policy)
+        capable = gw.alpha_metrics_capable and version >= 2 and alpha_metrics_present(plan)
+        per_world: dict[str, list[Order]] = {}
+        global_orders: list[Order] | None = None
+        for batch in conversion.batches:
+            if batch.world_id == GLOBAL_BATCH and scope == "global":
+                global_orders = batch.orders
+            else:
+                per_world[batch.world_id] = batch.orders
+        response = ExecuteResponse(
+            scope=scope,
+            orders_per_world=per_world,
+            orders_global=global_orders if scope == "global" else None,
+            dropped=conversion.dropped,
+            rebalance_schema_version=version,
+            alpha_metrics_capable=capable,
+            submitted=False,
+            shared_account=figures,
+            alpha_metrics=plan.alpha_metrics if capable and isinstance(plan, PlanV2) else None,
+        )
+        if not submit:
+            return _encoder.encode(response)
+        return await self._submit(request, response, conversion, version, execution_id)
+
+    async def _submit(
+        self,
+        request: RebalanceRequest,
+        response: ExecuteResponse,
+        conversion: Conversion,
+        version: int,
+        fixed_id: str | None,
+    ) -> bytes:
+        execution_id = fixed_id or str(uuid.uuid4())
+        submitted_at = datetime.now(UTC).isoformat()
+        events: list[CloudEvent] = []
+        summaries: list[BatchSummary] = []
+        for index, batch in enumerate(conversion.batches):
+            batch_id = f"{execution_id}-{index}"
+            reduce_only = sum(1 for o in batch.orders if o.reduce_only)
+            total = len(batch.orders)
+            data: dict[str, Any] = {
+                "execution_id": execution_id,
+                "batch_id": batch_id,
+                "world_id": batch.world_id,
+                "scope": batch.scope,
+                "orders": msgspec.to_builtins(batch.orders),
+                "counts": {"total": total, "reduce_only": reduce_only},
+                "reduce_only_ratio": reduce_only / total if total else 0.0,
+                "submitted_at": submitted_at,
+                "schema_version": version,
+            }
+            if response.shared_account is not None:
+                data["shared_account"] = msgspec.to_builtins(response.shared_account)
+            event = new_event(
+                REBALANCING_ORDERS, EVENT_SOURCE_GATEWAY, data, subject=batch.world_id
+            )
+            events.append(event)
+            summaries.append(
+                BatchSummary(
+                    batch_id=batch_id,
+                    world_id=batch.world_id,
+                    scope=batch.scope,
+                    event_id=event.id,
+                    total=total,
+                    reduce_only=reduce_only,
+                )
+            )
+        final = msgspec.structs.replace(
+            response, submitted=True, execution_id=execution_id, batches=summaries
+        )
+        content = _encoder.encode(final)
+        record = ExecutionRecord(
+            execution_id=execution_id,
+            request_hash=hashlib.sha256(_encoder.encode(request)).hexdigest(),
+            response=content,
+            batch_ids=[s.batch_id for s in summaries],
+            world_ids=[s.world_id for s in summaries],
+            created_at=time.time(),
+        )
+        try:
+            await self.store.save_execution(record, events)
+        except AppError:
+            raise
+        except Exception as exc:  # any store failure: the submit is not acknowledged
+            log.exception("execution_store_failed", execution_id=execution_id)
+            raise ServiceUnavailableError(
+                "The execution could not be recorded; no orders were submitted."
+            ) from exc
+        if fixed_id is not None:  # a concurrent twin may have been stored first: answer with it
+            stored = await self.store.get_execution(execution_id)
+            content = stored.response if stored is not None else content
+        log.info(
+            "execution_submitted",
+            execution_id=execution_id,
+            batches=len(summaries),
+            orders=sum(s.total for s in summaries),
+            scope=response.scope,
+        )
+        if self.nudge is not None:
+            self.nudge()
+        return content
+
+    async def get(self, execution_id: str) -> bytes:
+        """Return the stored answer of a submitted execution (404 when unknown)."""
+        record = await self.store.get_execution(execution_id)
+        if record is None:
+            raise NotFoundError(f"No execution {execution_id!r}.", code="E_EXECUTION_NOT_FOUND")
+        return record.response

@@ -1,0 +1,153 @@
+"""The HTTP adapter of the WorldService client port (httpx, timeouts and retries)."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import anyio
+import httpx
+import msgspec
+import structlog
+
+from app.contracts.worldservice_client import WorldServiceCapabilities, WorldServiceReply
+from app.errors import AppError
+
+__all__ = ["HttpWorldServiceClient", "worldservice_unavailable"]
+
+log = structlog.get_logger(__name__)
+
+UNAVAILABLE: Final = "E_WORLDSERVICE_UNAVAILABLE"
+_PASS_THROUGH_5XX: Final = frozenset({501, 503, 504})
+_capabilities = msgspec.json.Decoder(WorldServiceCapabilities)
+
+
+def worldservice_unavailable(detail: str, *, timed_out: bool) -> AppError:
+    """Return the error for a transport failure: 504 after a timeout, else 503."""
+    return AppError(detail, code=UNAVAILABLE, status=504 if timed_out else 503)
+
+
+def _error_from(response: httpx.Response) -> AppError:
+    """Rebuild WorldService's SPEC §10 error (4xx and deliberate 5xx pass through)."""
+    status = response.status_code
+    try:
+        body = msgspec.json.decode(response.content)
+    except msgspec.DecodeError:
+        body = None
+    if not isinstance(body, dict):
+        body = {}
+    if status >= 500 and status not in _PASS_THROUGH_5XX:
+        return AppError(f"WorldService failed with HTTP {status}.", code=UNAVAILABLE, status=503)
+    detail = body.get("detail")
+    errors = body.get("errors")
+    code = body.get("code")
+    extra = {k: v for k, v in body.items() if k not in ("status", "code", "detail", "errors")}
+    return AppError(
+        detail if isinstance(detail, str) else f"WorldService answered HTTP {status}.",
+        code=code if isinstance(code, str) else f"E_HTTP_{status}",
+        status=status,
+        errors=errors if isinstance(errors, list) else None,
+        extra=extra,
+    )
+
+
+class HttpWorldServiceClient:
+    """Reaches a WorldService over HTTP.
+
+    Transport failures are retried ``retries`` times with a short backoff: a failed connect
+    always (nothing was sent), a timeout only for calls that do not write (plan,
+    capabilities). Implements ``Lifecycle``: ``stop()`` closes the connection pool.
+
+    Args:
+        base_url: WorldService's base URL, e.g. ``http://127.0.0.1:8001/worldservice``.
+        timeout: seconds per call.
+        retries: extra attempts after a transport failure.
+        transport: an httpx transport to use instead of the network one (tests, benchmarks).
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout: float,
+        retries: int,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.retries = retries
+        self._client = httpx.AsyncClient(
+            base_url=self.base_url + "/",
+            timeout=httpx.Timeout(timeout),
+            transport=transport,
+            headers={"content-type": "application/json"},
+        )
+
+    async def start(self) -> None:
+        """Nothing to open: connections are made on first use."""
+
+    async def stop(self) -> None:
+        """Close the connection pool."""
+        await self._client.aclose()
+
+    async def _send(
+        self, method: str, path: str, body: dict[str, Any] | None, *, writes: bool
+    ) -> httpx.Response:
+        content = msgspec.json.encode(body) if body is not None else None
+        attempt = 0
+        while True:
+            try:
+                response = await self._client.request(method, path, content=content)
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                failure: httpx.TransportError = exc
+                timed_out = isinstance(exc, httpx.ConnectTimeout)
+            except httpx.TimeoutException as exc:
+                if writes:
+                    raise worldservice_unavailable(
+                        f"WorldService did not answer in time ({path}).", timed_out=True
+                    ) from exc
+                failure, timed_out = exc, True
+            except httpx.TransportError as exc:
+                raise worldservice_unavailable(
+                    f"WorldService connection failed ({path}): {exc}", timed_out=False
+                ) from exc
+            else:
+                if response.status_code >= 400:
+                    raise _error_from(response)
+                return response
+            if attempt >= self.retries:
+                log.warning("worldservice_unreachable", path=path, error=str(failure))
+                raise worldservice_unavailable(
+                    f"WorldService is unreachable ({path}): {type(failure).__name__}",
+                    timed_out=timed_out,
+                ) from failure
+            attempt += 1
+            await anyio.sleep(0.05 * 2 ** (attempt - 1))
+
+    async def plan(self, body: dict[str, Any]) -> WorldServiceReply:
+        """``POST {base}/rebalancing/plan``."""
+        response = await self._send("POST", "rebalancing/plan", body, writes=False)
+        return WorldServiceReply(content=response.content)
+
+    async def apply(self, body: dict[str, Any]) -> WorldServiceReply:
+        """``POST {base}/rebalancing/apply``."""
+        response = await self._send("POST", "rebalancing/apply", body, writes=True)
+        return WorldServiceReply(content=response.content)
+
+    async def capabilities(self) -> WorldServiceCapabilities:
+        """``GET {base}/capabilities``."""
+        response = await self._send("GET", "capabilities", None, writes=False)
+        try:
+            return _capabilities.decode(response.content)
+        except msgspec.DecodeError as exc:
+            raise AppError(
+                f"WorldService capabilities are unreadable: {exc}",
+                code="E_WORLDSERVICE_BAD_RESPONSE",
+                status=502,
+            ) from exc
+
+    async def ping(self) -> bool:
+        """Return True when ``GET {base}/capabilities`` answers."""
+        try:
+            await self.capabilities()
+        except AppError:
+            return False
+        return True

@@ -1,0 +1,334 @@
+"""Pure conversion of a rebalance plan into orders (SPEC §8): no I/O, no framework imports.
+
+Deltas are keyed by (batch, strategy, venue, canonical symbol) and every step is one pass
+over positions and deltas, so conversion is linear in the input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Literal, TypeVar
+
+import msgspec
+
+from app.contracts.orders import DroppedOrder, Order, Scope
+from app.contracts.rebalancing import PlanResponse, RebalanceRequest, SymbolDelta
+from app.errors import ValidationFailedError
+from app.gateway.constraints import RuleBook, round_to_lot, round_to_tick
+
+__all__ = [
+    "GLOBAL_BATCH",
+    "Conversion",
+    "DroppedOrder",
+    "FlipPolicy",
+    "Order",
+    "OrderBatch",
+    "Scope",
+    "convert_plan",
+]
+
+FlipPolicy = Literal["flatten_then_open", "direct"]
+GLOBAL_BATCH = "*"
+"""``world_id`` of the single batch of a shared-account (global) execution."""
+
+_Key = tuple[str, str | None, str | None, str]  # (batch world, strategy, venue, symbol)
+
+
+class OrderBatch(msgspec.Struct, frozen=True, kw_only=True):
+    """The orders of one world (or of the whole account for ``scope="global"``)."""
+
+    world_id: str
+    scope: Scope
+    orders: list[Order]
+
+
+class Conversion(msgspec.Struct, frozen=True, kw_only=True):
+    """The result: batches in plan order, dropped deltas, and order notional figures."""
+
+    scope: Scope
+    batches: list[OrderBatch]
+    dropped: list[DroppedOrder]
+    gross_notional: float
+    net_notional: float
+
+
+K = TypeVar("K")
+
+
+def _add_mark(acc: dict[K, list[float]], key: K, qty: float, mark: float) -> None:
+    slot = acc.setdefault(key, [0.0, 0.0, mark])
+    slot[0] += abs(qty) * mark
+    slot[1] += abs(qty)
+    slot[2] = mark
+
+
+def _mark(acc: dict[K, list[float]], key: K) -> float | None:
+    slot = acc.get(key)
+    if slot is None:
+        return None
+    return slot[0] / slot[1] if slot[1] > 0 else slot[2]
+
+
+class _Prices:
+    """Quantity-weighted marks by (world, venue, symbol) and by (venue, symbol)."""
+
+    def __init__(self) -> None:
+        self.world: dict[tuple[str, str | None, str], list[float]] = {}
+        self.account: dict[tuple[str | None, str], list[float]] = {}
+        self.symbol: dict[str, float] = {}
+
+    def add(self, world: str, venue: str | None, symbol: str, qty: float, mark: float) -> None:
+        _add_mark(self.world, (world, venue, symbol), qty, mark)
+        _add_mark(self.account, (venue, symbol), qty, mark)
+        self.symbol[symbol] = mark
+
+    def price(self, world: str, venue: str | None, symbol: str) -> float | None:
+        if world == GLOBAL_BATCH:
+            found = _mark(self.account, (venue, symbol))
+        else:
+            found = _mark(self.world, (world, venue, symbol))
+        return found if found is not None else self.symbol.get(symbol)
+
+
+class _Builder:
+    """Accumulates deltas, then turns each into zero, one or two orders."""
+
+    def __init__(self, request: RebalanceRequest, rules: RuleBook, flip_policy: FlipPolicy):
+        self.request = request
+        self.rules = rules
+        self.flip_policy = flip_policy
+        self.held: dict[_Key, float] = {}
+        self.deltas: dict[_Key, float] = {}
+        self.raw_symbol: dict[_Key, str] = {}
+        self.prices = _Prices()
+        self.dropped: list[DroppedOrder] = []
+
+    def canonical(self, venue: str | None, symbol: str) -> str:
+        return self.rules.instrument(venue, symbol).symbol
+
+    def index_positions(self, scope: Scope) -> None:
+        for pos in self.request.positions:
+            symbol = self.canonical(pos.venue, pos.symbol)
+            self.prices.add(pos.world_id, pos.venue, symbol, pos.qty, pos.mark)
+            if scope == "global":
+                key: _Key = (GLOBAL_BATCH, None, pos.venue, symbol)
+            elif scope == "per_strategy":
+                key = (pos.world_id, pos.strategy_id, pos.venue, symbol)
+            else:
+                key = (pos.world_id, None, pos.venue, symbol)
+            self.held[key] = self.held.get(key, 0.0) + pos.qty
+        overlay = self.request.overlay
+        if overlay is not None:
+            for symbol, price in overlay.price_by_symbol.items():
+                self.prices.symbol.setdefault(self.canonical(None, symbol), price)
+
+    def add(
+        self, world: str, strategy: str | None, venue: str | None, symbol: str, qty: float
+    ) -> None:
+        key: _Key = (world, strategy, venue, self.canonical(venue, symbol))
+        self.deltas[key] = self.deltas.get(key, 0.0) + qty
+        self.raw_symbol.setdefault(key, symbol)
+
+    def add_overlay(self, deltas: Iterable[SymbolDelta], *, by_world: bool) -> None:
+        overlay = self.request.overlay
+        worlds_of: dict[str, list[str]] = {}
+        for world, symbol in (overlay.instrument_by_world if overlay else {}).items():
+            worlds_of.setdefault(symbol, []).append(world)
+        for delta in deltas:
+            if not by_world:
+                self.add(GLOBAL_BATCH, None, delta.venue, delta.symbol, delta.delta_qty)
+                continue
+            worlds = worlds_of.get(delta.symbol, [])
+            if len(worlds) > 1:
+                raise ValidationFailedError(
+                    f"Overlay instrument {delta.symbol!r} is mapped to several worlds "
+                    f"({', '.join(sorted(worlds))}); its orders cannot be assigned to one world.",
+                    code="E_OVERLAY_EXECUTION_AMBIGUOUS",
+                    errors=[{"path": "$.overlay.instrument_by_world", "message": delta.symbol}],
+                )
+            if not worlds:
+                self.drop(
+                    GLOBAL_BATCH,
+                    None,
+                    delta.venue,
+                    delta.symbol,
+                    delta.delta_qty,
+                    "overlay_unmapped",
+                    "no world maps to this overlay instrument",
+                )
+                continue
+            self.add(worlds[0], None, delta.venue, delta.symbol, delta.delta_qty)
+
+    def drop(
+        self,
+        world: str,
+        strategy: str | None,
+        venue: str | None,
+        symbol: str,
+        qty: float,
+        reason: str,
+        detail: str,
+    ) -> None:
+        self.dropped.append(
+            DroppedOrder(
+                world_id=world,
+                symbol=symbol,
+                quantity=qty,
+                reason=reason,
+                detail=detail,
+                venue=venue,
+                strategy_id=strategy,
+            )
+        )
+
+    def _split(self, current: float, qty: float, lot: float | None) -> list[tuple[float, bool]]:
+        """Return ``(quantity, reduces)`` parts; reduce only when shrinking ``current``."""
+        if current == 0.0 or (current > 0) == (qty > 0):
+            return [(qty, False)]
+        if abs(qty) <= abs(current):
+            return [(qty, True)]
+        if self.flip_policy == "direct":
+            return [(qty, False)]
+        close = -round_to_lot(current, lot)
+        if close == 0.0:
+            return [(qty, False)]
+        rest = round_to_lot(qty - close, lot)
+        return [(close, True), (rest, False)] if rest != 0.0 else [(close, True)]
+
+    def orders_for(self, key: _Key, delta: float) -> list[Order]:
+        world, strategy, venue, symbol = key
+        rule = self.rules.instrument(venue, symbol)
+        lots = self.request.lot_size_by_symbol or {}
+        request_lot = lots.get(self.raw_symbol[key])
+        qty = round_to_lot(round_to_lot(delta, request_lot), rule.lot_size)
+        if delta == 0.0:
+            return []
+        if qty == 0.0:
+            lot = rule.lot_size or request_lot
+            self.drop(
+                world,
+                strategy,
+                venue,
+                symbol,
+                delta,
+                "lot_size",
+                f"|quantity| is below one lot of {lot}",
+            )
+            return []
+        price = self.prices.price(world, venue, symbol)
+        if price is not None and rule.tick_size is not None:
+            price = round_to_tick(price, rule.tick_size)
+            if price <= 0.0:
+                self.drop(
+                    world,
+                    strategy,
+                    venue,
+                    symbol,
+                    qty,
+                    "tick_size",
+                    f"reference price rounds to zero at tick size {rule.tick_size}",
+                )
+                return []
+        limits = [
+            ("min_trade_notional", self.request.min_trade_notional or 0.0),
+            ("min_notional", rule.min_notional or 0.0),
+        ]
+        for reason, limit in limits:
+            if limit > 0 and (price is None or abs(qty) * price < limit):
+                shown = "unknown" if price is None else f"{abs(qty) * price:g}"
+                self.drop(
+                    world,
+                    strategy,
+                    venue,
+                    symbol,
+                    qty,
+                    reason,
+                    f"order notional {shown} is below {reason} {limit:g}",
+                )
+                return []
+        lot = rule.lot_size or request_lot
+        parts = self._split(self.held.get(key, 0.0), qty, lot)
+        floor = max(limit for _, limit in limits)
+        if len(parts) > 1 and price is not None and any(abs(q) * price < floor for q, _ in parts):
+            parts = [(qty, False)]  # a split part would be refused: send the flip as one order
+        venue_rule = self.rules.venue(venue)
+        out: list[Order] = []
+        for part, reduces in parts:
+            reduce_only = reduces and venue_rule.supports_reduce_only
+            tif = venue_rule.default_time_in_force
+            if reduce_only and venue_rule.reduce_only_requires_ioc:
+                tif = "IOC"
+            out.append(
+                Order(
+                    symbol=symbol,
+                    quantity=part,
+                    side="buy" if part > 0 else "sell",
+                    time_in_force=tif,
+                    venue=venue,
+                    reduce_only=reduce_only if venue_rule.supports_reduce_only else None,
+                    strategy_id=strategy,
+                    price=price if rule.tick_size is not None else None,
+                )
+            )
+        return out
+
+
+def convert_plan(
+    request: RebalanceRequest,
+    plan: PlanResponse,
+    rules: RuleBook,
+    *,
+    scope: Scope = "per_world",
+    flip_policy: FlipPolicy = "flatten_then_open",
+) -> Conversion:
+    """Turn ``plan`` (computed for ``request``) into order batches.
+
+    Args:
+        request: the rebalance request (its positions give current holdings and marks).
+        plan: WorldService's answer for ``request``.
+        rules: instrument constraints and venue policies.
+        scope: ``per_world`` (one batch per world, the plan's netted deltas),
+            ``per_strategy`` (one batch per world, each strategy's own pre-netting delta
+            carrying ``strategy_id``) or ``global`` (one batch netted across worlds).
+        flip_policy: how an order that crosses zero is sent.
+
+    Returns:
+        The batches (only worlds with orders), the dropped deltas and the notional figures.
+
+    Raises:
+        ValidationFailedError: an overlay instrument maps to several worlds
+            (``E_OVERLAY_EXECUTION_AMBIGUOUS``).
+    """
+    b = _Builder(request, rules, flip_policy)
+    b.index_positions(scope)
+    if scope == "global":
+        for delta in plan.global_deltas:
+            b.add(GLOBAL_BATCH, None, delta.venue, delta.symbol, delta.delta_qty)
+    elif scope == "per_strategy":
+        for pos in request.positions:
+            world_plan = plan.per_world.get(pos.world_id)
+            if world_plan is None:
+                continue
+            scale = world_plan.scale_by_strategy.get(pos.strategy_id, world_plan.scale_world)
+            b.add(pos.world_id, pos.strategy_id, pos.venue, pos.symbol, pos.qty * (scale - 1.0))
+    else:
+        for world_id, world_plan in plan.per_world.items():
+            for delta in world_plan.deltas:
+                b.add(world_id, None, delta.venue, delta.symbol, delta.delta_qty)
+    b.add_overlay(plan.overlay_deltas or [], by_world=scope != "global")
+    per_batch: dict[str, list[Order]] = {}
+    gross = net = 0.0
+    for key, amount in b.deltas.items():
+        orders = b.orders_for(key, amount)
+        if not orders:
+            continue
+        per_batch.setdefault(key[0], []).extend(orders)
+        price = b.prices.price(key[0], key[2], key[3]) or 0.0
+        for order in orders:
+            notional = order.quantity * (order.price if order.price is not None else price)
+            gross += abs(notional)
+            net += notional
+    batches = [OrderBatch(world_id=w, scope=scope, orders=o) for w, o in per_batch.items()]
+    return Conversion(
+        scope=scope, batches=batches, dropped=b.dropped, gross_notional=gross, net_notional=net
+    )

@@ -1,0 +1,47 @@
+"""The Worldgate SDK: Gateway clients, the Runner, reports, backtests and rollout checks."""
+
+from __future__ import annotations
+
+from app.sdk.client import AsyncGatewayClient, GatewayClient
+from app.sdk.errors import (
+    ConflictError,
+    InvalidRequest,
+    NotFound,
+    PermissionDenied,
+    ProtocolError,
+    SchemaVersionRequired,
+    SdkError,
+    ServerError,
+    StreamError,
+    Unauthorized,
+    Unreachable,
+    WorldgateError,
+)
+from app.sdk.events import AsyncEventStream, EventStream
+from app.sdk.report import Report, build_report
+from app.sdk.runner import EffectiveCapabilities, Runner
+from app.sdk.wire import GatewayHealth
+
+__all__ = [
+    "AsyncEventStream",
+    "AsyncGatewayClient",
+    "ConflictError",
+    "EffectiveCapabilities",
+    "EventStream",
+    "GatewayClient",
+    "GatewayHealth",
+    "InvalidRequest",
+    "NotFound",
+    "PermissionDenied",
+    "ProtocolError",
+    "Report",
+    "Runner",
+    "SchemaVersionRequired",
+    "SdkError",
+    "ServerError",
+    "StreamError",
+    "Unauthorized",
+    "Unreachable",
+    "WorldgateError",
+    "build_report",
+]

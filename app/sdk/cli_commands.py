@@ -1,0 +1,273 @@
+"""``worldgate`` commands that talk to a Gateway: health, plan, apply, execute."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import click
+import msgspec
+from rich.table import Table
+
+from app.contracts.rebalancing import PositionSlice, RebalanceIntent, RebalanceRequest
+from app.metrics.alpha import METRIC_KEYS
+from app.sdk.checks import health_problems
+from app.sdk.cli_common import (
+    EXIT_FAILED,
+    EXIT_UNREACHABLE,
+    bad_input,
+    connection_options,
+    console,
+    fail_sdk,
+)
+from app.sdk.cli_tools import TOOL_COMMANDS
+from app.sdk.client import GatewayClient
+from app.sdk.errors import SdkError, Unreachable
+from app.sdk.io import InputError, parse_allocations, read_positions, read_returns
+
+__all__ = ["COMMANDS", "build_request", "derive_before"]
+
+
+@click.command()
+@connection_options
+@click.option("--expect-schema-version", type=click.IntRange(min=1), default=1,
+              show_default=True, help="Fail unless the Gateway advertises at least this.")
+@click.option("--expect-alpha-metrics", is_flag=True,
+              help="Fail unless the Gateway advertises alpha_metrics_capable.")
+@click.option("--json", "as_json", is_flag=True, help="Also print the /health body as JSON.")
+def health(url: str, token: str | None, timeout: float, expect_schema_version: int,
+           expect_alpha_metrics: bool, as_json: bool) -> None:
+    """Check a Gateway's capability bits: exit 0 met, 1 not met (one-line reason), 2 unreachable.
+    """
+    with GatewayClient(url, token=token, timeout=timeout) as client:
+        try:
+            info = client.health()
+        except Unreachable as exc:
+            click.echo(f"unreachable: {exc}", err=True)
+            raise SystemExit(EXIT_UNREACHABLE) from None
+        except SdkError as exc:
+            click.echo(f"not met: GET /health failed: {exc}")
+            raise SystemExit(EXIT_FAILED) from None
+    if as_json:
+        click.echo(msgspec.json.encode(info.raw).decode())
+    problems = health_problems(info, expect_schema_version, expect_alpha_metrics)
+    if problems:
+        click.echo(f"not met: {'; '.join(problems)}")
+        raise SystemExit(EXIT_FAILED)
+    click.echo(f"ok: {url} advertises rebalance_schema_version={info.rebalance_schema_version}, "
+               f"alpha_metrics_capable={str(info.alpha_metrics_capable).lower()}, "
+               f"status={info.status}")
+
+
+def derive_before(positions: list[PositionSlice], total_equity: float) -> dict[str, float]:
+    """Each world's gross notional Σ|qty·mark| over ``total_equity`` (0 when it is 0)."""
+    gross: dict[str, float] = defaultdict(float)
+    for p in positions:
+        gross[p.world_id] += abs(p.qty * p.mark)
+    return {w: (g / total_equity if total_equity > 0 else 0.0) for w, g in gross.items()}
+
+
+def _strategy_returns(items: tuple[str, ...]) -> dict[str, dict[str, list[float]]]:
+    out: dict[str, dict[str, list[float]]] = {}
+    for item in items:
+        key, sep, path = item.partition("=")
+        world, colon, strategy = key.partition(":")
+        if not (sep and colon and world and strategy and path):
+            raise InputError(f"expected WORLD:STRATEGY=FILE, got {item!r}")
+        out.setdefault(world, {})[strategy] = read_returns(path)
+    return out
+
+
+def build_request(
+    *, target: str | None, before: str | None, positions: str | None,
+    total_equity: float | None, schema_version: int | None, request_file: str | None,
+    intent: tuple[str, ...] = (), strategy_returns: tuple[str, ...] = (),
+) -> RebalanceRequest:
+    """Build the request from CLI options (see ``docs/cli.md``).
+
+    ``--request`` gives the whole body; otherwise ``--target`` and ``--positions`` are
+    required, ``--total-equity`` defaults to the positions' gross notional and ``--before``
+    to each world's share of it.
+
+    Raises:
+        click.BadParameter: an option is missing or malformed (exit 2).
+    """
+    if request_file:
+        try:
+            raw = msgspec.json.decode(Path(request_file).read_bytes())
+            req = msgspec.convert(raw, RebalanceRequest, strict=False)
+        except OSError as exc:
+            raise click.BadParameter(f"cannot read {request_file}: {exc.strerror}",
+                                     param_hint="--request") from None
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            raise click.BadParameter(f"{request_file}: {exc}", param_hint="--request") from None
+    else:
+        if not target or not positions:
+            raise click.UsageError("give --target and --positions (or a whole --request FILE)")
+        try:
+            after = parse_allocations(target)
+        except InputError as exc:
+            bad_input(exc, "--target")
+        try:
+            slices = read_positions(positions)
+        except InputError as exc:
+            bad_input(exc, "--positions")
+        equity = total_equity if total_equity is not None else sum(
+            abs(p.qty * p.mark) for p in slices)
+        try:
+            before_map = parse_allocations(before) if before else derive_before(slices, equity)
+        except InputError as exc:
+            bad_input(exc, "--before")
+        for world in after:
+            before_map.setdefault(world, 0.0)
+        req = RebalanceRequest(total_equity=equity, world_alloc_before=before_map,
+                               world_alloc_after=after, positions=slices)
+    updates: dict[str, Any] = {}
+    if schema_version is not None:
+        updates["schema_version"] = schema_version
+    if intent:
+        meta = {}
+        for item in intent:
+            key, sep, value = item.partition("=")
+            if not sep or not key:
+                raise click.BadParameter(f"expected KEY=VALUE, got {item!r}",
+                                         param_hint="--intent")
+            meta[key] = value
+        updates["rebalance_intent"] = RebalanceIntent(meta=meta)
+    if strategy_returns:
+        try:
+            updates["realized_returns_by_strategy"] = _strategy_returns(strategy_returns)
+        except InputError as exc:
+            bad_input(exc, "--strategy-returns")
+    return msgspec.structs.replace(req, **updates) if updates else req
+
+
+def _request_options(fn: Any) -> Any:
+    options = [
+        click.option("--output", type=click.Choice(["json", "table"]), default="json",
+                     show_default=True, help="Print the answer as JSON or as tables."),
+        click.option("--strategy-returns", multiple=True, metavar="WORLD:STRATEGY=FILE",
+                     help="Realized returns file of one strategy (v2 metrics); repeatable."),
+        click.option("--intent", multiple=True, metavar="KEY=VALUE",
+                     help="rebalance_intent.meta entry (echoed in v2); repeatable."),
+        click.option("--schema-version", type=click.IntRange(min=1), default=None,
+                     help="Schema version to ask for (unset = v1, no schema_version key)."),
+        click.option("--total-equity", type=click.FloatRange(min=0), default=None,
+                     help="Total equity (default: gross notional of the positions)."),
+        click.option("--positions", metavar="FILE", help="Positions file (.json or .csv)."),
+        click.option("--before", metavar="W=F,...",
+                     help="Current allocations (default: derived from the positions)."),
+        click.option("--target", "-t", metavar="W=F,...",
+                     help="Target allocations, e.g. w1=0.6,w2=0.4."),
+        click.option("--request", "request_file", metavar="FILE",
+                     help="A whole request body (JSON) instead of the options above."),
+        connection_options,
+    ]
+    for option in options:
+        fn = option(fn)
+    return fn
+
+
+def _plan_tables(answer: dict[str, Any]) -> None:
+    out = console()
+    table = Table(title=f"plan (schema_version={answer.get('schema_version', 1)})")
+    for col in ("world", "scale", "venue", "symbol", "delta_qty"):
+        table.add_column(col)
+    for world, plan in sorted((answer.get("per_world") or {}).items()):
+        deltas = plan.get("deltas") or [{}]
+        for d in deltas:
+            table.add_row(world, f"{plan.get('scale_world', 0):.6g}", d.get("venue") or "",
+                          d.get("symbol", "—"), f"{d['delta_qty']:.10g}" if d else "")
+    for d in answer.get("global_deltas") or []:
+        table.add_row("(global)", "", d.get("venue") or "", d["symbol"], f"{d['delta_qty']:.10g}")
+    out.print(table)
+    metrics = (answer.get("alpha_metrics") or {}).get("per_world") or {}
+    if metrics:
+        mt = Table(title="alpha_performance per world")
+        mt.add_column("world")
+        for key in METRIC_KEYS:
+            mt.add_column(key.split(".", 1)[1], justify="right")
+        for world, m in sorted(metrics.items()):
+            mt.add_row(world, *(f"{float(m.get(k, 0.0)):.4f}" for k in METRIC_KEYS))
+        out.print(mt)
+
+
+def _execute_table(answer: dict[str, Any]) -> None:
+    table = Table(title="orders")
+    for col in ("world", "strategy", "venue", "symbol", "side", "quantity", "reduce_only"):
+        table.add_column(col)
+    orders = answer.get("orders")
+    groups = orders.items() if isinstance(orders, dict) else [("", orders or [])]
+    for world, items in groups:
+        for o in items if isinstance(items, list) else []:
+            table.add_row(str(o.get("world_id", world)), str(o.get("strategy_id") or ""),
+                          str(o.get("venue") or ""), str(o.get("symbol")), str(o.get("side")),
+                          f"{o.get('quantity', 0):.10g}", str(o.get("reduce_only", False)))
+    console().print(table)
+
+
+def _emit(answer: Any, output: str, table: Any) -> None:
+    if output == "table" and isinstance(answer, dict):
+        table(answer)
+    else:
+        click.echo(msgspec.json.format(msgspec.json.encode(answer), indent=2).decode())
+
+
+def _gather(kw: dict[str, Any]) -> RebalanceRequest:
+    return build_request(
+        target=kw["target"], before=kw["before"], positions=kw["positions"],
+        total_equity=kw["total_equity"], schema_version=kw["schema_version"],
+        request_file=kw["request_file"], intent=kw["intent"],
+        strategy_returns=kw["strategy_returns"],
+    )
+
+
+@click.command()
+@_request_options
+def plan(**kw: Any) -> None:
+    """Ask the Gateway for a rebalance plan (nothing is stored)."""
+    request = _gather(kw)
+    with GatewayClient(kw["url"], token=kw["token"], timeout=kw["timeout"]) as client:
+        try:
+            answer = client.plan_raw(request)
+        except SdkError as exc:
+            fail_sdk(exc)
+    _emit(answer, kw["output"], _plan_tables)
+
+
+@click.command()
+@_request_options
+@click.option("--run-id", default=None, help="Idempotency key: same id + same body = same plan.")
+def apply(**kw: Any) -> None:
+    """Apply a plan through the Gateway: stored durably and announced as events."""
+    request = _gather(kw)
+    with GatewayClient(kw["url"], token=kw["token"], timeout=kw["timeout"]) as client:
+        try:
+            answer = client.apply_raw(request, run_id=kw["run_id"])
+        except SdkError as exc:
+            fail_sdk(exc)
+    _emit(answer, kw["output"], _plan_tables)
+
+
+@click.command()
+@_request_options
+@click.option("--submit", is_flag=True, help="Publish the orders (default: dry run).")
+@click.option("--shared-account", is_flag=True, help="Net orders across worlds.")
+@click.option("--per-strategy", is_flag=True, help="One batch per strategy.")
+@click.option("--allow-live", is_flag=True, help="Send X-Allow-Live: true (live guard).")
+def execute(**kw: Any) -> None:
+    """Turn a plan into orders (dry run unless --submit)."""
+    request = _gather(kw)
+    with GatewayClient(kw["url"], token=kw["token"], timeout=kw["timeout"]) as client:
+        try:
+            answer = client.execute(request, submit=kw["submit"],
+                                    shared_account=kw["shared_account"],
+                                    per_strategy=kw["per_strategy"],
+                                    allow_live=kw["allow_live"])
+        except SdkError as exc:
+            fail_sdk(exc)
+    _emit(answer, kw["output"], _execute_table)
+
+
+COMMANDS: tuple[click.Command, ...] = (health, plan, apply, execute, *TOOL_COMMANDS)

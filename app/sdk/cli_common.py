@@ -1,0 +1,60 @@
+"""Options, output and error handling shared by the SDK's CLI commands."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NoReturn, TypeVar
+
+import click
+from rich.console import Console
+
+from app.sdk.errors import SdkError, Unreachable, WorldgateError
+from app.sdk.io import InputError
+
+__all__ = [
+    "DEFAULT_URL",
+    "EXIT_FAILED",
+    "EXIT_UNREACHABLE",
+    "bad_input",
+    "connection_options",
+    "console",
+    "fail_sdk",
+]
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+EXIT_FAILED = 1
+EXIT_UNREACHABLE = 2
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def console(stderr: bool = False) -> Console:
+    """A rich console on the current stdout/stderr (click's test runner swaps them)."""
+    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+
+
+def connection_options(fn: F) -> F:
+    """Add ``--url``, ``--token`` and ``--timeout`` to a command."""
+    fn = click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=10.0,
+                      show_default=True, help="Seconds per HTTP call.")(fn)
+    fn = click.option("--token", envvar="WORLDGATE_TOKEN", default=None,
+                      help="Bearer token (env WORLDGATE_TOKEN), when the server requires one.")(fn)
+    fn = click.option("--url", envvar="WORLDGATE_URL", default=DEFAULT_URL, show_default=True,
+                      help="Gateway root URL (env WORLDGATE_URL).")(fn)
+    return fn
+
+
+def bad_input(exc: InputError, param: str) -> NoReturn:
+    """Turn an input problem into click's usage error (exit 2, one clear line)."""
+    raise click.BadParameter(str(exc), param_hint=param)
+
+
+def fail_sdk(exc: SdkError) -> NoReturn:
+    """Print an SDK error on stderr and exit: 2 when unreachable, 1 otherwise."""
+    if isinstance(exc, Unreachable):
+        click.echo(f"unreachable: {exc}", err=True)
+        raise SystemExit(EXIT_UNREACHABLE)
+    click.echo(f"error: {exc}", err=True)
+    if isinstance(exc, WorldgateError):
+        for item in exc.errors:
+            click.echo(f"  {item.get('path', '?')}: {item.get('message', '')}", err=True)
+    raise SystemExit(EXIT_FAILED)

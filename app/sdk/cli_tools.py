@@ -1,0 +1,168 @@
+"""``worldgate`` commands for reports and rollouts: report, backtest, rehearse, rollout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import msgspec
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from app.metrics.alpha import compute_metrics
+from app.sdk.backtest import STRATEGIES, BacktestError, backtest
+from app.sdk.checks import Check
+from app.sdk.cli_common import bad_input, connection_options, console
+from app.sdk.io import InputError, read_prices, read_returns
+from app.sdk.rehearse import rehearse as run_rehearsal
+from app.sdk.report import build_report, report_format, write_report
+from app.sdk.rollout import rollout as run_rollout
+from app.sdk.rollout import write_rollout
+
+__all__ = ["PROGRESS_MIN_ROWS", "TOOL_COMMANDS"]
+
+PROGRESS_MIN_ROWS = 200_000
+"""Backtests over at least this many prices show a progress bar (on stderr)."""
+
+
+@click.command()
+@click.option("--from", "source", required=True, metavar="FILE",
+              help='Returns file: JSON {"returns": [...]} or CSV (a returns column).')
+@click.option("--out", required=True, metavar="FILE",
+              help="Report file; the extension picks the format: .md, .json or .html.")
+@click.option("--title", default=None, help="Report title (default: the input file name).")
+@click.option("--rf", type=float, default=0.0, show_default=True,
+              help="Risk-free return per period (sharpe).")
+@click.option("--transaction-cost", type=float, default=0.0, show_default=True,
+              help="Cost subtracted from every period's return.")
+def report(source: str, out: str, title: str | None, rf: float, transaction_cost: float) -> None:
+    """Write a performance report (six alpha_performance metrics, equity and drawdown)."""
+    try:
+        report_format(out)
+    except InputError as exc:
+        bad_input(exc, "--out")
+    try:
+        returns = read_returns(source)
+    except InputError as exc:
+        bad_input(exc, "--from")
+    rep = build_report(returns, title=title or f"Report of {Path(source).name}", rf=rf,
+                       transaction_cost=transaction_cost)
+    try:
+        fmt = write_report(rep, out)
+    except InputError as exc:
+        bad_input(exc, "--out")
+    click.echo(f"wrote {out} ({fmt}, {rep.periods} periods)")
+
+
+def _write(path: Path, data: bytes) -> None:
+    try:
+        path.write_bytes(data)
+    except OSError as exc:
+        raise click.BadParameter(f"cannot write {path}: {exc.strerror}", param_hint="--out") \
+            from None
+
+
+@click.command(name="backtest")
+@click.option("--prices", required=True, metavar="FILE",
+              help="Prices CSV with a close (or price) column, oldest first.")
+@click.option("--strategy", type=click.Choice(STRATEGIES), default="buy_hold", show_default=True)
+@click.option("--fast", type=click.IntRange(min=1), default=10, show_default=True,
+              help="sma_cross: fast window.")
+@click.option("--slow", type=click.IntRange(min=2), default=30, show_default=True,
+              help="sma_cross: slow window (> fast).")
+@click.option("--out", required=True, metavar="DIR",
+              help="Output folder: returns.json, metrics.json, report.md, report.html.")
+def backtest_cmd(prices: str, strategy: str, fast: int, slow: int, out: str) -> None:
+    """Backtest a simple strategy on a price series and report it."""
+    try:
+        series = read_prices(prices)
+    except InputError as exc:
+        bad_input(exc, "--prices")
+    if strategy == "sma_cross" and slow <= fast:
+        raise click.BadParameter(f"must be greater than --fast ({fast})", param_hint="--slow")
+    progress = Progress(TextColumn("backtest"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                        TimeRemainingColumn(), console=console(stderr=True), transient=True,
+                        disable=len(series) < PROGRESS_MIN_ROWS)
+    with progress:
+        task = progress.add_task("backtest", total=len(series))
+        try:
+            returns = backtest(series, strategy, fast=fast, slow=slow,
+                               progress=lambda n: progress.advance(task, n))
+        except BacktestError as exc:
+            raise click.BadParameter(str(exc), param_hint="--prices") from None
+    folder = Path(out)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise click.BadParameter(f"cannot create {folder}: {exc.strerror}", param_hint="--out") \
+            from None
+    rep = build_report(returns, title=f"Backtest {strategy} on {Path(prices).name}")
+    _write(folder / "returns.json", msgspec.json.encode({"returns": returns}))
+    params = {"fast": fast, "slow": slow} if strategy == "sma_cross" else {}
+    _write(folder / "metrics.json", msgspec.json.format(msgspec.json.encode({
+        "strategy": strategy, "params": params, "periods": rep.periods,
+        "metrics": compute_metrics(returns),
+        "undefined": [k for k, v in rep.metrics.items() if v is None],
+    }), indent=2) + b"\n")
+    write_report(rep, folder / "report.md")
+    write_report(rep, folder / "report.html")
+    click.echo(f"{strategy}: {rep.periods} periods, total return {rep.total_return:.6f}; "
+               f"wrote {folder}/returns.json, metrics.json, report.md, report.html")
+
+
+def _checks_table(title: str, rows: list[Check]) -> None:
+    table = Table(title=title)
+    table.add_column("")
+    table.add_column("check")
+    table.add_column("evidence", overflow="fold")
+    for row in rows:
+        table.add_row("✅" if row.ok else "❌", row.name, row.evidence)
+    console().print(table)
+
+
+@click.command()
+@connection_options
+@click.option("--out", required=True, metavar="DIR",
+              help="Artifacts folder: health.json, request.json, plan.json, report.md, "
+              "rehearse.log.")
+def rehearse(url: str, token: str | None, timeout: float, out: str) -> None:
+    """Dry-run Gateway health → Runner → /rebalancing/plan with schema_version=2."""
+    try:
+        result = run_rehearsal(url, out, token=token, timeout=timeout)
+    except OSError as exc:
+        raise click.BadParameter(f"cannot write to {out}: {exc.strerror}", param_hint="--out") \
+            from None
+    _checks_table(f"rehearsal against {url}", result.steps)
+    if result.ok:
+        click.echo(f"rehearsal passed; artifacts in {out}")
+    else:
+        click.echo(f"rehearsal failed: {result.reason}", err=True)
+    raise SystemExit(result.exit_code)
+
+
+@click.command()
+@connection_options
+@click.option("--out", default=None, metavar="DIR", help="Also write rollout.json and rollout.md.")
+@click.option("--worldservice-url", default=None,
+              help="WorldService root when it is not <url>/worldservice.")
+@click.option("--event-timeout", type=click.FloatRange(min=0, min_open=True), default=5.0,
+              show_default=True, help="Seconds to wait for each WebSocket event.")
+def rollout(url: str, token: str | None, timeout: float, out: str | None,
+            worldservice_url: str | None, event_timeout: float) -> None:
+    """Run the schema v2 rollout checklist live: exit 0 ready, 1 not ready, 2 unreachable."""
+    result = run_rollout(url, token=token, timeout=timeout, event_timeout=event_timeout,
+                         worldservice_url=worldservice_url)
+    _checks_table(f"schema v2 rollout — {url}", result.checks)
+    if out:
+        try:
+            paths = write_rollout(result, out)
+        except OSError as exc:
+            raise click.BadParameter(f"cannot write to {out}: {exc.strerror}",
+                                     param_hint="--out") from None
+        click.echo("wrote " + ", ".join(str(p) for p in paths))
+    failed = sum(not c.ok for c in result.checks)
+    click.echo("ready for schema v2" if result.ok else f"not ready: {failed} check(s) failed")
+    raise SystemExit(result.exit_code)
+
+
+TOOL_COMMANDS: tuple[click.Command, ...] = (report, backtest_cmd, rehearse, rollout)

@@ -1,0 +1,145 @@
+"""Typed SDK exceptions: every Gateway error answer becomes one, carrying its ``E_`` code."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "ConflictError",
+    "InvalidRequest",
+    "NotFound",
+    "PermissionDenied",
+    "ProtocolError",
+    "SchemaVersionRequired",
+    "SdkError",
+    "ServerError",
+    "StreamError",
+    "Unauthorized",
+    "Unreachable",
+    "WorldgateError",
+    "error_from_response",
+]
+
+
+class SdkError(Exception):
+    """Base of every exception the SDK raises."""
+
+
+class Unreachable(SdkError):
+    """The Gateway could not be reached (connection refused, DNS, timeout)."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__(f"{url} is unreachable: {reason}")
+        self.url = url
+        self.reason = reason
+
+
+class StreamError(SdkError):
+    """``WS /events`` sent an error frame (bad subscription, rate limit)."""
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(f"{code}: {detail}")
+        self.code = code
+        self.detail = detail
+
+
+class ProtocolError(SdkError):
+    """The server answered 2xx with a body the SDK cannot decode."""
+
+
+class WorldgateError(SdkError):
+    """The server answered with an SPEC §10 error body.
+
+    Attributes:
+        status: the HTTP status.
+        code: the ``E_...`` code (``E_HTTP_<status>`` when the body carried none).
+        detail: the human sentence from the body.
+        errors: the per-field ``{"path", "message"}`` items, possibly empty.
+        body: the whole decoded body (extra figures live here).
+    """
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        detail: str,
+        errors: list[dict[str, str]] | None = None,
+        body: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(f"{status} {code}: {detail}")
+        self.status = status
+        self.code = code
+        self.detail = detail
+        self.errors = errors or []
+        self.body = body or {}
+
+
+class InvalidRequest(WorldgateError):
+    """400/422: the request broke a rule of the contract."""
+
+
+class SchemaVersionRequired(InvalidRequest):
+    """400 ``E_SCHEMA_VERSION_REQUIRED``: the deployment only serves schema v2."""
+
+
+class Unauthorized(WorldgateError):
+    """401: a bearer token is required."""
+
+
+class PermissionDenied(WorldgateError):
+    """403: the live guard, or a disabled feature, refused the call."""
+
+
+class NotFound(WorldgateError):
+    """404: no such route or resource."""
+
+
+class ConflictError(WorldgateError):
+    """409: run id reuse with a different body, or a stale etag."""
+
+
+class ServerError(WorldgateError):
+    """5xx: the server or one of its dependencies cannot serve the call now."""
+
+
+_BY_STATUS: dict[int, type[WorldgateError]] = {
+    400: InvalidRequest,
+    401: Unauthorized,
+    403: PermissionDenied,
+    404: NotFound,
+    409: ConflictError,
+    422: InvalidRequest,
+}
+
+
+def _error_items(value: object) -> list[dict[str, str]]:
+    if not isinstance(value, list):
+        return []
+    return [
+        {str(k): str(v) for k, v in item.items()} for item in value if isinstance(item, dict)
+    ]
+
+
+def error_from_response(status: int, body: object, text: str = "") -> WorldgateError:
+    """Build the typed exception for an error answer.
+
+    Args:
+        status: the HTTP status (≥ 400).
+        body: the decoded JSON body, or None when it was not JSON.
+        text: the raw body text, used as the detail when the body is not SPEC §10 JSON.
+
+    Returns:
+        The most specific ``WorldgateError`` subclass for the status and code.
+    """
+    data = body if isinstance(body, dict) else {}
+    code = str(data.get("code") or f"E_HTTP_{status}")
+    raw_detail = data.get("detail")
+    detail = str(raw_detail) if raw_detail is not None else (text.strip()[:200] or "no detail")
+    cls: type[WorldgateError]
+    if code == "E_SCHEMA_VERSION_REQUIRED":
+        cls = SchemaVersionRequired
+    elif status >= 500:
+        cls = ServerError
+    else:
+        cls = _BY_STATUS.get(status, WorldgateError)
+    return cls(status, code, detail, _error_items(data.get("errors")), data)

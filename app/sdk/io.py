@@ -1,0 +1,183 @@
+"""Reading the CLI's input files (returns, prices, positions) and allocation arguments."""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from app.contracts.rebalancing import PositionSlice
+
+__all__ = [
+    "InputError",
+    "parse_allocations",
+    "read_positions",
+    "read_prices",
+    "read_returns",
+]
+
+
+class InputError(ValueError):
+    """An input file or argument is unreadable or malformed; the message says why."""
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from exc
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return msgspec.json.decode(_read_bytes(path))
+    except msgspec.DecodeError as exc:
+        raise InputError(f"{path} is not valid JSON: {exc}") from exc
+
+
+def _csv_rows(path: Path) -> list[list[str]]:
+    try:
+        text = _read_bytes(path).decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path} is not UTF-8 text") from exc
+    return [row for row in csv.reader(text.splitlines()) if row and any(c.strip() for c in row)]
+
+
+def _float(value: object, where: str) -> float:
+    if isinstance(value, bool):
+        raise InputError(f"{where}: expected a number, got {value!r}")
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise InputError(f"{where}: expected a number, got {value!r}") from None
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _column(rows: list[list[str]], names: tuple[str, ...], path: Path) -> tuple[int, int]:
+    """Pick the value column and the first data row; a header is optional."""
+    if not rows:
+        raise InputError(f"{path} has no rows")
+    header = [c.strip().lower() for c in rows[0]]
+    if all(_is_number(c) for c in header if c):
+        return len(header) - 1, 0
+    for name in names:
+        if name in header:
+            return header.index(name), 1
+    raise InputError(f"{path}: no column named {' or '.join(names)} (header: {rows[0]})")
+
+
+def read_returns(path: str | Path) -> list[float]:
+    """Read per-period returns from ``{"returns": [...]}`` JSON or a CSV column.
+
+    CSV: a ``return``/``returns`` column, or the last column when there is no header.
+    Non-finite values are kept (the metrics drop them).
+
+    Raises:
+        InputError: unreadable file, missing ``returns`` key, or a non-number entry.
+    """
+    p = Path(path)
+    if p.suffix.lower() == ".json":
+        obj = _read_json(p)
+        if not isinstance(obj, dict) or "returns" not in obj:
+            raise InputError(f'{p}: expected a JSON object with a "returns" list')
+        values = obj["returns"]
+        if not isinstance(values, list):
+            raise InputError(f'{p}: "returns" must be a list of numbers')
+        return [_float(v, f"{p}: returns[{i}]") for i, v in enumerate(values)]
+    rows = _csv_rows(p)
+    col, start = _column(rows, ("return", "returns", "ret"), p)
+    return [_float(_cell(row, col), f"{p}: line {i + 1}") for i, row in
+            enumerate(rows[start:], start=start)]
+
+
+def _cell(row: list[str], col: int) -> str:
+    return row[col] if col < len(row) else ""
+
+
+def read_prices(path: str | Path) -> list[float]:
+    """Read a price series from a CSV ``close``/``price`` column (or the last column).
+
+    Raises:
+        InputError: unreadable file, no price column, or a price that is not finite and > 0.
+    """
+    p = Path(path)
+    rows = _csv_rows(p)
+    col, start = _column(rows, ("close", "price", "adj_close", "last"), p)
+    out: list[float] = []
+    for i, row in enumerate(rows[start:], start=start):
+        value = _float(_cell(row, col), f"{p}: line {i + 1}")
+        if not (math.isfinite(value) and value > 0):
+            raise InputError(f"{p}: line {i + 1}: price must be finite and > 0, got {value}")
+        out.append(value)
+    return out
+
+
+_POSITION_FIELDS = ("world_id", "strategy_id", "symbol", "qty", "mark", "venue")
+
+
+def read_positions(path: str | Path) -> list[PositionSlice]:
+    """Read positions from JSON (a list, or ``{"positions": [...]}``) or CSV with a header
+    ``world_id,strategy_id,symbol,qty,mark[,venue]``.
+
+    Raises:
+        InputError: unreadable file or a malformed position.
+    """
+    p = Path(path)
+    items: Any
+    if p.suffix.lower() == ".json":
+        obj = _read_json(p)
+        items = obj.get("positions") if isinstance(obj, dict) else obj
+        if not isinstance(items, list):
+            raise InputError(f'{p}: expected a list of positions or {{"positions": [...]}}')
+    else:
+        rows = _csv_rows(p)
+        if not rows:
+            raise InputError(f"{p} has no rows")
+        header = [c.strip().lower() for c in rows[0]]
+        missing = [f for f in _POSITION_FIELDS[:5] if f not in header]
+        if missing:
+            raise InputError(f"{p}: missing column(s) {', '.join(missing)}")
+        items = [
+            {k: (v.strip() or None) if k == "venue" else v.strip()
+             for k, v in zip(header, row, strict=False) if k in _POSITION_FIELDS}
+            for row in rows[1:]
+        ]
+    try:
+        return msgspec.convert(items, list[PositionSlice], strict=False)
+    except msgspec.ValidationError as exc:
+        raise InputError(f"{p}: bad position: {exc}") from exc
+
+
+def parse_allocations(text: str) -> dict[str, float]:
+    """Parse ``w1=0.6,w2=0.4`` into ``{"w1": 0.6, "w2": 0.4}``.
+
+    Raises:
+        InputError: an item is not ``world=fraction``, a name repeats, or a fraction is not
+            a finite number in [0, 1].
+    """
+    out: dict[str, float] = {}
+    for item in text.split(","):
+        name, sep, raw = item.partition("=")
+        name = name.strip()
+        if not sep or not name or not raw.strip():
+            raise InputError(f"expected world=fraction items like w1=0.6,w2=0.4; got {item!r}")
+        try:
+            value = float(raw)
+        except ValueError:
+            raise InputError(f"{name}: {raw.strip()!r} is not a number") from None
+        if not (math.isfinite(value) and 0.0 <= value <= 1.0):
+            raise InputError(f"{name}: allocation must be in [0, 1], got {raw.strip()}")
+        if name in out:
+            raise InputError(f"world {name!r} is given twice")
+        out[name] = value
+    return out

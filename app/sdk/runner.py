@@ -1,0 +1,189 @@
+"""The strategy Runner: reads the Gateway's capability bits and negotiates v1/v2 plans."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import msgspec
+import structlog
+
+from app.contracts.rebalancing import PlanResponse, RebalanceIntent, RebalanceRequest
+from app.sdk.client import GatewayClient
+from app.sdk.errors import Unreachable
+from app.sdk.wire import GatewayHealth
+
+__all__ = ["EffectiveCapabilities", "Runner", "effective_capabilities"]
+
+log = structlog.get_logger(__name__)
+
+
+class EffectiveCapabilities(msgspec.Struct, frozen=True, kw_only=True):
+    """What the Runner will actually use, derived from the last ``/health``.
+
+    Attributes:
+        schema_version: 2 only when the Gateway advertises ≥ 2 and is alpha-capable, else 1.
+        alpha_metrics: whether plans will carry (and the Runner will send) metrics.
+        advertised_schema_version: the Gateway's ``rebalance_schema_version``.
+        advertised_alpha_metrics: the Gateway's ``alpha_metrics_capable``.
+        reachable: False when the last health read failed (the Runner then uses v1).
+        status: the Gateway's ``status`` (``unreachable`` when it could not be read).
+    """
+
+    schema_version: int
+    alpha_metrics: bool
+    advertised_schema_version: int
+    advertised_alpha_metrics: bool
+    reachable: bool = True
+    status: str = "ok"
+
+
+def effective_capabilities(health: GatewayHealth | None) -> EffectiveCapabilities:
+    """Derive the effective capabilities from a health answer (None = unreachable)."""
+    if health is None:
+        return EffectiveCapabilities(
+            schema_version=1, alpha_metrics=False, advertised_schema_version=1,
+            advertised_alpha_metrics=False, reachable=False, status="unreachable",
+        )
+    v2 = health.rebalance_schema_version >= 2 and health.alpha_metrics_capable
+    return EffectiveCapabilities(
+        schema_version=2 if v2 else 1,
+        alpha_metrics=v2,
+        advertised_schema_version=health.rebalance_schema_version,
+        advertised_alpha_metrics=health.alpha_metrics_capable,
+        status=health.status,
+    )
+
+
+ReturnsByStrategy = Mapping[str, Mapping[str, Sequence[float]]]
+
+
+class Runner:
+    """Plans through a Gateway with the best schema version it currently supports.
+
+    The Runner reads ``/health`` on start and again when ``refresh_interval`` seconds have
+    passed. With v2 it sends ``schema_version=2``, the strategies' realized returns and the
+    intent, so the plan carries real ``alpha_performance`` metrics; with v1 it sends none of
+    them (no ``schema_version`` key at all), exactly what a v1 client sends.
+
+    Args:
+        client: the Gateway client (the Runner does not close it).
+        refresh_interval: seconds between health reads; 0 reads before every call.
+        clock: monotonic clock (seconds), for tests.
+    """
+
+    def __init__(
+        self,
+        client: GatewayClient,
+        *,
+        refresh_interval: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.client = client
+        self.refresh_interval = refresh_interval
+        self._clock = clock
+        self._checked_at: float | None = None
+        self._caps = effective_capabilities(None)
+        self.health: GatewayHealth | None = None
+        self._returns: dict[str, dict[str, list[float]]] = {}
+
+    def start(self) -> EffectiveCapabilities:
+        """Read ``/health`` now (call once on start)."""
+        return self.refresh()
+
+    def refresh(self) -> EffectiveCapabilities:
+        """Read ``/health`` now and update the effective capabilities."""
+        try:
+            self.health = self.client.health()
+        except Unreachable as exc:
+            log.warning("runner_health_unreachable", url=self.client.base_url, reason=exc.reason)
+            self.health = None
+        caps = effective_capabilities(self.health)
+        if caps.schema_version != self._caps.schema_version:
+            log.info("runner_schema_version_changed", before=self._caps.schema_version,
+                     after=caps.schema_version)
+        self._caps = caps
+        self._checked_at = self._clock()
+        return caps
+
+    @property
+    def capabilities(self) -> EffectiveCapabilities:
+        """The effective capabilities, re-read when the refresh interval has passed."""
+        if self._checked_at is None or self._clock() - self._checked_at >= self.refresh_interval:
+            self.refresh()
+        return self._caps
+
+    def record_returns(self, world_id: str, strategy_id: str, returns: Sequence[float]) -> None:
+        """Append a strategy's realized per-period returns (sent with v2 plans)."""
+        self._returns.setdefault(world_id, {}).setdefault(strategy_id, []).extend(
+            float(r) for r in returns
+        )
+
+    def build_request(
+        self,
+        request: RebalanceRequest,
+        *,
+        returns_by_strategy: ReturnsByStrategy | None = None,
+        returns_by_world: Mapping[str, Sequence[float]] | None = None,
+        intent: Mapping[str, Any] | None = None,
+    ) -> RebalanceRequest:
+        """Shape a request for the current capabilities.
+
+        Args:
+            request: the base request (its own v2 fields are replaced).
+            returns_by_strategy: ``{world: {strategy: returns}}``; merged over the recorded
+                returns.
+            returns_by_world: ``{world: returns}``.
+            intent: ``rebalance_intent.meta``.
+
+        Returns:
+            A v2 request (``schema_version=2``, returns, intent) or a clean v1 one.
+        """
+        if self.capabilities.schema_version < 2:
+            return msgspec.structs.replace(
+                request, schema_version=None, rebalance_intent=None,
+                realized_returns_by_world=None, realized_returns_by_strategy=None,
+            )
+        by_strategy: dict[str, dict[str, list[float]]] = {
+            w: {s: list(r) for s, r in m.items()} for w, m in self._returns.items()
+        }
+        for world, strategies in (returns_by_strategy or {}).items():
+            for strategy, series in strategies.items():
+                by_strategy.setdefault(world, {})[strategy] = [float(r) for r in series]
+        by_world = {w: [float(r) for r in s] for w, s in (returns_by_world or {}).items()}
+        return msgspec.structs.replace(
+            request,
+            schema_version=2,
+            rebalance_intent=RebalanceIntent(meta=dict(intent or {})),
+            realized_returns_by_world=by_world or request.realized_returns_by_world,
+            realized_returns_by_strategy=by_strategy or request.realized_returns_by_strategy,
+        )
+
+    def plan(
+        self,
+        request: RebalanceRequest,
+        *,
+        returns_by_strategy: ReturnsByStrategy | None = None,
+        returns_by_world: Mapping[str, Sequence[float]] | None = None,
+        intent: Mapping[str, Any] | None = None,
+    ) -> PlanResponse:
+        """Ask the Gateway for a plan with the negotiated version; v1 or v2 comes back."""
+        shaped = self.build_request(
+            request, returns_by_strategy=returns_by_strategy,
+            returns_by_world=returns_by_world, intent=intent,
+        )
+        return self.client.plan(shaped)
+
+    def apply(
+        self,
+        request: RebalanceRequest,
+        *,
+        run_id: str | None = None,
+        returns_by_strategy: ReturnsByStrategy | None = None,
+        intent: Mapping[str, Any] | None = None,
+    ) -> PlanResponse:
+        """Apply a plan through the Gateway with the negotiated version."""
+        shaped = self.build_request(request, returns_by_strategy=returns_by_strategy,
+                                    intent=intent)
+        return self.client.apply(shaped, run_id=run_id)

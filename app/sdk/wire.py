@@ -1,0 +1,158 @@
+"""Decoding and encoding of Gateway answers shared by the sync and async clients."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import msgspec
+
+from app.contracts.events import CloudEvent
+from app.contracts.rebalancing import PlanResponse, PlanV1, PlanV2, RebalanceRequest
+from app.metrics.alpha import parse_alpha_envelope
+from app.sdk.errors import ProtocolError
+
+__all__ = [
+    "GatewayHealth",
+    "decode_event",
+    "decode_plan",
+    "encode_request",
+    "parse_health",
+    "plan_to_builtins",
+]
+
+
+class GatewayHealth(msgspec.Struct, frozen=True, kw_only=True):
+    """What ``GET /health`` says, reduced to what clients act on (``raw`` keeps the rest).
+
+    Attributes:
+        status: ``ok`` or ``degraded`` (or whatever the server said).
+        rebalance_schema_version: the highest schema version the Gateway advertises.
+        alpha_metrics_capable: whether the Gateway handles ``alpha_performance`` metrics.
+        worldservice_max_schema_version: what WorldService supports, when the Gateway says.
+        compute_context_contract: the advertised compute-context contract, if any.
+        raw: the whole decoded body.
+    """
+
+    status: str
+    rebalance_schema_version: int
+    alpha_metrics_capable: bool
+    worldservice_max_schema_version: int | None = None
+    compute_context_contract: str | None = None
+    raw: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+def _int_or(value: object, default: int | None) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return default
+    return int(value)
+
+
+def parse_health(obj: object) -> GatewayHealth:
+    """Read the capability bits from a ``/health`` body tolerantly.
+
+    The top-level bits are read first (where QMTL SDKs read them), then ``capabilities``.
+    A missing or malformed bit counts as "not advertised" (version 1, not alpha-capable).
+
+    Args:
+        obj: the decoded JSON body.
+
+    Returns:
+        The parsed health.
+    """
+    body = dict(obj) if isinstance(obj, Mapping) else {}
+    caps_obj = body.get("capabilities")
+    caps: Mapping[str, Any] = caps_obj if isinstance(caps_obj, Mapping) else {}
+
+    def bit(name: str) -> object:
+        return body[name] if name in body else caps.get(name)
+
+    version = _int_or(bit("rebalance_schema_version"), 1) or 1
+    alpha = bit("alpha_metrics_capable") is True
+    ws_max = _int_or(body.get("worldservice_max_schema_version"), None)
+    contract = bit("compute_context_contract")
+    return GatewayHealth(
+        status=str(body.get("status", "unknown")),
+        rebalance_schema_version=version,
+        alpha_metrics_capable=alpha,
+        worldservice_max_schema_version=ws_max,
+        compute_context_contract=contract if isinstance(contract, str) else None,
+        raw=body,
+    )
+
+
+def encode_request(request: RebalanceRequest | Mapping[str, Any], **extra: Any) -> bytes:
+    """Encode a request body; unset (None) top-level fields are left out.
+
+    Leaving ``schema_version`` out (rather than sending ``null``) is what a v1 client sends.
+
+    Args:
+        request: a ``RebalanceRequest`` (or subclass) or a plain mapping.
+        **extra: extra top-level fields (``run_id``); None values are dropped too.
+
+    Returns:
+        The JSON bytes.
+    """
+    data = msgspec.to_builtins(request) if isinstance(request, msgspec.Struct) else dict(request)
+    data.update(extra)
+    return msgspec.json.encode({k: v for k, v in data.items() if v is not None})
+
+
+def decode_plan(obj: object) -> PlanResponse:
+    """Decode a plan answer (v1 or v2) from its decoded JSON.
+
+    ``alpha_metrics`` is sanitised first (SPEC §4: unknown keys ignored, NaN/None/non-numbers
+    become 0.0); unknown top-level fields are ignored; a missing ``schema_version`` is v1.
+
+    Args:
+        obj: the decoded JSON body.
+
+    Returns:
+        ``PlanV1`` or ``PlanV2``.
+
+    Raises:
+        ProtocolError: the body is not a plan.
+    """
+    if not isinstance(obj, Mapping):
+        raise ProtocolError("plan answer is not a JSON object")
+    data = dict(obj)
+    data.setdefault("schema_version", 1)
+    if data.get("schema_version") == 2:
+        data["alpha_metrics"] = msgspec.to_builtins(parse_alpha_envelope(data.get("alpha_metrics")))
+        intent = data.get("rebalance_intent")
+        data["rebalance_intent"] = intent if isinstance(intent, Mapping) else {"meta": {}}
+    else:
+        data.pop("alpha_metrics", None)
+        data.pop("rebalance_intent", None)
+    try:
+        plan: PlanV1 | PlanV2 = msgspec.convert(data, PlanV1 | PlanV2, strict=False)
+    except msgspec.ValidationError as exc:
+        raise ProtocolError(f"plan answer does not match the contract: {exc}") from exc
+    return plan
+
+
+def plan_to_builtins(plan: PlanResponse) -> dict[str, Any]:
+    """Turn a plan back into JSON-ready builtins (``schema_version`` included)."""
+    out: dict[str, Any] = msgspec.to_builtins(plan)
+    return out
+
+
+def decode_event(raw: str | bytes) -> CloudEvent | None:
+    """Decode one WebSocket message into a ``CloudEvent``; None for non-event messages.
+
+    Args:
+        raw: the text or bytes of the message.
+
+    Returns:
+        The event, or None when the message is a control message or not JSON.
+    """
+    try:
+        obj = msgspec.json.decode(raw)
+    except msgspec.DecodeError:
+        return None
+    if not isinstance(obj, dict) or "id" not in obj or "data" not in obj:
+        return None
+    try:
+        return msgspec.convert(obj, CloudEvent, strict=False)
+    except msgspec.ValidationError:
+        return None

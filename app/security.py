@@ -1,0 +1,129 @@
+"""Bearer-token authentication for mutating routes and ``WS /events``."""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+from collections.abc import Sequence
+from typing import Any
+
+import structlog
+from litestar.connection import ASGIConnection
+from litestar.enums import ScopeType
+from litestar.exceptions import WebSocketException
+from litestar.handlers.base import BaseRouteHandler
+from litestar.types import Guard
+
+from app.errors import UnauthorizedError
+from app.settings import Settings
+
+__all__ = [
+    "MUTATING_OPT",
+    "WS_UNAUTHORIZED_CLOSE_CODE",
+    "is_loopback",
+    "token_guard",
+    "token_ok",
+    "warn_if_open",
+]
+
+log = structlog.get_logger(__name__)
+
+#: The ``opt`` key a route handler sets (``opt={"mutating": True}``) to require a token.
+MUTATING_OPT = "mutating"
+#: Close code sent to a WebSocket refused for a missing or wrong token (4000 + HTTP 401).
+WS_UNAUTHORIZED_CLOSE_CODE = 4401
+
+_SCHEME = "bearer"
+
+
+def token_ok(authorization_header: str | None, tokens: Sequence[str]) -> bool:
+    """Say whether an ``Authorization`` header carries one of the configured tokens.
+
+    Every configured token is compared (in constant time, ``hmac.compare_digest``) even after
+    a match, so the answer time does not reveal which token matched or how much of one did.
+
+    Args:
+        authorization_header: the raw header value (``"Bearer <token>"``), or None.
+        tokens: the accepted tokens; an empty list means authentication is off (open).
+
+    Returns:
+        True when no tokens are configured, or the header is ``Bearer`` with a listed token.
+    """
+    if not tokens:
+        return True
+    if not authorization_header:
+        return False
+    scheme, _, presented = authorization_header.strip().partition(" ")
+    if scheme.lower() != _SCHEME:
+        return False
+    candidate = presented.strip().encode("utf-8", "surrogateescape")
+    matched = False
+    for token in tokens:
+        matched |= hmac.compare_digest(candidate, token.encode("utf-8", "surrogateescape"))
+    return matched and bool(candidate)
+
+
+def token_guard(tokens: Sequence[str]) -> Guard:
+    """Build the app-wide guard that protects handlers marked ``opt={"mutating": True}``.
+
+    HTTP requests without a valid token get 401 ``E_UNAUTHORIZED`` (SPEC §10 body, with a
+    ``WWW-Authenticate: Bearer`` header); WebSocket connections are closed before accept
+    with code 4401.
+
+    Args:
+        tokens: the accepted bearer tokens; empty = every request passes.
+
+    Returns:
+        A Litestar guard for ``Litestar(guards=[...])``.
+    """
+    accepted = tuple(tokens)
+
+    def require_token(
+        connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
+    ) -> None:
+        if not accepted or not handler.opt.get(MUTATING_OPT):
+            return
+        if token_ok(connection.headers.get("authorization"), accepted):
+            return
+        # Never log the presented value: it may be a real token with a typo.
+        log.warning(
+            "auth_rejected",
+            path=connection.scope.get("path_template") or connection.url.path,
+            client=connection.client.host if connection.client else None,
+        )
+        if connection.scope["type"] == ScopeType.WEBSOCKET:
+            raise WebSocketException(
+                detail="A valid bearer token is required.", code=WS_UNAUTHORIZED_CLOSE_CODE
+            )
+        raise UnauthorizedError(
+            "A valid bearer token is required (Authorization: Bearer <token>).",
+            headers={"WWW-Authenticate": 'Bearer realm="worldgate"'},
+        )
+
+    return require_token
+
+
+def is_loopback(host: str) -> bool:
+    """Say whether a bind address only accepts connections from this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def warn_if_open(settings: Settings) -> bool:
+    """Log a warning when no tokens are configured and the server listens beyond loopback.
+
+    Returns:
+        True when the warning was logged.
+    """
+    if settings.security.api_tokens or is_loopback(settings.server.host):
+        return False
+    log.warning(
+        "auth_disabled_on_public_address",
+        host=settings.server.host,
+        hint="set security.api_tokens (WORLDGATE__SECURITY__API_TOKENS='[\"...\"]')",
+    )
+    return True

@@ -1,0 +1,76 @@
+"""Run the app under uvicorn with Worldgate's logging and graceful shutdown."""
+
+from __future__ import annotations
+
+import math
+import signal
+import socket
+from types import FrameType
+
+import uvicorn
+from litestar import Litestar
+
+from app.settings import Settings
+from app.shutdown import Drain
+
+__all__ = ["GracefulServer", "run_server"]
+
+
+class GracefulServer(uvicorn.Server):
+    """A uvicorn server that drains the app (WebSockets closed with 1001) before its own
+    shutdown, which stops accepting, waits for in-flight requests up to
+    ``timeout_graceful_shutdown``, then runs the lifespan shutdown (components stop, the
+    outbox publisher flushes).
+
+    Args:
+        config: the uvicorn configuration.
+        drain: the app's drain (``container.drain()``).
+        grace_seconds: the most seconds the drain may take.
+    """
+
+    def __init__(self, config: uvicorn.Config, drain: Drain, grace_seconds: float) -> None:
+        super().__init__(config)
+        self.drain = drain
+        self.grace_seconds = grace_seconds
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        """Drain the app, then shut down as uvicorn does."""
+        await self.drain.begin(self.grace_seconds)
+        await super().shutdown(sockets=sockets)
+
+
+def run_server(app: Litestar, settings: Settings, drain: Drain) -> None:
+    """Serve ``app`` until SIGINT/SIGTERM; return after a graceful shutdown.
+
+    Logging must be configured by the caller (:func:`app.observability.configure_logging`);
+    uvicorn's own loggers are routed through it and its access log is replaced by the
+    ``http_request`` lines of the request middleware.
+
+    Args:
+        app: the application.
+        settings: host, port, log level and ``server.shutdown_timeout`` are read from it.
+        drain: the app's drain.
+    """
+    timeout = settings.server.shutdown_timeout
+    config = uvicorn.Config(
+        app,
+        host=settings.server.host,
+        port=settings.server.port,
+        log_level=settings.server.log_level,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=max(1, math.ceil(timeout)),
+    )
+    server = GracefulServer(config, drain, grace_seconds=timeout)
+    # uvicorn re-delivers SIGTERM to the process once its graceful shutdown is done (to the
+    # handler that was installed before it ran); a no-op handler there makes a completed
+    # shutdown exit with status 0 instead of dying by the signal.
+    previous = signal.signal(signal.SIGTERM, _sigterm_after_shutdown)
+    try:
+        server.run()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _sigterm_after_shutdown(signum: int, frame: FrameType | None) -> None:
+    """Accept the re-delivered SIGTERM: the server has already shut down gracefully."""

@@ -1,0 +1,228 @@
+"""The scale-out Store adapter on PostgreSQL (asyncpg pool; see ``postgres_base``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from app.contracts.events import CloudEvent
+from app.errors import ConflictError
+from app.store.adapters.postgres_events import PostgresEventLog
+from app.store.adapters.sqlite_rows import (
+    allocation_record,
+    allocation_run,
+    encode_json,
+    execution_record,
+    stored_plan,
+)
+from app.store.ports import (
+    AllocationDecision,
+    AllocationRecord,
+    AllocationRun,
+    ExecutionRecord,
+    StoredPlan,
+)
+
+__all__ = ["PostgresStore"]
+
+_PLAN_COLS = "run_id, request_hash, schema_version, world_ids, response, event_ids, created_at"
+_ALLOC_COLS = "world_id, allocation, run_id, etag, strategy_alloc_total, updated_at"
+_RUN_COLS = "run_id, request_hash, etag, world_ids, response, created_at"
+
+
+class PostgresStore(PostgresEventLog):
+    """The Store port on PostgreSQL: plans, allocations, executions and the event log.
+
+    Several processes may share one database: idempotency keys are unique constraints
+    (``INSERT ... ON CONFLICT DO NOTHING``), allocation upserts lock their worlds' rows and
+    the outbox is claimed with ``SKIP LOCKED``.
+
+    Args:
+        dsn: the PostgreSQL connection string.
+        pool_size: the largest number of pooled connections.
+        schema: a schema to create (if missing) and work in; None = the DSN's search_path.
+    """
+
+    # -- plans -------------------------------------------------------------------------
+
+    async def save_plan(
+        self, plan: StoredPlan, events: Sequence[CloudEvent]
+    ) -> tuple[StoredPlan, bool]:
+        """Insert ``plan`` with ``events``; return the existing plan when ``run_id`` is known."""
+        async with self._transaction() as conn:
+            plan_id = await conn.fetchval(
+                "INSERT INTO plans (run_id, request_hash, schema_version, world_ids, response,"
+                " event_ids, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+                " ON CONFLICT (run_id) DO NOTHING RETURNING id",
+                plan.run_id, plan.request_hash, plan.schema_version,
+                encode_json(plan.world_ids), plan.response, encode_json(plan.event_ids),
+                plan.created_at,
+            )
+            if plan_id is None:  # stored before (or by a concurrent call that committed)
+                row = await conn.fetchrow(
+                    f"SELECT {_PLAN_COLS} FROM plans WHERE run_id = $1", plan.run_id
+                )
+                return stored_plan(tuple(row)), False
+            await conn.executemany(
+                "INSERT INTO plan_worlds (world_id, plan_id) VALUES ($1, $2)",
+                [(world, plan_id) for world in dict.fromkeys(plan.world_ids)],
+            )
+            await self._insert_events(conn, events)
+        return plan, True
+
+    async def get_plan(self, run_id: str) -> StoredPlan | None:
+        """Return the plan applied under ``run_id``."""
+        async with self._connection() as conn:
+            row = await conn.fetchrow(f"SELECT {_PLAN_COLS} FROM plans WHERE run_id = $1", run_id)
+        return None if row is None else stored_plan(tuple(row))
+
+    async def list_plans(self, world_id: str | None, limit: int) -> list[StoredPlan]:
+        """Return up to ``limit`` plans, newest first, optionally touching ``world_id``."""
+        async with self._connection() as conn:
+            if world_id is None:
+                rows = await conn.fetch(
+                    f"SELECT {_PLAN_COLS} FROM plans ORDER BY id DESC LIMIT $1", limit
+                )
+            else:
+                cols = ", ".join(f"p.{c.strip()}" for c in _PLAN_COLS.split(","))
+                rows = await conn.fetch(
+                    f"SELECT {cols} FROM plan_worlds w JOIN plans p ON p.id = w.plan_id"
+                    " WHERE w.world_id = $1 ORDER BY w.plan_id DESC LIMIT $2",
+                    world_id,
+                    limit,
+                )
+        return [stored_plan(tuple(r)) for r in rows]
+
+    # -- allocations ---------------------------------------------------------------------
+
+    async def get_allocations(
+        self, world_ids: Sequence[str] | None = None
+    ) -> dict[str, AllocationRecord]:
+        """Return the current records of ``world_ids`` (every world when None)."""
+        async with self._connection() as conn:
+            records = await self._select_allocations(conn, world_ids)
+        return {r.world_id: r for r in records}
+
+    async def get_allocation_run(self, run_id: str) -> AllocationRun | None:
+        """Return the allocation run stored under ``run_id``."""
+        async with self._connection() as conn:
+            row = await conn.fetchrow(
+                f"SELECT {_RUN_COLS} FROM allocation_runs WHERE run_id = $1", run_id
+            )
+        return None if row is None else allocation_run(tuple(row))
+
+    async def apply_allocations(
+        self,
+        run_id: str,
+        world_ids: Sequence[str],
+        decide: Callable[[AllocationRun | None, dict[str, AllocationRecord]], AllocationDecision],
+    ) -> tuple[AllocationRun, bool]:
+        """Lock the run's and the worlds' rows, call ``decide``, write what it returns.
+
+        The lock rows are created first in their own short transaction (in key order, so
+        two creators never deadlock); the upsert transaction then locks them with
+        ``SELECT ... FOR UPDATE`` in key order. Upserts touching a common world or the same
+        run id therefore run one after the other, in every process.
+        """
+        keys = sorted({f"run:{run_id}", *(f"world:{w}" for w in world_ids)})
+        async with self._connection() as conn:
+            await conn.execute(
+                "INSERT INTO allocation_locks (key)"
+                " SELECT k FROM unnest($1::text[]) AS k ORDER BY k ON CONFLICT DO NOTHING",
+                keys,
+            )
+        async with self._transaction() as conn:
+            await conn.execute(
+                "SELECT key FROM allocation_locks WHERE key = ANY($1::text[])"
+                " ORDER BY key FOR UPDATE",
+                keys,
+            )
+            row = await conn.fetchrow(
+                f"SELECT {_RUN_COLS} FROM allocation_runs WHERE run_id = $1", run_id
+            )
+            existing = None if row is None else allocation_run(tuple(row))
+            records = {r.world_id: r for r in await self._select_allocations(conn, world_ids)}
+            decision = decide(existing, records)
+            if existing is not None and decision.run == existing:
+                return existing, False
+            run = decision.run
+            await conn.execute(
+                f"INSERT INTO allocation_runs ({_RUN_COLS}) VALUES ($1, $2, $3, $4, $5, $6)",
+                run.run_id, run.request_hash, run.etag, encode_json(run.world_ids),
+                run.response, run.created_at,
+            )
+            await conn.executemany(
+                f"INSERT INTO allocations ({_ALLOC_COLS}) VALUES ($1, $2, $3, $4, $5, $6)"
+                " ON CONFLICT (world_id) DO UPDATE SET allocation = EXCLUDED.allocation,"
+                " run_id = EXCLUDED.run_id, etag = EXCLUDED.etag,"
+                " strategy_alloc_total = EXCLUDED.strategy_alloc_total,"
+                " updated_at = EXCLUDED.updated_at",
+                [
+                    (
+                        r.world_id, r.allocation, r.run_id, r.etag,
+                        None if r.strategy_alloc_total is None
+                        else encode_json(r.strategy_alloc_total),
+                        r.updated_at,
+                    )
+                    for r in decision.records
+                ],
+            )
+            await self._insert_events(conn, decision.events)
+        return run, True
+
+    # -- executions ----------------------------------------------------------------------
+
+    async def save_execution(
+        self, execution: ExecutionRecord, events: Sequence[CloudEvent]
+    ) -> None:
+        """Insert the execution and its events together.
+
+        A repeat with the same ``execution_id`` and ``request_hash`` writes nothing.
+
+        Raises:
+            ConflictError: ``execution_id`` is stored with another ``request_hash``.
+        """
+        async with self._transaction() as conn:
+            inserted = await conn.fetchval(
+                "INSERT INTO executions (execution_id, request_hash, response, batch_ids,"
+                " world_ids, created_at) VALUES ($1, $2, $3, $4, $5, $6)"
+                " ON CONFLICT (execution_id) DO NOTHING RETURNING 1",
+                execution.execution_id, execution.request_hash, execution.response,
+                encode_json(execution.batch_ids), encode_json(execution.world_ids),
+                execution.created_at,
+            )
+            if inserted is None:
+                stored_hash = await conn.fetchval(
+                    "SELECT request_hash FROM executions WHERE execution_id = $1",
+                    execution.execution_id,
+                )
+                if stored_hash != execution.request_hash:
+                    raise ConflictError(
+                        f"execution {execution.execution_id} is stored with another request",
+                        code="E_EXECUTION_CONFLICT",
+                    )
+                return
+            await self._insert_events(conn, events)
+
+    async def get_execution(self, execution_id: str) -> ExecutionRecord | None:
+        """Return the execution stored under ``execution_id``."""
+        async with self._connection() as conn:
+            row = await conn.fetchrow(
+                "SELECT execution_id, request_hash, response, batch_ids, world_ids, created_at"
+                " FROM executions WHERE execution_id = $1",
+                execution_id,
+            )
+        return None if row is None else execution_record(tuple(row))
+
+    @staticmethod
+    async def _select_allocations(
+        conn: Any, world_ids: Sequence[str] | None
+    ) -> list[AllocationRecord]:
+        if world_ids is None:
+            rows = await conn.fetch(f"SELECT {_ALLOC_COLS} FROM allocations")
+        else:
+            rows = await conn.fetch(
+                f"SELECT {_ALLOC_COLS} FROM allocations WHERE world_id = ANY($1::text[])",
+                list(dict.fromkeys(world_ids)),
+            )
+        return [allocation_record(tuple(r)) for r in rows]

@@ -1,0 +1,107 @@
+"""Numbered schema migrations of the PostgreSQL store, recorded in ``schema_version``."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from app.errors import ConfigError
+
+__all__ = ["MIGRATIONS", "MIGRATION_LOCK", "migrate"]
+
+# Advisory lock key held while migrating, so processes starting together migrate one at a
+# time (any constant unique to Worldgate; "WGMIGRAT" in ASCII).
+MIGRATION_LOCK: Final = 0x57474D4947524154
+
+# MIGRATIONS[n - 1] brings a schema from version n - 1 to n. Never edit a released entry:
+# append a new one.
+MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
+    (
+        """CREATE TABLE plans (
+            id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            run_id TEXT NOT NULL UNIQUE,
+            request_hash TEXT NOT NULL,
+            schema_version INTEGER NOT NULL,
+            world_ids TEXT NOT NULL,
+            response BYTEA NOT NULL,
+            event_ids TEXT NOT NULL,
+            created_at DOUBLE PRECISION NOT NULL
+        )""",
+        """CREATE TABLE plan_worlds (
+            world_id TEXT NOT NULL,
+            plan_id BIGINT NOT NULL REFERENCES plans(id),
+            PRIMARY KEY (world_id, plan_id)
+        )""",
+        """CREATE TABLE allocation_runs (
+            run_id TEXT PRIMARY KEY,
+            request_hash TEXT NOT NULL,
+            etag TEXT NOT NULL,
+            world_ids TEXT NOT NULL,
+            response BYTEA NOT NULL,
+            created_at DOUBLE PRECISION NOT NULL
+        )""",
+        """CREATE TABLE allocations (
+            world_id TEXT PRIMARY KEY,
+            allocation DOUBLE PRECISION NOT NULL,
+            run_id TEXT NOT NULL,
+            etag TEXT NOT NULL,
+            strategy_alloc_total TEXT,
+            updated_at DOUBLE PRECISION NOT NULL
+        )""",
+        # One row per world (and per allocation run id) ever upserted: the rows that
+        # concurrent upserts lock with SELECT ... FOR UPDATE. Never deleted.
+        "CREATE TABLE allocation_locks (key TEXT PRIMARY KEY)",
+        """CREATE TABLE executions (
+            execution_id TEXT PRIMARY KEY,
+            request_hash TEXT NOT NULL,
+            response BYTEA NOT NULL,
+            batch_ids TEXT NOT NULL,
+            world_ids TEXT NOT NULL,
+            created_at DOUBLE PRECISION NOT NULL
+        )""",
+        """CREATE TABLE events (
+            seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            event_id TEXT NOT NULL UNIQUE,
+            topic TEXT NOT NULL,
+            body BYTEA NOT NULL,
+            created_at DOUBLE PRECISION NOT NULL,
+            published_at DOUBLE PRECISION,
+            lease_owner TEXT,
+            lease_until DOUBLE PRECISION
+        )""",
+        "CREATE INDEX events_unpublished ON events(seq) WHERE published_at IS NULL",
+        "CREATE INDEX events_topic ON events(topic, seq)",
+    ),
+)
+
+
+async def migrate(conn: Any) -> int:
+    """Bring the schema behind ``conn`` (an asyncpg connection) to the latest version.
+
+    All pending migrations and their ``schema_version`` rows commit in one transaction, so
+    a crash leaves the schema at a whole version; an advisory lock makes processes that
+    start together migrate one after the other.
+
+    Returns:
+        The version the schema is at afterwards.
+
+    Raises:
+        ConfigError: the schema was written by a newer Worldgate.
+    """
+    latest = len(MIGRATIONS)
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_version ("
+            " version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+        )
+        current = int(await conn.fetchval("SELECT COALESCE(MAX(version), 0) FROM schema_version"))
+        if current > latest:
+            raise ConfigError(
+                f"store schema version {current} is newer than this Worldgate supports "
+                f"({latest}); upgrade Worldgate"
+            )
+        for version in range(current + 1, latest + 1):
+            for statement in MIGRATIONS[version - 1]:
+                await conn.execute(statement)
+            await conn.execute("INSERT INTO schema_version (version) VALUES ($1)", version)
+    return latest

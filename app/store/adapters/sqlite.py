@@ -1,0 +1,226 @@
+"""The embedded Store adapter on one SQLite file (see ``sqlite_base`` for durability)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from app.contracts.events import CloudEvent
+from app.errors import ConflictError
+from app.store.adapters.sqlite_events import SqliteEventLog
+from app.store.adapters.sqlite_rows import (
+    allocation_record,
+    allocation_run,
+    encode_json,
+    execution_record,
+    stored_plan,
+)
+from app.store.ports import (
+    AllocationDecision,
+    AllocationRecord,
+    AllocationRun,
+    ExecutionRecord,
+    StoredPlan,
+)
+
+__all__ = ["SqliteStore"]
+
+
+_PLAN_COLS = "run_id, request_hash, schema_version, world_ids, response, event_ids, created_at"
+_ALLOC_COLS = "world_id, allocation, run_id, etag, strategy_alloc_total, updated_at"
+_RUN_COLS = "run_id, request_hash, etag, world_ids, response, created_at"
+
+
+class SqliteStore(SqliteEventLog):
+    """The Store port on one SQLite file: plans, allocations, executions and the event log.
+
+    Args:
+        path: the database file; its folder is created on ``start``.
+        clock: the wall clock in seconds (tests may pass their own).
+    """
+
+    # -- plans -------------------------------------------------------------------------
+
+    async def save_plan(
+        self, plan: StoredPlan, events: Sequence[CloudEvent]
+    ) -> tuple[StoredPlan, bool]:
+        """Insert ``plan`` with ``events``; return the existing plan when ``run_id`` is known."""
+
+        def write(conn: sqlite3.Connection) -> tuple[StoredPlan, bool]:
+            row = conn.execute(
+                f"SELECT {_PLAN_COLS} FROM plans WHERE run_id = ?", (plan.run_id,)
+            ).fetchone()
+            if row is not None:
+                return stored_plan(row), False
+            cur = conn.execute(
+                "INSERT INTO plans (run_id, request_hash, schema_version, world_ids, response,"
+                " event_ids, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    plan.run_id, plan.request_hash, plan.schema_version,
+                    encode_json(plan.world_ids), plan.response, encode_json(plan.event_ids),
+                    plan.created_at,
+                ),
+            )
+            conn.executemany(
+                "INSERT INTO plan_worlds (world_id, plan_id) VALUES (?, ?)",
+                [(world, cur.lastrowid) for world in dict.fromkeys(plan.world_ids)],
+            )
+            self._insert_events(conn, events)
+            return plan, True
+
+        return await self._write(write)
+
+    async def get_plan(self, run_id: str) -> StoredPlan | None:
+        """Return the plan applied under ``run_id``."""
+        row = await self._read(
+            lambda c: c.execute(
+                f"SELECT {_PLAN_COLS} FROM plans WHERE run_id = ?", (run_id,)
+            ).fetchone()
+        )
+        return None if row is None else stored_plan(row)
+
+    async def list_plans(self, world_id: str | None, limit: int) -> list[StoredPlan]:
+        """Return up to ``limit`` plans, newest first, optionally touching ``world_id``."""
+        if world_id is None:
+            sql = f"SELECT {_PLAN_COLS} FROM plans ORDER BY id DESC LIMIT ?"
+            args: tuple[Any, ...] = (limit,)
+        else:
+            cols = ", ".join(f"p.{c.strip()}" for c in _PLAN_COLS.split(","))
+            sql = (
+                f"SELECT {cols} FROM plan_worlds w JOIN plans p ON p.id = w.plan_id"
+                " WHERE w.world_id = ? ORDER BY w.plan_id DESC LIMIT ?"
+            )
+            args = (world_id, limit)
+        rows = await self._read(lambda c: c.execute(sql, args).fetchall())
+        return [stored_plan(r) for r in rows]
+
+    # -- allocations ---------------------------------------------------------------------
+
+    async def get_allocations(
+        self, world_ids: Sequence[str] | None = None
+    ) -> dict[str, AllocationRecord]:
+        """Return the current records of ``world_ids`` (every world when None)."""
+        rows = await self._read(lambda c: self._select_allocations(c, world_ids))
+        return {r.world_id: r for r in rows}
+
+    async def get_allocation_run(self, run_id: str) -> AllocationRun | None:
+        """Return the allocation run stored under ``run_id``."""
+        row = await self._read(
+            lambda c: c.execute(
+                f"SELECT {_RUN_COLS} FROM allocation_runs WHERE run_id = ?", (run_id,)
+            ).fetchone()
+        )
+        return None if row is None else allocation_run(row)
+
+    async def apply_allocations(
+        self,
+        run_id: str,
+        world_ids: Sequence[str],
+        decide: Callable[[AllocationRun | None, dict[str, AllocationRecord]], AllocationDecision],
+    ) -> tuple[AllocationRun, bool]:
+        """Call ``decide`` inside the writer transaction and write what it returns."""
+
+        def write(conn: sqlite3.Connection) -> tuple[AllocationRun, bool]:
+            row = conn.execute(
+                f"SELECT {_RUN_COLS} FROM allocation_runs WHERE run_id = ?", (run_id,)
+            ).fetchone()
+            existing = None if row is None else allocation_run(row)
+            records = {r.world_id: r for r in self._select_allocations(conn, world_ids)}
+            decision = decide(existing, records)
+            if existing is not None and decision.run == existing:
+                return existing, False
+            run = decision.run
+            conn.execute(
+                f"INSERT INTO allocation_runs ({_RUN_COLS}) VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    run.run_id, run.request_hash, run.etag, encode_json(run.world_ids),
+                    run.response, run.created_at,
+                ),
+            )
+            conn.executemany(
+                f"INSERT OR REPLACE INTO allocations ({_ALLOC_COLS}) VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        r.world_id, r.allocation, r.run_id, r.etag,
+                        None if r.strategy_alloc_total is None
+                        else encode_json(r.strategy_alloc_total),
+                        r.updated_at,
+                    )
+                    for r in decision.records
+                ],
+            )
+            self._insert_events(conn, decision.events)
+            return run, True
+
+        return await self._write(write)
+
+    # -- executions ----------------------------------------------------------------------
+
+    async def save_execution(
+        self, execution: ExecutionRecord, events: Sequence[CloudEvent]
+    ) -> None:
+        """Insert the execution and its events together.
+
+        A repeat with the same ``execution_id`` and ``request_hash`` writes nothing.
+
+        Raises:
+            ConflictError: ``execution_id`` is stored with another ``request_hash``.
+        """
+
+        def write(conn: sqlite3.Connection) -> None:
+            row = conn.execute(
+                "SELECT request_hash FROM executions WHERE execution_id = ?",
+                (execution.execution_id,),
+            ).fetchone()
+            if row is not None:
+                if row[0] != execution.request_hash:
+                    raise ConflictError(
+                        f"execution {execution.execution_id} is stored with another request",
+                        code="E_EXECUTION_CONFLICT",
+                    )
+                return
+            conn.execute(
+                "INSERT INTO executions (execution_id, request_hash, response, batch_ids,"
+                " world_ids, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    execution.execution_id, execution.request_hash, execution.response,
+                    encode_json(execution.batch_ids), encode_json(execution.world_ids),
+                    execution.created_at,
+                ),
+            )
+            self._insert_events(conn, events)
+
+        await self._write(write)
+
+    async def get_execution(self, execution_id: str) -> ExecutionRecord | None:
+        """Return the execution stored under ``execution_id``."""
+        row = await self._read(
+            lambda c: c.execute(
+                "SELECT execution_id, request_hash, response, batch_ids, world_ids, created_at"
+                " FROM executions WHERE execution_id = ?",
+                (execution_id,),
+            ).fetchone()
+        )
+        return None if row is None else execution_record(row)
+
+    @staticmethod
+    def _select_allocations(
+        conn: sqlite3.Connection, world_ids: Sequence[str] | None
+    ) -> list[AllocationRecord]:
+        if world_ids is None:
+            rows = conn.execute(f"SELECT {_ALLOC_COLS} FROM allocations").fetchall()
+        else:
+            wanted = list(dict.fromkeys(world_ids))
+            rows = []
+            for start in range(0, len(wanted), 500):  # stay under SQLite's variable limit
+                chunk = wanted[start : start + 500]
+                rows.extend(
+                    conn.execute(
+                        f"SELECT {_ALLOC_COLS} FROM allocations WHERE world_id IN"
+                        f" ({', '.join('?' for _ in chunk)})",
+                        chunk,
+                    ).fetchall()
+                )
+        return [allocation_record(r) for r in rows]
+

@@ -1,0 +1,149 @@
+"""Connections and transactions of the SQLite store (the shared base of its parts).
+
+Every write runs in one ``BEGIN IMMEDIATE`` transaction on the single writer connection
+(guarded by a lock, so writes of this process are serialised; other processes on the same
+file wait on SQLite's own lock). ``synchronous=FULL`` makes a commit durable before the
+call returns, so an acknowledged write survives a crash or power loss. Reads use their own
+connection and see the last committed state.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TypeVar
+
+import anyio
+import anyio.to_thread
+import msgspec
+import structlog
+
+from app.contracts.events import CloudEvent
+from app.errors import AppError, ServiceUnavailableError
+from app.store.adapters.sqlite_migrations import migrate
+from app.store.adapters.sqlite_rows import encode_event
+
+__all__ = ["SqliteBase"]
+
+log = structlog.get_logger(__name__)
+T = TypeVar("T")
+
+
+def _connect(path: str) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30.0)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute("PRAGMA busy_timeout=30000")
+    return conn
+
+
+class SqliteBase:
+    """Lifecycle, the writer/reader connections and the transaction helpers.
+
+    Args:
+        path: the database file; its folder is created on ``start``.
+        clock: the wall clock in seconds (tests may pass their own).
+    """
+
+    def __init__(self, path: str | Path, *, clock: Callable[[], float] = time.time) -> None:
+        self.path = Path(path)
+        self._clock = clock
+        self._writer: sqlite3.Connection | None = None
+        self._reader: sqlite3.Connection | None = None
+        self._write_lock = anyio.Lock()
+        self._read_lock = anyio.Lock()
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Create the folder, open the connections and run the migrations."""
+        if self._writer is not None:
+            return
+
+        def open_all() -> tuple[sqlite3.Connection, sqlite3.Connection]:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            writer = _connect(str(self.path))
+            try:
+                migrate(writer)
+                return writer, _connect(str(self.path))
+            except BaseException:
+                writer.close()
+                raise
+
+        try:
+            self._writer, self._reader = await anyio.to_thread.run_sync(open_all)
+        except sqlite3.Error as exc:
+            raise self._unavailable(exc) from exc
+        log.info("store_started", backend="sqlite", path=str(self.path))
+
+    async def stop(self) -> None:
+        """Close the connections once running calls have finished."""
+        async with self._write_lock, self._read_lock:
+            for conn in (self._writer, self._reader):
+                if conn is not None:
+                    conn.close()
+            self._writer = self._reader = None
+
+    async def ping(self) -> bool:
+        """Return True when a trivial query answers."""
+        try:
+            return await self._read(lambda c: c.execute("SELECT 1").fetchone()[0] == 1)
+        except AppError:
+            return False
+
+    # -- internals -----------------------------------------------------------------------
+
+    def _insert_events(self, conn: sqlite3.Connection, events: Sequence[CloudEvent]) -> None:
+        """Append ``events`` to the log inside the caller's transaction."""
+        now = self._clock()
+        conn.executemany(
+            "INSERT INTO events (event_id, topic, body, created_at) VALUES (?, ?, ?, ?)",
+            [(e.id, e.type, encode_event(e), now) for e in events],
+        )
+
+    def _unavailable(self, exc: BaseException) -> ServiceUnavailableError:
+        log.error("store_error", backend="sqlite", error=str(exc), error_type=type(exc).__name__)
+        return ServiceUnavailableError(
+            "The record store is unavailable; nothing was stored.", code="E_STORE_UNAVAILABLE"
+        )
+
+    def _conn(self, conn: sqlite3.Connection | None) -> sqlite3.Connection:
+        if conn is None:
+            raise ServiceUnavailableError(
+                "The record store is not started.", code="E_STORE_UNAVAILABLE"
+            )
+        return conn
+
+    async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        async with self._write_lock:
+            conn = self._conn(self._writer)
+            return await self._run(conn, fn, "BEGIN IMMEDIATE")
+
+    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        async with self._read_lock:
+            conn = self._conn(self._reader)
+            return await self._run(conn, fn, "BEGIN")
+
+    async def _run(
+        self, conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T], begin: str
+    ) -> T:
+        def transaction() -> T:
+            conn.execute(begin)
+            try:
+                result = fn(conn)
+                conn.execute("COMMIT")
+                return result
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+
+        try:
+            return await anyio.to_thread.run_sync(transaction)
+        except sqlite3.Error as exc:
+            raise self._unavailable(exc) from exc
+        except msgspec.DecodeError as exc:
+            raise self._unavailable(exc) from exc

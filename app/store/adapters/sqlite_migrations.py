@@ -1,0 +1,100 @@
+"""Numbered schema migrations of the SQLite store, gated on ``PRAGMA user_version``."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Final
+
+from app.errors import ConfigError
+
+__all__ = ["MIGRATIONS", "migrate"]
+
+# MIGRATIONS[n - 1] brings a database from user_version n - 1 to n. Never edit a released
+# entry: append a new one.
+MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
+    (
+        """CREATE TABLE plans (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            run_id TEXT NOT NULL UNIQUE,
+            request_hash TEXT NOT NULL,
+            schema_version INTEGER NOT NULL,
+            world_ids TEXT NOT NULL,
+            response BLOB NOT NULL,
+            event_ids TEXT NOT NULL,
+            created_at REAL NOT NULL
+        )""",
+        """CREATE TABLE plan_worlds (
+            world_id TEXT NOT NULL,
+            plan_id INTEGER NOT NULL REFERENCES plans(id),
+            PRIMARY KEY (world_id, plan_id)
+        ) WITHOUT ROWID""",
+        """CREATE TABLE allocation_runs (
+            run_id TEXT PRIMARY KEY,
+            request_hash TEXT NOT NULL,
+            etag TEXT NOT NULL,
+            world_ids TEXT NOT NULL,
+            response BLOB NOT NULL,
+            created_at REAL NOT NULL
+        )""",
+        """CREATE TABLE allocations (
+            world_id TEXT PRIMARY KEY,
+            allocation REAL NOT NULL,
+            run_id TEXT NOT NULL,
+            etag TEXT NOT NULL,
+            strategy_alloc_total TEXT,
+            updated_at REAL NOT NULL
+        )""",
+        """CREATE TABLE executions (
+            execution_id TEXT PRIMARY KEY,
+            request_hash TEXT NOT NULL,
+            response BLOB NOT NULL,
+            batch_ids TEXT NOT NULL,
+            world_ids TEXT NOT NULL,
+            created_at REAL NOT NULL
+        )""",
+        """CREATE TABLE events (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            event_id TEXT NOT NULL UNIQUE,
+            topic TEXT NOT NULL,
+            body BLOB NOT NULL,
+            created_at REAL NOT NULL,
+            published_at REAL,
+            lease_owner TEXT,
+            lease_until REAL
+        )""",
+        "CREATE INDEX events_unpublished ON events(seq) WHERE published_at IS NULL",
+        "CREATE INDEX events_topic ON events(topic, seq)",
+    ),
+)
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the database behind ``conn`` (autocommit mode) to the latest version.
+
+    Each migration and its ``user_version`` bump commit together, so a crash leaves the
+    database at a whole version.
+
+    Returns:
+        The version the database is at afterwards.
+
+    Raises:
+        ConfigError: the database was written by a newer Worldgate.
+    """
+    latest = len(MIGRATIONS)
+    conn.execute("BEGIN IMMEDIATE")  # one process migrates at a time
+    try:
+        current = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        if current > latest:
+            raise ConfigError(
+                f"store schema version {current} is newer than this Worldgate supports "
+                f"({latest}); upgrade Worldgate"
+            )
+        for version in range(current + 1, latest + 1):
+            for statement in MIGRATIONS[version - 1]:
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {version:d}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return latest

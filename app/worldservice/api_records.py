@@ -1,0 +1,162 @@
+"""WorldService record endpoints: apply, allocations and the applied-plan history."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, cast
+
+import msgspec
+from litestar import Request, Response, Router, get, post
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromQuery, QueryParameter
+from litestar.status_codes import HTTP_200_OK
+
+from app.container import Container
+from app.contracts.allocations import AllocationsReply, AllocationsRequest
+from app.contracts.events import REBALANCING_PLANNED
+from app.contracts.rebalancing import ApplyRequest, PlanResponse
+from app.worldservice.allocations import AllocationsService
+from app.worldservice.api import decode_body
+from app.worldservice.applying import ApplyingService, ApplyResult
+
+__all__ = ["AppliedPlan", "AppliedPlans", "EventRef", "records_router"]
+
+_MUTATING = {"mutating": True}
+
+
+class EventRef(msgspec.Struct, frozen=True, kw_only=True):
+    """An event a plan produced (fetch it from the event log / ``WS /events`` by ``id``)."""
+
+    id: str
+    topic: str
+
+
+class AppliedPlan(msgspec.Struct, frozen=True, kw_only=True):
+    """One applied plan: what was answered and which events it queued."""
+
+    run_id: str
+    schema_version: int
+    world_ids: list[str]
+    created_at: float
+    response: dict[str, Any]
+    events: list[EventRef]
+
+
+class AppliedPlans(msgspec.Struct, frozen=True, kw_only=True):
+    """``GET /worldservice/rebalancing/plans``: newest first."""
+
+    plans: list[AppliedPlan]
+
+
+def _apply_body(data: ApplyRequest) -> None:  # pragma: no cover - never called
+    """Documents the apply body in OpenAPI; the handler decodes the raw body itself."""
+
+
+def _allocations_body(data: AllocationsRequest) -> None:  # pragma: no cover - never called
+    """Documents the allocations body in OpenAPI; the handler decodes the raw body itself."""
+
+
+def _stored_answer(result: ApplyResult) -> Response[PlanResponse]:
+    # The stored bytes go out unchanged (Response.render passes bytes through), so a retry
+    # of a run_id gets byte-for-byte the first answer.
+    return Response(
+        content=cast("PlanResponse", result.body),
+        status_code=HTTP_200_OK,
+        media_type="application/json",
+        headers={"X-Idempotent-Replay": "true" if result.replayed else "false"},
+    )
+
+
+@post(
+    "/rebalancing/apply",
+    status_code=HTTP_200_OK,
+    opt=_MUTATING,
+    summary="Apply (record) a rebalance plan and announce it",
+    description=(
+        "Plans like `/rebalancing/plan`, then stores the plan and one `rebalancing_planned` "
+        "event per world in one transaction (the outbox publishes them). Idempotent by "
+        "`run_id`: the same body again returns the stored answer; another body is 409 "
+        "`E_RUN_ID_CONFLICT`. A store failure is 503 `E_STORE_UNAVAILABLE`."
+    ),
+    tags=["worldservice"],
+    dependencies={"apply_body": Provide(_apply_body, sync_to_thread=False)},
+)
+async def apply_plan(
+    request: Request[Any, Any, Any], applying: NamedDependency[ApplyingService]
+) -> Response[PlanResponse]:
+    """Answer ``POST /worldservice/rebalancing/apply`` (200, also for a replay)."""
+    return _stored_answer(await applying.apply(decode_body(await request.body(), ApplyRequest)))
+
+
+@post(
+    "/allocations",
+    status_code=HTTP_200_OK,
+    opt=_MUTATING,
+    summary="Upsert world allocations and plan against the stored ones",
+    description=(
+        "Plans from the stored allocations (before) to `world_allocations` (after), stores "
+        "them with their events, and answers the plan plus `run_id`, `etag`, `executed`. "
+        "409 `E_RUN_ID_CONFLICT` on a changed payload, 409 `E_ETAG_MISMATCH` on a stale "
+        "`etag`, 503 `E_EXECUTOR_UNAVAILABLE` for `execute: true` without a Gateway."
+    ),
+    tags=["worldservice"],
+    dependencies={"allocations_body": Provide(_allocations_body, sync_to_thread=False)},
+)
+async def upsert_allocations(
+    request: Request[Any, Any, Any], allocations: NamedDependency[AllocationsService]
+) -> Response[PlanResponse]:
+    """Answer ``POST /worldservice/allocations``."""
+    body = decode_body(await request.body(), AllocationsRequest)
+    return _stored_answer(await allocations.upsert(body))
+
+
+@get(
+    "/allocations",
+    summary="Read the stored world allocations",
+    description="All worlds, or one with `?world_id=` (404 when it has none).",
+    tags=["worldservice"],
+)
+async def read_allocations(
+    allocations: NamedDependency[AllocationsService], world_id: FromQuery[str | None] = None
+) -> AllocationsReply:
+    """Answer ``GET /worldservice/allocations[?world_id=]``."""
+    return await allocations.current(world_id)
+
+
+@get(
+    "/rebalancing/plans",
+    summary="Read back applied plans, newest first",
+    description="Optionally only plans touching `world_id`; `limit` 1..1000 (default 50).",
+    tags=["worldservice"],
+)
+async def list_plans(
+    applying: NamedDependency[ApplyingService],
+    world_id: FromQuery[str | None] = None,
+    limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 50,
+) -> AppliedPlans:
+    """Answer ``GET /worldservice/rebalancing/plans``."""
+    stored = await applying.history(world_id, limit)
+    return AppliedPlans(
+        plans=[
+            AppliedPlan(
+                run_id=p.run_id,
+                schema_version=p.schema_version,
+                world_ids=p.world_ids,
+                created_at=p.created_at,
+                response=msgspec.json.decode(p.response),
+                events=[EventRef(id=i, topic=REBALANCING_PLANNED) for i in p.event_ids],
+            )
+            for p in stored
+        ]
+    )
+
+
+def records_router(container: Container) -> Router:
+    """The apply/allocations/plans routes with their use cases (nested under /worldservice)."""
+    return Router(
+        path="/",
+        route_handlers=[apply_plan, upsert_allocations, read_allocations, list_plans],
+        dependencies={
+            "applying": Provide(lambda: container.applying(), sync_to_thread=False),
+            "allocations": Provide(lambda: container.allocations(), sync_to_thread=False),
+        },
+    )

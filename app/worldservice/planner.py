@@ -1,0 +1,330 @@
+"""Rebalance planning math (SPEC §3): scaling, overlay and hybrid; pure and O(positions)."""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+
+from app.contracts.rebalancing import RebalanceRequest, SymbolDelta, WorldPlan
+
+__all__ = [
+    "LOT_TOLERANCE",
+    "MODES",
+    "NOISE_RELATIVE",
+    "PlanOverflowError",
+    "PlanParts",
+    "compute_plan",
+    "round_to_lot",
+    "world_scale",
+]
+
+MODES = ("scaling", "overlay", "hybrid")
+LOT_TOLERANCE = 1e-9
+"""A quantity within this many lots of a lot multiple counts as that multiple."""
+_INF = math.inf
+NOISE_RELATIVE = 1e-12
+"""A netted notional change smaller than this fraction of the key's gross notional is float
+noise from summation order (not a trade) and is treated as zero."""
+
+_Key = tuple[str, str]  # (symbol, venue or "")
+_WKey = tuple[str, str, str]  # (world, symbol, venue or "")
+_LotInfo = tuple[float, int, float, Decimal]  # lot, decimals, 10**decimals, exact lot
+
+
+class PlanOverflowError(ValueError):
+    """A planned figure is not finite (inputs so large that the arithmetic overflows)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PlanParts:
+    """The computed plan, ready to be wrapped in a v1 or v2 response.
+
+    Attributes:
+        per_world: ``{world_id: WorldPlan}`` sorted by world id.
+        global_deltas: per-world deltas netted across worlds, sorted by (symbol, venue).
+        overlay_deltas: overlay trades per instrument (overlay/hybrid), None for scaling.
+    """
+
+    per_world: dict[str, WorldPlan]
+    global_deltas: list[SymbolDelta]
+    overlay_deltas: list[SymbolDelta] | None
+
+
+def world_scale(before: float, after: float) -> float:
+    """Return ``g_w = after / before``; with ``before == 0``: 1.0 if ``after > 0`` else 0.0."""
+    if before == 0.0:
+        return 1.0 if after > 0.0 else 0.0
+    return after / before
+
+
+@functools.lru_cache(maxsize=4096)
+def _lot_info(lot: float) -> _LotInfo:
+    """Decimals of a lot size (cached: requests reuse a handful of lot sizes)."""
+    exact = Decimal(repr(lot))
+    exponent = exact.as_tuple().exponent
+    decimals = -exponent if isinstance(exponent, int) else 0
+    return (lot, decimals, 10.0**decimals, exact)
+
+
+def _lot_count(units: float) -> int:
+    """Whole lots in ``units`` lots: toward zero, snapping within ``LOT_TOLERANCE``."""
+    nearest = round(units)
+    if -LOT_TOLERANCE <= units - nearest <= LOT_TOLERANCE:
+        return nearest
+    return int(units)  # int() truncates toward zero
+
+
+def _lot_qty(count: int, info: _LotInfo) -> float:
+    """``count`` lots as the float nearest the exact decimal product (no float residue)."""
+    lot, decimals, scale, exact = info
+    qty = count * lot
+    # count·lot is within ~1.5 ulp of the exact decimal value; rounding to the lot's decimals
+    # recovers it while ulp(qty) is far below 10**-decimals. Beyond that, use Decimal.
+    if -1e14 < qty * scale < 1e14:
+        return round(qty, decimals)
+    return float(exact * count)
+
+
+def round_to_lot(qty: float, lot: float | None) -> float:
+    """Round ``qty`` toward zero to a multiple of ``lot`` without float residue.
+
+    Args:
+        qty: the signed quantity.
+        lot: the lot size (> 0), or None for no rounding.
+
+    Returns:
+        The rounded quantity (``0.3``, never ``0.30000000000000004``).
+    """
+    if lot is None:
+        return qty
+    count = _lot_count(qty / lot)
+    return _lot_qty(count, _lot_info(lot)) if count else 0.0
+
+
+def _finite(value: float, what: str) -> float:
+    if not math.isfinite(value):
+        raise PlanOverflowError(f"{what} is not finite; the inputs are too large to plan")
+    return value
+
+
+def _strategy_scales(
+    req: RebalanceRequest, g_world: Mapping[str, float], frac: float
+) -> dict[tuple[str, str], float]:
+    """Pass 1: effective scale of every (world, strategy) with positions (SPEC §3 cascade)."""
+    notional: dict[tuple[str, str], float] = {}
+    get = notional.get
+    for p in req.positions:
+        key = (p.world_id, p.strategy_id)
+        notional[key] = get(key, 0.0) + p.qty * p.mark
+    gross: dict[str, float] = {}
+    equity = req.total_equity
+    if equity <= 0.0:  # allocations are then measured against each world's gross notional
+        for p in req.positions:
+            gross[p.world_id] = gross.get(p.world_id, 0.0) + abs(p.qty * p.mark)
+
+    before_maps = req.strategy_alloc_before_total or {}
+    after_maps = req.strategy_alloc_after_total or {}
+    after_w = req.world_alloc_after
+    keep = 1.0 - frac
+    scales: dict[tuple[str, str], float] = {}
+    for (world, strategy), n in notional.items():
+        g_w = g_world.get(world)
+        if g_w is None:
+            raise ValueError(f"world {world!r} has positions but no allocation")
+        after_map = after_maps.get(world)
+        if after_map is None or strategy not in after_map:
+            g = g_w  # cascade (before × g_w) / before, or absent from the after map
+        else:
+            before_map = before_maps.get(world)
+            if before_map is not None:
+                before = before_map.get(strategy, 0.0)
+            else:
+                denom = equity if equity > 0.0 else gross[world]
+                before = n / denom if denom > 0.0 else 0.0
+            if before <= 0.0:
+                g = g_w if after_w.get(world, 0.0) > 0.0 else 0.0
+            else:
+                g = _finite(after_map[strategy] / before, "a strategy scale")
+        scales[(world, strategy)] = 1.0 + keep * (g - 1.0) if frac else g
+    return scales
+
+
+def _net_world_deltas(
+    req: RebalanceRequest, scales: Mapping[tuple[str, str], float]
+) -> dict[_WKey, list[float]]:
+    """Pass 2: per (world, symbol, venue): [notional change, Σ|qty|, Σ|qty|·mark]."""
+    acc: dict[_WKey, list[float]] = {}
+    get = acc.get
+    for p in req.positions:
+        key = (p.world_id, p.symbol, p.venue or "")
+        q = p.qty
+        m = p.mark
+        a = -q if q < 0.0 else q
+        d = q * m * (scales[(p.world_id, p.strategy_id)] - 1.0)
+        entry = get(key)
+        if entry is None:
+            acc[key] = [d, a, a * m]
+        else:
+            entry[0] += d
+            entry[1] += a
+            entry[2] += a * m
+    return acc
+
+
+def _scaling(
+    req: RebalanceRequest, g_world: Mapping[str, float], frac: float
+) -> tuple[dict[str, list[SymbolDelta]], list[SymbolDelta], dict[str, dict[str, float]]]:
+    scales = _strategy_scales(req, g_world, frac)
+    # Overlay (f = 1) leaves every position untouched: skip the netting pass.
+    acc = _net_world_deltas(req, scales) if frac < 1.0 else {}
+    lot_by_symbol = req.lot_size_by_symbol or {}
+    lot_infos: dict[str, _LotInfo] = {}
+    dust = req.min_trade_notional or 0.0
+    noise = NOISE_RELATIVE
+    tol = LOT_TOLERANCE
+    per_world: dict[str, list[SymbolDelta]] = {}
+    g_counts: dict[_Key, int] = {}
+    g_floats: dict[_Key, float] = {}
+    g_weight: dict[_Key, list[float]] = {}
+    current_world = None
+    deltas: list[SymbolDelta] = []
+    # Sorted keys give each world's deltas in (symbol, venue) order, worlds grouped.
+    # The hot loop inlines the lot helpers: this runs once per netted (world, symbol, venue).
+    for key in sorted(acc):
+        d, abs_q, abs_n = acc[key]
+        world, symbol, venue = key
+        if dust:  # the global dust check needs the all-worlds quantity-weighted mark
+            weight = g_weight.get((symbol, venue))
+            if weight is None:
+                g_weight[(symbol, venue)] = [abs_q, abs_n]
+            else:
+                weight[0] += abs_q
+                weight[1] += abs_n
+        ad = -d if d < 0.0 else d
+        if ad <= noise * abs_n or ad < dust:
+            continue
+        qty = d * abs_q / abs_n  # d / (quantity-weighted mark)
+        if not -_INF < qty < _INF:
+            raise PlanOverflowError("a delta quantity is not finite")
+        lot = lot_by_symbol.get(symbol)
+        if lot is None:
+            g_floats[(symbol, venue)] = g_floats.get((symbol, venue), 0.0) + qty
+        else:
+            units = qty / lot
+            count = round(units)
+            if not -tol <= units - count <= tol:
+                count = int(units)  # toward zero
+                if not count:
+                    continue
+            elif not count:
+                continue
+            info = lot_infos.get(symbol)
+            if info is None:
+                info = lot_infos[symbol] = _lot_info(lot)
+            qty = count * lot
+            qty = round(qty, info[1]) if -1e14 < qty * info[2] < 1e14 else _lot_qty(count, info)
+            g_counts[(symbol, venue)] = g_counts.get((symbol, venue), 0) + count
+        if world != current_world:
+            current_world = world
+            deltas = per_world[world] = []
+        deltas.append(SymbolDelta(symbol=symbol, delta_qty=qty, venue=venue or None))
+
+    global_items = [(k, _lot_qty(c, lot_infos[k[0]])) for k, c in g_counts.items() if c]
+    global_items.extend(g_floats.items())
+    global_items.sort()
+    global_deltas: list[SymbolDelta] = []
+    for (symbol, venue), qty in global_items:
+        if qty == 0.0:
+            continue
+        if dust:
+            abs_q, abs_n = g_weight[(symbol, venue)]
+            if abs(qty) * abs_n / abs_q < dust:
+                continue
+        global_deltas.append(SymbolDelta(symbol=symbol, delta_qty=qty, venue=venue or None))
+
+    strategy_scales: dict[str, dict[str, float]] = {}
+    for (world, strategy), g in sorted(scales.items()):
+        strategy_scales.setdefault(world, {})[strategy] = g
+    return per_world, global_deltas, strategy_scales
+
+
+def _overlay(
+    req: RebalanceRequest, g_world: Mapping[str, float], frac: float
+) -> list[SymbolDelta]:
+    """Overlay trades: ``f·(g_w − 1)·N_w`` per world, netted per instrument."""
+    overlay = req.overlay
+    if overlay is None:
+        raise ValueError("overlay and hybrid modes need an overlay config")
+    net: dict[str, float] = {}
+    get = net.get
+    for p in req.positions:
+        net[p.world_id] = get(p.world_id, 0.0) + p.qty * p.mark
+    by_instrument: dict[str, float] = {}
+    for world, n_w in net.items():
+        change = frac * (g_world[world] - 1.0) * n_w
+        if change == 0.0:
+            continue
+        instrument = overlay.instrument_by_world[world]
+        by_instrument[instrument] = by_instrument.get(instrument, 0.0) + change
+    lot_by_symbol = req.lot_size_by_symbol or {}
+    out: list[SymbolDelta] = []
+    for instrument in sorted(by_instrument):
+        change = by_instrument[instrument]
+        if change == 0.0 or abs(change) < overlay.min_order_notional:
+            continue
+        qty = _finite(change / overlay.price_by_symbol[instrument], "an overlay quantity")
+        lot = lot_by_symbol.get(instrument)
+        if lot is not None:
+            qty = round_to_lot(qty, lot)
+            if not qty:
+                continue
+        out.append(SymbolDelta(symbol=instrument, delta_qty=qty))
+    return out
+
+
+def compute_plan(req: RebalanceRequest) -> PlanParts:
+    """Plan a validated request (SPEC §3).
+
+    Args:
+        req: a request that passed ``validate_request``.
+
+    Returns:
+        The per-world plans, the netted global deltas and, for overlay/hybrid, the overlay
+        deltas. Every world named in either allocation map gets a plan.
+
+    Raises:
+        ValueError: unknown mode or missing overlay config (the validator reports these).
+        PlanOverflowError: a figure overflowed to infinity.
+    """
+    mode = req.mode.lower()
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {req.mode!r}")
+    before, after = req.world_alloc_before, req.world_alloc_after
+    g_world = {
+        w: _finite(world_scale(before.get(w, 0.0), after.get(w, 0.0)), "a world scale")
+        for w in sorted(set(before) | set(after))
+    }
+    if mode == "scaling":
+        frac = 0.0
+    elif mode == "overlay":
+        frac = 1.0
+    else:
+        assert req.overlay is not None and req.overlay.overlay_fraction is not None
+        frac = req.overlay.overlay_fraction
+    per_world_deltas, global_deltas, strategy_scales = _scaling(req, g_world, frac)
+    per_world = {
+        w: WorldPlan(
+            world_id=w,
+            scale_world=g,
+            scale_by_strategy=strategy_scales.get(w, {}),
+            deltas=per_world_deltas.get(w, []),
+        )
+        for w, g in g_world.items()
+    }
+    overlay_deltas = None if mode == "scaling" else _overlay(req, g_world, frac)
+    return PlanParts(
+        per_world=per_world, global_deltas=global_deltas, overlay_deltas=overlay_deltas
+    )

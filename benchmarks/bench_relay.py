@@ -1,0 +1,206 @@
+"""Relay benchmark: 100 WebSocket clients on ``WS /events`` while events flow at fixed rates.
+
+The server is the real app under uvicorn in a subprocess on a loopback port. Inside that
+process a bench-only publisher puts events on the app's ControlBus at a fixed rate, each
+carrying its publish time (``data.sent_at``, wall clock). The parent process holds 100
+``websockets`` clients and records, for every message, receive time − publish time.
+
+What is measured: ControlBus (in-memory) → relay → per-client queue → WebSocket → client
+parse, i.e. the relay path alone. Not measured: the store and outbox hop that applied plans
+take before reaching the bus (the outbox polls every ``outbox.poll_interval``). Both processes
+share the machine's 2 cores, so the client side's own CPU use is part of the latency.
+
+Run alone: ``python -m benchmarks relay`` (or ``python -m benchmarks.bench_relay``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+
+__all__ = ["main"]
+
+CLIENTS = 100
+RATES = (20, 50, 100, 200, 400)  # events published per second
+SECONDS = 8.0  # measured seconds per rate
+SETTLE = 1.5  # seconds to wait for in-flight messages after publishing stops
+P99_TARGET_MS = 50.0
+
+
+# --------------------------------------------------------------------------- server side
+
+
+async def _serve() -> None:
+    """Subprocess entry: run the app, then publish at the rates asked for on stdin."""
+    import uvicorn
+
+    from app.container import build_container
+    from app.contracts.events import REBALANCING_PLANNED, new_event
+    from app.main import create_app
+    from app.serving import GracefulServer
+    from app.settings import load_settings
+
+    tmp = tempfile.mkdtemp(prefix="bench-relay-")
+    settings = load_settings(
+        environ={},
+        overrides={
+            "store": {"sqlite_path": os.path.join(tmp, "db.sqlite3")},
+            "server": {"log_level": "warning"},
+        },
+    )
+    container = build_container(settings)
+    config = uvicorn.Config(
+        create_app(container=container), log_level="warning", access_log=False, lifespan="on"
+    )
+    server = GracefulServer(config, container.drain(), grace_seconds=5.0)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    serving = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        await asyncio.sleep(0.01)
+    bus = container.controlbus()
+    print(f"BENCH port {sock.getsockname()[1]}", flush=True)
+    loop = asyncio.get_running_loop()
+    while True:
+        line = (await loop.run_in_executor(None, sys.stdin.readline)).split()
+        if not line or line[0] == "quit":
+            break
+        rate, seconds = float(line[1]), float(line[2])
+        interval, total = 1.0 / rate, int(rate * seconds)
+        start = time.perf_counter()
+        for i in range(total):
+            delay = start + i * interval - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            data = {"world_id": f"w{i % 10}", "n": i, "sent_at": time.time()}
+            await bus.publish(REBALANCING_PLANNED, new_event(REBALANCING_PLANNED, "bench", data))
+        print(f"BENCH published {total} {time.perf_counter() - start:.3f}", flush=True)
+    server.should_exit = True
+    await serving
+    sock.close()
+
+
+# --------------------------------------------------------------------------- client side
+
+
+@dataclass
+class _Stats:
+    latencies_ms: list[float] = field(default_factory=list)
+    lagged: int = 0
+
+
+async def _client(url: str, stats: _Stats, ready: asyncio.Event, counter: list[int]) -> None:
+    import websockets
+
+    async with websockets.connect(url, max_size=None) as ws:
+        await ws.recv()  # the `subscribed` frame
+        counter[0] += 1
+        if counter[0] == CLIENTS:
+            ready.set()
+        async for raw in ws:
+            now = time.time()
+            message = json.loads(raw)
+            if "id" in message:
+                stats.latencies_ms.append((now - message["data"]["sent_at"]) * 1000.0)
+            elif message.get("type") == "lagged":
+                stats.lagged += message["count"]
+
+
+def _percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def _measure(proc: subprocess.Popen[str], port: int) -> list[dict[str, float]]:
+    assert proc.stdin is not None and proc.stdout is not None
+    stats = _Stats()
+    ready, counter = asyncio.Event(), [0]
+    url = f"ws://127.0.0.1:{port}/events"
+    tasks = [asyncio.create_task(_client(url, stats, ready, counter)) for _ in range(CLIENTS)]
+    await asyncio.wait_for(ready.wait(), 60)
+    loop = asyncio.get_running_loop()
+    rows: list[dict[str, float]] = []
+    for rate in RATES:
+        stats.latencies_ms.clear()
+        stats.lagged = 0
+        proc.stdin.write(f"publish {rate} {SECONDS}\n")
+        proc.stdin.flush()
+        while not (line := await loop.run_in_executor(None, proc.stdout.readline)).startswith(
+            "BENCH published"
+        ):
+            if not line:
+                raise RuntimeError("the server exited")
+        published, took = int(line.split()[2]), float(line.split()[3])
+        await asyncio.sleep(SETTLE)
+        got = list(stats.latencies_ms)
+        rows.append(
+            {
+                "rate": rate,
+                "published": published,
+                "publish_seconds": took,
+                "delivered": len(got),
+                "expected": published * CLIENTS,
+                "lagged": stats.lagged,
+                "delivered_per_s": len(got) / took,
+                "p50": statistics.median(got) if got else float("nan"),
+                "p99": _percentile(got, 0.99),
+                "max": max(got) if got else float("nan"),
+            }
+        )
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    return rows
+
+
+def main() -> None:
+    """Start the server subprocess, connect the clients, print one row per rate."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.bench_relay", "--serve"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None and proc.stdin is not None
+        while not (line := proc.stdout.readline()).startswith("BENCH port"):
+            if not line:
+                raise RuntimeError("the server did not start")
+        rows = asyncio.run(_measure(proc, int(line.split()[2])))
+        proc.stdin.write("quit\n")
+        proc.stdin.flush()
+        proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    print(f"{CLIENTS} clients, {SECONDS:g} s per rate, in-memory bus, events ~200 B")
+    print("rate/s  delivered/s  delivered/expected  lagged  p50 ms  p99 ms  max ms")
+    sustained = 0.0
+    for r in rows:
+        print(
+            f"{r['rate']:>6.0f}  {r['delivered_per_s']:>11.0f}  "
+            f"{r['delivered']:>8.0f}/{r['expected']:<8.0f}  {r['lagged']:>6.0f}  "
+            f"{r['p50']:>6.1f}  {r['p99']:>6.1f}  {r['max']:>6.1f}"
+        )
+        if r["p99"] < P99_TARGET_MS and r["delivered"] == r["expected"]:
+            sustained = max(sustained, r["rate"])
+    print(f"highest rate with p99 < {P99_TARGET_MS:g} ms and nothing lost: {sustained:g} events/s")
+
+
+if __name__ == "__main__":
+    if "--serve" in sys.argv:
+        asyncio.run(_serve())
+    else:
+        main()

@@ -1,0 +1,206 @@
+"""One contract suite for both WorldService client adapters (in-process and HTTP).
+
+The HTTP adapter talks to real uvicorn servers on loopback ports: the Worldgate app with
+only the WorldService role (v1, v2, v2-required) and a legacy v1-only WorldService.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+
+from app.contracts.rebalancing import PlanResponse, PlanV1, PlanV2, RebalanceRequest
+from app.contracts.worldservice_client import (
+    WorldServiceCapabilities,
+    WorldServiceClient,
+    WorldServiceReply,
+)
+from app.errors import AppError
+from app.gateway.http_client import HttpWorldServiceClient
+from app.gateway.negotiation import NegotiatingClient
+from app.main import create_app
+from app.settings import Settings, load_settings
+from app.worldservice.client import InProcessWorldServiceClient
+from app.worldservice.planning import PlanningService
+from tests.gateway.factories import request_body
+from tests.gateway.servers import LegacyWorldService, run_server
+
+pytestmark = pytest.mark.anyio
+
+WS_CONFIGS: dict[str, dict[str, bool]] = {
+    "v1": {},
+    "v2": {"compat_rebalance_v2": True},
+    "required": {"compat_rebalance_v2": True, "alpha_metrics_required": True},
+}
+
+
+def ws_settings(path: Path, name: str) -> Settings:
+    return load_settings(
+        environ={},
+        overrides={
+            "server": {"roles": ["worldservice"]},
+            "store": {"sqlite_path": str(path)},
+            "worldservice": {"server": WS_CONFIGS.get(name, {})},
+        },
+    )
+
+
+class Servers(msgspec.Struct, kw_only=True):
+    urls: dict[str, str]
+    legacy: LegacyWorldService
+    paths: dict[str, Path]
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
+    legacy = LegacyWorldService()
+    with ExitStack() as stack:
+        urls: dict[str, str] = {}
+        paths: dict[str, Path] = {}
+        for name in WS_CONFIGS:
+            paths[name] = tmp_path_factory.mktemp(name) / "ws.sqlite3"
+            base = stack.enter_context(run_server(create_app(ws_settings(paths[name], name))))
+            urls[name] = f"{base}/worldservice"
+        urls["legacy"] = f"{stack.enter_context(run_server(legacy.app()))}/worldservice"
+        yield Servers(urls=urls, legacy=legacy, paths=paths)
+
+
+class LegacyPlanning(PlanningService):
+    """In-process twin of ``LegacyWorldService``: refuses schema_version > 1."""
+
+    def plan(self, request: RebalanceRequest) -> PlanResponse:
+        if request.schema_version is not None and request.schema_version > 1:
+            raise AppError("unsupported schema_version", code="E_LEGACY_VERSION", status=422)
+        return super().plan(request)
+
+
+class Recording:
+    """Wraps an adapter and records every body handed to it (what goes on the wire)."""
+
+    def __init__(self, inner: WorldServiceClient) -> None:
+        self.inner = inner
+        self.bodies: list[dict[str, Any]] = []
+
+    async def plan(self, body: dict[str, Any]) -> WorldServiceReply:
+        self.bodies.append(body)
+        return await self.inner.plan(body)
+
+    async def apply(self, body: dict[str, Any]) -> WorldServiceReply:
+        self.bodies.append(body)
+        return await self.inner.apply(body)
+
+    async def capabilities(self) -> WorldServiceCapabilities:
+        return await self.inner.capabilities()
+
+    async def ping(self) -> bool:
+        return await self.inner.ping()
+
+
+Build = Callable[[str, int], Awaitable[tuple[NegotiatingClient, Recording]]]
+
+
+@pytest.fixture(params=["in_process", "http"])
+async def build(request: pytest.FixtureRequest, servers: Servers) -> AsyncIterator[Build]:
+    """``build(ws_name, configured_version)`` → a negotiating client over the adapter."""
+    opened: list[HttpWorldServiceClient] = []
+
+    async def make(name: str, configured: int) -> tuple[NegotiatingClient, Recording]:
+        adapter: WorldServiceClient
+        if request.param == "http":
+            http = HttpWorldServiceClient(servers.urls[name], timeout=10.0, retries=0)
+            opened.append(http)
+            adapter = http
+        else:
+            settings = ws_settings(servers.paths.get(name, Path("unused")), name)
+            planning = (LegacyPlanning if name == "legacy" else PlanningService)(settings)
+            adapter = InProcessWorldServiceClient(settings, planning)
+        recording = Recording(adapter)
+        return NegotiatingClient(recording, configured), recording
+
+    yield make
+    for http in opened:
+        await http.stop()
+
+
+async def test_v2_gateway_and_v2_worldservice_negotiate_v2_with_metrics(build: Build) -> None:
+    client, _ = await build("v2", 2)
+    result = await client.plan(request_body())
+    assert (result.schema_version, result.requested, result.fell_back) == (2, 2, False)
+    assert isinstance(result.plan, PlanV2)
+    sharpe = result.plan.alpha_metrics.per_world["a"]["alpha_performance.sharpe"]
+    assert sharpe == pytest.approx(0.811107, abs=1e-6)
+
+
+async def test_v1_worldservice_answers_v1_without_v2_fields(build: Build) -> None:
+    client, recording = await build("v1", 2)
+    result = await client.plan(request_body())
+    assert recording.bodies[0]["schema_version"] == 2  # the configured version was sent
+    assert result.schema_version == 1 and isinstance(result.plan, PlanV1)
+    assert b"alpha_metrics" not in result.content and b"rebalance_intent" not in result.content
+
+
+async def test_an_explicit_lower_version_is_honoured(build: Build) -> None:
+    client, recording = await build("v2", 2)
+    result = await client.plan(request_body(schema_version=1))
+    assert recording.bodies[0]["schema_version"] == 1
+    assert result.schema_version == 1
+
+
+async def test_configured_v1_sends_v1(build: Build) -> None:
+    client, recording = await build("v2", 1)
+    result = await client.plan(request_body(schema_version=2))
+    assert recording.bodies[0]["schema_version"] == 1
+    assert result.schema_version == 1
+
+
+async def test_refused_v2_is_retried_once_as_v1_without_the_key(
+    build: Build, servers: Servers
+) -> None:
+    servers.legacy.bodies.clear()
+    client, recording = await build("legacy", 2)
+    result = await client.plan(request_body(schema_version=2))
+    assert result.fell_back and result.schema_version == 1 and result.requested == 2
+    assert [b.get("schema_version") for b in recording.bodies] == [2, None]
+    assert "schema_version" not in recording.bodies[1]
+    if servers.legacy.bodies:  # the HTTP run: check what the real server received
+        assert servers.legacy.bodies[0]["schema_version"] == 2
+        assert "schema_version" not in servers.legacy.bodies[1]
+
+
+async def test_validation_errors_pass_through_unchanged(build: Build) -> None:
+    client, _ = await build("v2", 1)
+    with pytest.raises(AppError) as caught:
+        await client.plan(request_body(mode="sideways"))
+    assert (caught.value.status, caught.value.code) == (422, "E_VALIDATION")
+    assert any(e["path"] == "$.mode" for e in caught.value.errors or [])
+
+
+async def test_a_missing_field_is_a_422(build: Build) -> None:
+    client, _ = await build("v2", 1)
+    body = request_body()
+    del body["total_equity"]
+    with pytest.raises(AppError) as caught:
+        await client.plan(body)
+    assert caught.value.status == 422
+
+
+async def test_schema_version_required_400_passes_through(build: Build) -> None:
+    client, recording = await build("required", 1)
+    with pytest.raises(AppError) as caught:
+        await client.plan(request_body())
+    assert (caught.value.status, caught.value.code) == (400, "E_SCHEMA_VERSION_REQUIRED")
+    assert len(recording.bodies) == 1  # no retry for a v1 request
+
+
+async def test_capabilities(build: Build) -> None:
+    for name, expected in (("v1", 1), ("v2", 2), ("required", 2)):
+        client, _ = await build(name, 2)
+        caps = await client.client.capabilities()
+        assert caps.max_schema_version == expected
+        assert caps.alpha_metrics_required is (name == "required")
+        assert await client.client.ping()

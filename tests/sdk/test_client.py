@@ -1,0 +1,119 @@
+"""The Gateway clients against a live app (v1 and v2 configurations), over real HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import msgspec
+import pytest
+
+from app.contracts.events import REBALANCING_PLANNED
+from app.contracts.rebalancing import PlanV1, PlanV2, RebalanceIntent
+from app.metrics.alpha import compute_metrics
+from app.sdk import (
+    AsyncEventStream,
+    AsyncGatewayClient,
+    EventStream,
+    GatewayClient,
+    InvalidRequest,
+    SchemaVersionRequired,
+    Unreachable,
+)
+from app.sdk.errors import StreamError
+from app.sdk.samples import sample_request, sample_returns
+
+
+def _v2_request(prefix: str = "") -> object:
+    return msgspec.structs.replace(
+        sample_request(prefix), schema_version=2,
+        rebalance_intent=RebalanceIntent(meta={"why": "test"}),
+        realized_returns_by_strategy=sample_returns(prefix),
+    )
+
+
+def test_health_v1_and_v2(v1_url: str, v2_url: str) -> None:
+    with GatewayClient(v1_url) as c1, GatewayClient(v2_url) as c2:
+        h1, h2 = c1.health(), c2.health()
+    assert (h1.rebalance_schema_version, h1.alpha_metrics_capable) == (1, False)
+    assert (h2.rebalance_schema_version, h2.alpha_metrics_capable) == (2, True)
+    assert h2.status == "ok"
+
+
+def test_plan_v1_server_answers_v1_even_when_v2_is_asked(v1_url: str) -> None:
+    with GatewayClient(v1_url) as client:
+        plan = client.plan(_v2_request())  # type: ignore[arg-type]
+    assert isinstance(plan, PlanV1)
+    assert set(plan.per_world) == {"core", "alpha"}
+
+
+def test_plan_v2_carries_the_sdk_metrics(v2_url: str) -> None:
+    with GatewayClient(v2_url) as client:
+        plan = client.plan(_v2_request())  # type: ignore[arg-type]
+    assert isinstance(plan, PlanV2)
+    assert plan.rebalance_intent.meta == {"why": "test"}
+    got = plan.alpha_metrics.per_strategy["trend"]["core"]
+    want = compute_metrics(sample_returns()["core"]["trend"])
+    assert got == pytest.approx(want)
+
+
+def test_errors_are_typed_with_their_code(v2_url: str) -> None:
+    bad = msgspec.structs.replace(sample_request(), mode="sideways")
+    with GatewayClient(v2_url) as client, pytest.raises(InvalidRequest) as info:
+        client.plan(bad)
+    assert info.value.status == 422
+    assert info.value.code.startswith("E_")
+    assert "sideways" in str(info.value.detail) or info.value.errors
+
+
+def test_schema_version_required(live_server: Callable[..., str]) -> None:
+    url = live_server({"worldservice": {"server": {"compat_rebalance_v2": True,
+                                                   "alpha_metrics_required": True}}})
+    with GatewayClient(url) as client, pytest.raises(SchemaVersionRequired) as info:
+        client.worldservice_plan_raw(sample_request())
+    assert info.value.code == "E_SCHEMA_VERSION_REQUIRED"
+
+
+def test_unreachable() -> None:
+    with GatewayClient("http://127.0.0.1:9", timeout=2) as client, \
+            pytest.raises(Unreachable) as info:
+        client.health()
+    assert info.value.url == "http://127.0.0.1:9"
+
+
+@pytest.mark.anyio
+async def test_async_client(v2_url: str) -> None:
+    async with AsyncGatewayClient(v2_url) as client:
+        health = await client.health()
+        plan = await client.plan(_v2_request())  # type: ignore[arg-type]
+        caps = await client.worldservice_capabilities()
+    assert health.rebalance_schema_version == 2
+    assert isinstance(plan, PlanV2)
+    assert caps["max_schema_version"] == 2
+
+
+@pytest.mark.anyio
+async def test_async_unreachable() -> None:
+    async with AsyncGatewayClient("http://127.0.0.1:9", timeout=2) as client:
+        with pytest.raises(Unreachable):
+            await client.health()
+
+
+def test_event_stream_reports_bad_subscriptions(v2_url: str) -> None:
+    with pytest.raises(StreamError) as info, EventStream(v2_url, topics=["no_such_topic"]):
+        pass
+    assert info.value.code.startswith("E_")
+
+
+def test_event_stream_subscribes(v2_url: str) -> None:
+    with EventStream(v2_url, topics=[REBALANCING_PLANNED], world_id="w", schema_version=2) as s:
+        assert s.frames.subscribed is not None
+        assert s.frames.subscribed["topics"] == [REBALANCING_PLANNED]
+        with pytest.raises(TimeoutError):
+            s.next_event(timeout=0.05)
+
+
+@pytest.mark.anyio
+async def test_async_event_stream_subscribes(v2_url: str) -> None:
+    async with AsyncEventStream(v2_url, topics=[REBALANCING_PLANNED]) as stream:
+        assert stream.frames.subscribed is not None
+        assert stream.last_seq is None

@@ -1,0 +1,121 @@
+"""Unit tests of the SDK's wire helpers: health bits, tolerant plan decoding, request encoding."""
+
+from __future__ import annotations
+
+import math
+
+import msgspec
+import pytest
+
+from app.contracts.rebalancing import PlanV1, PlanV2, PositionSlice, RebalanceRequest
+from app.metrics.alpha import METRIC_KEYS
+from app.sdk.errors import (
+    ConflictError,
+    InvalidRequest,
+    PermissionDenied,
+    ProtocolError,
+    SchemaVersionRequired,
+    ServerError,
+    WorldgateError,
+    error_from_response,
+)
+from app.sdk.wire import decode_event, decode_plan, encode_request, parse_health
+
+
+def test_health_reads_top_level_bits_first() -> None:
+    health = parse_health({
+        "status": "ok", "rebalance_schema_version": 2, "alpha_metrics_capable": True,
+        "capabilities": {"rebalance_schema_version": 1, "alpha_metrics_capable": False},
+        "worldservice_max_schema_version": 2,
+    })
+    assert (health.rebalance_schema_version, health.alpha_metrics_capable) == (2, True)
+    assert health.worldservice_max_schema_version == 2
+
+
+def test_health_falls_back_to_capabilities_and_defaults() -> None:
+    nested = parse_health({"status": "degraded", "capabilities": {
+        "rebalance_schema_version": 2, "alpha_metrics_capable": True,
+        "compute_context_contract": "v1"}})
+    assert nested.rebalance_schema_version == 2 and nested.alpha_metrics_capable
+    assert nested.compute_context_contract == "v1" and nested.status == "degraded"
+    empty = parse_health({"alpha_metrics_capable": "yes", "rebalance_schema_version": "2"})
+    assert (empty.rebalance_schema_version, empty.alpha_metrics_capable) == (1, False)
+    assert parse_health([1, 2]).status == "unknown"
+
+
+def _plan_body(**extra: object) -> dict[str, object]:
+    return {"per_world": {"w1": {"world_id": "w1", "scale_world": 0.5,
+                                 "scale_by_strategy": {"s": 0.5},
+                                 "deltas": [{"symbol": "BTC", "delta_qty": -1.0}]}},
+            "global_deltas": [{"symbol": "BTC", "delta_qty": -1.0}], **extra}
+
+
+def test_decode_plan_v1_without_tag_and_ignores_v2_fields() -> None:
+    plan = decode_plan(_plan_body(alpha_metrics={"per_world": {}}, unknown="x"))
+    assert isinstance(plan, PlanV1)
+    assert plan.per_world["w1"].deltas[0].delta_qty == -1.0
+
+
+def test_decode_plan_v2_sanitises_metrics() -> None:
+    body = _plan_body(schema_version=2, alpha_metrics={
+        "per_world": {"w1": {"alpha_performance.sharpe": None,
+                             "alpha_performance.win_ratio": 0.5, "other": 3}},
+        "per_strategy": {"s": {"w1": {"alpha_performance.max_drawdown": "bad"}}},
+    })
+    plan = decode_plan(body)
+    assert isinstance(plan, PlanV2)
+    world = plan.alpha_metrics.per_world["w1"]
+    assert set(world) == set(METRIC_KEYS)
+    assert world["alpha_performance.sharpe"] == 0.0
+    assert world["alpha_performance.win_ratio"] == 0.5
+    assert plan.alpha_metrics.per_strategy["s"]["w1"]["alpha_performance.max_drawdown"] == 0.0
+    assert plan.rebalance_intent.meta == {}
+
+
+def test_decode_plan_rejects_non_plans() -> None:
+    with pytest.raises(ProtocolError):
+        decode_plan([1])
+    with pytest.raises(ProtocolError):
+        decode_plan({"schema_version": 1, "per_world": 3})
+
+
+def test_encode_request_leaves_out_unset_fields() -> None:
+    req = RebalanceRequest(total_equity=1.0, world_alloc_before={"w": 1.0},
+                           world_alloc_after={"w": 0.5},
+                           positions=[PositionSlice(world_id="w", strategy_id="s", symbol="X",
+                                                    qty=1.0, mark=1.0)])
+    body = msgspec.json.decode(encode_request(req, run_id=None))
+    assert "schema_version" not in body and "run_id" not in body
+    assert body["world_alloc_after"] == {"w": 0.5}
+    body2 = msgspec.json.decode(encode_request({"a": 1, "b": None}, run_id="r1"))
+    assert body2 == {"a": 1, "run_id": "r1"}
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "cls"),
+    [(422, "E_VALIDATION", InvalidRequest), (400, "E_SCHEMA_VERSION_REQUIRED",
+                                              SchemaVersionRequired),
+     (403, "E_PERMISSION_DENIED", PermissionDenied), (409, "E_RUN_ID_CONFLICT", ConflictError),
+     (503, "E_SERVICE_UNAVAILABLE", ServerError), (418, "E_TEAPOT", WorldgateError)],
+)
+def test_error_from_response_types(status: int, code: str, cls: type[WorldgateError]) -> None:
+    exc = error_from_response(status, {"status": status, "code": code, "detail": "no",
+                                       "errors": [{"path": "$.x", "message": "bad"}]})
+    assert type(exc) is cls
+    assert (exc.status, exc.code, exc.detail) == (status, code, "no")
+    assert exc.errors == [{"path": "$.x", "message": "bad"}]
+
+
+def test_error_from_non_json_body() -> None:
+    exc = error_from_response(502, None, "bad gateway\n")
+    assert isinstance(exc, ServerError)
+    assert (exc.code, exc.detail) == ("E_HTTP_502", "bad gateway")
+
+
+def test_decode_event_skips_control_frames() -> None:
+    assert decode_event(b'{"type": "subscribed", "topics": []}') is None
+    assert decode_event(b"not json") is None
+    event = decode_event(msgspec.json.encode({
+        "id": "e1", "source": "s", "type": "rebalancing_planned", "time": "t",
+        "data": {"world_id": "w"}, "seq": 7, "extra": math.pi}))
+    assert event is not None and event.seq == 7 and event.data == {"world_id": "w"}

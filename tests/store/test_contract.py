@@ -1,0 +1,306 @@
+"""The Store contract, run against every adapter in ``conftest.STORE_FACTORIES``."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import anyio
+import pytest
+
+from app.contracts.events import (
+    EVENT_SOURCE_GATEWAY,
+    EVENT_SOURCE_WORLDSERVICE,
+    REBALANCING_ORDERS,
+    REBALANCING_PLANNED,
+    CloudEvent,
+    new_event,
+)
+from app.errors import AppError, ConflictError
+from app.store.ports import (
+    AllocationDecision,
+    AllocationRecord,
+    AllocationRun,
+    ExecutionRecord,
+    Store,
+    StoredPlan,
+)
+
+pytestmark = pytest.mark.anyio
+
+
+def planned(world: str, **data: object) -> CloudEvent:
+    return new_event(
+        REBALANCING_PLANNED, EVENT_SOURCE_WORLDSERVICE, {"world_id": world, **data}, subject=world
+    )
+
+
+def plan(
+    run_id: str, worlds: list[str], events: list[CloudEvent], body: bytes = b"{}"
+) -> StoredPlan:
+    return StoredPlan(
+        run_id=run_id,
+        request_hash=f"hash-{run_id}",
+        schema_version=1,
+        world_ids=worlds,
+        response=body,
+        event_ids=[e.id for e in events],
+        created_at=time.time(),
+    )
+
+
+async def save(store: Store, run_id: str, worlds: list[str]) -> list[CloudEvent]:
+    events = [planned(w, run_id=run_id) for w in worlds]
+    stored, inserted = await store.save_plan(plan(run_id, worlds, events), events)
+    assert inserted
+    return events
+
+
+# -- plans ----------------------------------------------------------------------------------
+
+
+async def test_save_plan_is_idempotent_by_run_id(store: Store) -> None:
+    events = [planned("w1"), planned("w2")]
+    original = plan("r1", ["w1", "w2"], events, body=b'{"answer":1}')
+    assert await store.save_plan(original, events) == (original, True)
+    retry_events = [planned("w1")]
+    again, inserted = await store.save_plan(
+        plan("r1", ["w1"], retry_events, body=b'{"answer":2}'), retry_events
+    )
+    assert inserted is False
+    assert again == original
+    assert await store.get_plan("r1") == original
+    logged = await store.events_since(0, None, 100)
+    assert [e.event.id for e in logged] == [e.id for e in events]
+
+
+async def test_get_plan_unknown_is_none(store: Store) -> None:
+    assert await store.get_plan("nope") is None
+
+
+async def test_failed_save_writes_neither_record_nor_events(store: Store) -> None:
+    first = planned("w1")
+    duplicate = planned("w2")
+    duplicate = CloudEvent(**{**_fields(duplicate), "id": first.id})  # event ids are unique
+    with pytest.raises(AppError) as info:
+        await store.save_plan(plan("r1", ["w1", "w2"], [first, duplicate]), [first, duplicate])
+    assert info.value.status == 503
+    assert await store.get_plan("r1") is None
+    assert await store.events_since(0, None, 10) == []
+    assert await store.outbox_backlog() == 0
+    # The store still works afterwards.
+    await save(store, "r2", ["w1"])
+    assert (await store.get_plan("r2")) is not None
+
+
+def _fields(event: CloudEvent) -> dict[str, object]:
+    return {f: getattr(event, f) for f in event.__struct_fields__}
+
+
+async def test_list_plans_newest_first_with_world_filter_and_limit(store: Store) -> None:
+    await save(store, "r1", ["a", "b"])
+    await save(store, "r2", ["b"])
+    await save(store, "r3", ["c"])
+    await save(store, "r4", ["a"])
+    assert [p.run_id for p in await store.list_plans(None, 10)] == ["r4", "r3", "r2", "r1"]
+    assert [p.run_id for p in await store.list_plans("a", 10)] == ["r4", "r1"]
+    assert [p.run_id for p in await store.list_plans("b", 1)] == ["r2"]
+    assert await store.list_plans("zzz", 10) == []
+    first = (await store.list_plans("c", 1))[0]
+    assert first.world_ids == ["c"] and len(first.event_ids) == 1
+
+
+# -- event log --------------------------------------------------------------------------------
+
+
+async def test_events_come_back_in_seq_order_with_their_seq(store: Store) -> None:
+    events = await save(store, "r1", ["w1", "w2", "w3"])
+    execution = ExecutionRecord(
+        execution_id="x1", request_hash="h", response=b"{}", batch_ids=["b1"],
+        world_ids=["w1"], created_at=time.time(),
+    )
+    order = new_event(REBALANCING_ORDERS, EVENT_SOURCE_GATEWAY, {"batch_id": "b1"})
+    await store.save_execution(execution, [order])
+    logged = await store.events_since(0, None, 100)
+    seqs = [e.seq for e in logged]
+    assert seqs == sorted(seqs) and len(set(seqs)) == 4
+    assert all(e.event.seq == e.seq for e in logged)
+    assert [e.event.id for e in logged] == [*(e.id for e in events), order.id]
+    assert logged[0].event.data == events[0].data and logged[0].event.subject == "w1"
+    assert [e.topic for e in logged] == [REBALANCING_PLANNED] * 3 + [REBALANCING_ORDERS]
+    # Topic filter and the lower bound.
+    only_orders = await store.events_since(0, [REBALANCING_ORDERS], 100)
+    assert [e.event.id for e in only_orders] == [order.id]
+    after = await store.events_since(seqs[1], None, 100)
+    assert [e.seq for e in after] == seqs[2:]
+    assert [e.seq for e in await store.events_since(0, None, 2)] == seqs[:2]
+    assert await store.retained_range() == (seqs[0], seqs[-1])
+
+
+async def test_retained_range_of_empty_log(store: Store) -> None:
+    assert await store.retained_range() == (0, 0)
+
+
+async def test_claims_lease_and_mark_published(store: Store) -> None:
+    await save(store, "r1", ["w1", "w2", "w3", "w4"])
+    assert await store.outbox_backlog() == 4
+    claimed = await store.claim_unpublished(3, 60.0, "pub-a")
+    assert len(claimed) == 3
+    seqs = [e.seq for e in claimed]
+    assert seqs == sorted(seqs)
+    # A second publisher gets only what is not leased.
+    other = await store.claim_unpublished(10, 60.0, "pub-b")
+    assert len(other) == 1 and other[0].seq > seqs[-1]
+    await store.mark_published(seqs[:2], "pub-a")
+    assert await store.outbox_backlog() == 2
+    # The lease holder may re-claim its own unpublished event (a retry after a bus error).
+    assert [e.seq for e in await store.claim_unpublished(10, 60.0, "pub-a")] == [seqs[2]]
+    published = await store.events_since(0, None, 10)
+    assert [e.published_at is not None for e in published] == [True, True, False, False]
+
+
+async def test_expired_lease_is_claimable_again(store: Store) -> None:
+    await save(store, "r1", ["w1", "w2"])
+    dead = await store.claim_unpublished(10, 0.0, "dead-publisher")  # lease already over
+    assert len(dead) == 2
+    taken = await store.claim_unpublished(10, 60.0, "live-publisher")
+    assert [e.event.id for e in taken] == [e.event.id for e in dead]
+    await store.mark_published([e.seq for e in taken], "live-publisher")
+    assert await store.claim_unpublished(10, 60.0, "third") == []
+    assert await store.outbox_backlog() == 0
+
+
+async def test_prune_keeps_unpublished_and_the_latest(store: Store) -> None:
+    await save(store, "r1", [f"w{i}" for i in range(6)])
+    logged = await store.events_since(0, None, 100)
+    seqs = [e.seq for e in logged]
+    await store.mark_published(seqs[:4], "p")  # the last two stay unpublished
+    dropped = await store.prune_events(max_count=3, max_age_seconds=1e9)
+    # Beyond the newest 3 only published events go: seqs[0..2]; seqs[3] is inside the 3.
+    assert dropped == 3
+    assert [e.seq for e in await store.events_since(0, None, 100)] == seqs[3:]
+    # By age: everything published is old, but unpublished events always stay.
+    await store.mark_published([seqs[4]], "p")
+    assert await store.prune_events(max_count=1000, max_age_seconds=1e-9) == 2
+    assert [e.seq for e in await store.events_since(0, None, 100)] == [seqs[5]]
+    assert await store.retained_range() == (seqs[5], seqs[5])
+
+
+async def test_latest_event_survives_pruning(store: Store) -> None:
+    await save(store, "r1", ["w1", "w2"])
+    seqs = [e.seq for e in await store.events_since(0, None, 10)]
+    await store.mark_published(seqs, "p")
+    await store.prune_events(max_count=1, max_age_seconds=1e-9)
+    assert await store.retained_range() == (seqs[-1], seqs[-1])
+
+
+# -- allocations ------------------------------------------------------------------------------
+
+
+Decide = Callable[[AllocationRun | None, dict[str, AllocationRecord]], AllocationDecision]
+
+
+def _counting_decide(run_id: str, seen: list[tuple[str, dict[str, AllocationRecord]]]) -> Decide:
+    """A decide that adds 0.1 to every world's allocation (a read-modify-write)."""
+
+    def decide(
+        existing: AllocationRun | None, records: dict[str, AllocationRecord]
+    ) -> AllocationDecision:
+        seen.append((run_id, dict(records)))
+        if existing is not None:
+            return AllocationDecision(run=existing, records=[], events=[])
+        now = time.time()
+        worlds = ["a", "b"] if run_id.startswith("ab") else ["b", "c"]
+        updated = [
+            AllocationRecord(
+                world_id=w,
+                allocation=round((records[w].allocation if w in records else 0.0) + 0.1, 6),
+                run_id=run_id, etag=f"etag-{run_id}", strategy_alloc_total={"s": 0.1},
+                updated_at=now,
+            )
+            for w in worlds
+        ]
+        run = AllocationRun(
+            run_id=run_id, request_hash=f"h-{run_id}", etag=f"etag-{run_id}", world_ids=worlds,
+            response=b"{}", created_at=now,
+        )
+        return AllocationDecision(run=run, records=updated, events=[planned(w) for w in worlds])
+
+    return decide
+
+
+async def test_apply_allocations_writes_run_records_and_events(store: Store) -> None:
+    seen: list[tuple[str, dict[str, AllocationRecord]]] = []
+    run, written = await store.apply_allocations("ab1", ["a", "b"], _counting_decide("ab1", seen))
+    assert written and run.run_id == "ab1"
+    assert await store.get_allocation_run("ab1") == run
+    records = await store.get_allocations()
+    assert sorted(records) == ["a", "b"]
+    assert records["a"].allocation == 0.1 and records["a"].strategy_alloc_total == {"s": 0.1}
+    assert await store.get_allocations(["b", "zzz"]) == {"b": records["b"]}
+    assert await store.outbox_backlog() == 2
+    # Retry: decide returns the stored run, nothing is written.
+    again, written = await store.apply_allocations("ab1", ["a", "b"], _counting_decide("ab1", seen))
+    assert (again, written) == (run, False)
+    assert await store.outbox_backlog() == 2
+    assert (await store.get_allocations())["a"].allocation == 0.1
+
+
+async def test_decide_that_raises_writes_nothing(store: Store) -> None:
+    def refuse(
+        existing: AllocationRun | None, records: dict[str, AllocationRecord]
+    ) -> AllocationDecision:
+        raise ConflictError("stale etag", code="E_ETAG_MISMATCH")
+
+    with pytest.raises(ConflictError):
+        await store.apply_allocations("r", ["a"], refuse)
+    assert await store.get_allocation_run("r") is None
+    assert await store.get_allocations() == {}
+    assert await store.outbox_backlog() == 0
+
+
+async def test_concurrent_allocation_upserts_are_serialised(store: Store) -> None:
+    seen: list[tuple[str, dict[str, AllocationRecord]]] = []
+    async with anyio.create_task_group() as tg:
+        for run_id in ("ab-1", "bc-2", "ab-3", "bc-4"):
+            tg.start_soon(
+                store.apply_allocations,
+                run_id,
+                ["a", "b"] if run_id.startswith("ab") else ["b", "c"],
+                _counting_decide(run_id, seen),
+            )
+    records = await store.get_allocations()
+    # World b was touched by all four upserts: no increment was lost.
+    assert records["b"].allocation == 0.4
+    assert records["a"].allocation == 0.2 and records["c"].allocation == 0.2
+    # Each decide saw the state the previous upsert left behind (they ran one at a time).
+    for i, (_, before) in enumerate(seen):
+        b = before.get("b")
+        assert (b.allocation if b else 0.0) == round(0.1 * i, 6)
+        if i:
+            assert b is not None and b.run_id == seen[i - 1][0]
+    assert records["b"].run_id == seen[-1][0]
+
+
+# -- executions -------------------------------------------------------------------------------
+
+
+async def test_executions_are_saved_once(store: Store) -> None:
+    execution = ExecutionRecord(
+        execution_id="x1", request_hash="h1", response=b'{"ok":true}',
+        batch_ids=["b1", "b2"], world_ids=["w1", "w2"], created_at=time.time(),
+    )
+    events = [new_event(REBALANCING_ORDERS, EVENT_SOURCE_GATEWAY, {"b": i}) for i in range(2)]
+    await store.save_execution(execution, events)
+    assert await store.get_execution("x1") == execution
+    assert await store.get_execution("x2") is None
+    await store.save_execution(execution, [new_event(REBALANCING_ORDERS, "s", {})])
+    assert await store.outbox_backlog() == 2
+    changed = ExecutionRecord(**{**{f: getattr(execution, f) for f in execution.__struct_fields__},
+                                 "request_hash": "h2"})
+    with pytest.raises(ConflictError):
+        await store.save_execution(changed, [])
+
+
+async def test_ping(store: Store) -> None:
+    assert await store.ping() is True

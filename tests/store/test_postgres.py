@@ -1,0 +1,170 @@
+"""PostgreSQL-specific store behaviour: migrations, and several processes on one database.
+
+Two ``PostgresStore`` instances on the same schema have separate pools, exactly like two
+processes; the tests run them concurrently.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable
+
+import anyio
+import asyncpg
+import pytest
+
+from app.contracts.events import EVENT_SOURCE_WORLDSERVICE, REBALANCING_PLANNED, new_event
+from app.errors import AppError, ConfigError
+from app.store.adapters.postgres import PostgresStore
+from app.store.adapters.postgres_migrations import MIGRATIONS
+from app.store.ports import AllocationDecision, AllocationRecord, AllocationRun, StoredPlan
+from tests.services import unique_name
+from tests.store.postgres_support import TestPostgresStore, drop_schema, make_postgres_store
+
+pytestmark = [pytest.mark.anyio, pytest.mark.postgres]
+
+Decide = Callable[[AllocationRun | None, dict[str, AllocationRecord]], AllocationDecision]
+
+
+@pytest.fixture
+async def pair() -> AsyncIterator[tuple[PostgresStore, PostgresStore]]:
+    """Two started stores ("processes") sharing one fresh schema."""
+    first = make_postgres_store()
+    second = TestPostgresStore(first.dsn, pool_size=4, schema=first.schema)
+    second.keep_schema = True
+    await first.start()
+    await second.start()
+    try:
+        yield first, second
+    finally:
+        await second.stop()
+        await first.stop()
+
+
+async def save(store: PostgresStore, run_id: str, worlds: int = 2) -> None:
+    events = [
+        new_event(REBALANCING_PLANNED, EVENT_SOURCE_WORLDSERVICE, {"i": i}) for i in range(worlds)
+    ]
+    plan = StoredPlan(
+        run_id=run_id, request_hash="h", schema_version=1,
+        world_ids=[f"w{i}" for i in range(worlds)], response=b"{}",
+        event_ids=[e.id for e in events], created_at=time.time(),
+    )
+    await store.save_plan(plan, events)
+
+
+async def test_migrations_run_once_and_newer_schema_is_refused() -> None:
+    store = make_postgres_store()
+    store.keep_schema = True
+    await store.start()
+    await store.stop()
+    await store.start()  # a current schema is left alone
+    await store.stop()
+    assert store.schema is not None
+    conn = await asyncpg.connect(store.dsn, server_settings={"search_path": store.schema})
+    try:
+        versions = await conn.fetch("SELECT version FROM schema_version ORDER BY version")
+        assert [r[0] for r in versions] == list(range(1, len(MIGRATIONS) + 1))
+        await conn.execute("INSERT INTO schema_version (version) VALUES ($1)", len(MIGRATIONS) + 1)
+    finally:
+        await conn.close()
+    with pytest.raises(ConfigError, match="newer"):
+        await store.start()
+    await drop_schema(store.dsn, store.schema)
+
+
+async def test_unreachable_server_is_503_and_ping_false() -> None:
+    store = PostgresStore(
+        "postgresql://postgres@127.0.0.1:1/test", schema=unique_name("wg"), connect_timeout=1.0
+    )
+    assert await store.ping() is False
+    with pytest.raises(AppError) as info:
+        await store.start()
+    assert info.value.status == 503 and info.value.code == "E_STORE_UNAVAILABLE"
+
+
+async def test_two_processes_never_lose_an_allocation_update(
+    pair: tuple[PostgresStore, PostgresStore],
+) -> None:
+    rounds = 10
+
+    def increment(run_id: str) -> Decide:
+        def decide(
+            existing: AllocationRun | None, records: dict[str, AllocationRecord]
+        ) -> AllocationDecision:
+            old = records["shared"].allocation if "shared" in records else 0
+            record = AllocationRecord(
+                world_id="shared", allocation=old + 1, run_id=run_id, etag=run_id,
+                strategy_alloc_total=None, updated_at=time.time(),
+            )
+            run = AllocationRun(
+                run_id=run_id, request_hash="h", etag=run_id, world_ids=["shared"],
+                response=b"{}", created_at=time.time(),
+            )
+            return AllocationDecision(run=run, records=[record], events=[])
+
+        return decide
+
+    async def worker(store: PostgresStore, name: str) -> None:
+        for i in range(rounds):
+            await store.apply_allocations(f"{name}-{i}", ["shared"], increment(f"{name}-{i}"))
+
+    async with anyio.create_task_group() as tg:
+        for n, store in enumerate(pair * 2):  # two tasks per "process"
+            tg.start_soon(worker, store, f"p{n}")
+    records = await pair[0].get_allocations(["shared"])
+    assert records["shared"].allocation == 4 * rounds
+
+
+async def test_publishers_in_two_processes_never_claim_one_event_twice(
+    pair: tuple[PostgresStore, PostgresStore],
+) -> None:
+    for i in range(20):
+        await save(pair[i % 2], f"r{i}", worlds=5)  # 100 events
+    claimed: dict[str, list[int]] = {}
+
+    async def publisher(store: PostgresStore, owner: str) -> None:
+        mine = claimed.setdefault(owner, [])
+        while batch := await store.claim_unpublished(7, 60.0, owner):
+            mine.extend(e.seq for e in batch)
+            await store.mark_published([e.seq for e in batch], owner)
+
+    async with anyio.create_task_group() as tg:
+        for n in range(4):
+            tg.start_soon(publisher, pair[n % 2], f"pub{n}")
+    every = [seq for seqs in claimed.values() for seq in seqs]
+    assert len(every) == 100 and len(set(every)) == 100
+    assert await pair[0].outbox_backlog() == 0
+
+
+async def test_events_become_visible_in_seq_order_across_processes(
+    pair: tuple[PostgresStore, PostgresStore],
+) -> None:
+    """A reader following ``events_since(cursor)`` while two processes append misses nothing."""
+    writers_done = anyio.Event()
+    seen: list[int] = []
+
+    async def writer(store: PostgresStore, name: str) -> None:
+        for i in range(25):
+            await save(store, f"{name}-{i}", worlds=2)
+
+    async def follower() -> None:
+        cursor = 0
+        while True:
+            done = writers_done.is_set()
+            batch = await pair[0].events_since(cursor, None, 1_000)
+            seen.extend(e.seq for e in batch)
+            cursor = batch[-1].seq if batch else cursor
+            if done and not batch:
+                return
+            await anyio.sleep(0.001)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(follower)
+        async with anyio.create_task_group() as writers:
+            for n, store in enumerate(pair * 2):
+                writers.start_soon(writer, store, f"w{n}")
+        writers_done.set()
+    everything = [e.seq for e in await pair[0].events_since(0, None, 1_000)]
+    assert len(everything) == 200
+    assert seen == everything  # nothing skipped by the cursor, nothing twice

@@ -1,0 +1,179 @@
+"""Graceful shutdown of a real server process: SIGTERM lets in-flight requests finish,
+closes WebSockets with 1001 and exits 0."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import msgspec
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect as ws_connect
+
+REPO = Path(__file__).resolve().parent.parent
+# Upper bounds for a slow shared machine; a healthy run takes a small part of them.
+START_BOUND = 30.0
+EXIT_BOUND = 30.0
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Server:
+    """A ``worldgate serve`` subprocess on a free port with its own SQLite file."""
+
+    def __init__(self, tmp_path: Path, extra_env: dict[str, str] | None = None) -> None:
+        self.port = _free_port()
+        self.log_path = tmp_path / "server.log"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("WORLDGATE")}
+        env.update(
+            {
+                "WORLDGATE__STORE__SQLITE_PATH": str(tmp_path / "worldgate.sqlite3"),
+                "WORLDGATE__SERVER__SHUTDOWN_TIMEOUT": "20",
+                "WORLDGATE__SERVER__LOG_FORMAT": "json",
+                **(extra_env or {}),
+            }
+        )
+        self._log = self.log_path.open("wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", "from app.cli import main; main()", "serve"]
+            + ["--host", "127.0.0.1", "--port", str(self.port)],
+            cwd=REPO,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        self.base = f"http://127.0.0.1:{self.port}"
+
+    def wait_ready(self) -> None:
+        deadline = time.monotonic() + START_BOUND
+        with httpx.Client(base_url=self.base, timeout=2.0) as client:
+            while time.monotonic() < deadline:
+                assert self.process.poll() is None, self.log()
+                try:
+                    if client.get("/metrics").status_code == 200:
+                        return
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.1)
+        raise AssertionError(f"server did not start:\n{self.log()}")
+
+    def gauge(self, name: str) -> float:
+        with httpx.Client(base_url=self.base, timeout=5.0) as client:
+            text = client.get("/metrics").text
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name == name:
+                    return float(sample.value)
+        raise AssertionError(f"{name} not in /metrics")
+
+    def wait_exit(self) -> int:
+        try:
+            return self.process.wait(timeout=EXIT_BOUND)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            raise AssertionError(f"server did not exit after SIGTERM:\n{self.log()}") from None
+
+    def log(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text(errors="replace")
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self._log.close()
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    srv = Server(tmp_path)
+    try:
+        srv.wait_ready()
+        yield srv
+    finally:
+        srv.close()
+
+
+def _plan_body() -> bytes:
+    request: dict[str, Any] = {
+        "total_equity": 100_000.0,
+        "world_alloc_before": {"w1": 0.5},
+        "world_alloc_after": {"w1": 0.25},
+        "positions": [
+            {"world_id": "w1", "strategy_id": "s1", "symbol": "BTC", "qty": 2.0, "mark": 100.0}
+        ],
+    }
+    return msgspec.json.encode(request)
+
+
+def _read_response(sock: socket.socket) -> tuple[int, bytes]:
+    chunks = []
+    while chunk := sock.recv(65536):
+        chunks.append(chunk)
+    raw = b"".join(chunks)
+    head, _, body = raw.partition(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    return status, body
+
+
+def test_sigterm_finishes_in_flight_request_and_exits_0(server: Server) -> None:
+    body = _plan_body()
+    head = (
+        "POST /worldservice/rebalancing/plan HTTP/1.1\r\n"
+        f"Host: 127.0.0.1:{server.port}\r\n"
+        "Content-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=EXIT_BOUND) as sock:
+        # Headers and half the body: the handler is now running, waiting for the rest.
+        sock.sendall(head + body[: len(body) // 2])
+        deadline = time.monotonic() + START_BOUND
+        # The scrape itself is one request in flight; ours makes it two.
+        while server.gauge("worldgate_http_requests_in_flight") < 2:
+            assert time.monotonic() < deadline, "request never reached the app"
+            time.sleep(0.05)
+        server.process.send_signal(signal.SIGTERM)
+        # Shutdown has begun once the drain ran; the in-flight request is still open.
+        while b"drain_finished" not in server.log().encode():
+            assert time.monotonic() < deadline, server.log()
+            time.sleep(0.05)
+        assert server.process.poll() is None
+        sock.sendall(body[len(body) // 2 :])
+        status, answer = _read_response(sock)
+    assert status == 200, answer
+    plan = msgspec.json.decode(answer)
+    assert plan["schema_version"] == 1 and "w1" in plan["per_world"]
+    assert server.wait_exit() == 0, server.log()
+    log = server.log()
+    assert "Application shutdown complete" in log
+    assert "Traceback" not in log
+
+
+def test_sigterm_closes_websockets_with_1001(server: Server) -> None:
+    with ws_connect(f"ws://127.0.0.1:{server.port}/events", open_timeout=10) as ws:
+        deadline = time.monotonic() + START_BOUND
+        while server.gauge("worldgate_websocket_clients") < 1:
+            assert time.monotonic() < deadline, "WebSocket client never registered"
+            time.sleep(0.05)
+        server.process.send_signal(signal.SIGTERM)
+        with pytest.raises(ConnectionClosed) as info:
+            while True:
+                ws.recv(timeout=EXIT_BOUND)
+    assert info.value.rcvd is not None, "the server sent no close frame"
+    assert info.value.rcvd.code == 1001
+    assert server.wait_exit() == 0, server.log()

@@ -1,0 +1,159 @@
+"""POST/GET /worldservice/allocations: planned from stored state, idempotent, serialised."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from dependency_injector import providers
+
+from app.container import Container
+from app.contracts.events import REBALANCING_PLANNED
+from app.contracts.rebalancing import PlanV1, PlanV2, RebalanceRequest
+from tests.worldservice.records_support import alloc_body, receive, running_app
+
+pytestmark = pytest.mark.anyio
+
+ALLOC = "/worldservice/allocations"
+
+
+async def test_first_upsert_records_a_baseline_then_plans_from_it(tmp_path: Path) -> None:
+    async with running_app(tmp_path) as (client, _):
+        first = await client.post(ALLOC, json=alloc_body("r1", {"a": 0.5, "b": 0.5}))
+        second = await client.post(ALLOC, json=alloc_body("r2", {"a": 0.25, "b": 0.5}))
+        current = (await client.get(ALLOC)).json()["allocations"]
+    assert first.status_code == second.status_code == 200
+    one, two = first.json(), second.json()
+    # Unknown worlds count as unchanged: the baseline trades nothing.
+    assert all(w["deltas"] == [] for w in one["per_world"].values())
+    assert one["run_id"] == "r1" and one["executed"] is False and len(one["etag"]) == 64
+    # Then the stored 0.5 is the before of world a: halve it.
+    assert two["per_world"]["a"]["scale_world"] == 0.5
+    assert two["per_world"]["a"]["deltas"] == [{"symbol": "SYM_a", "delta_qty": -50.0}]
+    assert two["per_world"]["b"]["deltas"] == []
+    assert current["a"]["allocation"] == 0.25 and current["a"]["run_id"] == "r2"
+    assert current["a"]["etag"] == two["etag"] and current["b"]["etag"] == two["etag"]
+    assert current["a"]["stale"] is False
+
+
+async def test_same_run_id_replays_and_changed_payload_is_409(tmp_path: Path) -> None:
+    async with running_app(tmp_path) as (client, container):
+        body = alloc_body("r1", {"a": 0.5})
+        first = await client.post(ALLOC, json=body)
+        again = await client.post(ALLOC, json=body)
+        changed = await client.post(ALLOC, json=alloc_body("r1", {"a": 0.6}))
+        logged = await container.store().events_since(0, None, 10)
+        current = (await client.get(ALLOC, params={"world_id": "a"})).json()["allocations"]
+    assert again.status_code == 200 and again.content == first.content
+    assert changed.status_code == 409 and changed.json()["code"] == "E_RUN_ID_CONFLICT"
+    assert len(logged) == 1
+    assert current["a"]["allocation"] == 0.5
+
+
+async def test_stale_etag_is_409_and_current_etag_is_accepted(tmp_path: Path) -> None:
+    async with running_app(tmp_path) as (client, _):
+        etag1 = (await client.post(ALLOC, json=alloc_body("r1", {"a": 0.5}))).json()["etag"]
+        etag2 = (await client.post(ALLOC, json=alloc_body("r2", {"a": 0.4}))).json()["etag"]
+        stale = await client.post(ALLOC, json=alloc_body("r3", {"a": 0.3}, etag=etag1))
+        fresh = await client.post(ALLOC, json=alloc_body("r4", {"a": 0.3}, etag=etag2))
+        current = (await client.get(ALLOC)).json()["allocations"]
+    assert stale.status_code == 409
+    assert stale.json()["code"] == "E_ETAG_MISMATCH"
+    assert stale.json()["worlds"] == ["a"]
+    assert fresh.status_code == 200
+    assert current["a"]["run_id"] == "r4"
+
+
+async def test_concurrent_overlapping_upserts_both_land_in_order(tmp_path: Path) -> None:
+    answers: dict[str, dict[str, Any]] = {}
+    async with running_app(tmp_path) as (client, _):
+        await client.post(ALLOC, json=alloc_body("r0", {"a": 0.5, "b": 0.5}))
+
+        async def upsert(run_id: str, allocations: dict[str, float]) -> None:
+            answer = await client.post(ALLOC, json=alloc_body(run_id, allocations))
+            assert answer.status_code == 200
+            answers[run_id] = answer.json()
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(upsert, "x", {"a": 0.4, "b": 0.4})
+            tg.start_soon(upsert, "y", {"b": 0.2, "c": 0.3})
+        current = (await client.get(ALLOC)).json()["allocations"]
+    x_scale = answers["x"]["per_world"]["b"]["scale_world"]
+    y_scale = answers["y"]["per_world"]["b"]["scale_world"]
+    if current["b"]["run_id"] == "y":  # x went first: y planned from x's 0.4
+        assert (x_scale, y_scale, current["b"]["allocation"]) == (0.8, 0.5, 0.2)
+    else:  # y went first: x planned from y's 0.2
+        assert (y_scale, x_scale, current["b"]["allocation"]) == (0.4, 2.0, 0.4)
+    assert current["a"]["allocation"] == 0.4 and current["c"]["allocation"] == 0.3
+
+
+async def test_upsert_announces_each_world(tmp_path: Path) -> None:
+    async with running_app(tmp_path) as (client, container):
+        async with container.controlbus().subscribe([REBALANCING_PLANNED]) as sub:
+            await client.post(ALLOC, json=alloc_body("r1", {"a": 0.5, "b": 0.1}))
+            got = await receive(sub, 2)
+    assert sorted(e.event.data["idempotency_key"] for e in got) == [
+        "allocations:r1:a", "allocations:r1:b"
+    ]
+
+
+async def test_invalid_allocation_stores_nothing(tmp_path: Path) -> None:
+    async with running_app(tmp_path) as (client, container):
+        bad = await client.post(ALLOC, json=alloc_body("r1", {"a": 1.5}))
+        missing = await client.post(ALLOC, json={"total_equity": 1})
+        assert await container.store().get_allocation_run("r1") is None
+        assert await container.store().events_since(0, None, 10) == []
+    assert bad.status_code == 422
+    assert missing.status_code == 422
+
+
+async def test_unknown_world_is_404_and_ttl_marks_stale(tmp_path: Path) -> None:
+    ttl = {"worldservice": {"allocation_ttl_seconds": 1e-9}}
+    async with running_app(tmp_path, ttl) as (client, _):
+        await client.post(ALLOC, json=alloc_body("r1", {"a": 0.5}))
+        unknown = await client.get(ALLOC, params={"world_id": "zzz"})
+        one = (await client.get(ALLOC, params={"world_id": "a"})).json()["allocations"]
+    assert unknown.status_code == 404
+    assert list(one) == ["a"] and one["a"]["stale"] is True
+
+
+async def test_execute_without_executor_is_503_and_stores_nothing(tmp_path: Path) -> None:
+    async with running_app(tmp_path) as (client, container):
+        answer = await client.post(ALLOC, json=alloc_body("r1", {"a": 0.5}, execute=True))
+        assert await container.store().get_allocation_run("r1") is None
+    assert answer.status_code == 503
+    assert answer.json()["code"] == "E_EXECUTOR_UNAVAILABLE"
+
+
+class RecordingExecutor:
+    """A real in-process PlanExecutor that records what it was handed."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[RebalanceRequest, PlanV1 | PlanV2]] = []
+
+    async def execute_plan(
+        self, request: RebalanceRequest, plan: PlanV1 | PlanV2
+    ) -> dict[str, Any]:
+        self.calls.append((request, plan))
+        return {"execution_id": f"x-{plan.run_id}"}
+
+
+async def test_execute_hands_the_plan_to_the_executor_once(tmp_path: Path) -> None:
+    executor = RecordingExecutor()
+
+    def hook(container: Container) -> None:
+        container.plan_executor.override(providers.Object(executor))
+
+    async with running_app(tmp_path, container_hook=hook) as (client, _):
+        await client.post(ALLOC, json=alloc_body("r0", {"a": 0.5}))
+        body = alloc_body("r1", {"a": 0.25}, execute=True)
+        answer = await client.post(ALLOC, json=body)
+        retry = await client.post(ALLOC, json=body)
+    assert answer.status_code == 200 and answer.json()["executed"] is True
+    assert retry.content == answer.content
+    (request, plan) = executor.calls[0]
+    assert len(executor.calls) == 1
+    assert request.world_alloc_before == {"a": 0.5} and request.world_alloc_after == {"a": 0.25}
+    assert plan.run_id == "r1" and plan.per_world["a"].scale_world == 0.5
