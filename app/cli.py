@@ -41,11 +41,11 @@ def serve(config_path: str | None, host: str | None, port: int | None) -> None:
         overrides["server"]["port"] = port
     try:
         settings = load_settings(config_path, overrides=overrides)
+        container = build_container(settings)
     except ConfigError as exc:
         click.echo(f"configuration error: {exc}", err=True)
         sys.exit(2)
     configure_logging(settings.server.log_format, settings.server.log_level)
-    container = build_container(settings)
     run_server(create_app(container=container), settings, container.drain())
 
 

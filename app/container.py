@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from dependency_injector import containers, providers
 
+from app.errors import ConfigError
 from app.observability.metrics import AppMetrics
 from app.settings import Settings
 from app.shutdown import Drain
@@ -219,7 +220,17 @@ class Container(containers.DeclarativeContainer):
 
 
 def build_container(settings: Settings) -> Container:
-    """Create the container for ``settings``."""
+    """Create the container for ``settings``.
+
+    Raises:
+        ConfigError: a gateway-only process has no ``gateway.worldservice_url``.
+    """
+    if "worldservice" not in settings.server.roles and not settings.gateway.worldservice_url:
+        # A gateway-only process never loads WorldService code: it must call one over HTTP.
+        raise ConfigError(
+            'server.roles = ["gateway"] needs gateway.worldservice_url '
+            '(e.g. "http://worldservice:8000/worldservice")'
+        )
     container = Container(settings=settings)
     if "gateway" in settings.server.roles:
         container.lifecycle.add_args(container.relay)

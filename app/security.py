@@ -12,7 +12,8 @@ from litestar.connection import ASGIConnection
 from litestar.enums import ScopeType
 from litestar.exceptions import WebSocketException
 from litestar.handlers.base import BaseRouteHandler
-from litestar.types import Guard
+from litestar.types import Guard, Message, Scope, Send
+from litestar.types.asgi_types import WebSocketResponseBodyEvent, WebSocketResponseStartEvent
 
 from app.errors import UnauthorizedError
 from app.settings import Settings
@@ -20,6 +21,7 @@ from app.settings import Settings
 __all__ = [
     "MUTATING_OPT",
     "WS_UNAUTHORIZED_CLOSE_CODE",
+    "http_denial_for_websockets",
     "is_loopback",
     "token_guard",
     "token_ok",
@@ -34,6 +36,8 @@ MUTATING_OPT = "mutating"
 WS_UNAUTHORIZED_CLOSE_CODE = 4401
 
 _SCHEME = "bearer"
+_WS_DENIAL_EXTENSION = "websocket.http.response"
+_WS_DENIAL_DETAIL = "A valid bearer token is required (Authorization: Bearer <token>)."
 
 
 def token_ok(authorization_header: str | None, tokens: Sequence[str]) -> bool:
@@ -92,9 +96,7 @@ def token_guard(tokens: Sequence[str]) -> Guard:
             client=connection.client.host if connection.client else None,
         )
         if connection.scope["type"] == ScopeType.WEBSOCKET:
-            raise WebSocketException(
-                detail="A valid bearer token is required.", code=WS_UNAUTHORIZED_CLOSE_CODE
-            )
+            raise WebSocketException(detail=_WS_DENIAL_DETAIL, code=WS_UNAUTHORIZED_CLOSE_CODE)
         raise UnauthorizedError(
             "A valid bearer token is required (Authorization: Bearer <token>).",
             headers={"WWW-Authenticate": 'Bearer realm="worldgate"'},
@@ -127,3 +129,59 @@ def warn_if_open(settings: Settings) -> bool:
         hint="set security.api_tokens (WORLDGATE__SECURITY__API_TOKENS='[\"...\"]')",
     )
     return True
+
+
+def http_denial_for_websockets(scope: Scope, send: Send) -> Send:
+    """Wrap a WebSocket ``send`` so a token refusal becomes an HTTP 401 where possible.
+
+    A refusal before accept is a close with code 4401. When the server supports the ASGI
+    ``websocket.http.response`` extension (uvicorn does), the handshake is answered with a
+    real ``401`` carrying the SPEC §10 body and ``WWW-Authenticate`` instead of the bare 403
+    a server sends for an early close.
+
+    Args:
+        scope: the connection's ASGI scope.
+        send: the server's ``send``.
+
+    Returns:
+        The ``send`` to hand to the app.
+    """
+    if _WS_DENIAL_EXTENSION not in (scope.get("extensions") or {}):
+        return send
+    accepted = False
+
+    async def deny_or_send(message: Message) -> None:
+        nonlocal accepted
+        kind = message["type"]
+        if kind == "websocket.accept":
+            accepted = True
+        elif (
+            kind == "websocket.close"
+            and not accepted
+            and message.get("code") == WS_UNAUTHORIZED_CLOSE_CODE
+        ):
+            body = (
+                b'{"status":401,"code":"E_UNAUTHORIZED","detail":"'
+                + _WS_DENIAL_DETAIL.encode()
+                + b'"}'
+            )
+            start: WebSocketResponseStartEvent = {
+                "type": "websocket.http.response.start",
+                "status": 401,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"www-authenticate", b'Bearer realm="worldgate"'),
+                ],
+            }
+            end: WebSocketResponseBodyEvent = {
+                "type": "websocket.http.response.body",
+                "body": body,
+                "more_body": False,
+            }
+            await send(start)
+            await send(end)
+            return
+        await send(message)
+
+    return deny_or_send

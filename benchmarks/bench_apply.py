@@ -2,24 +2,26 @@
 on loopback), and the end-to-end latency from sending an apply to its first
 ``rebalancing_planned`` event reaching a ControlBus subscriber in the server's process.
 
-The server (uvicorn, the app, the outbox publisher) and the subscriber run on this process's
-event loop; the HTTP clients run in worker threads with their own connections, so the figures
-include Python's GIL contention between client and server, as a single-core deployment would.
+The server (uvicorn, the app, the outbox publisher, the subscriber) runs on this process's
+event loop; the HTTP clients are separate processes (a client thread here would fight the
+server for the GIL and triple the round trip). Send and delivery times are both read from
+``time.monotonic()`` (CLOCK_MONOTONIC, one clock for every process of a Linux machine).
 """
 
 from __future__ import annotations
 
+import json
 import random
 import socket
 import statistics
+import subprocess
+import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import anyio
-import anyio.to_thread
 import httpx
 import uvicorn
 
@@ -32,9 +34,10 @@ from app.settings import load_settings
 POSITIONS = 1_000
 WORLDS = 4
 THROUGHPUT_CLIENTS = 4
-THROUGHPUT_APPLIES = 100  # per client
+THROUGHPUT_APPLIES = 150  # per client
 LATENCY_APPLIES = 300
 WARMUP = 20
+REPO = Path(__file__).resolve().parent.parent
 
 
 def build_body(positions: int = POSITIONS, seed: int = 11) -> dict[str, Any]:
@@ -63,21 +66,46 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def _client_loop(
-    url: str, body: dict[str, Any], prefix: str, count: int, sent: dict[str, float]
-) -> list[float]:
-    """Apply ``count`` runs one after another; return HTTP round-trip seconds."""
+def client_main(url: str, prefix: str, count: int) -> None:
+    """Client process: apply ``count`` runs one after another, print send times and RTTs."""
+    body = build_body()
+    encoded = [
+        json.dumps({**body, "run_id": f"{prefix}-{i}"}).encode() for i in range(count)
+    ]
+    sent: dict[str, float] = {}
     rtts: list[float] = []
     with httpx.Client(base_url=url, timeout=30.0) as client:
-        for i in range(count):
-            run_id = f"{prefix}-{i}"
-            started = time.perf_counter()
-            sent[run_id] = started
-            answer = client.post("/worldservice/rebalancing/apply", json={**body, "run_id": run_id})
-            rtts.append(time.perf_counter() - started)
+        for i, content in enumerate(encoded):
+            started = time.monotonic()
+            sent[f"{prefix}-{i}"] = started
+            answer = client.post(
+                "/worldservice/rebalancing/apply",
+                content=content,
+                headers={"content-type": "application/json"},
+            )
+            rtts.append(time.monotonic() - started)
             if answer.status_code != 200:
-                raise RuntimeError(f"apply failed: {answer.status_code} {answer.text[:200]}")
-    return rtts
+                raise SystemExit(f"apply failed: {answer.status_code} {answer.text[:200]}")
+    print(json.dumps({"sent": sent, "rtts": rtts, "end": time.monotonic()}))
+
+
+async def _clients(url: str, prefixes: list[str], count: int) -> list[dict[str, Any]]:
+    """Run one client process per prefix, all at once; return their reports."""
+    reports: list[dict[str, Any]] = []
+
+    async def one(prefix: str) -> None:
+        done = await anyio.run_process(
+            [sys.executable, "-m", "benchmarks.bench_apply", "--client", url, prefix,
+             str(count)],
+            cwd=REPO,
+            stderr=subprocess.STDOUT,
+        )
+        reports.append(json.loads(done.stdout.decode().strip().splitlines()[-1]))
+
+    async with anyio.create_task_group() as tg:
+        for prefix in prefixes:
+            tg.start_soon(one, prefix)
+    return reports
 
 
 async def _run(db: Path) -> dict[str, float]:
@@ -86,55 +114,56 @@ async def _run(db: Path) -> dict[str, float]:
         overrides={"store": {"sqlite_path": str(db)}, "server": {"roles": ["worldservice"]}},
     )
     container = build_container(settings)
-    app = create_app(container=container)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY on accepted connections only when
+    # the listening socket says TCP; without it Nagle + delayed ACK add ~40 ms per answer.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.bind(("127.0.0.1", 0))
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     server = uvicorn.Server(
-        uvicorn.Config(app, lifespan="on", log_level="error", access_log=False, ws="none")
+        uvicorn.Config(
+            create_app(container=container), lifespan="on", log_level="error",
+            access_log=False, ws="none",
+        )
     )
-    body = build_body()
-    sent: dict[str, float] = {}
     delivered: dict[str, float] = {}
     results: dict[str, float] = {}
+    serving = anyio.Event()
+
+    async def serve() -> None:
+        try:
+            await server.serve([sock])
+        finally:
+            serving.set()
+
+    async def subscriber() -> None:
+        async with container.controlbus().subscribe([REBALANCING_PLANNED]) as sub:
+            async for envelope in sub:
+                delivered.setdefault(envelope.event.data["run_id"], time.monotonic())
+
     async with anyio.create_task_group() as tg:
-        tg.start_soon(server.serve, [sock])
-        while not server.started:
+        tg.start_soon(serve)
+        while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
             await anyio.sleep(0.01)
-        bus = container.controlbus()
-
-        async def subscriber() -> None:
-            async with bus.subscribe([REBALANCING_PLANNED]) as sub:
-                async for envelope in sub:
-                    run_id = envelope.event.data["run_id"]
-                    delivered.setdefault(run_id, time.perf_counter())
-
         tg.start_soon(subscriber)
-        await anyio.to_thread.run_sync(_client_loop, url, body, "warm", WARMUP, sent)
+        await _clients(url, ["warm"], WARMUP)
 
-        started = time.perf_counter()
-        async with anyio.create_task_group() as clients:
-            for c in range(THROUGHPUT_CLIENTS):
-                clients.start_soon(
-                    anyio.to_thread.run_sync, _client_loop, url, body, f"tp{c}",
-                    THROUGHPUT_APPLIES, sent,
-                )
-        elapsed = time.perf_counter() - started
+        prefixes = [f"tp{c}" for c in range(THROUGHPUT_CLIENTS)]
+        reports = await _clients(url, prefixes, THROUGHPUT_APPLIES)
+        # From the first send to the last answer (process start-up is not counted).
+        elapsed = max(r["end"] for r in reports) - min(min(r["sent"].values()) for r in reports)
         results["applies_per_second"] = THROUGHPUT_CLIENTS * THROUGHPUT_APPLIES / elapsed
 
-        rtts = await anyio.to_thread.run_sync(
-            _client_loop, url, body, "lat", LATENCY_APPLIES, sent
-        )
-        with anyio.fail_after(30):
-            while any(f"lat-{i}" not in delivered for i in range(LATENCY_APPLIES)):
-                await anyio.sleep(0.01)
-        latencies = [delivered[f"lat-{i}"] - sent[f"lat-{i}"] for i in range(LATENCY_APPLIES)]
-        results["rtt_p50_ms"] = statistics.median(rtts) * 1e3
-        results["rtt_p99_ms"] = _percentile(rtts, 0.99) * 1e3
+        (report,) = await _clients(url, ["lat"], LATENCY_APPLIES)
+        await anyio.sleep(0.5)  # the last events are published right after their answers
+        sent: dict[str, float] = report["sent"]
+        latencies = [delivered[run] - at for run, at in sent.items()]
+        results["delivered"] = sum(run in delivered for run in sent)
+        results["rtt_p50_ms"] = statistics.median(report["rtts"]) * 1e3
+        results["rtt_p99_ms"] = _percentile(report["rtts"], 0.99) * 1e3
         results["event_p50_ms"] = statistics.median(latencies) * 1e3
         results["event_p99_ms"] = _percentile(latencies, 0.99) * 1e3
-        results["body_kib"] = len(httpx.Request("POST", url, json=body).read()) / 1024
-        server.should_exit = True
+        server.should_exit = True  # a graceful stop runs the app's lifespan shutdown
+        await serving.wait()
         tg.cancel_scope.cancel()
     sock.close()
     return results
@@ -145,16 +174,19 @@ def main() -> None:
     configure_logging("console", "error", cache_loggers=False)
     with tempfile.TemporaryDirectory() as tmp:
         results = anyio.run(_run, Path(tmp) / "bench.sqlite3")
-    print(f"body: {POSITIONS} positions, {WORLDS} worlds ({results['body_kib']:.0f} KiB); "
-          f"SQLite synchronous=FULL, WAL; uvicorn on loopback")
+    kib = len(json.dumps(build_body()).encode()) / 1024
+    print(f"body: {POSITIONS} positions, {WORLDS} worlds ({kib:.0f} KiB); SQLite WAL, "
+          f"synchronous=FULL; uvicorn on loopback; clients in separate processes")
     print(f"throughput ({THROUGHPUT_CLIENTS} clients x {THROUGHPUT_APPLIES} applies): "
           f"{results['applies_per_second']:.1f} applies/s")
     print(f"apply round trip ({LATENCY_APPLIES} sequential): p50 {results['rtt_p50_ms']:.2f} ms, "
           f"p99 {results['rtt_p99_ms']:.2f} ms")
-    print(f"apply -> event delivered to a subscriber: p50 {results['event_p50_ms']:.2f} ms, "
-          f"p99 {results['event_p99_ms']:.2f} ms")
+    print(f"apply sent -> first event at a subscriber ({results['delivered']:.0f} delivered): "
+          f"p50 {results['event_p50_ms']:.2f} ms, p99 {results['event_p99_ms']:.2f} ms")
 
 
 if __name__ == "__main__":
-    threading.current_thread().name = "bench_apply"
-    main()
+    if len(sys.argv) == 5 and sys.argv[1] == "--client":
+        client_main(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+    else:
+        main()

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import resource
 import socket
 import statistics
 import subprocess
@@ -29,16 +30,17 @@ from dataclasses import dataclass, field
 __all__ = ["main"]
 
 CLIENTS = 100
-RATES = (20, 50, 100, 200, 400)  # events published per second
-SECONDS = 8.0  # measured seconds per rate
-SETTLE = 1.5  # seconds to wait for in-flight messages after publishing stops
+RATES = (10, 25, 50, 100, 200)  # events published per second
+SECONDS = 6.0  # measured seconds per rate
+SETTLE = 10.0  # most seconds to wait for in-flight messages after publishing stops
+SATURATED_MS = 1000.0  # a p99 above this: higher rates are not tried
 P99_TARGET_MS = 50.0
 
 
 # --------------------------------------------------------------------------- server side
 
 
-async def _serve() -> None:
+async def _serve(deflate: bool) -> None:
     """Subprocess entry: run the app, then publish at the rates asked for on stdin."""
     import uvicorn
 
@@ -58,14 +60,18 @@ async def _serve() -> None:
     )
     container = build_container(settings)
     config = uvicorn.Config(
-        create_app(container=container), log_level="warning", access_log=False, lifespan="on"
+        create_app(container=container),
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        ws_per_message_deflate=deflate,
     )
     server = GracefulServer(config, container.drain(), grace_seconds=5.0)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     serving = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
+    while not server.started:  # noqa: ASYNC110 - uvicorn offers no event for this
         await asyncio.sleep(0.01)
     bus = container.controlbus()
     print(f"BENCH port {sock.getsockname()[1]}", flush=True)
@@ -115,6 +121,16 @@ async def _client(url: str, stats: _Stats, ready: asyncio.Event, counter: list[i
                 stats.lagged += message["count"]
 
 
+def _cpu_seconds(pid: int | None = None) -> float:
+    """CPU seconds (user + system) used so far by process ``pid`` (this one when None)."""
+    if pid is None:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -134,6 +150,7 @@ async def _measure(proc: subprocess.Popen[str], port: int) -> list[dict[str, flo
     for rate in RATES:
         stats.latencies_ms.clear()
         stats.lagged = 0
+        server_cpu, client_cpu = _cpu_seconds(proc.pid), _cpu_seconds()
         proc.stdin.write(f"publish {rate} {SECONDS}\n")
         proc.stdin.flush()
         while not (line := await loop.run_in_executor(None, proc.stdout.readline)).startswith(
@@ -142,36 +159,45 @@ async def _measure(proc: subprocess.Popen[str], port: int) -> list[dict[str, flo
             if not line:
                 raise RuntimeError("the server exited")
         published, took = int(line.split()[2]), float(line.split()[3])
-        await asyncio.sleep(SETTLE)
+        expected = published * CLIENTS
+        deadline = time.monotonic() + SETTLE
+        while len(stats.latencies_ms) + stats.lagged < expected:  # noqa: ASYNC110
+            if time.monotonic() > deadline:  # polling a counter the clients bump
+                break
+            await asyncio.sleep(0.05)
         got = list(stats.latencies_ms)
+        server_cpu = _cpu_seconds(proc.pid) - server_cpu
+        client_cpu = _cpu_seconds() - client_cpu
         rows.append(
             {
                 "rate": rate,
                 "published": published,
                 "publish_seconds": took,
                 "delivered": len(got),
-                "expected": published * CLIENTS,
+                "expected": expected,
                 "lagged": stats.lagged,
                 "delivered_per_s": len(got) / took,
                 "p50": statistics.median(got) if got else float("nan"),
                 "p99": _percentile(got, 0.99),
                 "max": max(got) if got else float("nan"),
+                "server_us": server_cpu / max(1, len(got)) * 1e6,
+                "client_us": client_cpu / max(1, len(got)) * 1e6,
             }
         )
+        if rows[-1]["p99"] > SATURATED_MS or len(got) < expected:
+            break  # saturated: a backlog would spill into the next rate's figures
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
     return rows
 
 
-def main() -> None:
-    """Start the server subprocess, connect the clients, print one row per rate."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks.bench_relay", "--serve"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+def _run(deflate: bool) -> list[dict[str, float]]:
+    """One server subprocess, all rates."""
+    command = [sys.executable, "-m", "benchmarks.bench_relay", "--serve"]
+    if not deflate:
+        command.append("--no-deflate")
+    proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None and proc.stdin is not None
         while not (line := proc.stdout.readline()).startswith("BENCH port"):
@@ -185,22 +211,42 @@ def main() -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    print(f"{CLIENTS} clients, {SECONDS:g} s per rate, in-memory bus, events ~200 B")
-    print("rate/s  delivered/s  delivered/expected  lagged  p50 ms  p99 ms  max ms")
+    return rows
+
+
+def _report(title: str, rows: list[dict[str, float]]) -> None:
+    print(f"\n{title}")
+    print(
+        "rate/s  delivered/s  delivered/expected  lagged  p50 ms  p99 ms  max ms"
+        "  server CPU us/msg  client CPU us/msg"
+    )
     sustained = 0.0
     for r in rows:
         print(
             f"{r['rate']:>6.0f}  {r['delivered_per_s']:>11.0f}  "
             f"{r['delivered']:>8.0f}/{r['expected']:<8.0f}  {r['lagged']:>6.0f}  "
             f"{r['p50']:>6.1f}  {r['p99']:>6.1f}  {r['max']:>6.1f}"
+            f"  {r['server_us']:>17.0f}  {r['client_us']:>17.0f}"
         )
         if r["p99"] < P99_TARGET_MS and r["delivered"] == r["expected"]:
             sustained = max(sustained, r["rate"])
     print(f"highest rate with p99 < {P99_TARGET_MS:g} ms and nothing lost: {sustained:g} events/s")
 
 
+def main() -> None:
+    """Run the rates against a server with and without permessage-deflate; print tables."""
+    load_before = os.getloadavg()[0]
+    default = _run(deflate=True)
+    plain = _run(deflate=False)
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"{CLIENTS} clients, {SECONDS:g} s per rate, in-memory bus, events ~200 B")
+    print(f"load average: {load_before:.1f} before; {load} (1/5/15 min) after; 2 cores")
+    _report("uvicorn defaults (permessage-deflate negotiated)", default)
+    _report("permessage-deflate off (ws_per_message_deflate=False)", plain)
+
+
 if __name__ == "__main__":
     if "--serve" in sys.argv:
-        asyncio.run(_serve())
+        asyncio.run(_serve(deflate="--no-deflate" not in sys.argv))
     else:
         main()

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import structlog
 from litestar import Litestar, get
+from litestar.params import FromPath
 from litestar.testing import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -34,7 +35,7 @@ def _samples(text: str, name: str) -> dict[tuple[tuple[str, str], ...], float]:
 
 def _small_app(metrics: AppMetrics, backlog: Any = None) -> Litestar:
     @get("/items/{item_id:int}")
-    async def item(item_id: int) -> dict[str, int]:
+    async def item(item_id: FromPath[int]) -> dict[str, int]:
         log.info("item_served", item_id=item_id)
         return {"item_id": item_id}
 

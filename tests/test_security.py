@@ -212,3 +212,16 @@ def test_every_mutating_route_of_the_app_refuses_without_token(
     # /metrics and /schema are never guarded: reads stay open.
     assert client.get("/metrics").status_code == 200
     assert client.get("/schema/openapi.json").status_code == 200
+
+
+def test_events_websocket_needs_a_token_when_configured(
+    make_client: Callable[..., TestClient[Any]],
+) -> None:
+    client = make_client({"security": {"api_tokens": [SECRET]}})
+    with pytest.raises(WebSocketDisconnect) as info:
+        with client.websocket_connect("/events") as socket:
+            socket.receive_text()
+    assert info.value.code == WS_UNAUTHORIZED_CLOSE_CODE
+    headers = {"Authorization": f"Bearer {SECRET}"}
+    with client.websocket_connect("/events", headers=headers) as socket:
+        assert '"subscribed"' in socket.receive_text()

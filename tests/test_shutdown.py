@@ -17,7 +17,7 @@ import httpx
 import msgspec
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect as ws_connect
 
 REPO = Path(__file__).resolve().parent.parent
@@ -177,3 +177,26 @@ def test_sigterm_closes_websockets_with_1001(server: Server) -> None:
     assert info.value.rcvd is not None, "the server sent no close frame"
     assert info.value.rcvd.code == 1001
     assert server.wait_exit() == 0, server.log()
+
+
+def test_served_websocket_without_token_gets_http_401(tmp_path: Path) -> None:
+    """Through uvicorn a refused WebSocket handshake is a real 401 with the SPEC body."""
+    srv = Server(tmp_path, {"WORLDGATE__SECURITY__API_TOKENS": '["tok"]'})
+    try:
+        srv.wait_ready()
+        with pytest.raises(InvalidStatus) as info:
+            with ws_connect(f"ws://127.0.0.1:{srv.port}/events", open_timeout=10):
+                pass
+        response = info.value.response
+        assert response.status_code == 401
+        assert response.headers["WWW-Authenticate"].startswith("Bearer")
+        assert msgspec.json.decode(response.body)["code"] == "E_UNAUTHORIZED"
+        headers = {"Authorization": "Bearer tok"}
+        with ws_connect(
+            f"ws://127.0.0.1:{srv.port}/events", additional_headers=headers, open_timeout=10
+        ) as ws:
+            assert b"subscribed" in str(ws.recv(timeout=10)).encode()
+        srv.process.send_signal(signal.SIGTERM)
+        assert srv.wait_exit() == 0, srv.log()
+    finally:
+        srv.close()

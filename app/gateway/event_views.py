@@ -211,15 +211,16 @@ class EventFrame:
         self.seq = event.seq
         self.topic = topic or event.type
         self.world_id = event_world_id(event)
-        self._encoded: dict[int, bytes] = {}
+        self._encoded: dict[int, str] = {}
 
-    def encoded(self, schema_version: int) -> bytes:
-        """Return (and cache) the event as seen by a ``schema_version`` reader."""
+    def encoded(self, schema_version: int) -> str:
+        """Return (and cache) the event as seen by a ``schema_version`` reader, as the text
+        of a WebSocket message (decoded once, not once per client)."""
         version = 2 if schema_version >= 2 else 1
-        data = self._encoded.get(version)
-        if data is None:
-            data = self._encoded[version] = view_event(self.event, version)
-        return data
+        text = self._encoded.get(version)
+        if text is None:
+            text = self._encoded[version] = view_event(self.event, version).decode()
+        return text
 
 
 class RecentIds:

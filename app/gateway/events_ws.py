@@ -29,7 +29,14 @@ from app.security import MUTATING_OPT
 from app.settings import RelaySettings
 from app.store.ports import EventLog
 
-__all__ = ["CLOSE_MESSAGE_TOO_BIG", "CLOSE_POLICY", "TokenBucket", "events_ws_route", "replay"]
+__all__ = [
+    "CLOSE_INTERNAL",
+    "CLOSE_MESSAGE_TOO_BIG",
+    "CLOSE_POLICY",
+    "TokenBucket",
+    "events_ws_route",
+    "replay",
+]
 
 log = structlog.get_logger(__name__)
 
@@ -37,6 +44,8 @@ log = structlog.get_logger(__name__)
 CLOSE_POLICY: Final = 1008
 #: Close code after a client message larger than ``max_message_bytes``.
 CLOSE_MESSAGE_TOO_BIG: Final = 1009
+#: Close code after the event log failed during a resume.
+CLOSE_INTERNAL: Final = 1011
 _REPLAY_BATCH: Final = 500
 _Disconnected = (WebSocketDisconnect, OSError, anyio.BrokenResourceError)
 
@@ -75,6 +84,7 @@ async def replay(
     assert spec.since is not None
     cursor = spec.since
     oldest, latest = await event_log.retained_range()
+    cursor = min(cursor, latest)  # a `since` from before a log reset: everything is new
     if latest and oldest > cursor + 1:
         await socket.send_text(
             control_frame("gap", missed_from=cursor + 1, missed_to=oldest - 1, reason="retention")
@@ -118,7 +128,17 @@ async def _writer(
         elif isinstance(item, Resubscribe):
             await socket.send_text(encode_message(item.spec.describe()))
             if item.spec.since is not None:
-                cursor = await replay(socket, item.spec, event_log, limit)
+                try:
+                    cursor = await replay(socket, item.spec, event_log, limit)
+                except _Disconnected:
+                    raise
+                except Exception as exc:  # the store failed: say so instead of a bare 1011
+                    log.warning("ws_replay_failed", error=repr(exc))
+                    detail = "The event log is unavailable; retry the resume later."
+                    queue.close(
+                        CLOSE_INTERNAL, "replay failed", error_frame("E_REPLAY_FAILED", detail)
+                    )
+                    continue
                 if queue.spec is item.spec:  # not replaced by a newer subscription meanwhile
                     queue.drop_replayed(cursor)
         elif isinstance(item, Close):

@@ -12,6 +12,7 @@ from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.observability.metrics import UNMATCHED_ROUTE, AppMetrics
+from app.security import http_denial_for_websockets
 from app.shutdown import Drain
 
 __all__ = ["REQUEST_ID_HEADER", "RequestContextMiddleware", "request_id_from"]
@@ -65,11 +66,11 @@ class RequestContextMiddleware(ASGIMiddleware):
         if scope["type"] != ScopeType.HTTP:
             with structlog.contextvars.bound_contextvars(request_id=request_id):
                 if self.drain is None:
-                    await next_app(scope, receive, send)
+                    await next_app(scope, receive, http_denial_for_websockets(scope, send))
                     return
                 socket = self.drain.open_websocket(send)
                 try:
-                    await next_app(scope, receive, socket.send)
+                    await next_app(scope, receive, http_denial_for_websockets(scope, socket.send))
                 finally:
                     self.drain.forget(socket)
             return

@@ -194,17 +194,30 @@ def _plan_tables(answer: dict[str, Any]) -> None:
 
 
 def _execute_table(answer: dict[str, Any]) -> None:
-    table = Table(title="orders")
+    out = console()
+    table = Table(title=f"orders ({answer.get('scope', 'per_world')}, "
+                        f"submitted={answer.get('submitted', False)})")
     for col in ("world", "strategy", "venue", "symbol", "side", "quantity", "reduce_only"):
         table.add_column(col)
-    orders = answer.get("orders")
-    groups = orders.items() if isinstance(orders, dict) else [("", orders or [])]
+    groups = list((answer.get("orders_per_world") or {}).items())
+    if answer.get("orders_global"):
+        groups.append(("(shared account)", answer["orders_global"]))
     for world, items in groups:
-        for o in items if isinstance(items, list) else []:
-            table.add_row(str(o.get("world_id", world)), str(o.get("strategy_id") or ""),
-                          str(o.get("venue") or ""), str(o.get("symbol")), str(o.get("side")),
+        for o in items:
+            table.add_row(world, str(o.get("strategy_id") or ""), str(o.get("venue") or ""),
+                          str(o.get("symbol")), str(o.get("side")),
                           f"{o.get('quantity', 0):.10g}", str(o.get("reduce_only", False)))
-    console().print(table)
+    out.print(table)
+    dropped = answer.get("dropped") or []
+    if dropped:
+        dt = Table(title="dropped")
+        for col in ("world", "symbol", "quantity", "reason", "detail"):
+            dt.add_column(col)
+        for d in dropped:
+            dt.add_row(str(d.get("world_id")), str(d.get("symbol")),
+                       f"{d.get('quantity', 0):.10g}", str(d.get("reason")),
+                       str(d.get("detail")))
+        out.print(dt)
 
 
 def _emit(answer: Any, output: str, table: Any) -> None:
@@ -261,7 +274,7 @@ def execute(**kw: Any) -> None:
     request = _gather(kw)
     with GatewayClient(kw["url"], token=kw["token"], timeout=kw["timeout"]) as client:
         try:
-            answer = client.execute(request, submit=kw["submit"],
+            answer = client.execute_raw(request, submit=kw["submit"],
                                     shared_account=kw["shared_account"],
                                     per_strategy=kw["per_strategy"],
                                     allow_live=kw["allow_live"])

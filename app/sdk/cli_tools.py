@@ -9,7 +9,6 @@ import msgspec
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from app.metrics.alpha import compute_metrics
 from app.sdk.backtest import STRATEGIES, BacktestError, backtest
 from app.sdk.checks import Check
 from app.sdk.cli_common import bad_input, connection_options, console
@@ -101,7 +100,8 @@ def backtest_cmd(prices: str, strategy: str, fast: int, slow: int, out: str) -> 
     params = {"fast": fast, "slow": slow} if strategy == "sma_cross" else {}
     _write(folder / "metrics.json", msgspec.json.format(msgspec.json.encode({
         "strategy": strategy, "params": params, "periods": rep.periods,
-        "metrics": compute_metrics(returns),
+        # The wire form of the report's metrics (undefined → 0.0), as compute_metrics gives.
+        "metrics": {k: (0.0 if v is None else v) for k, v in rep.metrics.items()},
         "undefined": [k for k, v in rep.metrics.items() if v is None],
     }), indent=2) + b"\n")
     write_report(rep, folder / "report.md")

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import msgspec
 
+from app.contracts.orders import ExecuteResponse
 from app.contracts.rebalancing import PlanResponse, RebalanceRequest
 from app.sdk.errors import ProtocolError, Unreachable, error_from_response
 from app.sdk.wire import GatewayHealth, decode_plan, encode_request, parse_health
@@ -41,6 +42,13 @@ def _decode(response: httpx.Response) -> Any:
 def _execute_params(submit: bool, shared_account: bool, per_strategy: bool) -> dict[str, str]:
     flags = {"submit": submit, "shared_account": shared_account, "per_strategy": per_strategy}
     return {k: "true" for k, v in flags.items() if v}
+
+
+def _execute_response(body: object) -> ExecuteResponse:
+    try:
+        return msgspec.convert(body, ExecuteResponse, strict=False)
+    except msgspec.ValidationError as exc:
+        raise ProtocolError(f"execute answer does not match the contract: {exc}") from exc
 
 
 def _ws_base(base_url: str, worldservice_url: str | None) -> str:
@@ -134,6 +142,21 @@ class GatewayClient:
         return decode_plan(self.apply_raw(request, run_id=run_id))
 
     def execute(
+        self,
+        request: RequestLike,
+        *,
+        submit: bool = False,
+        shared_account: bool = False,
+        per_strategy: bool = False,
+        allow_live: bool = False,
+    ) -> ExecuteResponse:
+        """``POST /rebalancing/execute``, decoded into ``ExecuteResponse``; see
+        ``execute_raw`` for the arguments."""
+        return _execute_response(self.execute_raw(
+            request, submit=submit, shared_account=shared_account, per_strategy=per_strategy,
+            allow_live=allow_live))
+
+    def execute_raw(
         self,
         request: RequestLike,
         *,
@@ -245,8 +268,8 @@ class AsyncGatewayClient:
         shared_account: bool = False,
         per_strategy: bool = False,
         allow_live: bool = False,
-    ) -> dict[str, Any]:
-        """``POST /rebalancing/execute``; see ``GatewayClient.execute``."""
+    ) -> ExecuteResponse:
+        """``POST /rebalancing/execute``; see ``GatewayClient.execute_raw``."""
         headers = dict(_JSON)
         if allow_live:
             headers["x-allow-live"] = "true"
@@ -254,4 +277,4 @@ class AsyncGatewayClient:
             "POST", "/rebalancing/execute", content=encode_request(request), headers=headers,
             params=_execute_params(submit, shared_account, per_strategy),
         )
-        return body if isinstance(body, dict) else {"result": body}
+        return _execute_response(body)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Sequence
+from contextlib import ExitStack
 from types import TracebackType
 from typing import Any
 from urllib.parse import urlencode
@@ -117,6 +118,7 @@ class EventStream:
         self._token = token
         self._open_timeout = open_timeout
         self._conn: ClientConnection | None = None
+        self._stack = ExitStack()
         self.frames = _Frames()
         self._early: list[CloudEvent] = []
 
@@ -127,8 +129,11 @@ class EventStream:
 
     def __enter__(self) -> EventStream:
         try:
-            self._conn = connect(self.url, additional_headers=_auth(self._token),
-                                 open_timeout=self._open_timeout)
+            # Entered as a context manager, as websockets >= 17.1 asks of sync clients.
+            self._conn = self._stack.enter_context(
+                connect(self.url, additional_headers=_auth(self._token),
+                        open_timeout=self._open_timeout)
+            )
             while self.frames.subscribed is None:
                 event = self.frames.take(self._conn.recv(timeout=self._open_timeout))
                 if event is not None:
@@ -145,9 +150,8 @@ class EventStream:
         self, exc_type: type[BaseException] | None, exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        self._conn = None
+        self._stack.close()
 
     def next_event(self, timeout: float | None = None) -> CloudEvent:
         """Wait for the next event (control messages are skipped).

@@ -31,7 +31,8 @@ noise from summation order (not a trade) and is treated as zero."""
 
 _Key = tuple[str, str]  # (symbol, venue or "")
 _WKey = tuple[str, str, str]  # (world, symbol, venue or "")
-_LotInfo = tuple[float, int, float, Decimal]  # lot, decimals, 10**decimals, exact lot
+_LotInfo = tuple[float, float, float, Decimal]  # lot, mantissa m, 10**d, exact lot
+_EXACT = float(2**53)
 
 
 class PlanOverflowError(ValueError):
@@ -62,11 +63,13 @@ def world_scale(before: float, after: float) -> float:
 
 @functools.lru_cache(maxsize=4096)
 def _lot_info(lot: float) -> _LotInfo:
-    """Decimals of a lot size (cached: requests reuse a handful of lot sizes)."""
+    """``lot`` as ``m / 10**d`` with integer ``m`` (cached: requests reuse a few lot sizes)."""
     exact = Decimal(repr(lot))
-    exponent = exact.as_tuple().exponent
-    decimals = -exponent if isinstance(exponent, int) else 0
-    return (lot, decimals, 10.0**decimals, exact)
+    _, digits, exponent = exact.as_tuple()
+    mantissa = int("".join(map(str, digits)))
+    if isinstance(exponent, int) and -22 <= exponent <= 0 and mantissa < _EXACT:
+        return (lot, float(mantissa), 10.0**-exponent, exact)
+    return (lot, math.nan, 1.0, exact)  # NaN mantissa: always the Decimal path
 
 
 def _lot_count(units: float) -> int:
@@ -78,14 +81,16 @@ def _lot_count(units: float) -> int:
 
 
 def _lot_qty(count: int, info: _LotInfo) -> float:
-    """``count`` lots as the float nearest the exact decimal product (no float residue)."""
-    lot, decimals, scale, exact = info
-    qty = count * lot
-    # count·lot is within ~1.5 ulp of the exact decimal value; rounding to the lot's decimals
-    # recovers it while ulp(qty) is far below 10**-decimals. Beyond that, use Decimal.
-    if -1e14 < qty * scale < 1e14:
-        return round(qty, decimals)
-    return float(exact * count)
+    """``count`` lots as the float nearest the exact decimal product (no float residue).
+
+    With ``lot = m / 10**d``, ``count·m`` is an exact integer below 2**53 and ``10**d`` is
+    exact for d ≤ 22, so one IEEE division is correctly rounded: the nearest float to the
+    decimal value. Anything else goes through Decimal.
+    """
+    num = count * info[1]
+    if -_EXACT < num < _EXACT:
+        return num / info[2]
+    return float(info[3] * count)
 
 
 def round_to_lot(qty: float, lot: float | None) -> float:
@@ -114,19 +119,26 @@ def _strategy_scales(
     req: RebalanceRequest, g_world: Mapping[str, float], frac: float
 ) -> dict[tuple[str, str], float]:
     """Pass 1: effective scale of every (world, strategy) with positions (SPEC §3 cascade)."""
-    notional: dict[tuple[str, str], float] = {}
-    get = notional.get
-    for p in req.positions:
-        key = (p.world_id, p.strategy_id)
-        notional[key] = get(key, 0.0) + p.qty * p.mark
-    gross: dict[str, float] = {}
-    equity = req.total_equity
-    if equity <= 0.0:  # allocations are then measured against each world's gross notional
-        for p in req.positions:
-            gross[p.world_id] = gross.get(p.world_id, 0.0) + abs(p.qty * p.mark)
-
+    positions = req.positions
     before_maps = req.strategy_alloc_before_total or {}
     after_maps = req.strategy_alloc_after_total or {}
+    equity = req.total_equity
+    notional: dict[tuple[str, str], float]
+    gross: dict[str, float] = {}
+    # Net notional per strategy is only needed where an explicit after map meets a computed
+    # before allocation; otherwise collecting the (world, strategy) pairs is enough.
+    if any(world not in before_maps for world in after_maps):
+        notional = {}
+        get = notional.get
+        for p in positions:
+            key = (p.world_id, p.strategy_id)
+            notional[key] = get(key, 0.0) + p.qty * p.mark
+        if equity <= 0.0:  # allocations are then measured against the world's gross notional
+            for p in positions:
+                gross[p.world_id] = gross.get(p.world_id, 0.0) + abs(p.qty * p.mark)
+    else:
+        notional = dict.fromkeys({(p.world_id, p.strategy_id) for p in positions}, 0.0)
+
     after_w = req.world_alloc_after
     keep = 1.0 - frac
     scales: dict[tuple[str, str], float] = {}
@@ -196,10 +208,11 @@ def _scaling(
     for key in sorted(acc):
         d, abs_q, abs_n = acc[key]
         world, symbol, venue = key
+        gkey = (symbol, venue)
         if dust:  # the global dust check needs the all-worlds quantity-weighted mark
-            weight = g_weight.get((symbol, venue))
+            weight = g_weight.get(gkey)
             if weight is None:
-                g_weight[(symbol, venue)] = [abs_q, abs_n]
+                g_weight[gkey] = [abs_q, abs_n]
             else:
                 weight[0] += abs_q
                 weight[1] += abs_n
@@ -211,22 +224,20 @@ def _scaling(
             raise PlanOverflowError("a delta quantity is not finite")
         lot = lot_by_symbol.get(symbol)
         if lot is None:
-            g_floats[(symbol, venue)] = g_floats.get((symbol, venue), 0.0) + qty
+            g_floats[gkey] = g_floats.get(gkey, 0.0) + qty
         else:
             units = qty / lot
             count = round(units)
             if not -tol <= units - count <= tol:
                 count = int(units)  # toward zero
-                if not count:
-                    continue
-            elif not count:
+            if not count:
                 continue
             info = lot_infos.get(symbol)
             if info is None:
                 info = lot_infos[symbol] = _lot_info(lot)
-            qty = count * lot
-            qty = round(qty, info[1]) if -1e14 < qty * info[2] < 1e14 else _lot_qty(count, info)
-            g_counts[(symbol, venue)] = g_counts.get((symbol, venue), 0) + count
+            num = count * info[1]  # _lot_qty inlined
+            qty = num / info[2] if -_EXACT < num < _EXACT else _lot_qty(count, info)
+            g_counts[gkey] = g_counts.get(gkey, 0) + count
         if world != current_world:
             current_world = world
             deltas = per_world[world] = []

@@ -152,6 +152,15 @@ def test_since_older_than_retention_gets_a_gap_first(app: WsApp) -> None:
         assert [recv(ws)["id"] for _ in range(2)] == [events[3].id, events[4].id]
 
 
+def test_since_beyond_the_log_gets_live_events(app: WsApp) -> None:
+    app.emit(planned_event("w0"))
+    with app.client.websocket_connect("/events?since=500") as ws:  # e.g. the log was reset
+        subscribed(ws)
+        app.emit(live := planned_event("w1"))
+        got = recv(ws)
+        assert (got["id"], got["seq"]) == (live.id, 2)
+
+
 def test_replay_is_bounded_by_replay_limit(make_settings: SettingsFactory) -> None:
     with ws_app(make_settings({"gateway": {"relay": {"replay_limit": 2}}})) as app:
         events = [planned_event(f"w{i}") for i in range(5)]
@@ -264,11 +273,12 @@ def test_metrics_count_clients_and_relayed_events(app: WsApp) -> None:
     metrics = app.container.metrics()
     with app.client.websocket_connect("/events") as ws:
         subscribed(ws)
-        assert metrics.ws_clients._value.get() == 1
+        assert "worldgate_websocket_clients 1.0" in metrics.render().decode()
         event = planned_event("w1")
         app.publish(event, event)
         assert recv(ws)["id"] == event.id
         app.publish(end := planned_event("w2"))
         assert recv(ws)["id"] == end.id
     text = metrics.render().decode()
-    assert 'events_dropped_total{reason="duplicate"} 1.0' in text
+    assert 'worldgate_events_dropped_total{reason="duplicate"} 1.0' in text
+    assert "worldgate_events_relayed_total 2.0" in text

@@ -266,3 +266,34 @@ def test_apply_through_the_in_process_gateway(v2_client: TestClient[Any]) -> Non
     )
     assert conflict.status_code == 409
     assert conflict.json()["code"] == "E_RUN_ID_CONFLICT"
+
+
+def overlay_body(instruments: dict[str, str], mode: str = "overlay") -> dict[str, Any]:
+    body = request_body(mode=mode)
+    body["overlay"] = {
+        "instrument_by_world": instruments,
+        "price_by_symbol": {"ES": 100.0, "NQ": 200.0},
+        "overlay_fraction": 0.5,
+    }
+    return body
+
+
+def test_overlay_orders_are_mapped_to_their_world(client: TestClient[Any]) -> None:
+    response = client.post("/rebalancing/execute", json=overlay_body({"a": "ES", "b": "NQ"}))
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    # World a: N = 2·1000 − 10·100 = 1000, halved → sell 500 notional of ES at 100.
+    assert orders(answer, "a") == [("ES", -5.0, False)]
+    hybrid = client.post(
+        "/rebalancing/execute", json=overlay_body({"a": "ES", "b": "NQ"}, mode="hybrid")
+    ).json()
+    symbols = sorted(o["symbol"] for o in hybrid["orders_per_world"]["a"])
+    assert symbols == ["BTC", "ES", "ETH"]  # half scaled in place, half through the overlay
+
+
+def test_overlay_instrument_of_two_worlds_is_ambiguous(client: TestClient[Any]) -> None:
+    body = overlay_body({"a": "ES", "b": "ES"})
+    body["world_alloc_after"] = {"a": 0.25, "b": 0.25}
+    response = client.post("/rebalancing/execute", json=body)
+    assert response.status_code == 422
+    assert response.json()["code"] == "E_OVERLAY_EXECUTION_AMBIGUOUS"

@@ -8,6 +8,7 @@ import msgspec
 import pytest
 
 from app.contracts.events import REBALANCING_PLANNED
+from app.contracts.orders import ExecuteResponse
 from app.contracts.rebalancing import PlanV1, PlanV2, RebalanceIntent
 from app.metrics.alpha import compute_metrics
 from app.sdk import (
@@ -16,6 +17,7 @@ from app.sdk import (
     EventStream,
     GatewayClient,
     InvalidRequest,
+    PermissionDenied,
     SchemaVersionRequired,
     Unreachable,
 )
@@ -117,3 +119,23 @@ async def test_async_event_stream_subscribes(v2_url: str) -> None:
     async with AsyncEventStream(v2_url, topics=[REBALANCING_PLANNED]) as stream:
         assert stream.frames.subscribed is not None
         assert stream.last_seq is None
+
+
+def test_execute_decodes_into_the_shared_type(v1_url: str) -> None:
+    with GatewayClient(v1_url) as client:
+        answer = client.execute(sample_request())
+        with pytest.raises(PermissionDenied) as info:
+            client.execute(sample_request(), submit=True)
+    assert isinstance(answer, ExecuteResponse)
+    assert answer.submitted is False and answer.rebalance_schema_version == 1
+    core = {o.symbol: o for o in answer.orders_per_world["core"]}
+    assert core["BTCUSDT"].side == "sell" and core["BTCUSDT"].reduce_only is True
+    assert info.value.code == "E_PERMISSION_DENIED"
+
+
+@pytest.mark.anyio
+async def test_async_execute(v1_url: str) -> None:
+    async with AsyncGatewayClient(v1_url) as client:
+        answer = await client.execute(sample_request(), per_strategy=True)
+    assert answer.scope == "per_strategy"
+    assert all(o.strategy_id for orders in answer.orders_per_world.values() for o in orders)

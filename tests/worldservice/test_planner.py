@@ -154,6 +154,9 @@ def test_lot_rounding_has_no_float_residue() -> None:
     assert round_to_lot(5.0, None) == 5.0
     assert round_to_lot(123456789.0, 0.001) == 123456789.0
     assert round_to_lot(7.0, 2.5) == 5.0
+    assert round_to_lot(1e17 + 0.5, 0.001) == 1e17  # beyond 2**53 lots: exact Decimal path
+    assert round_to_lot(3.5e22, 1e22) == 3e22  # a lot with a positive exponent
+    assert round_to_lot(12.345, 0.005) == 12.345
 
 
 def test_world_scale_rules() -> None:

@@ -117,10 +117,17 @@ class SqliteBase:
             )
         return conn
 
-    async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    async def _write(self, fn: Callable[[sqlite3.Connection], T], *, durable: bool = True) -> T:
+        """Run ``fn`` in one write transaction.
+
+        ``durable=False`` (outbox bookkeeping: leases, published marks) skips the fsync of
+        that commit. WAL keeps commits in order, so the next durable commit syncs it too; a
+        crash can only forget a lease or a mark, which re-sends an event (at-least-once),
+        never loses a record.
+        """
         async with self._write_lock:
             conn = self._conn(self._writer)
-            return await self._run(conn, fn, "BEGIN IMMEDIATE")
+            return await self._run(conn, fn, "BEGIN IMMEDIATE", durable=durable)
 
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         async with self._read_lock:
@@ -128,9 +135,23 @@ class SqliteBase:
             return await self._run(conn, fn, "BEGIN")
 
     async def _run(
-        self, conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T], begin: str
+        self,
+        conn: sqlite3.Connection,
+        fn: Callable[[sqlite3.Connection], T],
+        begin: str,
+        *,
+        durable: bool = True,
     ) -> T:
         def transaction() -> T:
+            if not durable:
+                conn.execute("PRAGMA synchronous=NORMAL")
+                try:
+                    return run()
+                finally:
+                    conn.execute("PRAGMA synchronous=FULL")
+            return run()
+
+        def run() -> T:
             conn.execute(begin)
             try:
                 result = fn(conn)

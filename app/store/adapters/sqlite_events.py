@@ -37,7 +37,7 @@ class SqliteEventLog(SqliteBase):
             )
             return [stored_event(r) for r in rows]
 
-        return await self._write(write)
+        return await self._write(write, durable=False)
 
     async def mark_published(self, seqs: Sequence[int], owner: str) -> None:
         """Mark events published (whoever holds their lease now: they *were* published)."""
@@ -52,7 +52,7 @@ class SqliteEventLog(SqliteBase):
                 [(now, seq) for seq in seqs],
             )
 
-        await self._write(write)
+        await self._write(write, durable=False)
 
     async def events_since(
         self, seq: int, topics: Sequence[str] | None, limit: int
@@ -92,7 +92,7 @@ class SqliteEventLog(SqliteBase):
             )
             return cur.rowcount
 
-        return await self._write(write)
+        return await self._write(write, durable=False)
 
     async def outbox_backlog(self) -> int:
         """Return how many events are not yet published."""

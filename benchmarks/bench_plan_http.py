@@ -1,0 +1,113 @@
+"""HTTP plan benchmark: a 10k-position ``POST /worldservice/rebalancing/plan`` against a real
+``worldgate serve`` (uvicorn) on loopback, compared with msgspec alone decoding the body."""
+
+from __future__ import annotations
+
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import msgspec
+
+from app.contracts.rebalancing import RebalanceRequest
+from app.worldservice.planning import build_plan_response
+from benchmarks.bench_planner import build_request
+
+POSITIONS = 10_000
+ROUNDS = 30
+URL_PATH = "/worldservice/rebalancing/plan"
+
+
+def _best(fn: Callable[[], object], rounds: int = ROUNDS) -> float:
+    best = float("inf")
+    for _ in range(rounds):
+        started = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _start_server(port: int, workdir: Path) -> subprocess.Popen[bytes]:
+    env = dict(os.environ)
+    env.update(
+        {
+            "WORLDGATE__SERVER__PORT": str(port),
+            "WORLDGATE__SERVER__LOG_LEVEL": "warning",
+            "WORLDGATE__STORE__SQLITE_PATH": str(workdir / "bench.sqlite3"),
+        }
+    )
+    return subprocess.Popen(
+        [sys.executable, "-c", "from app.cli import main; main()", "serve"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+
+
+def _wait_ready(client: httpx.Client, server: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError("the server exited during start-up")
+        try:
+            if client.get("/schema/openapi.json").status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError("the server did not start in 30 s")
+
+
+def main() -> None:
+    """Print the floor (msgspec decode), the in-process pipeline and the HTTP round trip."""
+    req = build_request(POSITIONS)
+    body = msgspec.json.encode(req)
+    decoder = msgspec.json.Decoder(RebalanceRequest)
+    floor = _best(lambda: decoder.decode(body))
+    decoded = decoder.decode(body)
+    plan_only = _best(lambda: build_plan_response(decoded, 1))
+    encoded = msgspec.json.encode(build_plan_response(decoded, 1))
+    in_process = _best(lambda: msgspec.json.encode(build_plan_response(decoder.decode(body), 1)))
+    print(f"request body: {len(body) / 1e6:.2f} MB, {POSITIONS:,} positions; "
+          f"response {len(encoded) / 1e6:.2f} MB")
+    print(f"msgspec decode alone (floor):        {floor * 1e3:8.2f} ms")
+    print(f"validate + plan:                     {plan_only * 1e3:8.2f} ms")
+    print(f"decode + plan + encode in-process:   {in_process * 1e3:8.2f} ms "
+          f"({in_process / floor:.1f}x floor)")
+
+    port = _free_port()
+    with tempfile.TemporaryDirectory() as tmp:
+        server = _start_server(port, Path(tmp))
+        try:
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+                _wait_ready(client, server)
+                headers = {"content-type": "application/json"}
+                times = []
+                for _ in range(ROUNDS):
+                    started = time.perf_counter()
+                    response = client.post(URL_PATH, content=body, headers=headers)
+                    times.append(time.perf_counter() - started)
+                    response.raise_for_status()
+                assert response.content and response.json()["schema_version"] == 1
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    best, median = min(times), statistics.median(times)
+    print(f"HTTP round trip (best / median):     {best * 1e3:8.2f} / {median * 1e3:.2f} ms "
+          f"({best / floor:.1f}x / {median / floor:.1f}x floor; target <= 3x)")
+
+
+if __name__ == "__main__":
+    main()
