@@ -8,8 +8,10 @@ soon as they exist.
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable
 from functools import cache
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -24,14 +26,17 @@ from app.main import create_app
 from app.settings import load_settings
 
 # Bounded so the whole module stays well under two minutes on a 2-core machine.
-EXAMPLES_PER_MODE = 25
+EXAMPLES_PER_MODE = 20
 _BASE = "http://testserver.local"
 
 
 @cache
 def _schema() -> Any:
     """The OpenAPI schema of an app with both roles (built, never started)."""
-    app = create_app(load_settings(environ={}))
+    unused_store = Path(tempfile.gettempdir()) / "worldgate-fuzz-never-opened.sqlite3"
+    app = create_app(
+        load_settings(environ={}, overrides={"store": {"sqlite_path": str(unused_store)}})
+    )
     return schemathesis.openapi.from_dict(app.openapi_schema.to_schema())
 
 
@@ -43,9 +48,20 @@ def _operation_ids() -> list[str]:
     return sorted(ids)
 
 
+# The default deployment, and one with schema v2 on end to end (alpha metrics paths).
+_DEPLOYMENTS: dict[str, dict[str, Any]] = {
+    "v1": {},
+    "v2": {
+        "worldservice": {"server": {"compat_rebalance_v2": True}},
+        "gateway": {"rebalance_schema_version": 2, "alpha_metrics_capable": True},
+    },
+}
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "operation_id" in metafunc.fixturenames:
         metafunc.parametrize("operation_id", _operation_ids())
+        metafunc.parametrize("deployment", sorted(_DEPLOYMENTS))
 
 
 def _httpx_kwargs(transport: dict[str, Any]) -> dict[str, Any]:
@@ -94,12 +110,12 @@ def _check_spec_error(label: str, response: Any) -> None:
 
 
 def test_operation_never_fails_and_errors_follow_spec(
-    operation_id: str, make_client: Callable[..., TestClient[Any]]
+    operation_id: str, deployment: str, make_client: Callable[..., TestClient[Any]]
 ) -> None:
     method, path = operation_id.split(" ", 1)
     schema = _schema()
     operation = schema[path][method.lower()]
-    client = make_client()
+    client = make_client(_DEPLOYMENTS[deployment])
     strategy = st.one_of(
         operation.as_strategy(generation_mode=GenerationMode.POSITIVE),
         operation.as_strategy(generation_mode=GenerationMode.NEGATIVE),

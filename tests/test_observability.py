@@ -202,10 +202,10 @@ def test_json_logs_carry_the_request_id(
     access = [line for line in lines if line["event"] == "http_request"]
     assert {line["request_id"] for line in access} == {"req-9", "req-10"}
     assert all(line["status"] == 200 for line in access)
-    # stdlib loggers (uvicorn) go through the same renderer.
-    logging.getLogger("uvicorn.error").info("plain stdlib line")
+    # stdlib loggers (uvicorn's, httpx's) go through the same renderer.
+    logging.getLogger("tests.stdlib_probe").warning("plain stdlib line")
     last = json.loads(stream.getvalue().splitlines()[-1])
-    assert last["event"] == "plain stdlib line" and last["logger"] == "uvicorn.error"
+    assert last["event"] == "plain stdlib line" and last["logger"] == "tests.stdlib_probe"
 
 
 def test_console_logs_are_readable_lines(log_stream: Callable[[str], io.StringIO]) -> None:
@@ -217,3 +217,14 @@ def test_console_logs_are_readable_lines(log_stream: Callable[[str], io.StringIO
     assert "hidden_below_level" not in out
     with pytest.raises(json.JSONDecodeError):
         json.loads(out.splitlines()[0])
+
+
+def test_app_labels_path_parameters_by_template(client: TestClient[Any]) -> None:
+    for execution_id in ("exec-a", "exec-b"):
+        assert client.get(f"/rebalancing/executions/{execution_id}").status_code == 404
+    counts = _samples(client.get("/metrics").text, "worldgate_http_requests_total")
+    routes = {dict(labels)["route"]: value for labels, value in counts.items()}
+    assert not any("exec-" in route for route in routes)
+    template = [route for route in routes if route.startswith("/rebalancing/executions/")]
+    assert len(template) == 1 and "{execution_id" in template[0]
+    assert routes[template[0]] == 2.0

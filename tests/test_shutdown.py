@@ -13,12 +13,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
 import msgspec
 import pytest
+from litestar.exceptions import WebSocketDisconnect
 from prometheus_client.parser import text_string_to_metric_families
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect as ws_connect
+
+from app.shutdown import Drain
 
 REPO = Path(__file__).resolve().parent.parent
 # Upper bounds for a slow shared machine; a healthy run takes a small part of them.
@@ -200,3 +204,56 @@ def test_served_websocket_without_token_gets_http_401(tmp_path: Path) -> None:
         assert srv.wait_exit() == 0, srv.log()
     finally:
         srv.close()
+
+
+class _Sent:
+    """A recording ASGI ``send``."""
+
+    def __init__(self) -> None:
+        self.messages: list[dict[str, Any]] = []
+
+    async def __call__(self, message: Any) -> None:
+        self.messages.append(dict(message))
+
+
+@pytest.mark.anyio
+async def test_drain_runs_hooks_then_closes_accepted_websockets_with_1001() -> None:
+    drain = Drain()
+    order: list[str] = []
+
+    async def failing() -> None:
+        order.append("failing")
+        raise RuntimeError("hook bug")
+
+    async def slow() -> None:
+        order.append("slow")
+        await anyio.sleep(60)
+
+    async def ok() -> None:
+        order.append("ok")
+
+    for hook in (failing, slow, ok):
+        drain.add_hook(hook)
+    accepted_send, pending_send = _Sent(), _Sent()
+    accepted = drain.open_websocket(accepted_send)
+    await accepted.send({"type": "websocket.accept"})
+    drain.open_websocket(pending_send)  # never accepted: nothing to close
+
+    async def handler_leaves() -> None:
+        # A handler notices the close on its next send and returns.
+        with pytest.raises(WebSocketDisconnect):
+            while True:
+                await anyio.sleep(0.01)
+                await accepted.send({"type": "websocket.send", "text": "event"})
+        drain.forget(accepted)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(handler_leaves)
+        await drain.begin(grace_seconds=0.2)
+    assert order == ["failing", "slow", "ok"]  # one bad or slow hook does not stop the rest
+    closes = [m for m in accepted_send.messages if m["type"] == "websocket.close"]
+    assert closes == [{"type": "websocket.close", "code": 1001, "reason": "server shutting down"}]
+    assert pending_send.messages == []
+    assert drain.draining and drain.open_websockets == 1  # the never-accepted one remains
+    await accepted.send({"type": "websocket.close", "code": 1000})  # a second close is ignored
+    assert len([m for m in accepted_send.messages if m["type"] == "websocket.close"]) == 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
 
 from app.contracts.rebalancing import OverlayConfig, PositionSlice, RebalanceIntent
@@ -16,7 +18,7 @@ class AllocationsRequest(msgspec.Struct, frozen=True, kw_only=True):
     ignored (forward compatible).
     """
 
-    run_id: str
+    run_id: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
     total_equity: float
     world_allocations: dict[str, float]
     positions: list[PositionSlice]
@@ -27,7 +29,7 @@ class AllocationsRequest(msgspec.Struct, frozen=True, kw_only=True):
     mode: str = "scaling"
     overlay: OverlayConfig | None = None
     execute: bool = False
-    etag: str | None = None
+    etag: Annotated[str, msgspec.Meta(min_length=1, max_length=256)] | None = None
     schema_version: int | None = None
     rebalance_intent: RebalanceIntent | None = None
     realized_returns_by_world: dict[str, list[float]] | None = None

@@ -74,3 +74,7 @@ def configure_logging(
         uv = logging.getLogger(name)
         uv.handlers.clear()
         uv.propagate = True
+        uv.disabled = False
+    # One INFO line per outgoing HTTP call (Gateway -> WorldService) is noise, not news.
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(max(level, logging.WARNING))

@@ -20,11 +20,13 @@ from app.sdk.errors import (
 from app.sdk.events import AsyncEventStream, EventStream
 from app.sdk.report import Report, build_report
 from app.sdk.runner import EffectiveCapabilities, Runner
+from app.sdk.runner_async import AsyncRunner
 from app.sdk.wire import GatewayHealth
 
 __all__ = [
     "AsyncEventStream",
     "AsyncGatewayClient",
+    "AsyncRunner",
     "ConflictError",
     "EffectiveCapabilities",
     "EventStream",

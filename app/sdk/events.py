@@ -12,11 +12,11 @@ from urllib.parse import urlencode
 import msgspec
 from websockets.asyncio.client import ClientConnection as AsyncConnection
 from websockets.asyncio.client import connect as async_connect
-from websockets.exceptions import WebSocketException
+from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
 from websockets.sync.client import ClientConnection, connect
 
 from app.contracts.events import CloudEvent
-from app.sdk.errors import StreamError, Unreachable
+from app.sdk.errors import SdkError, StreamError, Unauthorized, Unreachable, error_from_response
 from app.sdk.wire import decode_event
 
 __all__ = ["AsyncEventStream", "EventStream", "events_url"]
@@ -61,13 +61,36 @@ def _auth(token: str | None) -> dict[str, str] | None:
     return {"Authorization": f"Bearer {token}"} if token else None
 
 
+_WS_UNAUTHORIZED = 4401
+
+
+def _refusal(url: str, exc: Exception) -> SdkError:
+    """Map a failed WebSocket open to the SDK error that says why."""
+    if isinstance(exc, InvalidStatus):  # the handshake got an HTTP answer (401, 404, ...)
+        response = exc.response
+        try:
+            body = msgspec.json.decode(response.body or b"null")
+        except msgspec.DecodeError:
+            body = None
+        text = (response.body or b"").decode("utf-8", "replace")
+        return error_from_response(response.status_code, body, text)
+    if isinstance(exc, ConnectionClosed) and exc.rcvd is not None:
+        if exc.rcvd.code == _WS_UNAUTHORIZED:
+            return Unauthorized(401, "E_UNAUTHORIZED", exc.rcvd.reason or "token required")
+        return StreamError(f"E_WS_CLOSE_{exc.rcvd.code}", exc.rcvd.reason or "closed")
+    return Unreachable(url, str(exc) or type(exc).__name__)
+
+
 def _control(raw: str | bytes) -> dict[str, object] | None:
     """A control frame (``{"type": "subscribed"|"gap"|"lagged"|"error", ...}``) or None."""
     try:
         obj = msgspec.json.decode(raw)
     except msgspec.DecodeError:
         return None
-    if isinstance(obj, dict) and isinstance(obj.get("type"), str) and "specversion" not in obj:
+    # Events carry ``id`` and ``source`` (``specversion`` is omitted when it is the default).
+    if isinstance(obj, dict) and isinstance(obj.get("type"), str) and not (
+        "id" in obj and "source" in obj
+    ):
         return obj
     return None
 
@@ -143,7 +166,7 @@ class EventStream:
             raise
         except (OSError, WebSocketException, TimeoutError) as exc:
             self.__exit__(None, None, None)
-            raise Unreachable(self.url, str(exc) or type(exc).__name__) from exc
+            raise _refusal(self.url, exc) from exc
         return self
 
     def __exit__(
@@ -222,7 +245,7 @@ class AsyncEventStream:
             raise
         except (OSError, WebSocketException, TimeoutError) as exc:
             await self.__aexit__(None, None, None)
-            raise Unreachable(self.url, str(exc) or type(exc).__name__) from exc
+            raise _refusal(self.url, exc) from exc
         return self
 
     async def __aexit__(

@@ -15,7 +15,7 @@ from app.contracts.events import REBALANCING_PLANNED, CloudEvent
 from app.contracts.rebalancing import RebalanceIntent, RebalanceRequest
 from app.sdk.checks import V2_FIELDS, Check, health_problems, v1_plan_problems, v2_plan_problems
 from app.sdk.client import GatewayClient
-from app.sdk.errors import SdkError, StreamError, Unreachable, WorldgateError
+from app.sdk.errors import SdkError, Unreachable, WorldgateError
 from app.sdk.events import EventStream
 from app.sdk.samples import sample_request, sample_returns
 from app.sdk.wire import GatewayHealth
@@ -199,13 +199,9 @@ class _Checklist:
                     return
                 got2 = _wait_for(v2_stream, run_id, self.event_timeout)
                 got1 = _wait_for(v1_stream, run_id, self.event_timeout)
-        except Unreachable as exc:
-            if exc.url.startswith("http"):
-                raise
-            self.add(v2_name, [f"event stream: {exc}"], "")
-            self.add(v1_name, [f"event stream: {exc}"], "")
-            return
-        except StreamError as exc:
+        except SdkError as exc:
+            if isinstance(exc, Unreachable) and exc.url.startswith("http"):
+                raise  # the Gateway itself went away (raised by apply)
             self.add(v2_name, [f"event stream: {exc}"], "")
             self.add(v1_name, [f"event stream: {exc}"], "")
             return

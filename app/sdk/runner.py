@@ -14,7 +14,13 @@ from app.sdk.client import GatewayClient
 from app.sdk.errors import Unreachable
 from app.sdk.wire import GatewayHealth
 
-__all__ = ["EffectiveCapabilities", "Runner", "effective_capabilities"]
+__all__ = [
+    "EffectiveCapabilities",
+    "ReturnsByStrategy",
+    "Runner",
+    "effective_capabilities",
+    "shape_request",
+]
 
 log = structlog.get_logger(__name__)
 
@@ -57,6 +63,49 @@ def effective_capabilities(health: GatewayHealth | None) -> EffectiveCapabilitie
 
 
 ReturnsByStrategy = Mapping[str, Mapping[str, Sequence[float]]]
+
+
+def shape_request(
+    request: RebalanceRequest,
+    caps: EffectiveCapabilities,
+    *,
+    recorded: ReturnsByStrategy | None = None,
+    returns_by_strategy: ReturnsByStrategy | None = None,
+    returns_by_world: Mapping[str, Sequence[float]] | None = None,
+    intent: Mapping[str, Any] | None = None,
+) -> RebalanceRequest:
+    """Shape a request for ``caps``: v2 with returns and intent, or a clean v1 one.
+
+    Args:
+        request: the base request (its own v2 fields are replaced).
+        caps: the effective capabilities.
+        recorded: returns recorded so far, ``{world: {strategy: returns}}``.
+        returns_by_strategy: more strategy returns, taking precedence over ``recorded``.
+        returns_by_world: ``{world: returns}``.
+        intent: ``rebalance_intent.meta``.
+
+    Returns:
+        With v2: ``schema_version=2``, the returns and the intent. With v1: no
+        ``schema_version``, no returns and no intent (what a v1 client sends).
+    """
+    if caps.schema_version < 2:
+        return msgspec.structs.replace(
+            request, schema_version=None, rebalance_intent=None,
+            realized_returns_by_world=None, realized_returns_by_strategy=None,
+        )
+    by_strategy: dict[str, dict[str, list[float]]] = {}
+    for source in (recorded or {}, returns_by_strategy or {}):
+        for world, strategies in source.items():
+            for strategy, series in strategies.items():
+                by_strategy.setdefault(world, {})[strategy] = [float(r) for r in series]
+    by_world = {w: [float(r) for r in s] for w, s in (returns_by_world or {}).items()}
+    return msgspec.structs.replace(
+        request,
+        schema_version=2,
+        rebalance_intent=RebalanceIntent(meta=dict(intent or {})),
+        realized_returns_by_world=by_world or request.realized_returns_by_world,
+        realized_returns_by_strategy=by_strategy or request.realized_returns_by_strategy,
+    )
 
 
 class Runner:
@@ -128,36 +177,11 @@ class Runner:
         returns_by_world: Mapping[str, Sequence[float]] | None = None,
         intent: Mapping[str, Any] | None = None,
     ) -> RebalanceRequest:
-        """Shape a request for the current capabilities.
-
-        Args:
-            request: the base request (its own v2 fields are replaced).
-            returns_by_strategy: ``{world: {strategy: returns}}``; merged over the recorded
-                returns.
-            returns_by_world: ``{world: returns}``.
-            intent: ``rebalance_intent.meta``.
-
-        Returns:
-            A v2 request (``schema_version=2``, returns, intent) or a clean v1 one.
-        """
-        if self.capabilities.schema_version < 2:
-            return msgspec.structs.replace(
-                request, schema_version=None, rebalance_intent=None,
-                realized_returns_by_world=None, realized_returns_by_strategy=None,
-            )
-        by_strategy: dict[str, dict[str, list[float]]] = {
-            w: {s: list(r) for s, r in m.items()} for w, m in self._returns.items()
-        }
-        for world, strategies in (returns_by_strategy or {}).items():
-            for strategy, series in strategies.items():
-                by_strategy.setdefault(world, {})[strategy] = [float(r) for r in series]
-        by_world = {w: [float(r) for r in s] for w, s in (returns_by_world or {}).items()}
-        return msgspec.structs.replace(
-            request,
-            schema_version=2,
-            rebalance_intent=RebalanceIntent(meta=dict(intent or {})),
-            realized_returns_by_world=by_world or request.realized_returns_by_world,
-            realized_returns_by_strategy=by_strategy or request.realized_returns_by_strategy,
+        """Shape a request for the current capabilities (see ``shape_request``)."""
+        return shape_request(
+            request, self.capabilities, recorded=self._returns,
+            returns_by_strategy=returns_by_strategy, returns_by_world=returns_by_world,
+            intent=intent,
         )
 
     def plan(

@@ -76,19 +76,19 @@ class AllocationsService:
             ServiceUnavailableError: the store failed (503 E_STORE_UNAVAILABLE), or
                 ``execute`` was asked without an executor (503 E_EXECUTOR_UNAVAILABLE).
         """
+        request_hash, etag = self.hashes(request)
+        try:
+            existing = await self._store.get_allocation_run(request.run_id)
+        except Exception as exc:
+            raise store_unavailable(exc) from exc
+        if existing is not None:  # a stored run answers as stored, whatever changed since
+            return self._replay(existing, request_hash)
         version = negotiate(request.schema_version, self._server)
         if request.execute and self._executor is None:
             raise ServiceUnavailableError(
                 "execute: true needs the Gateway execution path in this deployment.",
                 code="E_EXECUTOR_UNAVAILABLE",
             )
-        request_hash, etag = self.hashes(request)
-        try:
-            existing = await self._store.get_allocation_run(request.run_id)
-        except Exception as exc:
-            raise store_unavailable(exc) from exc
-        if existing is not None:
-            return self._replay(existing, request_hash)
         computed: dict[str, Any] = {}
 
         def decide(

@@ -153,15 +153,15 @@ class ApplyingService:
             ServiceUnavailableError: the store failed (503 E_STORE_UNAVAILABLE); nothing
                 was stored and no event will be sent.
         """
-        version = negotiate(request.schema_version, self._server)
         request_hash = self.request_hash(request)
-        if request.run_id is not None:
+        if request.run_id is not None:  # a stored run answers as stored, whatever changed since
             try:
                 existing = await self._store.get_plan(request.run_id)
             except Exception as exc:
                 raise store_unavailable(exc) from exc
             if existing is not None:
                 return self._replay(existing, request_hash)
+        version = negotiate(request.schema_version, self._server)
         run_id = request.run_id or str(uuid.uuid4())
         plan = build_plan_response(request, version, max_positions=self._max_positions)
         plan = msgspec.structs.replace(plan, run_id=run_id)

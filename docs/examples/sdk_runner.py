@@ -30,7 +30,8 @@ def main(base_url: str) -> int:
         runner = Runner(client, refresh_interval=30.0)
         caps = runner.start()
         print(f"gateway advertises v{caps.advertised_schema_version}, "
-              f"alpha_metrics_capable={caps.advertised_alpha_metrics}; using v{caps.schema_version}")
+              f"alpha_metrics_capable={caps.advertised_alpha_metrics}; "
+              f"using v{caps.schema_version}")
         try:
             plan = runner.plan(REQUEST, returns_by_strategy=RETURNS, intent={"note": "docs"})
         except WorldgateError as exc:

@@ -1,7 +1,8 @@
-// Follow Worldgate's `WS /events` stream from a browser or Node.js >= 22 (global WebSocket),
-// resuming after disconnects from the last sequence number seen.
+// Follow Worldgate's `WS /events` stream from a browser or Node.js >= 22 (global WebSocket;
+// Node 20: `node --experimental-websocket`), resuming after disconnects from the last
+// sequence number seen.
 //
-//   node docs/examples/ws_client.js ws://127.0.0.1:8000/events world-a 2
+//   node docs/examples/ws_client.js ws://127.0.0.1:8000/events world-a 2 [since] [maxEvents]
 //
 // Browsers cannot set an Authorization header on a WebSocket: when the server has
 // `security.api_tokens` set, connect through a proxy that adds it (see the page).
@@ -9,8 +10,11 @@
 const base = (globalThis.process?.argv[2]) ?? "ws://127.0.0.1:8000/events";
 const worldId = globalThis.process?.argv[3];
 const schemaVersion = globalThis.process?.argv[4] ?? "1";
+const since = globalThis.process?.argv[5];
+const maxEvents = Number(globalThis.process?.argv[6] ?? 0); // 0 = follow forever
 
-let lastSeq = null; // the resume point: the last event seq handled
+let lastSeq = since ? Number(since) : null; // the resume point: the last event seq handled
+let handled = 0;
 
 function subscriptionUrl() {
   const query = new URLSearchParams({ schema_version: schemaVersion });
@@ -31,6 +35,12 @@ function connect() {
     if ("id" in frame) {
       handleEvent(frame);
       if (frame.seq != null) lastSeq = frame.seq;
+      handled += 1;
+      if (maxEvents && handled >= maxEvents) {
+        ws.onclose = null;
+        ws.close(1000);
+        return;
+      }
     } else if (frame.type === "lagged") {
       // Too slow: reconnect from the last handled event; the server replays the rest.
       console.warn("lagged", frame);

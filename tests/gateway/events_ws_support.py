@@ -145,7 +145,7 @@ class LiveServer:
             lifespan="on",
         )
         self.server = GracefulServer(config, self.container.drain(), grace_seconds=5.0)
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self._sock.bind(("127.0.0.1", 0))
         self.port: int = self._sock.getsockname()[1]
         self.url = f"ws://127.0.0.1:{self.port}"

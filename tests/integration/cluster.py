@@ -99,7 +99,8 @@ class Node:
         with httpx.Client(timeout=1.0) as client:
             while True:
                 if self.proc is not None and self.proc.poll() is not None:
-                    raise RuntimeError(f"{self.name} exited ({self.proc.returncode}):\n{self.tail()}")
+                    code = self.proc.returncode
+                    raise RuntimeError(f"{self.name} exited ({code}):\n{self.tail()}")
                 try:
                     if client.get(self.url + path).status_code == 200:
                         return

@@ -54,6 +54,7 @@ class Client:
         self.url = gateway.ws_url + "/events?topics=rebalancing_planned"
         self.frames: list[dict[str, Any]] = []
         self.subscribed = anyio.Event()
+        self._arrived = anyio.Event()
 
     async def run(self) -> None:
         try:
@@ -64,6 +65,8 @@ class Client:
                         self.subscribed.set()
                     elif "id" in message:
                         self.frames.append(message)
+                        self._arrived.set()
+                        self._arrived = anyio.Event()
         except (ConnectionClosed, OSError):
             pass  # its Gateway was killed
 
@@ -77,8 +80,11 @@ class Client:
 
     async def wait_for(self, expected: set[Pair]) -> None:
         with anyio.fail_after(WAIT):
-            while not expected <= self.pairs().keys():
-                await anyio.sleep(0.05)
+            while True:
+                arrived = self._arrived
+                if expected <= self.pairs().keys():
+                    return
+                await arrived.wait()
 
 
 async def apply(http: httpx.AsyncClient, gateway: Node, run_id: str, step: int) -> set[Pair]:

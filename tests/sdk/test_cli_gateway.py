@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from app.cli import cli
 from app.metrics.alpha import compute_metrics
 from app.sdk.io import read_returns
+from tests.sdk.conftest import serve_process
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 POSITIONS = str(EXAMPLES / "positions.json")
@@ -165,3 +166,13 @@ def test_execute_submit_with_allow_live(served_v1: str) -> None:
                          POSITIONS, "--submit", "--allow-live", "--per-strategy")
     assert code == 0, err
     assert msgspec.json.decode(out)
+
+
+def test_health_fails_when_worldservice_lags_the_gateway(tmp_path: Path) -> None:
+    overrides = {"gateway": {"rebalance_schema_version": 2, "alpha_metrics_capable": True}}
+    with serve_process(overrides, tmp_path) as url:
+        code, out, _ = run("health", "--url", url, "--expect-schema-version", "2",
+                           "--expect-alpha-metrics")
+    assert code == 1
+    assert "worldservice supports schema_version 1 only, expected >= 2" in out
+    assert "status is 'degraded'" in out

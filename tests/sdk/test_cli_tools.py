@@ -12,6 +12,7 @@ from app.cli import cli
 from app.metrics.alpha import compute_metrics, compute_metrics_raw
 from app.sdk import cli_tools
 from app.sdk.io import read_returns
+from tests.sdk.conftest import V2_OVERRIDES, serve_process
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -170,3 +171,28 @@ def test_rollout_not_ready_against_v1(served_v1: str, tmp_path: Path) -> None:
 def test_rollout_unreachable() -> None:
     code, _, _ = run("rollout", "--url", "http://127.0.0.1:9", "--timeout", "1")
     assert code == 2
+
+
+def test_rollout_when_v2_is_required(tmp_path: Path) -> None:
+    overrides = {**V2_OVERRIDES, "worldservice": {"server": {
+        "compat_rebalance_v2": True, "alpha_metrics_required": True}}}
+    with serve_process(overrides, tmp_path) as url:
+        code, _, _ = run("rollout", "--url", url, "--out", str(tmp_path / "out"))
+    report = msgspec.json.decode((tmp_path / "out" / "rollout.json").read_bytes())
+    assert code == 0, report
+    rows = {c["name"]: c for c in report["checks"]}
+    assert "alpha_metrics_required=True" in rows["WorldService serves schema v2"]["evidence"]
+    assert "E_SCHEMA_VERSION_REQUIRED" in rows["v1 request gets a clean v1 answer"]["evidence"]
+
+
+def test_rollout_flags_a_gateway_ahead_of_worldservice(tmp_path: Path) -> None:
+    overrides = {"gateway": {"rebalance_schema_version": 2, "alpha_metrics_capable": True}}
+    with serve_process(overrides, tmp_path) as url:
+        code, _, _ = run("rollout", "--url", url, "--out", str(tmp_path / "out"),
+                         "--event-timeout", "1")
+    assert code == 1
+    report = msgspec.json.decode((tmp_path / "out" / "rollout.json").read_bytes())
+    rows = {c["name"]: c for c in report["checks"]}
+    agree = rows["Gateway agrees with WorldService"]
+    assert agree["ok"] is False
+    assert "gateway asks for v2, WorldService serves up to v1" in agree["evidence"]

@@ -19,10 +19,12 @@ from app.sdk import (
     InvalidRequest,
     PermissionDenied,
     SchemaVersionRequired,
+    Unauthorized,
     Unreachable,
 )
 from app.sdk.errors import StreamError
 from app.sdk.samples import sample_request, sample_returns
+from tests.sdk.conftest import V2_OVERRIDES
 
 
 def _v2_request(prefix: str = "") -> object:
@@ -139,3 +141,32 @@ async def test_async_execute(v1_url: str) -> None:
         answer = await client.execute(sample_request(), per_strategy=True)
     assert answer.scope == "per_strategy"
     assert all(o.strategy_id for orders in answer.orders_per_world.values() for o in orders)
+
+
+def test_applied_plan_reaches_v2_and_v1_streams(v2_url: str) -> None:
+    request = _v2_request("ev-")
+    with (GatewayClient(v2_url) as client,
+          EventStream(v2_url, topics=[REBALANCING_PLANNED], world_id="ev-core",
+                      schema_version=2) as v2,
+          EventStream(v2_url, topics=[REBALANCING_PLANNED], world_id="ev-core") as v1):
+        client.apply(request, run_id="ev-run")  # type: ignore[arg-type]
+        got2 = v2.next_event(timeout=10)
+        got1 = v1.next_event(timeout=10)
+    assert got2.id == got1.id and got2.data["world_id"] == "ev-core"
+    assert got2.data["rebalance_intent"] == {"meta": {"why": "test"}}
+    assert set(got2.data["alpha_metrics"]["per_strategy"]) == {"trend", "carry"}
+    assert "alpha_metrics" not in got1.data and "rebalance_intent" not in got1.data
+    assert v2.last_seq == got2.seq is not None
+
+
+def test_bearer_token_on_http_and_websocket(live_server: Callable[..., str]) -> None:
+    url = live_server({**V2_OVERRIDES, "security": {"api_tokens": ["s3cret"]}})
+    with GatewayClient(url) as anonymous, pytest.raises(Unauthorized) as info:
+        anonymous.apply(sample_request("tok-"), run_id="tok-1")
+    assert info.value.status == 401
+    with pytest.raises(Unauthorized):
+        EventStream(url, topics=[REBALANCING_PLANNED]).__enter__()
+    with GatewayClient(url, token="s3cret") as client, \
+            EventStream(url, token="s3cret", world_id="tok-core") as stream:
+        client.apply(sample_request("tok-"), run_id="tok-1")
+        assert stream.next_event(timeout=10).data["run_id"] == "tok-1"

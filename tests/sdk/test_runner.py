@@ -12,7 +12,7 @@ from litestar.params import JSONBody
 
 from app.contracts.rebalancing import PlanV1, PlanV2
 from app.metrics.alpha import compute_metrics
-from app.sdk import GatewayClient, Runner
+from app.sdk import AsyncGatewayClient, AsyncRunner, GatewayClient, Runner
 from app.sdk.runner import effective_capabilities
 from app.sdk.samples import sample_request, sample_returns
 from app.sdk.wire import parse_health
@@ -150,3 +150,23 @@ def test_runner_against_real_v1_and_v2_servers(live_server: Callable[..., str]) 
         if isinstance(plan, PlanV2):
             got = msgspec.to_builtins(plan.alpha_metrics.per_strategy["meanrev"]["alpha"])
             assert got == pytest.approx(compute_metrics(sample_returns()["alpha"]["meanrev"]))
+
+
+@pytest.mark.anyio
+async def test_async_runner_switches_too(board: tuple[Switchboard, str]) -> None:
+    state, url = board
+    clock = FakeClock()
+    async with AsyncGatewayClient(url) as client:
+        runner = AsyncRunner(client, refresh_interval=10.0, clock=clock)
+        assert (await runner.start()).schema_version == 2
+        runner.record_returns("core", "trend", [0.02, -0.01])
+        assert isinstance(await runner.plan(sample_request(), intent={"a": 1}), PlanV2)
+        assert state.requests[-1]["realized_returns_by_strategy"] == {
+            "core": {"trend": [0.02, -0.01]}}
+        state.health = {"status": "ok", "rebalance_schema_version": 1,
+                        "alpha_metrics_capable": True}
+        clock.now = 10.0
+        assert isinstance(await runner.plan(sample_request()), PlanV1)
+        assert "schema_version" not in state.requests[-1]
+        assert "realized_returns_by_strategy" not in state.requests[-1]
+        assert (await runner.capabilities()).advertised_alpha_metrics is True

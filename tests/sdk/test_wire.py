@@ -119,3 +119,21 @@ def test_decode_event_skips_control_frames() -> None:
         "id": "e1", "source": "s", "type": "rebalancing_planned", "time": "t",
         "data": {"world_id": "w"}, "seq": 7, "extra": math.pi}))
     assert event is not None and event.seq == 7 and event.data == {"world_id": "w"}
+
+
+def test_stream_frames_tell_events_from_control_frames() -> None:
+    from app.sdk.errors import StreamError
+    from app.sdk.events import _Frames
+
+    frames = _Frames()
+    assert frames.take(b'{"type": "subscribed", "topics": ["rebalancing_planned"]}') is None
+    assert frames.subscribed is not None
+    assert frames.take(b'{"type": "gap", "missed_from": 1, "missed_to": 3}') is None
+    assert frames.notices == [{"type": "gap", "missed_from": 1, "missed_to": 3}]
+    # An event without ``specversion`` (omitted as the default) is still an event.
+    event = frames.take(b'{"id": "e", "source": "s", "type": "rebalancing_planned", '
+                        b'"time": "t", "data": {}, "seq": 4}')
+    assert event is not None and frames.last_seq == 4
+    with pytest.raises(StreamError) as info:
+        frames.take(b'{"type": "error", "code": "E_BAD_SUBSCRIPTION", "detail": "no"}')
+    assert info.value.code == "E_BAD_SUBSCRIPTION"

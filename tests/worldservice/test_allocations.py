@@ -157,3 +157,24 @@ async def test_execute_hands_the_plan_to_the_executor_once(tmp_path: Path) -> No
     assert len(executor.calls) == 1
     assert request.world_alloc_before == {"a": 0.5} and request.world_alloc_after == {"a": 0.25}
     assert plan.run_id == "r1" and plan.per_world["a"].scale_world == 0.5
+
+
+async def test_mutating_routes_need_a_token_reads_do_not(tmp_path: Path) -> None:
+    tokens = {"security": {"api_tokens": ["sekrit"]}}
+    auth = {"authorization": "Bearer sekrit"}
+    async with running_app(tmp_path, tokens) as (client, _):
+        no_token = await client.post(ALLOC, json=alloc_body("r1", {"a": 0.5}))
+        apply_no_token = await client.post("/worldservice/rebalancing/apply", json={})
+        with_token = await client.post(ALLOC, json=alloc_body("r1", {"a": 0.5}), headers=auth)
+        read = await client.get(ALLOC)
+        plans = await client.get("/worldservice/rebalancing/plans")
+    assert no_token.status_code == apply_no_token.status_code == 401
+    assert with_token.status_code == 200
+    assert read.status_code == plans.status_code == 200
+
+
+async def test_empty_run_id_is_422(tmp_path: Path) -> None:
+    async with running_app(tmp_path) as (client, _):
+        answer = await client.post(ALLOC, json=alloc_body("", {"a": 0.5}))
+    assert answer.status_code == 422
+    assert answer.json()["errors"][0]["path"] == "$.run_id"

@@ -195,3 +195,16 @@ async def test_plans_listing_filters_and_limits(tmp_path: Path) -> None:
     assert unknown == []
     assert too_big.status_code == zero.status_code == 422
     assert all(e["topic"] == REBALANCING_PLANNED for p in by_a for e in p["events"])
+
+
+async def test_stored_run_replays_after_a_restart_with_other_settings(tmp_path: Path) -> None:
+    async with running_app(tmp_path) as (client, _):
+        first = await client.post(APPLY, json=apply_body("kept"))
+    required = {"worldservice": {"server": {"compat_rebalance_v2": True,
+                                            "alpha_metrics_required": True}}}
+    async with running_app(tmp_path, required) as (client, _):  # same SQLite file
+        again = await client.post(APPLY, json=apply_body("kept"))
+        new_v1 = await client.post(APPLY, json=apply_body("new"))
+    assert again.status_code == 200 and again.content == first.content
+    assert new_v1.status_code == 400
+    assert new_v1.json()["code"] == "E_SCHEMA_VERSION_REQUIRED"
