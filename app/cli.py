@@ -62,4 +62,9 @@ _add_sdk_commands()
 
 def main() -> None:
     """Console-script entry point."""
+    from app.observability.logging import configure_logging
+
+    # SDK commands print their results on stdout: their log lines go to stderr, warnings
+    # and up only. ``serve`` reconfigures logging from its settings.
+    configure_logging("console", "warning")
     cli()

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from app.store.ports import Store
     from app.worldservice.allocations import AllocationsService
     from app.worldservice.applying import ApplyingService
-    from app.worldservice.outbox import OutboxPublisher
+    from app.store.outbox import OutboxPublisher
     from app.worldservice.planning import PlanningService
 
 __all__ = ["Container", "build_container"]
@@ -70,7 +70,7 @@ def _memory_controlbus(settings: Settings) -> ControlBus:
 def _outbox_publisher(
     settings: Settings, store: Store, bus: ControlBus, metrics: AppMetrics
 ) -> OutboxPublisher:
-    from app.worldservice.outbox import OutboxPublisher
+    from app.store.outbox import OutboxPublisher
 
     return OutboxPublisher(
         store,

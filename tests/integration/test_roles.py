@@ -34,9 +34,9 @@ out["modules"] = sorted(m for m in sys.modules if m.startswith("app."))
 print("PROBE" + json.dumps(out))
 """
 
-# The outbox publisher lives in app.worldservice (it is not WorldService logic and runs in
-# every process); it should move to a neutral package, then this exception goes.
-SHARED_INFRASTRUCTURE = {"app.worldservice", "app.worldservice.outbox"}
+# The outbox publisher is shared infrastructure (app.store.outbox): nothing of WorldService
+# may be imported by a gateway-only process.
+SHARED_INFRASTRUCTURE: set[str] = set()
 
 
 def probe(tmp_path: Path, env: dict[str, str]) -> dict[str, Any]:

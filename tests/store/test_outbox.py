@@ -20,7 +20,7 @@ from app.controlbus.ports import BusEnvelope, Subscription
 from app.errors import ServiceUnavailableError
 from app.store.adapters.sqlite import SqliteStore
 from app.store.ports import StoredPlan
-from app.worldservice.outbox import OutboxPublisher
+from app.store.outbox import OutboxPublisher
 
 pytestmark = pytest.mark.anyio
 

@@ -1,0 +1,63 @@
+"""Lot arithmetic for the planner: rounding toward zero to lot multiples without float residue."""
+
+from __future__ import annotations
+
+import functools
+import math
+from decimal import Decimal
+
+__all__ = ["LOT_TOLERANCE", "round_to_lot"]
+
+LOT_TOLERANCE = 1e-9
+"""A quantity within this many lots of a lot multiple counts as that multiple."""
+
+_LotInfo = tuple[float, float, float, Decimal]  # lot, mantissa m, 10**d, exact lot
+_EXACT = float(2**53)  # integers below this are exact floats
+
+
+@functools.lru_cache(maxsize=4096)
+def _lot_info(lot: float) -> _LotInfo:
+    """``lot`` as ``m / 10**d`` with integer ``m`` (cached: requests reuse a few lot sizes)."""
+    exact = Decimal(repr(lot))
+    _, digits, exponent = exact.as_tuple()
+    mantissa = int("".join(map(str, digits)))
+    if isinstance(exponent, int) and -22 <= exponent <= 0 and mantissa < _EXACT:
+        return (lot, float(mantissa), 10.0**-exponent, exact)
+    return (lot, math.nan, 1.0, exact)  # NaN mantissa: always the Decimal path
+
+
+def _lot_count(units: float) -> int:
+    """Whole lots in ``units`` lots: toward zero, snapping within ``LOT_TOLERANCE``."""
+    nearest = round(units)
+    if -LOT_TOLERANCE <= units - nearest <= LOT_TOLERANCE:
+        return nearest
+    return int(units)  # int() truncates toward zero
+
+
+def _lot_qty(count: int, info: _LotInfo) -> float:
+    """``count`` lots as the float nearest the exact decimal product (no float residue).
+
+    With ``lot = m / 10**d``, ``count·m`` is an exact integer below 2**53 and ``10**d`` is
+    exact for d ≤ 22, so one IEEE division is correctly rounded: the nearest float to the
+    decimal value. Anything else goes through Decimal.
+    """
+    num = count * info[1]
+    if -_EXACT < num < _EXACT:
+        return num / info[2]
+    return float(info[3] * count)
+
+
+def round_to_lot(qty: float, lot: float | None) -> float:
+    """Round ``qty`` toward zero to a multiple of ``lot`` without float residue.
+
+    Args:
+        qty: the signed quantity.
+        lot: the lot size (> 0), or None for no rounding.
+
+    Returns:
+        The rounded quantity (``0.3``, never ``0.30000000000000004``).
+    """
+    if lot is None:
+        return qty
+    count = _lot_count(qty / lot)
+    return _lot_qty(count, _lot_info(lot)) if count else 0.0
