@@ -24,10 +24,10 @@ if TYPE_CHECKING:
     from app.gateway.health import GatewayHealth
     from app.gateway.negotiation import NegotiatingClient
     from app.gateway.relay import EventRelay
+    from app.store.outbox import OutboxPublisher
     from app.store.ports import Store
     from app.worldservice.allocations import AllocationsService
     from app.worldservice.applying import ApplyingService
-    from app.store.outbox import OutboxPublisher
     from app.worldservice.planning import PlanningService
 
 __all__ = ["Container", "build_container"]

@@ -47,12 +47,26 @@ def _close(a: float, b: float) -> bool:
     return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
 
 
+def _metric_problems(got: object, series: list[float], label: str) -> list[str]:
+    """Compare a metrics map from the wire with what the metrics module computes."""
+    if not isinstance(got, Mapping):
+        return [f"alpha_metrics for {label} are missing"]
+    want = compute_metrics(series)
+    problems = []
+    for key in METRIC_KEYS:
+        value = got.get(key)
+        if not isinstance(value, int | float) or not _close(float(value), want[key]):
+            problems.append(f"{label} {key} = {value!r}, computed {want[key]:.6g}")
+    return problems
+
+
 def v2_plan_problems(raw: object, request: RebalanceRequest) -> list[str]:
     """Check a raw plan answer against a v2 request: version, computed metrics, intent echo.
 
-    Every strategy series sent in ``realized_returns_by_strategy`` must come back in
-    ``alpha_metrics.per_strategy[strategy][world]`` with the values the metrics module
-    computes; every planned world must have ``per_world`` metrics; the intent must be echoed.
+    Every series sent in ``realized_returns_by_strategy`` (``realized_returns_by_world``)
+    must come back in ``alpha_metrics.per_strategy[strategy][world]`` (``per_world[world]``)
+    with the values the metrics module computes; every planned world must have
+    ``per_world`` metrics; the intent must be echoed.
     """
     if not isinstance(raw, Mapping):
         return ["plan answer is not a JSON object"]
@@ -67,19 +81,12 @@ def v2_plan_problems(raw: object, request: RebalanceRequest) -> list[str]:
     for world in raw.get("per_world") or {}:
         if world not in per_world:
             problems.append(f"alpha_metrics.per_world has no entry for world {world}")
+    for world, series in (request.realized_returns_by_world or {}).items():
+        problems += _metric_problems(per_world.get(world), series, f"world {world}")
     for world, strategies in (request.realized_returns_by_strategy or {}).items():
         for strategy, series in strategies.items():
             got = (per_strategy.get(strategy) or {}).get(world)
-            if not isinstance(got, Mapping):
-                problems.append(f"alpha_metrics.per_strategy[{strategy}][{world}] is missing")
-                continue
-            want = compute_metrics(series)
-            for key in METRIC_KEYS:
-                value = got.get(key)
-                if not isinstance(value, int | float) or not _close(float(value), want[key]):
-                    problems.append(
-                        f"{strategy}@{world} {key} = {value!r}, computed {want[key]:.6g}"
-                    )
+            problems += _metric_problems(got, series, f"{strategy}@{world}")
     sent = request.rebalance_intent.meta if request.rebalance_intent else {}
     echoed = raw.get("rebalance_intent")
     if not isinstance(echoed, Mapping) or echoed.get("meta") != sent:

@@ -79,10 +79,21 @@ def _strategy_returns(items: tuple[str, ...]) -> dict[str, dict[str, list[float]
     return out
 
 
+def _world_returns(items: tuple[str, ...]) -> dict[str, list[float]]:
+    out: dict[str, list[float]] = {}
+    for item in items:
+        world, sep, path = item.partition("=")
+        if not (sep and world and path):
+            raise InputError(f"expected WORLD=FILE, got {item!r}")
+        out[world] = read_returns(path)
+    return out
+
+
 def build_request(
     *, target: str | None, before: str | None, positions: str | None,
     total_equity: float | None, schema_version: int | None, request_file: str | None,
     intent: tuple[str, ...] = (), strategy_returns: tuple[str, ...] = (),
+    world_returns: tuple[str, ...] = (),
 ) -> RebalanceRequest:
     """Build the request from CLI options (see ``docs/cli.md``).
 
@@ -140,6 +151,11 @@ def build_request(
             updates["realized_returns_by_strategy"] = _strategy_returns(strategy_returns)
         except InputError as exc:
             bad_input(exc, "--strategy-returns")
+    if world_returns:
+        try:
+            updates["realized_returns_by_world"] = _world_returns(world_returns)
+        except InputError as exc:
+            bad_input(exc, "--world-returns")
     return msgspec.structs.replace(req, **updates) if updates else req
 
 
@@ -147,6 +163,8 @@ def _request_options(fn: Any) -> Any:
     options = [
         click.option("--output", type=click.Choice(["json", "table"]), default="json",
                      show_default=True, help="Print the answer as JSON or as tables."),
+        click.option("--world-returns", multiple=True, metavar="WORLD=FILE",
+                     help="Realized returns file of one world (v2 metrics); repeatable."),
         click.option("--strategy-returns", multiple=True, metavar="WORLD:STRATEGY=FILE",
                      help="Realized returns file of one strategy (v2 metrics); repeatable."),
         click.option("--intent", multiple=True, metavar="KEY=VALUE",
@@ -232,7 +250,7 @@ def _gather(kw: dict[str, Any]) -> RebalanceRequest:
         target=kw["target"], before=kw["before"], positions=kw["positions"],
         total_equity=kw["total_equity"], schema_version=kw["schema_version"],
         request_file=kw["request_file"], intent=kw["intent"],
-        strategy_returns=kw["strategy_returns"],
+        strategy_returns=kw["strategy_returns"], world_returns=kw["world_returns"],
     )
 
 

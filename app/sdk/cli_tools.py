@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import click
@@ -36,6 +37,9 @@ PROGRESS_MIN_ROWS = 200_000
               help="Cost subtracted from every period's return.")
 def report(source: str, out: str, title: str | None, rf: float, transaction_cost: float) -> None:
     """Write a performance report (six alpha_performance metrics, equity and drawdown)."""
+    for name, value in (("--rf", rf), ("--transaction-cost", transaction_cost)):
+        if not math.isfinite(value):
+            raise click.BadParameter("must be a finite number", param_hint=name)
     try:
         report_format(out)
     except InputError as exc:

@@ -16,7 +16,7 @@ from app.sdk.checks import Check, health_problems, v2_plan_problems
 from app.sdk.client import GatewayClient
 from app.sdk.errors import SdkError, Unreachable
 from app.sdk.runner import Runner
-from app.sdk.samples import sample_request, sample_returns
+from app.sdk.samples import sample_request, sample_returns, sample_world_returns
 from app.sdk.wire import parse_health
 
 __all__ = ["Rehearsal", "rehearse"]
@@ -64,14 +64,21 @@ def _report_md(result: Rehearsal, url: str, plan: Mapping[str, Any] | None) -> s
              "| step | ok | evidence |", "|---|---|---|"]
     lines += [f"| {s.name} | {'✅' if s.ok else '❌'} | {s.evidence} |" for s in result.steps]
     metrics = (plan or {}).get("alpha_metrics") or {}
+    head = " | ".join(k.split(".")[1] for k in METRIC_KEYS)
+    rule = "---:|" * len(METRIC_KEYS)
+
+    def cells(m: Mapping[str, Any]) -> str:
+        return " | ".join(f"{float(m.get(k, 0.0)):.6f}" for k in METRIC_KEYS)
+
+    if metrics.get("per_world"):
+        lines += ["", "## alpha_performance per world (per period)", "",
+                  f"| world | {head} |", f"|---|{rule}"]
+        lines += [f"| {w} | {cells(m)} |" for w, m in sorted(metrics["per_world"].items())]
     if metrics.get("per_strategy"):
-        lines += ["", "## alpha_performance per strategy", "",
-                  "| strategy | world | " + " | ".join(k.split(".")[1] for k in METRIC_KEYS)
-                  + " |", "|---|---|" + "---:|" * len(METRIC_KEYS)]
+        lines += ["", "## alpha_performance per strategy (per period)", "",
+                  f"| strategy | world | {head} |", f"|---|---|{rule}"]
         for strategy, worlds in sorted(metrics["per_strategy"].items()):
-            for world, m in sorted(worlds.items()):
-                cells = " | ".join(f"{float(m.get(k, 0.0)):.6f}" for k in METRIC_KEYS)
-                lines.append(f"| {strategy} | {world} | {cells} |")
+            lines += [f"| {strategy} | {w} | {cells(m)} |" for w, m in sorted(worlds.items())]
     return "\n".join(lines) + "\n"
 
 
@@ -131,8 +138,9 @@ def rehearse(
                 return _finish(result, out, url, plan, log)
             base = request or sample_request()
             returns = returns_by_strategy if returns_by_strategy is not None else sample_returns()
+            by_world = sample_world_returns() if request is None else None
             shaped = runner.build_request(
-                base, returns_by_strategy=returns,
+                base, returns_by_strategy=returns, returns_by_world=by_world,
                 intent={"rehearsal_id": str(uuid.uuid4()), "source": "worldgate rehearse"},
             )
             (out / "request.json").write_bytes(_pretty(shaped))

@@ -17,7 +17,7 @@ from app.sdk.checks import V2_FIELDS, Check, health_problems, v1_plan_problems, 
 from app.sdk.client import GatewayClient
 from app.sdk.errors import SdkError, Unreachable, WorldgateError
 from app.sdk.events import EventStream
-from app.sdk.samples import sample_request, sample_returns
+from app.sdk.samples import sample_request, sample_returns, sample_world_returns
 from app.sdk.wire import GatewayHealth
 
 __all__ = ["Rollout", "render_rollout_md", "rollout", "write_rollout"]
@@ -62,6 +62,7 @@ def _v2_request(base: RebalanceRequest, prefix: str, meta: dict[str, Any]) -> Re
     return msgspec.structs.replace(
         base, schema_version=2, rebalance_intent=RebalanceIntent(meta=meta),
         realized_returns_by_strategy=sample_returns(prefix),
+        realized_returns_by_world=sample_world_returns(prefix),
     )
 
 

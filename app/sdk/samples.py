@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from app.contracts.rebalancing import PositionSlice, RebalanceRequest
 
-__all__ = ["sample_request", "sample_returns"]
+__all__ = ["sample_request", "sample_returns", "sample_world_returns"]
 
 
 def sample_request(prefix: str = "") -> RebalanceRequest:
@@ -46,4 +46,12 @@ def sample_returns(prefix: str = "") -> dict[str, dict[str, list[float]]]:
         f"{prefix}alpha": {
             "meanrev": [-0.006, 0.011, 0.004, -0.009, 0.013, -0.002, 0.007, 0.005],
         },
+    }
+
+
+def sample_world_returns(prefix: str = "") -> dict[str, list[float]]:
+    """Realized per-period returns of each world of ``sample_request`` (its book as a whole)."""
+    return {
+        f"{prefix}core": [0.009, -0.002, 0.016, -0.011, 0.006, 0.003, -0.005, 0.012],
+        f"{prefix}alpha": [-0.004, 0.008, 0.003, -0.007, 0.01, -0.001, 0.005, 0.004],
     }

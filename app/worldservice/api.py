@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any, TypeVar
 
+import anyio.to_thread
 import msgspec
 from litestar import Request, Router, post
 from litestar.di import NamedDependency, Provide
@@ -17,9 +18,11 @@ from app.http import msgspec_error_item
 from app.worldservice.api_capabilities import capabilities_route
 from app.worldservice.planning import PlanningService
 
-__all__ = ["decode_body", "plan_rebalance", "worldservice_router"]
+__all__ = ["INLINE_PLAN_POSITIONS", "decode_body", "plan_rebalance", "worldservice_router"]
 
 _T = TypeVar("_T")
+INLINE_PLAN_POSITIONS = 20_000
+"""Plans with fewer positions run inline on the event loop, bigger ones in a worker thread."""
 _DECODERS: dict[Any, msgspec.json.Decoder[Any]] = {}
 _MISSING_FIELD = re.compile(r"missing required field `([^`]+)`")
 
@@ -83,11 +86,15 @@ async def plan_rebalance(
 ) -> PlanResponse:
     """Answer ``POST /worldservice/rebalancing/plan``.
 
-    Planning is pure CPU work and runs inline on the event loop: it is linear in the
-    positions and cheaper than a thread hand-off for ordinary requests (figures in
-    benchmarks/RESULTS.md).
+    Planning is pure CPU work. Ordinary requests are planned inline on the event loop (a
+    10k-position plan takes tens of milliseconds, less than it would wait for a worker
+    thread); bigger ones go to a worker thread so the loop keeps serving other requests
+    in between (the GIL still shares one core between them).
     """
-    return planning.plan(decode_body(await request.body(), RebalanceRequest))
+    req = decode_body(await request.body(), RebalanceRequest)
+    if len(req.positions) < INLINE_PLAN_POSITIONS:
+        return planning.plan(req)
+    return await anyio.to_thread.run_sync(planning.plan, req)
 
 
 def worldservice_router(container: Container) -> Router:

@@ -6,27 +6,35 @@ import functools
 import math
 from decimal import Decimal
 
-__all__ = ["LOT_TOLERANCE", "round_to_lot"]
+__all__ = [
+    "EXACT_INT_LIMIT",
+    "LOT_TOLERANCE",
+    "LotInfo",
+    "lot_count",
+    "lot_info",
+    "lot_qty",
+    "round_to_lot",
+]
 
 LOT_TOLERANCE = 1e-9
 """A quantity within this many lots of a lot multiple counts as that multiple."""
 
-_LotInfo = tuple[float, float, float, Decimal]  # lot, mantissa m, 10**d, exact lot
-_EXACT = float(2**53)  # integers below this are exact floats
+LotInfo = tuple[float, float, float, Decimal]  # lot, mantissa m, 10**d, exact lot
+EXACT_INT_LIMIT = float(2**53)  # integers below this are exact floats
 
 
 @functools.lru_cache(maxsize=4096)
-def _lot_info(lot: float) -> _LotInfo:
+def lot_info(lot: float) -> LotInfo:
     """``lot`` as ``m / 10**d`` with integer ``m`` (cached: requests reuse a few lot sizes)."""
     exact = Decimal(repr(lot))
     _, digits, exponent = exact.as_tuple()
     mantissa = int("".join(map(str, digits)))
-    if isinstance(exponent, int) and -22 <= exponent <= 0 and mantissa < _EXACT:
+    if isinstance(exponent, int) and -22 <= exponent <= 0 and mantissa < EXACT_INT_LIMIT:
         return (lot, float(mantissa), 10.0**-exponent, exact)
     return (lot, math.nan, 1.0, exact)  # NaN mantissa: always the Decimal path
 
 
-def _lot_count(units: float) -> int:
+def lot_count(units: float) -> int:
     """Whole lots in ``units`` lots: toward zero, snapping within ``LOT_TOLERANCE``."""
     nearest = round(units)
     if -LOT_TOLERANCE <= units - nearest <= LOT_TOLERANCE:
@@ -34,7 +42,7 @@ def _lot_count(units: float) -> int:
     return int(units)  # int() truncates toward zero
 
 
-def _lot_qty(count: int, info: _LotInfo) -> float:
+def lot_qty(count: int, info: LotInfo) -> float:
     """``count`` lots as the float nearest the exact decimal product (no float residue).
 
     With ``lot = m / 10**d``, ``count·m`` is an exact integer below 2**53 and ``10**d`` is
@@ -42,7 +50,7 @@ def _lot_qty(count: int, info: _LotInfo) -> float:
     decimal value. Anything else goes through Decimal.
     """
     num = count * info[1]
-    if -_EXACT < num < _EXACT:
+    if -EXACT_INT_LIMIT < num < EXACT_INT_LIMIT:
         return num / info[2]
     return float(info[3] * count)
 
@@ -59,5 +67,5 @@ def round_to_lot(qty: float, lot: float | None) -> float:
     """
     if lot is None:
         return qty
-    count = _lot_count(qty / lot)
-    return _lot_qty(count, _lot_info(lot)) if count else 0.0
+    count = lot_count(qty / lot)
+    return lot_qty(count, lot_info(lot)) if count else 0.0

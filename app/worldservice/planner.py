@@ -9,11 +9,11 @@ from dataclasses import dataclass
 
 from app.contracts.rebalancing import RebalanceRequest, SymbolDelta, WorldPlan
 from app.worldservice.lots import (
-    _EXACT,
+    EXACT_INT_LIMIT,
     LOT_TOLERANCE,
-    _lot_info,
-    _lot_qty,
-    _LotInfo,
+    LotInfo,
+    lot_info,
+    lot_qty,
     round_to_lot,
 )
 
@@ -151,10 +151,11 @@ def _scaling(
     # Overlay (f = 1) leaves every position untouched: skip the netting pass.
     acc = _net_world_deltas(req, scales) if frac < 1.0 else {}
     lot_by_symbol = req.lot_size_by_symbol or {}
-    lot_infos: dict[str, _LotInfo] = {}
+    lot_infos: dict[str, LotInfo] = {}
     dust = req.min_trade_notional or 0.0
     noise = NOISE_RELATIVE
     tol = LOT_TOLERANCE
+    exact = EXACT_INT_LIMIT
     per_world: dict[str, list[SymbolDelta]] = {}
     g_counts: dict[_Key, int] = {}
     g_floats: dict[_Key, float] = {}
@@ -192,16 +193,16 @@ def _scaling(
                 continue
             info = lot_infos.get(symbol)
             if info is None:
-                info = lot_infos[symbol] = _lot_info(lot)
-            num = count * info[1]  # _lot_qty inlined
-            qty = num / info[2] if -_EXACT < num < _EXACT else _lot_qty(count, info)
+                info = lot_infos[symbol] = lot_info(lot)
+            num = count * info[1]  # lot_qty inlined
+            qty = num / info[2] if -exact < num < exact else lot_qty(count, info)
             g_counts[gkey] = g_counts.get(gkey, 0) + count
         if world != current_world:
             current_world = world
             deltas = per_world[world] = []
         deltas.append(SymbolDelta(symbol=symbol, delta_qty=qty, venue=venue or None))
 
-    global_items = [(k, _lot_qty(c, lot_infos[k[0]])) for k, c in g_counts.items() if c]
+    global_items = [(k, lot_qty(c, lot_infos[k[0]])) for k, c in g_counts.items() if c]
     global_items.extend(g_floats.items())
     global_items.sort()
     global_deltas: list[SymbolDelta] = []

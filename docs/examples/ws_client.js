@@ -43,12 +43,12 @@ function connect() {
       }
     } else if (frame.type === "lagged") {
       // Too slow: reconnect from the last handled event; the server replays the rest.
-      console.warn("lagged", frame);
+      console.warn("lagged", JSON.stringify(frame));
       ws.close(1000);
     } else if (frame.type === "error") {
-      console.error("error", frame);
+      console.error("error", JSON.stringify(frame));
     } else {
-      console.info(frame.type, frame); // subscribed, gap
+      console.warn(frame.type, JSON.stringify(frame)); // subscribed, gap (to stderr)
     }
   };
   ws.onclose = (close) => {

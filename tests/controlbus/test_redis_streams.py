@@ -118,6 +118,23 @@ async def test_entry_of_a_crashed_member_is_claimed_by_another(raw_redis: Redis)
         await bus.close()
 
 
+async def test_member_leaving_cleanly_hands_back_its_entries_at_once() -> None:
+    # Claims of silent members wait a minute: only the hand-back can deliver within WAIT.
+    bus = make_redis_bus(claim_idle_seconds=60.0)
+    await bus.start()
+    try:
+        ev = event(1)
+        async with bus.subscribe([T], group="g", consumer="leaving") as leaving:
+            await bus.publish(T, ev)
+            assert (await first(leaving)).event.id == ev.id  # taken, never acked
+        async with bus.subscribe([T], group="g", consumer="staying") as staying:
+            got = await first(staying)
+            await staying.ack(got)
+        assert got.event.id == ev.id
+    finally:
+        await bus.close()
+
+
 async def test_group_lost_by_the_server_is_recreated(raw_redis: Redis) -> None:
     bus = make_redis_bus()
     await bus.start()

@@ -161,6 +161,15 @@ def test_since_beyond_the_log_gets_live_events(app: WsApp) -> None:
         assert (got["id"], got["seq"]) == (live.id, 2)
 
 
+def test_replay_failure_gets_an_error_frame_and_1011(app: WsApp) -> None:
+    app.call(app.store.stop)  # the event log is gone
+    with app.client.websocket_connect("/events?since=0") as ws:
+        subscribed(ws)
+        assert recv(ws)["code"] == "E_REPLAY_FAILED"
+        assert recv_closed(ws) == 1011
+    app.call(app.store.start)  # so the app shuts down normally
+
+
 def test_replay_is_bounded_by_replay_limit(make_settings: SettingsFactory) -> None:
     with ws_app(make_settings({"gateway": {"relay": {"replay_limit": 2}}})) as app:
         events = [planned_event(f"w{i}") for i in range(5)]

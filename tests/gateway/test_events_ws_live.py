@@ -104,6 +104,18 @@ def test_shutdown_closes_clients_with_1001(make_settings: SettingsFactory) -> No
             assert info.value.rcvd is not None and info.value.rcvd.code == 1001
 
 
+@contextmanager
+def example_process(command: list[str]) -> Iterator[subprocess.Popen[str]]:
+    """Run a docs example; killed if the test fails before it exits on its own."""
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+
+
 def test_python_example_follows_and_resumes(make_settings: SettingsFactory) -> None:
     with live_server(make_settings()) as server:
         first, missed = planned_event("w1"), planned_event("w1")
@@ -116,16 +128,13 @@ def test_python_example_follows_and_resumes(make_settings: SettingsFactory) -> N
             "--since=1",  # it saw `first` before: it gets `missed`, then live events
             "--max-events=2",
         ]
-        with subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        ) as proc:
+        with example_process(command) as proc:
             assert proc.stdout is not None and proc.stderr is not None
             assert proc.stderr.readline().startswith("subscribed:")
             assert json.loads(proc.stdout.readline())["id"] == missed.id
             server.emit(planned_event("w2"), live := planned_event("w1"))
             assert json.loads(proc.stdout.readline())["id"] == live.id
             assert proc.wait(timeout=RECEIVE_TIMEOUT) == 0
-            proc.stderr.read()
 
 
 def test_token_is_checked_on_the_handshake(make_settings: SettingsFactory) -> None:
@@ -149,9 +158,7 @@ def test_javascript_example_follows_and_resumes(make_settings: SettingsFactory) 
         example = str(EXAMPLES / "ws_client.js")
         # Node 20 needs the flag for the global WebSocket; newer versions accept it too.
         command = [node, "--experimental-websocket", example, f"{server.url}/events", "w1"]
-        with subprocess.Popen(
-            [*command, "2", "1", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        ) as proc:
+        with example_process([*command, "2", "1", "2"]) as proc:
             assert proc.stdout is not None and proc.stderr is not None
             replayed = json.loads(proc.stdout.readline())
             assert (replayed["id"], replayed["seq"]) == (missed.id, 2)
@@ -159,4 +166,3 @@ def test_javascript_example_follows_and_resumes(make_settings: SettingsFactory) 
             got = json.loads(proc.stdout.readline())
             assert got["id"] == live.id and "alpha_metrics" in got["data"]
             assert proc.wait(timeout=RECEIVE_TIMEOUT) == 0
-            proc.stderr.read()

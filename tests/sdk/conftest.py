@@ -138,3 +138,13 @@ def v1_url(live_server: Callable[..., str]) -> str:
 def v2_url(live_server: Callable[..., str]) -> str:
     """A server with WorldService v2 and a v2, alpha-capable Gateway."""
     return live_server(V2_OVERRIDES)
+
+
+@pytest.fixture
+def dead_url() -> str:
+    """A loopback URL nothing listens on (a port just bound and released)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    return f"http://127.0.0.1:{port}"

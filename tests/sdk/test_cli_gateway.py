@@ -48,8 +48,8 @@ def test_health_v1_expectation_met_on_v1(served_v1: str) -> None:
     assert msgspec.json.decode(out.splitlines()[0])["rebalance_schema_version"] == 1
 
 
-def test_health_unreachable() -> None:
-    code, _, err = run("health", "--url", "http://127.0.0.1:9", "--timeout", "1")
+def test_health_unreachable(dead_url: str) -> None:
+    code, _, err = run("health", "--url", dead_url, "--timeout", "1")
     assert code == 2
     assert err.startswith("unreachable: ")
 
@@ -68,13 +68,16 @@ def test_plan_v2_with_returns_and_intent(served_v2: str) -> None:
     code, out, _ = run("plan", "--url", served_v2, "--target", TARGET, "--positions",
                        str(EXAMPLES / "positions.csv"), "--total-equity", "1000000",
                        "--before", "core=0.36,alpha=0.16", "--schema-version", "2",
-                       "--strategy-returns", f"core:trend={returns}", "--intent", "ticket=OPS-1")
+                       "--strategy-returns", f"core:trend={returns}", "--intent", "ticket=OPS-1",
+                       "--world-returns", f"alpha={EXAMPLES / 'returns.csv'}")
     assert code == 0, out
     plan = msgspec.json.decode(out)
     assert plan["schema_version"] == 2
     assert plan["rebalance_intent"] == {"meta": {"ticket": "OPS-1"}}
-    got = plan["alpha_metrics"]["per_strategy"]["trend"]["core"]
-    assert got == pytest.approx(compute_metrics(read_returns(returns)))
+    want = compute_metrics(read_returns(returns))
+    assert plan["alpha_metrics"]["per_strategy"]["trend"]["core"] == pytest.approx(want)
+    assert plan["alpha_metrics"]["per_world"]["alpha"] == pytest.approx(want)
+    assert plan["alpha_metrics"]["per_world"]["core"]["alpha_performance.sharpe"] == 0.0
 
 
 def test_plan_table(served_v2: str) -> None:
@@ -112,6 +115,10 @@ def test_plan_from_request_file(served_v1: str, tmp_path: Path) -> None:
          "Invalid value for --intent"),
         (["--target", TARGET, "--positions", POSITIONS, "--strategy-returns", "core=x.json"],
          "WORLD:STRATEGY=FILE"),
+        (["--target", TARGET, "--positions", POSITIONS, "--world-returns", "core"],
+         "Invalid value for --world-returns: expected WORLD=FILE"),
+        (["--target", TARGET, "--positions", POSITIONS, "--world-returns", "core=/nope.json"],
+         "cannot read /nope.json"),
     ],
 )
 def test_plan_bad_input(served_v1: str, args: list[str], message: str) -> None:
@@ -127,8 +134,8 @@ def test_plan_server_rejection_exits_1(served_v1: str) -> None:
     assert err.startswith("error: 422 E_")
 
 
-def test_plan_unreachable() -> None:
-    code, _, err = run("plan", "--url", "http://127.0.0.1:9", "--timeout", "1", "--target",
+def test_plan_unreachable(dead_url: str) -> None:
+    code, _, err = run("plan", "--url", dead_url, "--timeout", "1", "--target",
                        TARGET, "--positions", POSITIONS)
     assert code == 2 and "unreachable" in err
 

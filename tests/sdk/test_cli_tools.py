@@ -66,6 +66,12 @@ def test_report_bad_input(tmp_path: Path, content: str, message: str) -> None:
     assert "Invalid value for --from" in err and message in err
 
 
+def test_report_rejects_non_finite_rates(tmp_path: Path) -> None:
+    code, _, err = run("report", "--from", str(EXAMPLES / "returns.json"), "--out",
+                       str(tmp_path / "r.md"), "--rf", "nan")
+    assert code == 2 and "Invalid value for --rf: must be a finite number" in err
+
+
 def test_report_unreadable_and_bad_extension(tmp_path: Path) -> None:
     code, _, err = run("report", "--from", str(tmp_path / "missing.json"), "--out",
                        str(tmp_path / "r.md"))
@@ -124,7 +130,11 @@ def test_rehearse_passes_against_v2(served_v2: str, tmp_path: Path) -> None:
     assert request["schema_version"] == 2 and request["realized_returns_by_strategy"]
     assert plan["schema_version"] == 2
     assert plan["rebalance_intent"] == request["rebalance_intent"]
-    assert "PASS" in (out / "report.md").read_text()
+    report = (out / "report.md").read_text()
+    assert "PASS" in report
+    assert "## alpha_performance per world" in report and "| trend | core |" in report
+    assert plan["alpha_metrics"]["per_world"]["core"] == pytest.approx(
+        compute_metrics(request["realized_returns_by_world"]["core"]))
     assert "rehearse_finished ok=True" in (out / "rehearse.log").read_text()
 
 
@@ -138,8 +148,8 @@ def test_rehearse_fails_with_reason_against_v1(served_v1: str, tmp_path: Path) -
     assert "FAIL" in (out / "report.md").read_text()
 
 
-def test_rehearse_unreachable(tmp_path: Path) -> None:
-    code, _, err = run("rehearse", "--url", "http://127.0.0.1:9", "--timeout", "1", "--out",
+def test_rehearse_unreachable(tmp_path: Path, dead_url: str) -> None:
+    code, _, err = run("rehearse", "--url", dead_url, "--timeout", "1", "--out",
                        str(tmp_path))
     assert code == 2 and "unreachable" in err
 
@@ -168,8 +178,8 @@ def test_rollout_not_ready_against_v1(served_v1: str, tmp_path: Path) -> None:
     assert "❌" in stdout and "not ready" in stdout
 
 
-def test_rollout_unreachable() -> None:
-    code, _, _ = run("rollout", "--url", "http://127.0.0.1:9", "--timeout", "1")
+def test_rollout_unreachable(dead_url: str) -> None:
+    code, _, _ = run("rollout", "--url", dead_url, "--timeout", "1")
     assert code == 2
 
 

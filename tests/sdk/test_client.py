@@ -77,11 +77,11 @@ def test_schema_version_required(live_server: Callable[..., str]) -> None:
     assert info.value.code == "E_SCHEMA_VERSION_REQUIRED"
 
 
-def test_unreachable() -> None:
-    with GatewayClient("http://127.0.0.1:9", timeout=2) as client, \
+def test_unreachable(dead_url: str) -> None:
+    with GatewayClient(dead_url, timeout=2) as client, \
             pytest.raises(Unreachable) as info:
         client.health()
-    assert info.value.url == "http://127.0.0.1:9"
+    assert info.value.url == dead_url
 
 
 @pytest.mark.anyio
@@ -96,8 +96,8 @@ async def test_async_client(v2_url: str) -> None:
 
 
 @pytest.mark.anyio
-async def test_async_unreachable() -> None:
-    async with AsyncGatewayClient("http://127.0.0.1:9", timeout=2) as client:
+async def test_async_unreachable(dead_url: str) -> None:
+    async with AsyncGatewayClient(dead_url, timeout=2) as client:
         with pytest.raises(Unreachable):
             await client.health()
 

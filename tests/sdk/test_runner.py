@@ -122,8 +122,8 @@ def test_runner_records_returns(board: tuple[Switchboard, str]) -> None:
         "core": {"trend": [0.01, -0.02, 0.03]}}
 
 
-def test_unreachable_gateway_means_v1() -> None:
-    with GatewayClient("http://127.0.0.1:9", timeout=1) as client:
+def test_unreachable_gateway_means_v1(dead_url: str) -> None:
+    with GatewayClient(dead_url, timeout=1) as client:
         caps = Runner(client).start()
     assert (caps.schema_version, caps.reachable, caps.status) == (1, False, "unreachable")
 

@@ -19,8 +19,8 @@ from app.controlbus.adapters.memory import MemoryControlBus
 from app.controlbus.ports import BusEnvelope, Subscription
 from app.errors import ServiceUnavailableError
 from app.store.adapters.sqlite import SqliteStore
-from app.store.ports import StoredPlan
 from app.store.outbox import OutboxPublisher
+from app.store.ports import StoredPlan
 
 pytestmark = pytest.mark.anyio
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 from litestar.testing import TestClient
 
 from app.metrics import METRIC_KEYS, default_metrics
+from app.worldservice.api import INLINE_PLAN_POSITIONS
 from tests.worldservice.plan_builders import pos, request_json
 
 URL = "/worldservice/rebalancing/plan"
@@ -205,3 +207,32 @@ def test_openapi_documents_the_endpoint(client: TestClient[Any]) -> None:
     assert ref.endswith("/RebalanceRequest")
     one_of = operation["responses"]["200"]["content"]["application/json"]["schema"]["oneOf"]
     assert {r["$ref"].rsplit("/", 1)[1] for r in one_of} == {"PlanV1", "PlanV2"}
+
+
+def test_readme_example_request(make_client: ClientFactory) -> None:
+    # examples/plan_request.json is what README and docs/plan-endpoint.md post.
+    raw = (Path(__file__).parents[2] / "examples" / "plan_request.json").read_bytes()
+    headers = {"content-type": "application/json"}
+    v1 = make_client().post(URL, content=raw, headers=headers).json()
+    assert v1["schema_version"] == 1
+    assert v1["per_world"]["crypto-momo"]["deltas"] == [
+        {"symbol": "BTCUSDT", "delta_qty": -1.0, "venue": "binance"},
+        {"symbol": "ETHUSDT", "delta_qty": -5.0, "venue": "binance"},
+    ]
+    assert v1["global_deltas"][2:] == [
+        {"symbol": "SPY", "delta_qty": 50.0}, {"symbol": "TLT", "delta_qty": -25.0}
+    ]
+    v2 = make_client(V2).post(URL, content=raw, headers=headers).json()
+    assert v2["rebalance_intent"]["meta"]["ticket"] == "RB-1042"
+    assert v2["per_world"] == v1["per_world"]
+
+
+def test_big_plans_run_off_the_loop_with_the_same_answer(client: TestClient[Any]) -> None:
+    n = INLINE_PLAN_POSITIONS
+    positions = [pos("w", "s", f"S{i % 100}", 2.0, 10.0) for i in range(n)]
+    body = request_json(
+        world_alloc_before={"w": 0.5}, world_alloc_after={"w": 0.25}, positions=positions
+    )
+    plan = client.post(URL, json=body).json()
+    assert plan["per_world"]["w"]["deltas"][0] == {"symbol": "S0", "delta_qty": -n / 100}
+    assert len(plan["global_deltas"]) == 100

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 import pytest
 
 from app.contracts.rebalancing import OverlayConfig, SymbolDelta
 from app.worldservice.planner import (
+    GC_PAUSE_POSITIONS,
     PlanOverflowError,
     PlanParts,
     compute_plan,
@@ -291,3 +293,20 @@ def test_overflow_is_reported() -> None:
 def test_unknown_mode_is_rejected() -> None:
     with pytest.raises(ValueError):
         compute_plan(request(mode="twist"))
+
+
+def test_hybrid_without_fraction_is_rejected() -> None:
+    with pytest.raises(ValueError):
+        compute_plan(request(mode="hybrid", overlay=OVERLAY, **OVERLAY_REQUEST))
+
+
+def test_big_requests_pause_and_restore_the_gc() -> None:
+    n = GC_PAUSE_POSITIONS
+    positions = [pos("w", f"s{i % 3}", f"S{i % 500}", 1.0 + i % 7, 10.0) for i in range(n)]
+    parts = compute_plan(
+        request(world_alloc_before={"w": 0.5}, world_alloc_after={"w": 0.25}, positions=positions)
+    )
+    assert gc.isenabled()
+    total = sum(p.qty for p in positions)
+    assert sum(d.delta_qty for d in parts.per_world["w"].deltas) == pytest.approx(-total / 2)
+    assert len(parts.per_world["w"].deltas) == 500

@@ -31,11 +31,11 @@ import anyio
 import msgspec
 import structlog
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from redis.retry import Retry
 
 from app.contracts.events import CloudEvent
 from app.controlbus.adapters.redis_reader import RedisSubscription, StreamNames
