@@ -11,6 +11,8 @@ import msgspec
 __all__ = [
     "EVENT_SOURCE_GATEWAY",
     "EVENT_SOURCE_WORLDSERVICE",
+    "JSON_CONTENT_TYPE",
+    "SPECVERSION",
     "REBALANCING_ORDERS",
     "REBALANCING_PLANNED",
     "TOPICS",
@@ -23,6 +25,8 @@ REBALANCING_ORDERS: Final = "rebalancing_orders"
 TOPICS: Final[tuple[str, ...]] = (REBALANCING_PLANNED, REBALANCING_ORDERS)
 EVENT_SOURCE_WORLDSERVICE: Final = "worldgate/worldservice"
 EVENT_SOURCE_GATEWAY: Final = "worldgate/gateway"
+SPECVERSION: Final = "1.0"
+JSON_CONTENT_TYPE: Final = "application/json"
 
 
 class CloudEvent(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -39,8 +43,11 @@ class CloudEvent(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     subject: str | None = None
     time: str
     data: dict[str, Any]
-    specversion: str = "1.0"
-    datacontenttype: str = "application/json"
+    # ``specversion`` is REQUIRED by CloudEvents: it has no default so that omit_defaults
+    # never drops it. An absent ``datacontenttype`` means JSON in the JSON format, so the
+    # default may be omitted.
+    specversion: str
+    datacontenttype: str = JSON_CONTENT_TYPE
     seq: int | None = None
 
 
@@ -55,4 +62,5 @@ def new_event(
         subject=subject,
         time=datetime.now(UTC).isoformat(),
         data=data,
+        specversion=SPECVERSION,
     )

@@ -17,6 +17,7 @@ __all__ = [
     "VenueRule",
     "round_to_lot",
     "round_to_tick",
+    "subtract_lots",
 ]
 
 LOT_TOLERANCE = 1e-9
@@ -71,6 +72,16 @@ def round_to_lot(quantity: float, lot: float | None) -> float:
     if whole == 0:
         return 0.0
     return float(Decimal(whole) * _decimal(lot))
+
+
+def subtract_lots(minuend: float, subtrahend: float) -> float:
+    """Return ``minuend - subtrahend`` exactly for two lot-rounded quantities.
+
+    Float subtraction of two large lot multiples can leave noise of more than
+    ``LOT_TOLERANCE`` lots, which ``round_to_lot`` would then cut by a whole lot; decimal
+    arithmetic on their shortest reprs keeps the difference an exact multiple.
+    """
+    return float(_decimal(minuend) - _decimal(subtrahend))
 
 
 def round_to_tick(price: float, tick: float | None) -> float:

@@ -14,7 +14,7 @@ import msgspec
 from app.contracts.orders import DroppedOrder, Order, Scope
 from app.contracts.rebalancing import PlanResponse, RebalanceRequest, SymbolDelta
 from app.errors import ValidationFailedError
-from app.gateway.constraints import RuleBook, round_to_lot, round_to_tick
+from app.gateway.constraints import RuleBook, round_to_lot, round_to_tick, subtract_lots
 
 __all__ = [
     "GLOBAL_BATCH",
@@ -192,7 +192,7 @@ class _Builder:
         close = -round_to_lot(current, lot)
         if close == 0.0:
             return [(qty, False)]
-        rest = round_to_lot(qty - close, lot)
+        rest = subtract_lots(qty, close)  # both are lot multiples: so is the difference
         return [(close, True), (rest, False)] if rest != 0.0 else [(close, True)]
 
     def orders_for(self, key: _Key, delta: float) -> list[Order]:

@@ -248,17 +248,23 @@ class AsyncGatewayClient:
         body = await self._call("GET", f"{self.worldservice_url}/capabilities")
         return body if isinstance(body, dict) else {}
 
+    async def plan_raw(self, request: RequestLike) -> Any:
+        """``POST /rebalancing/plan``; the decoded JSON answer."""
+        return await self._call("POST", "/rebalancing/plan", content=encode_request(request),
+                                headers=_JSON)
+
     async def plan(self, request: RequestLike) -> PlanResponse:
         """``POST /rebalancing/plan``; ``PlanV1`` or ``PlanV2``."""
-        body = await self._call("POST", "/rebalancing/plan", content=encode_request(request),
-                                headers=_JSON)
-        return decode_plan(body)
+        return decode_plan(await self.plan_raw(request))
+
+    async def apply_raw(self, request: RequestLike, *, run_id: str | None = None) -> Any:
+        """``POST /rebalancing/apply``; the decoded JSON answer."""
+        return await self._call("POST", "/rebalancing/apply",
+                                content=encode_request(request, run_id=run_id), headers=_JSON)
 
     async def apply(self, request: RequestLike, *, run_id: str | None = None) -> PlanResponse:
         """``POST /rebalancing/apply``; the stored plan."""
-        body = await self._call("POST", "/rebalancing/apply",
-                                content=encode_request(request, run_id=run_id), headers=_JSON)
-        return decode_plan(body)
+        return decode_plan(await self.apply_raw(request, run_id=run_id))
 
     async def execute(
         self,

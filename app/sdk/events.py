@@ -87,7 +87,7 @@ def _control(raw: str | bytes) -> dict[str, object] | None:
         obj = msgspec.json.decode(raw)
     except msgspec.DecodeError:
         return None
-    # Events carry ``id`` and ``source`` (``specversion`` is omitted when it is the default).
+    # Events carry ``id`` and ``source``; control frames carry neither.
     if isinstance(obj, dict) and isinstance(obj.get("type"), str) and not (
         "id" in obj and "source" in obj
     ):

@@ -12,7 +12,12 @@ from typing import Any
 import msgspec
 import structlog
 
-from app.contracts.events import EVENT_SOURCE_WORLDSERVICE, REBALANCING_PLANNED, CloudEvent
+from app.contracts.events import (
+    EVENT_SOURCE_WORLDSERVICE,
+    REBALANCING_PLANNED,
+    SPECVERSION,
+    CloudEvent,
+)
 from app.contracts.rebalancing import ApplyRequest, PlanResponse, PlanV1, PlanV2
 from app.errors import AppError, ConflictError, ServiceUnavailableError
 from app.settings import Settings
@@ -103,6 +108,7 @@ def planned_events(plan: PlanResponse, run_id: str, kind: str) -> list[CloudEven
                 subject=world_id,
                 time=stamp,
                 data=data,
+                specversion=SPECVERSION,
             )
         )
     return events

@@ -7,14 +7,21 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import numpy as np
+
 from app.contracts.rebalancing import RebalanceRequest, SymbolDelta, WorldPlan
-from app.worldservice.lots import (
-    EXACT_INT_LIMIT,
-    LOT_TOLERANCE,
-    LotInfo,
-    lot_info,
-    lot_qty,
-    round_to_lot,
+from app.worldservice.lots import LOT_TOLERANCE, round_to_lot
+from app.worldservice.netting import (
+    NOISE_RELATIVE,
+    Columns,
+    FloatArray,
+    IntArray,
+    PlanOverflowError,
+    columns,
+    group,
+    net_keys,
+    plan_deltas,
+    sums,
 )
 
 __all__ = [
@@ -30,20 +37,8 @@ __all__ = [
 ]
 
 MODES = ("scaling", "overlay", "hybrid")
-_INF = math.inf
 GC_PAUSE_POSITIONS = 50_000
 """Requests with at least this many positions are planned with the cyclic GC paused."""
-NOISE_RELATIVE = 1e-12
-"""A netted notional change smaller than this fraction of the key's gross notional is float
-noise from summation order (not a trade) and is treated as zero."""
-
-_Key = tuple[str, str]  # (symbol, venue or "")
-_WKey = tuple[str, str, str]  # (world, symbol, venue or "")
-
-
-class PlanOverflowError(ValueError):
-    """A planned figure is not finite (inputs so large that the arithmetic overflows)."""
-
 
 @dataclass(frozen=True, slots=True)
 class PlanParts:
@@ -74,33 +69,36 @@ def _finite(value: float, what: str) -> float:
 
 
 def _strategy_scales(
-    req: RebalanceRequest, g_world: Mapping[str, float], frac: float
-) -> dict[tuple[str, str], float]:
-    """Pass 1: effective scale of every (world, strategy) with positions (SPEC §3 cascade)."""
-    positions = req.positions
+    req: RebalanceRequest, g_world: Mapping[str, float], frac: float, cols: Columns,
+    notional: FloatArray,
+) -> tuple[IntArray, dict[str, dict[str, float]], list[float]]:
+    """Pass 1: effective scale of every (world, strategy) with positions (SPEC §3 cascade).
+
+    Returns:
+        Each position's (world, strategy) group, ``{world: {strategy: scale}}`` sorted, and
+        the scales in group order.
+    """
     before_maps = req.strategy_alloc_before_total or {}
     after_maps = req.strategy_alloc_after_total or {}
     equity = req.total_equity
-    notional: dict[tuple[str, str], float]
-    gross: dict[str, float] = {}
+    first, pair = group(cols.world, cols.strategy, len(cols.strategies))
     # Net notional per strategy is only needed where an explicit after map meets a computed
-    # before allocation; otherwise collecting the (world, strategy) pairs is enough.
+    # before allocation.
+    net: list[float] = [0.0] * len(first)
+    gross: list[float] = []
     if any(world not in before_maps for world in after_maps):
-        notional = {}
-        get = notional.get
-        for p in positions:
-            key = (p.world_id, p.strategy_id)
-            notional[key] = get(key, 0.0) + p.qty * p.mark
+        net = sums(pair, notional, len(first)).tolist()
         if equity <= 0.0:  # allocations are then measured against the world's gross notional
-            for p in positions:
-                gross[p.world_id] = gross.get(p.world_id, 0.0) + abs(p.qty * p.mark)
-    else:
-        notional = dict.fromkeys({(p.world_id, p.strategy_id) for p in positions}, 0.0)
+            gross = sums(cols.world, np.abs(notional), len(cols.worlds)).tolist()
 
     after_w = req.world_alloc_after
     keep = 1.0 - frac
-    scales: dict[tuple[str, str], float] = {}
-    for (world, strategy), n in notional.items():
+    worlds, strategies = cols.worlds, cols.strategies
+    by_world: dict[str, dict[str, float]] = {}
+    scales: list[float] = []
+    for w, s, n in zip(cols.world[first].tolist(), cols.strategy[first].tolist(), net,
+                       strict=True):
+        world, strategy = worlds[w], strategies[s]
         g_w = g_world.get(world)
         if g_w is None:
             raise ValueError(f"world {world!r} has positions but no allocation")
@@ -112,112 +110,32 @@ def _strategy_scales(
             if before_map is not None:
                 before = before_map.get(strategy, 0.0)
             else:
-                denom = equity if equity > 0.0 else gross[world]
+                denom = equity if equity > 0.0 else gross[w]
                 before = n / denom if denom > 0.0 else 0.0
             if before <= 0.0:
                 g = g_w if after_w.get(world, 0.0) > 0.0 else 0.0
             else:
                 g = _finite(after_map[strategy] / before, "a strategy scale")
-        scales[(world, strategy)] = 1.0 + keep * (g - 1.0) if frac else g
-    return scales
-
-
-def _net_world_deltas(
-    req: RebalanceRequest, scales: Mapping[tuple[str, str], float]
-) -> dict[_WKey, list[float]]:
-    """Pass 2: per (world, symbol, venue): [notional change, Σ|qty|, Σ|qty|·mark]."""
-    acc: dict[_WKey, list[float]] = {}
-    get = acc.get
-    for p in req.positions:
-        key = (p.world_id, p.symbol, p.venue or "")
-        q = p.qty
-        m = p.mark
-        a = -q if q < 0.0 else q
-        d = q * m * (scales[(p.world_id, p.strategy_id)] - 1.0)
-        entry = get(key)
-        if entry is None:
-            acc[key] = [d, a, a * m]
-        else:
-            entry[0] += d
-            entry[1] += a
-            entry[2] += a * m
-    return acc
+        g = 1.0 + keep * (g - 1.0) if frac else g
+        scales.append(g)
+        by_world.setdefault(world, {})[strategy] = g
+    return pair, by_world, scales
 
 
 def _scaling(
     req: RebalanceRequest, g_world: Mapping[str, float], frac: float
 ) -> tuple[dict[str, list[SymbolDelta]], list[SymbolDelta], dict[str, dict[str, float]]]:
-    scales = _strategy_scales(req, g_world, frac)
+    """Scale every position by its strategy's scale and net the changes (vectorised)."""
+    cols = columns(req.positions)
+    notional = cols.qty * cols.mark
+    pair, strategy_scales, scales = _strategy_scales(req, g_world, frac, cols, notional)
     # Overlay (f = 1) leaves every position untouched: skip the netting pass.
-    acc = _net_world_deltas(req, scales) if frac < 1.0 else {}
-    lot_by_symbol = req.lot_size_by_symbol or {}
-    lot_infos: dict[str, LotInfo] = {}
-    dust = req.min_trade_notional or 0.0
-    noise = NOISE_RELATIVE
-    tol = LOT_TOLERANCE
-    exact = EXACT_INT_LIMIT
-    per_world: dict[str, list[SymbolDelta]] = {}
-    g_counts: dict[_Key, int] = {}
-    g_floats: dict[_Key, float] = {}
-    g_weight: dict[_Key, list[float]] = {}
-    current_world = None
-    deltas: list[SymbolDelta] = []
-    # Sorted keys give each world's deltas in (symbol, venue) order, worlds grouped.
-    # The hot loop inlines the lot helpers: this runs once per netted (world, symbol, venue).
-    for key in sorted(acc):
-        d, abs_q, abs_n = acc[key]
-        world, symbol, venue = key
-        gkey = (symbol, venue)
-        if dust:  # the global dust check needs the all-worlds quantity-weighted mark
-            weight = g_weight.get(gkey)
-            if weight is None:
-                g_weight[gkey] = [abs_q, abs_n]
-            else:
-                weight[0] += abs_q
-                weight[1] += abs_n
-        ad = -d if d < 0.0 else d
-        if ad <= noise * abs_n or ad < dust:
-            continue
-        qty = d * abs_q / abs_n  # d / (quantity-weighted mark)
-        if not -_INF < qty < _INF:
-            raise PlanOverflowError("a delta quantity is not finite")
-        lot = lot_by_symbol.get(symbol)
-        if lot is None:
-            g_floats[gkey] = g_floats.get(gkey, 0.0) + qty
-        else:
-            units = qty / lot
-            count = round(units)
-            if not -tol <= units - count <= tol:
-                count = int(units)  # toward zero
-            if not count:
-                continue
-            info = lot_infos.get(symbol)
-            if info is None:
-                info = lot_infos[symbol] = lot_info(lot)
-            num = count * info[1]  # lot_qty inlined
-            qty = num / info[2] if -exact < num < exact else lot_qty(count, info)
-            g_counts[gkey] = g_counts.get(gkey, 0) + count
-        if world != current_world:
-            current_world = world
-            deltas = per_world[world] = []
-        deltas.append(SymbolDelta(symbol=symbol, delta_qty=qty, venue=venue or None))
-
-    global_items = [(k, lot_qty(c, lot_infos[k[0]])) for k, c in g_counts.items() if c]
-    global_items.extend(g_floats.items())
-    global_items.sort()
-    global_deltas: list[SymbolDelta] = []
-    for (symbol, venue), qty in global_items:
-        if qty == 0.0:
-            continue
-        if dust:
-            abs_q, abs_n = g_weight[(symbol, venue)]
-            if abs(qty) * abs_n / abs_q < dust:
-                continue
-        global_deltas.append(SymbolDelta(symbol=symbol, delta_qty=qty, venue=venue or None))
-
-    strategy_scales: dict[str, dict[str, float]] = {}
-    for (world, strategy), g in sorted(scales.items()):
-        strategy_scales.setdefault(world, {})[strategy] = g
+    if frac >= 1.0 or not cols.n:
+        return {}, [], strategy_scales
+    net = net_keys(cols, notional, np.asarray(scales, np.float64)[pair] - 1.0)
+    per_world, global_deltas = plan_deltas(
+        cols, net, req.lot_size_by_symbol or {}, req.min_trade_notional or 0.0
+    )
     return per_world, global_deltas, strategy_scales
 
 

@@ -88,6 +88,7 @@ async def test_event_survives_the_bus_unchanged(bus: ControlBus) -> None:
     ev = CloudEvent(
         id="fixed-id", source="s", type=A, subject="w", time="2026-01-01T00:00:00+00:00",
         data={"nested": {"x": [1.5, None, "y"]}}, seq=42,
+        specversion="1.0",
     )
     async with bus.subscribe([A]) as sub:
         await bus.publish(A, ev)

@@ -9,7 +9,7 @@ import pytest
 
 from app.contracts.events import REBALANCING_PLANNED
 from app.contracts.orders import ExecuteResponse
-from app.contracts.rebalancing import PlanV1, PlanV2, RebalanceIntent
+from app.contracts.rebalancing import PlanV1, PlanV2, RebalanceIntent, RebalanceRequest
 from app.metrics.alpha import compute_metrics
 from app.sdk import (
     AsyncEventStream,
@@ -27,7 +27,7 @@ from app.sdk.samples import sample_request, sample_returns
 from tests.sdk.conftest import V2_OVERRIDES
 
 
-def _v2_request(prefix: str = "") -> object:
+def _v2_request(prefix: str = "") -> RebalanceRequest:
     return msgspec.structs.replace(
         sample_request(prefix), schema_version=2,
         rebalance_intent=RebalanceIntent(meta={"why": "test"}),
@@ -45,14 +45,14 @@ def test_health_v1_and_v2(v1_url: str, v2_url: str) -> None:
 
 def test_plan_v1_server_answers_v1_even_when_v2_is_asked(v1_url: str) -> None:
     with GatewayClient(v1_url) as client:
-        plan = client.plan(_v2_request())  # type: ignore[arg-type]
+        plan = client.plan(_v2_request())
     assert isinstance(plan, PlanV1)
     assert set(plan.per_world) == {"core", "alpha"}
 
 
 def test_plan_v2_carries_the_sdk_metrics(v2_url: str) -> None:
     with GatewayClient(v2_url) as client:
-        plan = client.plan(_v2_request())  # type: ignore[arg-type]
+        plan = client.plan(_v2_request())
     assert isinstance(plan, PlanV2)
     assert plan.rebalance_intent.meta == {"why": "test"}
     got = plan.alpha_metrics.per_strategy["trend"]["core"]
@@ -88,10 +88,13 @@ def test_unreachable(dead_url: str) -> None:
 async def test_async_client(v2_url: str) -> None:
     async with AsyncGatewayClient(v2_url) as client:
         health = await client.health()
-        plan = await client.plan(_v2_request())  # type: ignore[arg-type]
+        plan = await client.plan(_v2_request())
         caps = await client.worldservice_capabilities()
+        stored = await client.apply(_v2_request("async-"), run_id="async-1")
+        again = await client.apply_raw(_v2_request("async-"), run_id="async-1")
     assert health.rebalance_schema_version == 2
-    assert isinstance(plan, PlanV2)
+    assert isinstance(plan, PlanV2) and isinstance(stored, PlanV2)
+    assert again["run_id"] == "async-1" and set(again["per_world"]) == set(stored.per_world)
     assert caps["max_schema_version"] == 2
 
 
@@ -149,7 +152,7 @@ def test_applied_plan_reaches_v2_and_v1_streams(v2_url: str) -> None:
           EventStream(v2_url, topics=[REBALANCING_PLANNED], world_id="ev-core",
                       schema_version=2) as v2,
           EventStream(v2_url, topics=[REBALANCING_PLANNED], world_id="ev-core") as v1):
-        client.apply(request, run_id="ev-run")  # type: ignore[arg-type]
+        client.apply(request, run_id="ev-run")
         got2 = v2.next_event(timeout=10)
         got1 = v1.next_event(timeout=10)
     assert got2.id == got1.id and got2.data["world_id"] == "ev-core"

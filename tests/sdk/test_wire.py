@@ -116,7 +116,7 @@ def test_decode_event_skips_control_frames() -> None:
     assert decode_event(b'{"type": "subscribed", "topics": []}') is None
     assert decode_event(b"not json") is None
     event = decode_event(msgspec.json.encode({
-        "id": "e1", "source": "s", "type": "rebalancing_planned", "time": "t",
+        "specversion": "1.0", "id": "e1", "source": "s", "type": "rebalancing_planned", "time": "t",
         "data": {"world_id": "w"}, "seq": 7, "extra": math.pi}))
     assert event is not None and event.seq == 7 and event.data == {"world_id": "w"}
 
@@ -130,8 +130,8 @@ def test_stream_frames_tell_events_from_control_frames() -> None:
     assert frames.subscribed is not None
     assert frames.take(b'{"type": "gap", "missed_from": 1, "missed_to": 3}') is None
     assert frames.notices == [{"type": "gap", "missed_from": 1, "missed_to": 3}]
-    # An event without ``specversion`` (omitted as the default) is still an event.
-    event = frames.take(b'{"id": "e", "source": "s", "type": "rebalancing_planned", '
+    event = frames.take(b'{"specversion": "1.0", "id": "e", "source": "s", '
+                        b'"type": "rebalancing_planned", '
                         b'"time": "t", "data": {}, "seq": 4}')
     assert event is not None and frames.last_seq == 4
     with pytest.raises(StreamError) as info:

@@ -168,3 +168,35 @@ async def test_events_become_visible_in_seq_order_across_processes(
     everything = [e.seq for e in await pair[0].events_since(0, None, 1_000)]
     assert len(everything) == 200
     assert seen == everything  # nothing skipped by the cursor, nothing twice
+
+
+async def test_store_recovers_when_its_connections_are_dropped() -> None:
+    """A server restart or network blip kills the pooled connections: the store reconnects."""
+    base = make_postgres_store()
+    name = unique_name("wgapp")
+    store = TestPostgresStore(f"{base.dsn}?application_name={name}", schema=base.schema)
+    await store.start()
+    try:
+        await save(store, "before")
+        conn = await asyncpg.connect(base.dsn)
+        try:
+            killed = await conn.fetch(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE application_name = $1",
+                name,
+            )
+        finally:
+            await conn.close()
+        assert killed
+        with anyio.fail_after(10):
+            while True:
+                try:
+                    await save(store, "after")
+                    break
+                except AppError as exc:  # at most a 503 while the pool notices
+                    assert exc.status == 503
+                    await anyio.sleep(0.05)
+        assert await store.get_plan("before") is not None
+        assert await store.get_plan("after") is not None
+    finally:
+        await store.stop()

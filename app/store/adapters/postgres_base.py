@@ -33,7 +33,14 @@ log = structlog.get_logger(__name__)
 DB_NOW: Final = "EXTRACT(EPOCH FROM clock_timestamp())::float8"
 # Advisory lock key serialising event appends ("WGEVENTS" in ASCII).
 EVENT_APPEND_LOCK: Final = 0x57474556454E5453
-_DB_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
+_DB_ERRORS = (
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    # A connection the server dropped mid-conversation can surface as this one.
+    asyncpg.exceptions.InternalClientError,
+    OSError,
+    TimeoutError,
+)
 
 
 class PostgresBase:
