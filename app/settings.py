@@ -28,6 +28,7 @@ __all__ = [
     "WorldServiceServerSettings",
     "WorldServiceSettings",
     "load_settings",
+    "merge_tables",
 ]
 
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "config" / "default.toml"
@@ -186,12 +187,12 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
 
 
-def _merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+def merge_tables(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
     """Deep-merge ``top`` into a copy of ``base`` (tables merge, other values replace)."""
     out = dict(base)
     for key, value in top.items():
         if isinstance(value, Mapping) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
+            out[key] = merge_tables(out[key], value)
         else:
             out[key] = value
     return out
@@ -272,10 +273,10 @@ def load_settings(
     data = _read_toml(DEFAULT_CONFIG_PATH)
     extra = config_path or env.get(CONFIG_ENV)
     if extra:
-        data = _merge(data, _read_toml(Path(extra)))
-    data = _merge(data, _env_overrides(env))
+        data = merge_tables(data, _read_toml(Path(extra)))
+    data = merge_tables(data, _env_overrides(env))
     if overrides:
-        data = _merge(data, overrides)
+        data = merge_tables(data, overrides)
     try:
         settings = msgspec.convert(data, Settings, strict=False)
     except msgspec.ValidationError as exc:

@@ -10,22 +10,13 @@ import pytest
 from litestar.testing import TestClient
 
 from app.main import create_app
-from app.settings import Settings, load_settings
+from app.settings import Settings, load_settings, merge_tables
 
 
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
 
-
-def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in top.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _deep_merge(out[key], value)
-        else:
-            out[key] = value
-    return out
 
 
 @pytest.fixture
@@ -37,7 +28,7 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
 
     def build(overrides: dict[str, Any] | None = None) -> Settings:
         base: dict[str, Any] = {"store": {"sqlite_path": str(tmp_path / "worldgate.sqlite3")}}
-        return load_settings(environ={}, overrides=_deep_merge(base, overrides or {}))
+        return load_settings(environ={}, overrides=merge_tables(base, overrides or {}))
 
     return build
 

@@ -11,7 +11,7 @@ import msgspec
 import pytest
 from litestar.testing import TestClient
 
-from app.settings import Settings
+from app.settings import Settings, merge_tables
 from tests.gateway.factories import request_body
 
 V2 = {
@@ -19,13 +19,6 @@ V2 = {
     "gateway": {"rebalance_schema_version": 2, "alpha_metrics_capable": True},
 }
 LIVE = {"X-Allow-Live": "true"}
-
-
-def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in top.items():
-        out[key] = _merge(out[key], value) if isinstance(out.get(key), dict) else value
-    return out
 
 
 def orders(answer: dict[str, Any], world: str) -> list[tuple[str, float, bool | None]]:
@@ -60,11 +53,11 @@ def test_v2_answer_is_alpha_capable(v2_client: TestClient[Any]) -> None:
     ("overrides", "expected_version"),
     [
         # WorldService v2, Gateway v2 but not alpha-capable: the bit stays off.
-        (_merge(V2, {"gateway": {"alpha_metrics_capable": False}}), 2),
+        (merge_tables(V2, {"gateway": {"alpha_metrics_capable": False}}), 2),
         # Gateway alpha-capable but WorldService only serves v1: negotiated 1.
-        (_merge(V2, {"worldservice": {"server": {"compat_rebalance_v2": False}}}), 1),
+        (merge_tables(V2, {"worldservice": {"server": {"compat_rebalance_v2": False}}}), 1),
         # Gateway configured v1.
-        (_merge(V2, {"gateway": {"rebalance_schema_version": 1}}), 1),
+        (merge_tables(V2, {"gateway": {"rebalance_schema_version": 1}}), 1),
     ],
 )
 def test_alpha_capable_needs_bit_version_and_metrics(
