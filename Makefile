@@ -25,7 +25,7 @@ types: install
 	$(BIN)/mypy
 
 docs: install
-	$(BIN)/mkdocs build --strict --site-dir var/site
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir var/site
 
 unit: install
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup
