@@ -7,7 +7,7 @@ carrying its publish time (``data.sent_at``, wall clock). The parent process hol
 
 What is measured: ControlBus (in-memory) → relay → per-client queue → WebSocket → client
 parse, i.e. the relay path alone. Not measured: the store and outbox hop that applied plans
-take before reaching the bus (the outbox polls every ``outbox.poll_interval``). Both processes
+take before reaching the bus. Both processes
 share the machine's 2 cores, so the client side's own CPU use is part of the latency.
 
 Run alone: ``python -m benchmarks relay`` (or ``python -m benchmarks.bench_relay``).

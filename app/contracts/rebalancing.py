@@ -27,8 +27,12 @@ class _Wire(msgspec.Struct, frozen=True, kw_only=True):
     """Base of request-side wire structs: unknown fields are ignored (forward compatible)."""
 
 
-class PositionSlice(_Wire, frozen=True, kw_only=True):
-    """One strategy's holding of one symbol in one world (``qty`` is signed)."""
+class PositionSlice(_Wire, frozen=True, kw_only=True, gc=False):
+    """One strategy's holding of one symbol in one world (``qty`` is signed).
+
+    ``gc=False``: it holds only strings and numbers (no cycles possible), so the cyclic
+    GC need not track the many instances a big request decodes into.
+    """
 
     world_id: str
     strategy_id: str
@@ -78,8 +82,9 @@ class ApplyRequest(RebalanceRequest, frozen=True, kw_only=True):
     run_id: str | None = None
 
 
-class SymbolDelta(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
-    """A signed quantity change of one symbol (at one venue, when given)."""
+class SymbolDelta(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
+    """A signed quantity change of one symbol (at one venue, when given; untracked by the
+    cyclic GC like ``PositionSlice``)."""
 
     symbol: str
     delta_qty: float

@@ -6,7 +6,6 @@ import itertools
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -102,24 +101,30 @@ def columns(positions: Sequence[PositionSlice]) -> Columns:
                    qty, mark)
 
 
-def group(a: IntArray, b: IntArray, nb: int) -> tuple[IntArray, IntArray]:
-    """Group rows by the pair ``(a, b)`` (``0 <= b < nb``).
+def group(a: IntArray, b: IntArray, nb: int) -> tuple[IntArray, IntArray, IntArray]:
+    """Group rows by the pair ``(a, b)`` (codes, ``0 <= b < nb``), groups in ``(a, b)`` order.
 
     Returns:
-        ``(first, inverse)``: the row index of each group's first member, groups in
-        ``(a, b)`` order, and each row's group number.
+        ``(group_a, group_b, inverse)``: each group's pair and each row's group number.
     """
     if not len(a):
         empty = np.zeros(0, np.intp)
-        return empty, empty
-    packed: npt.NDArray[Any]
-    if (int(a.max()) + 1) * nb < _PACK_LIMIT:
-        packed = a.astype(np.int64) * nb + b
-        _, first, inverse = np.unique(packed, return_index=True, return_inverse=True)
-    else:  # too many distinct values to pack into one int64: compare rows
-        packed = np.stack((a, b), axis=1)
-        _, first, inverse = np.unique(packed, axis=0, return_index=True, return_inverse=True)
-    return first.astype(np.intp), inverse.reshape(-1).astype(np.intp)
+        return empty, empty, empty
+    span = (int(a.max()) + 1) * nb
+    if span >= _PACK_LIMIT:  # too many distinct values to pack into one int64: compare rows
+        rows, inverse = np.unique(np.stack((a, b), axis=1), axis=0, return_inverse=True)
+        return rows[:, 0], rows[:, 1], inverse.reshape(-1).astype(np.intp)
+    packed = a.astype(np.int64) * nb + b
+    if span <= 2 * len(a) + 4096:  # dense: mark the packed values present, no sort
+        present = np.flatnonzero(np.bincount(packed, minlength=span))
+        number = np.empty(span, np.intp)
+        number[present] = np.arange(len(present))
+        inverse = number[packed]
+    else:
+        present, inverse = np.unique(packed, return_inverse=True)
+        inverse = inverse.reshape(-1).astype(np.intp)
+    group_a, group_b = np.divmod(present, nb)
+    return group_a.astype(np.intp), group_b.astype(np.intp), inverse
 
 
 def sums(inverse: IntArray, weights: FloatArray, groups: int) -> FloatArray:
@@ -141,13 +146,19 @@ def net_keys(cols: Columns, notional: FloatArray, scale_minus_one: FloatArray) -
     Returns:
         The netted keys in (world, symbol, venue) order.
     """
-    _, ws = group(cols.world, cols.symbol, len(cols.symbols))
-    first, inverse = group(ws, cols.venue, len(cols.venues))
-    keys = len(first)
+    nv, ns = len(cols.venues), len(cols.symbols)
+    if len(cols.worlds) * ns * nv < _PACK_LIMIT:  # (world, symbol) packed into one code
+        world_symbol, venue, inverse = group(cols.world * ns + cols.symbol, cols.venue, nv)
+        world, symbol = np.divmod(world_symbol, ns)
+    else:
+        gw, gs, ws = group(cols.world, cols.symbol, ns)
+        pair, venue, inverse = group(ws, cols.venue, nv)
+        world, symbol = gw[pair], gs[pair]
+    keys = len(venue)
     return Netted(
-        world=cols.world[first],
-        symbol=cols.symbol[first],
-        venue=cols.venue[first],
+        world=world,
+        symbol=symbol,
+        venue=venue,
         change=sums(inverse, notional * scale_minus_one, keys),
         abs_qty=sums(inverse, np.abs(cols.qty), keys),
         abs_notional=sums(inverse, np.abs(notional), keys),
@@ -172,22 +183,23 @@ class _Lots:
     __slots__ = ("has", "infos", "lot", "mantissa", "scale")
 
     def __init__(self, symbols: Sequence[str], lot_by_symbol: Mapping[str, float]) -> None:
-        self.infos = [None if (lot := lot_by_symbol.get(s)) is None else lot_info(lot)
-                      for s in symbols]
-        nan = math.nan
-        self.lot = np.array([nan if i is None else i[0] for i in self.infos], np.float64)
-        self.mantissa = np.array([nan if i is None else i[1] for i in self.infos], np.float64)
-        self.scale = np.array([1.0 if i is None else i[2] for i in self.infos], np.float64)
+        get = lot_by_symbol.get
+        self.lot = np.array([get(s, math.nan) for s in symbols], np.float64)
         self.has = ~np.isnan(self.lot)
+        # Requests use a handful of lot sizes: decompose each distinct size once.
+        sizes, inverse = np.unique(self.lot, return_inverse=True)
+        self.infos = {size: lot_info(size) for size in sizes.tolist() if not math.isnan(size)}
+        nan_info = (math.nan, math.nan, 1.0)
+        infos = [self.infos.get(size, nan_info) for size in sizes.tolist()]
+        self.mantissa = np.array([i[1] for i in infos], np.float64)[inverse.reshape(-1)]
+        self.scale = np.array([i[2] for i in infos], np.float64)[inverse.reshape(-1)]
 
     def qty(self, count: FloatArray, symbol: IntArray) -> FloatArray:
         """``count`` lots of each ``symbol`` as floats without residue (see ``lot_qty``)."""
         num = count * self.mantissa[symbol]
         out = num / self.scale[symbol]
         for i in np.flatnonzero(~(np.abs(num) < EXACT_INT_LIMIT)).tolist():
-            info = self.infos[symbol[i]]
-            assert info is not None
-            out[i] = lot_qty(int(count[i]), info)
+            out[i] = lot_qty(int(count[i]), self.infos[float(self.lot[symbol[i]])])
         return out
 
 
@@ -258,9 +270,8 @@ def _global(
     cols: Columns, net: Netted, lots: _Lots, idx: IntArray, qty: FloatArray,
     lotted: npt.NDArray[np.bool_], count: FloatArray, dust: float,
 ) -> list[SymbolDelta]:
-    first, inverse = group(net.symbol, net.venue, len(cols.venues))
-    groups = len(first)
-    g_symbol = net.symbol[first]
+    g_symbol, g_venue, inverse = group(net.symbol, net.venue, len(cols.venues))
+    groups = len(g_symbol)
     g_lot_idx = inverse[idx[lotted]]
     g_has = lots.has[g_symbol]
     g_qty = np.zeros(groups)
@@ -272,9 +283,8 @@ def _global(
         for g, c in zip(g_lot_idx.tolist(), count.tolist(), strict=True):
             totals[g] += int(c)
         for g, total in enumerate(totals):
-            info = lots.infos[g_symbol[g]]
-            if total and info is not None:
-                g_qty[g] = lot_qty(total, info)
+            if total:
+                g_qty[g] = lot_qty(total, lots.infos[float(lots.lot[g_symbol[g]])])
     free = ~g_has
     g_qty[free] = sums(inverse[idx[~lotted]], qty[~lotted], groups)[free]
     emit = g_qty != 0.0
@@ -284,7 +294,7 @@ def _global(
         emit &= ~(np.abs(g_qty) * g_abs_n / g_abs_q < dust)
     out = np.flatnonzero(emit)
     symbols = as_objects(cols.symbols)[g_symbol[out]].tolist()
-    venues = as_objects([v or None for v in cols.venues])[net.venue[first[out]]].tolist()
+    venues = as_objects([v or None for v in cols.venues])[g_venue[out]].tolist()
     return [
         SymbolDelta(symbol=s, delta_qty=q, venue=v)
         for s, q, v in zip(symbols, g_qty[out].tolist(), venues, strict=True)

@@ -81,13 +81,13 @@ def _strategy_scales(
     before_maps = req.strategy_alloc_before_total or {}
     after_maps = req.strategy_alloc_after_total or {}
     equity = req.total_equity
-    first, pair = group(cols.world, cols.strategy, len(cols.strategies))
+    pair_world, pair_strategy, pair = group(cols.world, cols.strategy, len(cols.strategies))
     # Net notional per strategy is only needed where an explicit after map meets a computed
     # before allocation.
-    net: list[float] = [0.0] * len(first)
+    net: list[float] = [0.0] * len(pair_world)
     gross: list[float] = []
     if any(world not in before_maps for world in after_maps):
-        net = sums(pair, notional, len(first)).tolist()
+        net = sums(pair, notional, len(pair_world)).tolist()
         if equity <= 0.0:  # allocations are then measured against the world's gross notional
             gross = sums(cols.world, np.abs(notional), len(cols.worlds)).tolist()
 
@@ -96,7 +96,7 @@ def _strategy_scales(
     worlds, strategies = cols.worlds, cols.strategies
     by_world: dict[str, dict[str, float]] = {}
     scales: list[float] = []
-    for w, s, n in zip(cols.world[first].tolist(), cols.strategy[first].tolist(), net,
+    for w, s, n in zip(pair_world.tolist(), pair_strategy.tolist(), net,
                        strict=True):
         world, strategy = worlds[w], strategies[s]
         g_w = g_world.get(world)
@@ -123,10 +123,9 @@ def _strategy_scales(
 
 
 def _scaling(
-    req: RebalanceRequest, g_world: Mapping[str, float], frac: float
+    req: RebalanceRequest, g_world: Mapping[str, float], frac: float, cols: Columns
 ) -> tuple[dict[str, list[SymbolDelta]], list[SymbolDelta], dict[str, dict[str, float]]]:
     """Scale every position by its strategy's scale and net the changes (vectorised)."""
-    cols = columns(req.positions)
     notional = cols.qty * cols.mark
     pair, strategy_scales, scales = _strategy_scales(req, g_world, frac, cols, notional)
     # Overlay (f = 1) leaves every position untouched: skip the netting pass.
@@ -173,11 +172,12 @@ def _overlay(
     return out
 
 
-def compute_plan(req: RebalanceRequest) -> PlanParts:
+def compute_plan(req: RebalanceRequest, cols: Columns | None = None) -> PlanParts:
     """Plan a validated request (SPEC §3).
 
     Args:
         req: a request that passed ``validate_request``.
+        cols: ``columns(req.positions)`` when the caller already has them.
 
     Returns:
         The per-world plans, the netted global deltas and, for overlay/hybrid, the overlay
@@ -210,7 +210,9 @@ def compute_plan(req: RebalanceRequest) -> PlanParts:
     if pause_gc:
         gc.disable()
     try:
-        per_world_deltas, global_deltas, strategy_scales = _scaling(req, g_world, frac)
+        per_world_deltas, global_deltas, strategy_scales = _scaling(
+            req, g_world, frac, columns(req.positions) if cols is None else cols
+        )
     finally:
         if pause_gc:
             gc.enable()

@@ -15,6 +15,7 @@ from app.contracts.rebalancing import (
 from app.errors import SchemaVersionRequiredError, ValidationFailedError
 from app.metrics import compute_metrics, default_metrics
 from app.settings import Settings, WorldServiceServerSettings
+from app.worldservice.netting import columns
 from app.worldservice.planner import PlanOverflowError, PlanParts, compute_plan
 from app.worldservice.validation import validate_request
 
@@ -98,9 +99,15 @@ def build_plan_response(
         ValidationFailedError: the request breaks a contract rule (422).
         PayloadTooLargeError: more positions than ``max_positions`` (413).
     """
-    validate_request(request, max_positions=max_positions)
+    positions = request.positions
+    # The columns are built once and shared by validation and planning (not for a request
+    # that is about to be refused as too large).
+    cols = None if max_positions is not None and len(positions) > max_positions else (
+        columns(positions)
+    )
+    validate_request(request, max_positions=max_positions, cols=cols)
     try:
-        parts = compute_plan(request)
+        parts = compute_plan(request, cols)
     except PlanOverflowError as exc:
         raise ValidationFailedError(str(exc), errors=[{"path": "$", "message": str(exc)}]) from exc
     if version >= 2:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+
+import numpy as np
 
 from app.contracts.rebalancing import PositionSlice, RebalanceRequest
 from app.errors import ErrorItem, PayloadTooLargeError, ValidationFailedError
+from app.worldservice.netting import Columns
 
 __all__ = ["MAX_ERRORS", "validate_request"]
 
@@ -117,7 +120,42 @@ def _overlay(errors: _Errors, req: RebalanceRequest, mode: str, worlds: list[str
             )
 
 
-def validate_request(req: RebalanceRequest, *, max_positions: int | None = None) -> None:
+def _columns_ok(
+    positions: Sequence[PositionSlice], cols: Columns | None
+) -> tuple[set[str], bool]:
+    """The world ids seen, and whether every position's numbers and ids are fine."""
+    if cols is not None:
+        mark, qty = cols.mark, cols.qty
+        return set(cols.worlds), bool(
+            not cols.n
+            or (
+                np.isfinite(qty).all()
+                and np.isfinite(mark).all()
+                and mark.min() > 0.0
+                and "" not in cols.worlds
+                and "" not in cols.strategies
+                and "" not in cols.symbols
+            )
+        )
+    seen = {p.world_id for p in positions}
+    # NaN/inf make the sums non-finite, as may an overflow (which only costs the slow pass).
+    marks = [p.mark for p in positions]
+    return seen, bool(
+        not positions
+        or (
+            math.isfinite(sum(marks))
+            and min(marks) > 0.0
+            and math.isfinite(sum([p.qty for p in positions]))
+            and "" not in seen
+            and "" not in {p.strategy_id for p in positions}
+            and "" not in {p.symbol for p in positions}
+        )
+    )
+
+
+def validate_request(
+    req: RebalanceRequest, *, max_positions: int | None = None, cols: Columns | None = None
+) -> None:
     """Check every contract rule that typing alone does not enforce.
 
     One pass over the positions; every bad field is reported (up to ``MAX_ERRORS``).
@@ -125,6 +163,7 @@ def validate_request(req: RebalanceRequest, *, max_positions: int | None = None)
     Args:
         req: the decoded request.
         max_positions: the configured position limit, if any.
+        cols: the positions as columns, when the caller already has them (faster).
 
     Raises:
         PayloadTooLargeError: more positions than ``max_positions``.
@@ -145,9 +184,15 @@ def validate_request(req: RebalanceRequest, *, max_positions: int | None = None)
         errors.number(
             "$.min_trade_notional", req.min_trade_notional, lo=0.0, hi=_INF, lo_open=False
         )
-    for symbol, lot in (req.lot_size_by_symbol or {}).items():
-        errors.ident(_key("$.lot_size_by_symbol", symbol), symbol)
-        errors.number(_key("$.lot_size_by_symbol", symbol), lot, lo=0.0, hi=_INF, lo_open=True)
+    lots = req.lot_size_by_symbol or {}
+    sizes = list(lots.values())
+    # Fast check (NaN/inf make the sum non-finite, as may an overflow, which only costs the
+    # per-symbol pass); the per-symbol pass names each bad entry.
+    if sizes and not (math.isfinite(sum(sizes)) and min(sizes) > 0.0 and "" not in lots):
+        for symbol, lot in lots.items():
+            errors.ident(_key("$.lot_size_by_symbol", symbol), symbol)
+            errors.number(_key("$.lot_size_by_symbol", symbol), lot, lo=0.0, hi=_INF,
+                          lo_open=True)
     if req.schema_version is not None and req.schema_version < 1:
         errors.add("$.schema_version", "must be >= 1")
     for path, returns in (
@@ -158,18 +203,9 @@ def validate_request(req: RebalanceRequest, *, max_positions: int | None = None)
             errors.ident(_key(path, world), world)
 
     positions = req.positions
-    seen = {p.world_id for p in positions}
-    # Fast check over whole columns (NaN/inf make the sums non-finite, as may an overflow,
-    # which only costs the slow per-position pass); details only when it fails.
-    marks = [p.mark for p in positions]
-    if positions and not (
-        math.isfinite(sum(marks))
-        and min(marks) > 0.0
-        and math.isfinite(sum([p.qty for p in positions]))
-        and "" not in seen
-        and "" not in {p.strategy_id for p in positions}
-        and "" not in {p.symbol for p in positions}
-    ):
+    # Fast check over whole columns; details (a slow per-position pass) only when it fails.
+    seen, fine = _columns_ok(positions, cols)
+    if not fine:
         for i, p in enumerate(positions):
             q = p.qty
             m = p.mark
