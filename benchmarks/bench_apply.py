@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import random
-import socket
 import statistics
 import subprocess
 import sys
@@ -30,6 +29,7 @@ from app.contracts.events import REBALANCING_PLANNED
 from app.main import create_app
 from app.observability.logging import configure_logging
 from app.settings import load_settings
+from app.testing import serve_in_task, tcp_listener
 
 POSITIONS = 1_000
 WORLDS = 4
@@ -114,10 +114,7 @@ async def _run(db: Path) -> dict[str, float]:
         overrides={"store": {"sqlite_path": str(db)}, "server": {"roles": ["worldservice"]}},
     )
     container = build_container(settings)
-    # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY on accepted connections only when
-    # the listening socket says TCP; without it Nagle + delayed ACK add ~40 ms per answer.
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.bind(("127.0.0.1", 0))
+    sock = tcp_listener()  # IPPROTO_TCP: TCP_NODELAY on accepted connections (no Nagle)
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     server = uvicorn.Server(
         uvicorn.Config(
@@ -127,23 +124,14 @@ async def _run(db: Path) -> dict[str, float]:
     )
     delivered: dict[str, float] = {}
     results: dict[str, float] = {}
-    serving = anyio.Event()
-
-    async def serve() -> None:
-        try:
-            await server.serve([sock])
-        finally:
-            serving.set()
 
     async def subscriber() -> None:
         async with container.controlbus().subscribe([REBALANCING_PLANNED]) as sub:
             async for envelope in sub:
                 delivered.setdefault(envelope.event.data["run_id"], time.monotonic())
 
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(serve)
-        while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
-            await anyio.sleep(0.01)
+    # Leaving serve_in_task stops the server gracefully (the app's lifespan shutdown runs).
+    async with serve_in_task(server, sock), anyio.create_task_group() as tg:
         tg.start_soon(subscriber)
         await _clients(url, ["warm"], WARMUP)
 
@@ -162,8 +150,6 @@ async def _run(db: Path) -> dict[str, float]:
         results["rtt_p99_ms"] = _percentile(report["rtts"], 0.99) * 1e3
         results["event_p50_ms"] = statistics.median(latencies) * 1e3
         results["event_p99_ms"] = _percentile(latencies, 0.99) * 1e3
-        server.should_exit = True  # a graceful stop runs the app's lifespan shutdown
-        await serving.wait()
         tg.cancel_scope.cancel()
     sock.close()
     return results

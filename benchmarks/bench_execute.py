@@ -9,26 +9,23 @@ from __future__ import annotations
 
 import logging
 import random
-import socket
 import statistics
 import tempfile
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack
 from pathlib import Path
 from typing import Any
 
 import httpx
 import msgspec
 import structlog
-import uvicorn
 
 from app.contracts.rebalancing import PlanResponse, RebalanceRequest
 from app.gateway.constraints import RuleBook
 from app.gateway.orders import convert_plan
 from app.main import create_app
 from app.settings import load_settings
+from app.testing import serve_in_thread
 from app.worldservice.planning import PlanningService
 
 __all__ = ["main", "make_body"]
@@ -65,25 +62,8 @@ def make_body(positions: int = POSITIONS, seed: int = 7) -> dict[str, Any]:
     }
 
 
-@contextmanager
-def _serve(app: Any) -> Iterator[str]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(app, lifespan="on", log_level="error", ws="none", access_log=False)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        while not server.started:
-            if not thread.is_alive():
-                raise RuntimeError("benchmark server did not start")
-            time.sleep(0.01)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(30)
-        sock.close()
+def _serve(app: Any) -> AbstractContextManager[str]:
+    return serve_in_thread(app, ws="none")  # HTTP only
 
 
 def _app(folder: Path, name: str, **overrides: Any) -> Any:

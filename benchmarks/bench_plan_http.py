@@ -4,10 +4,7 @@
 from __future__ import annotations
 
 import os
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -17,6 +14,7 @@ import httpx
 import msgspec
 
 from app.contracts.rebalancing import RebalanceRequest
+from app.testing import serve_process
 from app.worldservice.planning import build_plan_response
 from benchmarks.bench_planner import build_request
 
@@ -41,42 +39,6 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _start_server(port: int, workdir: Path) -> subprocess.Popen[bytes]:
-    env = dict(os.environ)
-    env.update(
-        {
-            "WORLDGATE__SERVER__PORT": str(port),
-            "WORLDGATE__SERVER__LOG_LEVEL": "warning",
-            "WORLDGATE__STORE__SQLITE_PATH": str(workdir / "bench.sqlite3"),
-        }
-    )
-    return subprocess.Popen(
-        [sys.executable, "-c", "from app.cli import main; main()", "serve"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-
-
-def _wait_ready(client: httpx.Client, server: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError("the server exited during start-up")
-        try:
-            if client.get("/schema/openapi.json").status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError("the server did not start in 30 s")
-
-
 def main() -> None:
     """Print the floor (msgspec decode), the in-process pipeline and the HTTP round trip."""
     req = build_request(POSITIONS)
@@ -95,27 +57,30 @@ def main() -> None:
     print(f"decode + plan + encode in-process:   {in_process * 1e3:8.2f} ms "
           f"({in_process / floor:.1f}x floor)")
 
-    port = _free_port()
     with tempfile.TemporaryDirectory() as tmp:
-        server = _start_server(port, Path(tmp))
-        try:
-            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
-                _wait_ready(client, server)
-                headers = {"content-type": "application/json"}
-                for _ in range(3):  # warm-up
-                    client.post(URL_PATH, content=body, headers=headers).raise_for_status()
-                times = []
-                cpu_before = _cpu_seconds(server.pid)
-                for _ in range(ROUNDS):
-                    started = time.perf_counter()
-                    response = client.post(URL_PATH, content=body, headers=headers)
-                    times.append(time.perf_counter() - started)
-                    response.raise_for_status()
-                server_cpu = (_cpu_seconds(server.pid) - cpu_before) / ROUNDS
-                assert response.content and response.json()["schema_version"] == 1
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
+        env = {
+            "WORLDGATE__SERVER__LOG_LEVEL": "warning",
+            "WORLDGATE__STORE__SQLITE_PATH": str(Path(tmp) / "bench.sqlite3"),
+        }
+        log_path = Path(tmp) / "server.log"
+        with (
+            serve_process(env, log_path=log_path, ready_path="/schema/openapi.json") as server,
+            httpx.Client(base_url=server.url, timeout=60) as client,
+        ):
+            assert server.proc is not None
+            pid = server.proc.pid
+            headers = {"content-type": "application/json"}
+            for _ in range(3):  # warm-up
+                client.post(URL_PATH, content=body, headers=headers).raise_for_status()
+            times = []
+            cpu_before = _cpu_seconds(pid)
+            for _ in range(ROUNDS):
+                started = time.perf_counter()
+                response = client.post(URL_PATH, content=body, headers=headers)
+                times.append(time.perf_counter() - started)
+                response.raise_for_status()
+            server_cpu = (_cpu_seconds(pid) - cpu_before) / ROUNDS
+            assert response.content and response.json()["schema_version"] == 1
     best, median = min(times), statistics.median(times)
     print(f"server CPU per request:              {server_cpu * 1e3:8.2f} ms "
           f"({server_cpu / floor:.1f}x floor; target <= 3x)")

@@ -4,6 +4,7 @@ symbols, 3 venues); time per position per size and peak RSS, each size in its ow
 from __future__ import annotations
 
 import json
+import os
 import random
 import resource
 import subprocess
@@ -109,6 +110,9 @@ def main() -> None:
         out = subprocess.run(
             [sys.executable, "-m", "benchmarks.bench_planner", str(n)],
             check=True, capture_output=True, text=True,
+            # The planner calls no BLAS; without this, OpenBLAS's thread pool (started when
+            # numpy is imported) sometimes adds its spin time to the process CPU figure.
+            env={**os.environ, "OPENBLAS_NUM_THREADS": "1"},
         ).stdout
         row = json.loads(out.strip().splitlines()[-1])
         rows.append(row)

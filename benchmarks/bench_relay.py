@@ -19,13 +19,13 @@ import asyncio
 import json
 import os
 import resource
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 __all__ = ["main"]
 
@@ -45,10 +45,10 @@ async def _serve(deflate: bool) -> None:
     import uvicorn
 
     from app.container import build_container
-    from app.contracts.events import REBALANCING_PLANNED, new_event
     from app.main import create_app
     from app.serving import GracefulServer
     from app.settings import load_settings
+    from app.testing import serve_in_task, tcp_listener
 
     tmp = tempfile.mkdtemp(prefix="bench-relay-")
     settings = load_settings(
@@ -67,16 +67,19 @@ async def _serve(deflate: bool) -> None:
         ws_per_message_deflate=deflate,
     )
     server = GracefulServer(config, container.drain(), grace_seconds=5.0)
-    # With proto=IPPROTO_TCP asyncio sets TCP_NODELAY on accepted connections (as uvicorn's
-    # own listener does); without it Nagle + delayed ACK add ~40 ms to small pushes.
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    serving = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:  # noqa: ASYNC110 - uvicorn offers no event for this
-        await asyncio.sleep(0.01)
-    bus = container.controlbus()
-    print(f"BENCH port {sock.getsockname()[1]}", flush=True)
+    sock = tcp_listener(reuse_address=True)  # IPPROTO_TCP: TCP_NODELAY on accepted sockets
+    try:
+        async with serve_in_task(server, sock):
+            await _publish_on_request(container.controlbus(), sock.getsockname()[1])
+    finally:
+        sock.close()
+
+
+async def _publish_on_request(bus: Any, port: int) -> None:
+    """Print the port, then publish at each ``rate <per second> <seconds>`` read from stdin."""
+    from app.contracts.events import REBALANCING_PLANNED, new_event
+
+    print(f"BENCH port {port}", flush=True)
     loop = asyncio.get_running_loop()
     while True:
         line = (await loop.run_in_executor(None, sys.stdin.readline)).split()
@@ -92,9 +95,6 @@ async def _serve(deflate: bool) -> None:
             data = {"world_id": f"w{i % 10}", "n": i, "sent_at": time.time()}
             await bus.publish(REBALANCING_PLANNED, new_event(REBALANCING_PLANNED, "bench", data))
         print(f"BENCH published {total} {time.perf_counter() - start:.3f}", flush=True)
-    server.should_exit = True
-    await serving
-    sock.close()
 
 
 # --------------------------------------------------------------------------- client side

@@ -24,10 +24,9 @@ from typing import Any
 
 import asyncpg
 import httpx
-from redis.asyncio import Redis
 from websockets.asyncio.client import connect
 
-from tests.integration.cluster import Node, scaleout_env
+from tests.integration.cluster import Node, create_schema, drop_scaleout, scaleout_env
 
 __all__ = ["main"]
 
@@ -151,11 +150,7 @@ async def single_process(folder: Path) -> dict[str, float]:
 
 async def scaled_out(folder: Path, redis_url: str, dsn: str) -> dict[str, float]:
     schema = prefix = f"wgbench_{uuid.uuid4().hex[:8]}"
-    conn = await asyncpg.connect(dsn)
-    await conn.execute(f'CREATE SCHEMA "{schema}"')
-    await conn.close()
-    sep = "&" if "?" in dsn else "?"
-    env = scaleout_env(redis_url, prefix, f"{dsn}{sep}search_path={schema}")
+    env = scaleout_env(redis_url, prefix, await create_schema(dsn, schema))
     env["WORLDGATE__STORE__POSTGRES_POOL_SIZE"] = "10"
     ws = Node("worldservice", ["worldservice"], env, folder)
     url = {"WORLDGATE__GATEWAY__WORLDSERVICE_URL": ws.url + "/worldservice"}
@@ -166,13 +161,7 @@ async def scaled_out(folder: Path, redis_url: str, dsn: str) -> dict[str, float]
     finally:
         for node in (*gateways, ws):
             await asyncio.to_thread(node.stop)
-        conn = await asyncpg.connect(dsn)
-        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        await conn.close()
-        async with Redis.from_url(redis_url) as redis:
-            keys = [key async for key in redis.scan_iter(match=f"{prefix}:*")]
-            if keys:
-                await redis.delete(*keys)
+        await drop_scaleout(dsn, schema, redis_url, prefix)
 
 
 async def run() -> None:

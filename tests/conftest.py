@@ -7,10 +7,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 from litestar.testing import TestClient
 
 from app.main import create_app
 from app.settings import Settings, load_settings, merge_tables
+
+# Property tests judge behaviour, never speed (the machine is shared and noisy), and write no
+# example database into the work tree.
+hypothesis_settings.register_profile("worldgate", deadline=None, database=None)
+hypothesis_settings.load_profile("worldgate")
 
 
 @pytest.fixture

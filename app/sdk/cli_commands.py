@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +17,11 @@ from app.sdk.checks import health_problems
 from app.sdk.cli_common import (
     EXIT_FAILED,
     EXIT_UNREACHABLE,
-    bad_input,
+    cannot,
     connection_options,
     console,
     fail_sdk,
+    read_option,
 )
 from app.sdk.cli_tools import TOOL_COMMANDS
 from app.sdk.client import GatewayClient
@@ -109,27 +111,18 @@ def build_request(
             raw = msgspec.json.decode(Path(request_file).read_bytes())
             req = msgspec.convert(raw, RebalanceRequest, strict=False)
         except OSError as exc:
-            raise click.BadParameter(f"cannot read {request_file}: {exc.strerror}",
-                                     param_hint="--request") from None
+            cannot("read", request_file, exc, "--request")
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             raise click.BadParameter(f"{request_file}: {exc}", param_hint="--request") from None
     else:
         if not target or not positions:
             raise click.UsageError("give --target and --positions (or a whole --request FILE)")
-        try:
-            after = parse_allocations(target)
-        except InputError as exc:
-            bad_input(exc, "--target")
-        try:
-            slices = read_positions(positions)
-        except InputError as exc:
-            bad_input(exc, "--positions")
+        after = read_option("--target", parse_allocations, target)
+        slices = read_option("--positions", read_positions, positions)
         equity = total_equity if total_equity is not None else sum(
             abs(p.qty * p.mark) for p in slices)
-        try:
-            before_map = parse_allocations(before) if before else derive_before(slices, equity)
-        except InputError as exc:
-            bad_input(exc, "--before")
+        before_map = (read_option("--before", parse_allocations, before) if before
+                      else derive_before(slices, equity))
         for world in after:
             before_map.setdefault(world, 0.0)
         req = RebalanceRequest(total_equity=equity, world_alloc_before=before_map,
@@ -147,15 +140,11 @@ def build_request(
             meta[key] = value
         updates["rebalance_intent"] = RebalanceIntent(meta=meta)
     if strategy_returns:
-        try:
-            updates["realized_returns_by_strategy"] = _strategy_returns(strategy_returns)
-        except InputError as exc:
-            bad_input(exc, "--strategy-returns")
+        updates["realized_returns_by_strategy"] = read_option(
+            "--strategy-returns", _strategy_returns, strategy_returns)
     if world_returns:
-        try:
-            updates["realized_returns_by_world"] = _world_returns(world_returns)
-        except InputError as exc:
-            bad_input(exc, "--world-returns")
+        updates["realized_returns_by_world"] = read_option(
+            "--world-returns", _world_returns, world_returns)
     return msgspec.structs.replace(req, **updates) if updates else req
 
 
@@ -254,17 +243,23 @@ def _gather(kw: dict[str, Any]) -> RebalanceRequest:
     )
 
 
+def _send(kw: dict[str, Any], call: Callable[[GatewayClient, RebalanceRequest], Any],
+          table: Callable[[dict[str, Any]], None]) -> None:
+    """Build the request from the options, send it with ``call`` and print the answer."""
+    request = _gather(kw)
+    with GatewayClient(kw["url"], token=kw["token"], timeout=kw["timeout"]) as client:
+        try:
+            answer = call(client, request)
+        except SdkError as exc:
+            fail_sdk(exc)
+    _emit(answer, kw["output"], table)
+
+
 @click.command()
 @_request_options
 def plan(**kw: Any) -> None:
     """Ask the Gateway for a rebalance plan (nothing is stored)."""
-    request = _gather(kw)
-    with GatewayClient(kw["url"], token=kw["token"], timeout=kw["timeout"]) as client:
-        try:
-            answer = client.plan_raw(request)
-        except SdkError as exc:
-            fail_sdk(exc)
-    _emit(answer, kw["output"], _plan_tables)
+    _send(kw, GatewayClient.plan_raw, _plan_tables)
 
 
 @click.command()
@@ -272,13 +267,8 @@ def plan(**kw: Any) -> None:
 @click.option("--run-id", default=None, help="Idempotency key: same id + same body = same plan.")
 def apply(**kw: Any) -> None:
     """Apply a plan through the Gateway: stored durably and announced as events."""
-    request = _gather(kw)
-    with GatewayClient(kw["url"], token=kw["token"], timeout=kw["timeout"]) as client:
-        try:
-            answer = client.apply_raw(request, run_id=kw["run_id"])
-        except SdkError as exc:
-            fail_sdk(exc)
-    _emit(answer, kw["output"], _plan_tables)
+    _send(kw, lambda client, request: client.apply_raw(request, run_id=kw["run_id"]),
+          _plan_tables)
 
 
 @click.command()
@@ -289,16 +279,9 @@ def apply(**kw: Any) -> None:
 @click.option("--allow-live", is_flag=True, help="Send X-Allow-Live: true (live guard).")
 def execute(**kw: Any) -> None:
     """Turn a plan into orders (dry run unless --submit)."""
-    request = _gather(kw)
-    with GatewayClient(kw["url"], token=kw["token"], timeout=kw["timeout"]) as client:
-        try:
-            answer = client.execute_raw(request, submit=kw["submit"],
-                                    shared_account=kw["shared_account"],
-                                    per_strategy=kw["per_strategy"],
-                                    allow_live=kw["allow_live"])
-        except SdkError as exc:
-            fail_sdk(exc)
-    _emit(answer, kw["output"], _execute_table)
+    _send(kw, lambda client, request: client.execute_raw(
+        request, submit=kw["submit"], shared_account=kw["shared_account"],
+        per_strategy=kw["per_strategy"], allow_live=kw["allow_live"]), _execute_table)
 
 
 COMMANDS: tuple[click.Command, ...] = (health, plan, apply, execute, *TOOL_COMMANDS)

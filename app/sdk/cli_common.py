@@ -16,15 +16,18 @@ __all__ = [
     "EXIT_FAILED",
     "EXIT_UNREACHABLE",
     "bad_input",
+    "cannot",
     "connection_options",
     "console",
     "fail_sdk",
+    "read_option",
 ]
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 EXIT_FAILED = 1
 EXIT_UNREACHABLE = 2
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 
 
 def console(stderr: bool = False) -> Console:
@@ -46,6 +49,29 @@ def connection_options(fn: F) -> F:
 def bad_input(exc: InputError, param: str) -> NoReturn:
     """Turn an input problem into click's usage error (exit 2, one clear line)."""
     raise click.BadParameter(str(exc), param_hint=param)
+
+
+def read_option(param: str, read: Callable[..., T], *args: Any) -> T:
+    """Call ``read(*args)`` on what ``param`` gave; an ``InputError`` becomes a usage error.
+
+    Args:
+        param: the option (``--target``), named in the error.
+        read: the parser or reader.
+        *args: its arguments.
+
+    Returns:
+        What ``read`` returns.
+    """
+    try:
+        return read(*args)
+    except InputError as exc:
+        bad_input(exc, param)
+
+
+def cannot(action: str, path: object, exc: OSError, param: str) -> NoReturn:
+    """Turn a file-system failure into click's usage error (``cannot write x: reason``)."""
+    raise click.BadParameter(f"cannot {action} {path}: {exc.strerror}", param_hint=param) \
+        from None
 
 
 def fail_sdk(exc: SdkError) -> NoReturn:

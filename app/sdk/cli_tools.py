@@ -12,8 +12,8 @@ from rich.table import Table
 
 from app.sdk.backtest import STRATEGIES, BacktestError, backtest
 from app.sdk.checks import Check
-from app.sdk.cli_common import bad_input, connection_options, console
-from app.sdk.io import InputError, read_prices, read_returns
+from app.sdk.cli_common import cannot, connection_options, console, read_option
+from app.sdk.io import read_prices, read_returns
 from app.sdk.rehearse import rehearse as run_rehearsal
 from app.sdk.report import build_report, report_format, write_report
 from app.sdk.rollout import rollout as run_rollout
@@ -40,20 +40,11 @@ def report(source: str, out: str, title: str | None, rf: float, transaction_cost
     for name, value in (("--rf", rf), ("--transaction-cost", transaction_cost)):
         if not math.isfinite(value):
             raise click.BadParameter("must be a finite number", param_hint=name)
-    try:
-        report_format(out)
-    except InputError as exc:
-        bad_input(exc, "--out")
-    try:
-        returns = read_returns(source)
-    except InputError as exc:
-        bad_input(exc, "--from")
+    read_option("--out", report_format, out)
+    returns = read_option("--from", read_returns, source)
     rep = build_report(returns, title=title or f"Report of {Path(source).name}", rf=rf,
                        transaction_cost=transaction_cost)
-    try:
-        fmt = write_report(rep, out)
-    except InputError as exc:
-        bad_input(exc, "--out")
+    fmt = read_option("--out", write_report, rep, out)
     click.echo(f"wrote {out} ({fmt}, {rep.periods} periods)")
 
 
@@ -61,8 +52,7 @@ def _write(path: Path, data: bytes) -> None:
     try:
         path.write_bytes(data)
     except OSError as exc:
-        raise click.BadParameter(f"cannot write {path}: {exc.strerror}", param_hint="--out") \
-            from None
+        cannot("write", path, exc, "--out")
 
 
 @click.command(name="backtest")
@@ -77,10 +67,7 @@ def _write(path: Path, data: bytes) -> None:
               help="Output folder: returns.json, metrics.json, report.md, report.html.")
 def backtest_cmd(prices: str, strategy: str, fast: int, slow: int, out: str) -> None:
     """Backtest a simple strategy on a price series and report it."""
-    try:
-        series = read_prices(prices)
-    except InputError as exc:
-        bad_input(exc, "--prices")
+    series = read_option("--prices", read_prices, prices)
     if strategy == "sma_cross" and slow <= fast:
         raise click.BadParameter(f"must be greater than --fast ({fast})", param_hint="--slow")
     progress = Progress(TextColumn("backtest"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
@@ -97,8 +84,7 @@ def backtest_cmd(prices: str, strategy: str, fast: int, slow: int, out: str) -> 
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise click.BadParameter(f"cannot create {folder}: {exc.strerror}", param_hint="--out") \
-            from None
+        cannot("create", folder, exc, "--out")
     rep = build_report(returns, title=f"Backtest {strategy} on {Path(prices).name}")
     _write(folder / "returns.json", msgspec.json.encode({"returns": returns}))
     params = {"fast": fast, "slow": slow} if strategy == "sma_cross" else {}
@@ -134,8 +120,7 @@ def rehearse(url: str, token: str | None, timeout: float, out: str) -> None:
     try:
         result = run_rehearsal(url, out, token=token, timeout=timeout)
     except OSError as exc:
-        raise click.BadParameter(f"cannot write to {out}: {exc.strerror}", param_hint="--out") \
-            from None
+        cannot("write to", out, exc, "--out")
     _checks_table(f"rehearsal against {url}", result.steps)
     if result.ok:
         click.echo(f"rehearsal passed; artifacts in {out}")
@@ -161,8 +146,7 @@ def rollout(url: str, token: str | None, timeout: float, out: str | None,
         try:
             paths = write_rollout(result, out)
         except OSError as exc:
-            raise click.BadParameter(f"cannot write to {out}: {exc.strerror}",
-                                     param_hint="--out") from None
+            cannot("write to", out, exc, "--out")
         click.echo("wrote " + ", ".join(str(p) for p in paths))
     failed = sum(not c.ok for c in result.checks)
     click.echo("ready for schema v2" if result.ok else f"not ready: {failed} check(s) failed")

@@ -1,61 +1,52 @@
-"""Sync and async Gateway clients (httpx): health, capabilities, plan, apply, execute."""
+"""Sync and async Gateway clients (httpx): I/O shells over the ``app.sdk.calls`` core."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable
 from types import TracebackType
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import httpx
-import msgspec
 
 from app.contracts.orders import ExecuteResponse
-from app.contracts.rebalancing import PlanResponse, RebalanceRequest
-from app.sdk.errors import ProtocolError, Unreachable, error_from_response
-from app.sdk.wire import GatewayHealth, decode_plan, encode_request, parse_health
+from app.contracts.rebalancing import PlanResponse
+from app.sdk import calls
+from app.sdk.calls import Call, RequestLike
+from app.sdk.errors import Unreachable
+from app.sdk.wire import GatewayHealth, decode_plan, parse_health
 
 __all__ = ["AsyncGatewayClient", "GatewayClient", "RequestLike"]
 
-RequestLike = RebalanceRequest | Mapping[str, Any]
-_JSON = {"content-type": "application/json"}
+T = TypeVar("T")
+H = TypeVar("H", httpx.BaseTransport, httpx.AsyncBaseTransport)
+X = TypeVar("X", httpx.Client, httpx.AsyncClient)
 
 
-def _headers(token: str | None) -> dict[str, str]:
-    return {"authorization": f"Bearer {token}"} if token else {}
+class _Shell(Generic[H, X]):
+    """What both clients share: the roots, the token, and an httpx client of kind ``X``."""
+
+    _http_class: Callable[..., X]
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        token: str | None = None,
+        timeout: float = 10.0,
+        worldservice_url: str | None = None,
+        transport: H | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.token = token
+        self.worldservice_url = calls.worldservice_base(self.base_url, worldservice_url)
+        self._http: X = self._http_class(base_url=self.base_url, timeout=timeout,
+                                         headers=calls.auth_headers(token), transport=transport)
+
+    def _unreachable(self, exc: httpx.TransportError) -> Unreachable:
+        return Unreachable(self.base_url, str(exc) or type(exc).__name__)
 
 
-def _decode(response: httpx.Response) -> Any:
-    """Return the decoded JSON of a 2xx answer or raise the typed error."""
-    try:
-        body: Any = msgspec.json.decode(response.content) if response.content else None
-    except msgspec.DecodeError:
-        body = None
-        if response.is_success:
-            raise ProtocolError(
-                f"{response.request.url} answered {response.status_code} with non-JSON"
-            ) from None
-    if not response.is_success:
-        raise error_from_response(response.status_code, body, response.text)
-    return body
-
-
-def _execute_params(submit: bool, shared_account: bool, per_strategy: bool) -> dict[str, str]:
-    flags = {"submit": submit, "shared_account": shared_account, "per_strategy": per_strategy}
-    return {k: "true" for k, v in flags.items() if v}
-
-
-def _execute_response(body: object) -> ExecuteResponse:
-    try:
-        return msgspec.convert(body, ExecuteResponse, strict=False)
-    except msgspec.ValidationError as exc:
-        raise ProtocolError(f"execute answer does not match the contract: {exc}") from exc
-
-
-def _ws_base(base_url: str, worldservice_url: str | None) -> str:
-    return (worldservice_url or f"{base_url}/worldservice").rstrip("/")
-
-
-class GatewayClient:
+class GatewayClient(_Shell[httpx.BaseTransport, httpx.Client]):
     """Blocking client of one Gateway.
 
     Args:
@@ -67,21 +58,7 @@ class GatewayClient:
         transport: an httpx transport (tests may pass one).
     """
 
-    def __init__(
-        self,
-        base_url: str,
-        *,
-        token: str | None = None,
-        timeout: float = 10.0,
-        worldservice_url: str | None = None,
-        transport: httpx.BaseTransport | None = None,
-    ) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.token = token
-        self.worldservice_url = _ws_base(self.base_url, worldservice_url)
-        self._http = httpx.Client(
-            base_url=self.base_url, timeout=timeout, headers=_headers(token), transport=transport
-        )
+    _http_class = httpx.Client
 
     def __enter__(self) -> GatewayClient:
         return self
@@ -96,50 +73,46 @@ class GatewayClient:
         """Close the connection pool."""
         self._http.close()
 
-    def _call(self, method: str, url: str, **kwargs: Any) -> Any:
+    def _run(self, call: Call[T]) -> T:
         try:
-            response = self._http.request(method, url, **kwargs)
+            response = self._http.request(call.method, call.url, content=call.content,
+                                          headers=call.headers, params=call.params)
         except httpx.TransportError as exc:
-            raise Unreachable(self.base_url, str(exc) or type(exc).__name__) from exc
-        return _decode(response)
+            raise self._unreachable(exc) from exc
+        return call.finish(response)
 
     def health_raw(self) -> dict[str, Any]:
         """``GET /health`` as decoded JSON."""
-        body = self._call("GET", "/health")
-        return body if isinstance(body, dict) else {}
+        return self._run(calls.health())
 
     def health(self) -> GatewayHealth:
         """``GET /health``, parsed into the capability bits."""
-        return parse_health(self.health_raw())
+        return self._run(calls.health().then(parse_health))
 
     def worldservice_capabilities(self) -> dict[str, Any]:
         """``GET <worldservice>/capabilities``: ``max_schema_version``, the v2 switches."""
-        body = self._call("GET", f"{self.worldservice_url}/capabilities")
-        return body if isinstance(body, dict) else {}
+        return self._run(calls.worldservice_capabilities(self.worldservice_url))
 
     def plan_raw(self, request: RequestLike) -> Any:
         """``POST /rebalancing/plan``; the decoded JSON answer."""
-        return self._call("POST", "/rebalancing/plan", content=encode_request(request),
-                          headers=_JSON)
+        return self._run(calls.plan(request))
 
     def plan(self, request: RequestLike) -> PlanResponse:
         """``POST /rebalancing/plan``; the answer as ``PlanV1`` or ``PlanV2``."""
-        return decode_plan(self.plan_raw(request))
+        return self._run(calls.plan(request).then(decode_plan))
 
     def worldservice_plan_raw(self, request: RequestLike) -> Any:
         """``POST <worldservice>/rebalancing/plan`` directly (bypassing the Gateway's
         negotiation); the decoded JSON answer."""
-        return self._call("POST", f"{self.worldservice_url}/rebalancing/plan",
-                          content=encode_request(request), headers=_JSON)
+        return self._run(calls.worldservice_plan(self.worldservice_url, request))
 
     def apply_raw(self, request: RequestLike, *, run_id: str | None = None) -> Any:
         """``POST /rebalancing/apply`` (store the plan, announce it); decoded JSON."""
-        body = encode_request(request, run_id=run_id)
-        return self._call("POST", "/rebalancing/apply", content=body, headers=_JSON)
+        return self._run(calls.apply(request, run_id))
 
     def apply(self, request: RequestLike, *, run_id: str | None = None) -> PlanResponse:
         """``POST /rebalancing/apply``; the stored plan as ``PlanV1`` or ``PlanV2``."""
-        return decode_plan(self.apply_raw(request, run_id=run_id))
+        return self._run(calls.apply(request, run_id).then(decode_plan))
 
     def execute(
         self,
@@ -152,9 +125,9 @@ class GatewayClient:
     ) -> ExecuteResponse:
         """``POST /rebalancing/execute``, decoded into ``ExecuteResponse``; see
         ``execute_raw`` for the arguments."""
-        return _execute_response(self.execute_raw(
+        return self._run(calls.execute(
             request, submit=submit, shared_account=shared_account, per_strategy=per_strategy,
-            allow_live=allow_live))
+            allow_live=allow_live).then(calls.execute_response))
 
     def execute_raw(
         self,
@@ -177,17 +150,12 @@ class GatewayClient:
         Returns:
             The decoded execute answer.
         """
-        headers = dict(_JSON)
-        if allow_live:
-            headers["x-allow-live"] = "true"
-        body = self._call(
-            "POST", "/rebalancing/execute", content=encode_request(request), headers=headers,
-            params=_execute_params(submit, shared_account, per_strategy),
-        )
-        return body if isinstance(body, dict) else {"result": body}
+        return self._run(calls.execute(
+            request, submit=submit, shared_account=shared_account, per_strategy=per_strategy,
+            allow_live=allow_live))
 
 
-class AsyncGatewayClient:
+class AsyncGatewayClient(_Shell[httpx.AsyncBaseTransport, httpx.AsyncClient]):
     """Async client of one Gateway; same methods as ``GatewayClient``, awaited.
 
     Args:
@@ -198,21 +166,7 @@ class AsyncGatewayClient:
         transport: an httpx async transport (tests may pass one).
     """
 
-    def __init__(
-        self,
-        base_url: str,
-        *,
-        token: str | None = None,
-        timeout: float = 10.0,
-        worldservice_url: str | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.token = token
-        self.worldservice_url = _ws_base(self.base_url, worldservice_url)
-        self._http = httpx.AsyncClient(
-            base_url=self.base_url, timeout=timeout, headers=_headers(token), transport=transport
-        )
+    _http_class = httpx.AsyncClient
 
     async def __aenter__(self) -> AsyncGatewayClient:
         return self
@@ -227,44 +181,41 @@ class AsyncGatewayClient:
         """Close the connection pool."""
         await self._http.aclose()
 
-    async def _call(self, method: str, url: str, **kwargs: Any) -> Any:
+    async def _run(self, call: Call[T]) -> T:
         try:
-            response = await self._http.request(method, url, **kwargs)
+            response = await self._http.request(call.method, call.url, content=call.content,
+                                                headers=call.headers, params=call.params)
         except httpx.TransportError as exc:
-            raise Unreachable(self.base_url, str(exc) or type(exc).__name__) from exc
-        return _decode(response)
+            raise self._unreachable(exc) from exc
+        return call.finish(response)
 
     async def health_raw(self) -> dict[str, Any]:
         """``GET /health`` as decoded JSON."""
-        body = await self._call("GET", "/health")
-        return body if isinstance(body, dict) else {}
+        return await self._run(calls.health())
 
     async def health(self) -> GatewayHealth:
         """``GET /health``, parsed into the capability bits."""
-        return parse_health(await self.health_raw())
+        return await self._run(calls.health().then(parse_health))
 
     async def worldservice_capabilities(self) -> dict[str, Any]:
         """``GET <worldservice>/capabilities``."""
-        body = await self._call("GET", f"{self.worldservice_url}/capabilities")
-        return body if isinstance(body, dict) else {}
+        return await self._run(calls.worldservice_capabilities(self.worldservice_url))
 
     async def plan_raw(self, request: RequestLike) -> Any:
         """``POST /rebalancing/plan``; the decoded JSON answer."""
-        return await self._call("POST", "/rebalancing/plan", content=encode_request(request),
-                                headers=_JSON)
+        return await self._run(calls.plan(request))
 
     async def plan(self, request: RequestLike) -> PlanResponse:
         """``POST /rebalancing/plan``; ``PlanV1`` or ``PlanV2``."""
-        return decode_plan(await self.plan_raw(request))
+        return await self._run(calls.plan(request).then(decode_plan))
 
     async def apply_raw(self, request: RequestLike, *, run_id: str | None = None) -> Any:
         """``POST /rebalancing/apply``; the decoded JSON answer."""
-        return await self._call("POST", "/rebalancing/apply",
-                                content=encode_request(request, run_id=run_id), headers=_JSON)
+        return await self._run(calls.apply(request, run_id))
 
     async def apply(self, request: RequestLike, *, run_id: str | None = None) -> PlanResponse:
         """``POST /rebalancing/apply``; the stored plan."""
-        return decode_plan(await self.apply_raw(request, run_id=run_id))
+        return await self._run(calls.apply(request, run_id).then(decode_plan))
 
     async def execute(
         self,
@@ -276,11 +227,6 @@ class AsyncGatewayClient:
         allow_live: bool = False,
     ) -> ExecuteResponse:
         """``POST /rebalancing/execute``; see ``GatewayClient.execute_raw``."""
-        headers = dict(_JSON)
-        if allow_live:
-            headers["x-allow-live"] = "true"
-        body = await self._call(
-            "POST", "/rebalancing/execute", content=encode_request(request), headers=headers,
-            params=_execute_params(submit, shared_account, per_strategy),
-        )
-        return _execute_response(body)
+        return await self._run(calls.execute(
+            request, submit=submit, shared_account=shared_account, per_strategy=per_strategy,
+            allow_live=allow_live).then(calls.execute_response))

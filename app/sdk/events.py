@@ -16,7 +16,8 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketExce
 from websockets.sync.client import ClientConnection, connect
 
 from app.contracts.events import CloudEvent
-from app.sdk.errors import SdkError, StreamError, Unauthorized, Unreachable, error_from_response
+from app.sdk.calls import auth_headers, error_answer
+from app.sdk.errors import SdkError, StreamError, Unauthorized, Unreachable
 from app.sdk.wire import decode_event
 
 __all__ = ["AsyncEventStream", "EventStream", "events_url"]
@@ -57,23 +58,16 @@ def events_url(
     return f"{root}/events?{urlencode(params)}"
 
 
-def _auth(token: str | None) -> dict[str, str] | None:
-    return {"Authorization": f"Bearer {token}"} if token else None
-
-
 _WS_UNAUTHORIZED = 4401
 
 
 def _refusal(url: str, exc: Exception) -> SdkError:
     """Map a failed WebSocket open to the SDK error that says why."""
+    if isinstance(exc, StreamError):  # the server refused the subscription itself
+        return exc
     if isinstance(exc, InvalidStatus):  # the handshake got an HTTP answer (401, 404, ...)
-        response = exc.response
-        try:
-            body = msgspec.json.decode(response.body or b"null")
-        except msgspec.DecodeError:
-            body = None
-        text = (response.body or b"").decode("utf-8", "replace")
-        return error_from_response(response.status_code, body, text)
+        body = bytes(exc.response.body or b"")
+        return error_answer(exc.response.status_code, body, body.decode("utf-8", "replace"))
     if isinstance(exc, ConnectionClosed) and exc.rcvd is not None:
         if exc.rcvd.code == _WS_UNAUTHORIZED:
             return Unauthorized(401, "E_UNAUTHORIZED", exc.rcvd.reason or "token required")
@@ -119,7 +113,39 @@ class _Frames:
         return event
 
 
-class EventStream:
+class _Stream:
+    """What both streams share: the URL, the frame sorter and the events that came early."""
+
+    def __init__(
+        self, base_url: str, *, token: str | None = None, open_timeout: float = 10.0,
+        **query: Any,
+    ) -> None:
+        self.url = events_url(base_url, **query)
+        self._token = token
+        self._open_timeout = open_timeout
+        self.frames = _Frames()
+        self._early: list[CloudEvent] = []
+
+    @property
+    def last_seq(self) -> int | None:
+        """The ``seq`` of the last event received (resume from it with ``since``)."""
+        return self.frames.last_seq
+
+    def _opening(self, raw: str | bytes) -> None:
+        # Events that arrive before the ``subscribed`` frame are kept for the reader.
+        event = self.frames.take(raw)
+        if event is not None:
+            self._early.append(event)
+
+    def _closed(self, exc: WebSocketException) -> Unreachable:
+        return Unreachable(self.url, f"connection closed: {exc}")
+
+
+# What can go wrong while opening a stream (mapped by ``_refusal``).
+_OPEN_ERRORS = (StreamError, OSError, WebSocketException, TimeoutError)
+
+
+class EventStream(_Stream):
     """A blocking ``WS /events`` subscription; use as a context manager.
 
     Entering waits (up to ``open_timeout``) for the server's ``subscribed`` frame, so every
@@ -133,40 +159,25 @@ class EventStream:
         **query: ``topics``, ``world_id``, ``schema_version``, ``since`` (see ``events_url``).
     """
 
-    def __init__(
-        self, base_url: str, *, token: str | None = None, open_timeout: float = 10.0,
-        **query: Any,
-    ) -> None:
-        self.url = events_url(base_url, **query)
-        self._token = token
-        self._open_timeout = open_timeout
-        self._conn: ClientConnection | None = None
-        self._stack = ExitStack()
-        self.frames = _Frames()
-        self._early: list[CloudEvent] = []
-
-    @property
-    def last_seq(self) -> int | None:
-        """The ``seq`` of the last event received (resume from it with ``since``)."""
-        return self.frames.last_seq
+    _conn: ClientConnection | None = None
+    _stack: ExitStack | None = None
 
     def __enter__(self) -> EventStream:
+        self._stack = ExitStack()
         try:
             # Entered as a context manager, as websockets >= 17.1 asks of sync clients.
             self._conn = self._stack.enter_context(
-                connect(self.url, additional_headers=_auth(self._token),
+                connect(self.url, additional_headers=auth_headers(self._token),
                         open_timeout=self._open_timeout)
             )
             while self.frames.subscribed is None:
-                event = self.frames.take(self._conn.recv(timeout=self._open_timeout))
-                if event is not None:
-                    self._early.append(event)
-        except StreamError:
+                self._opening(self._conn.recv(timeout=self._open_timeout))
+        except _OPEN_ERRORS as exc:
             self.__exit__(None, None, None)
-            raise
-        except (OSError, WebSocketException, TimeoutError) as exc:
-            self.__exit__(None, None, None)
-            raise _refusal(self.url, exc) from exc
+            failure = _refusal(self.url, exc)
+            if failure is exc:
+                raise
+            raise failure from exc
         return self
 
     def __exit__(
@@ -174,7 +185,8 @@ class EventStream:
         tb: TracebackType | None,
     ) -> None:
         self._conn = None
-        self._stack.close()
+        if self._stack is not None:
+            self._stack.close()
 
     def next_event(self, timeout: float | None = None) -> CloudEvent:
         """Wait for the next event (control messages are skipped).
@@ -197,55 +209,38 @@ class EventStream:
             try:
                 raw = self._conn.recv(timeout=timeout)
             except WebSocketException as exc:
-                raise Unreachable(self.url, f"connection closed: {exc}") from exc
+                raise self._closed(exc) from exc
             event = self.frames.take(raw)
             if event is not None:
                 return event
 
 
-class AsyncEventStream:
+class AsyncEventStream(_Stream):
     """An async ``WS /events`` subscription: ``async with`` it, then ``async for`` events.
 
     Args:
         base_url: the Gateway root.
         token: bearer token, when required.
+        open_timeout: seconds to connect and be subscribed.
         **query: ``topics``, ``world_id``, ``schema_version``, ``since``.
     """
 
-    def __init__(
-        self, base_url: str, *, token: str | None = None, open_timeout: float = 10.0,
-        **query: Any,
-    ) -> None:
-        self.url = events_url(base_url, **query)
-        self._token = token
-        self._open_timeout = open_timeout
-        self._conn: AsyncConnection | None = None
-        self.frames = _Frames()
-        self._early: list[CloudEvent] = []
-
-    @property
-    def last_seq(self) -> int | None:
-        """The ``seq`` of the last event received."""
-        return self.frames.last_seq
+    _conn: AsyncConnection | None = None
 
     async def __aenter__(self) -> AsyncEventStream:
         try:
             async with asyncio.timeout(self._open_timeout):
                 self._conn = await async_connect(
-                    self.url, additional_headers=_auth(self._token), open_timeout=None
+                    self.url, additional_headers=auth_headers(self._token), open_timeout=None
                 )
-                # Wait for the server's ``subscribed`` frame: events published after this
-                # point are delivered.
                 while self.frames.subscribed is None:
-                    event = self.frames.take(await self._conn.recv())
-                    if event is not None:
-                        self._early.append(event)
-        except StreamError:
+                    self._opening(await self._conn.recv())
+        except _OPEN_ERRORS as exc:
             await self.__aexit__(None, None, None)
-            raise
-        except (OSError, WebSocketException, TimeoutError) as exc:
-            await self.__aexit__(None, None, None)
-            raise _refusal(self.url, exc) from exc
+            failure = _refusal(self.url, exc)
+            if failure is exc:
+                raise
+            raise failure from exc
         return self
 
     async def __aexit__(
@@ -270,4 +265,4 @@ class AsyncEventStream:
                 if event is not None:
                     yield event
         except WebSocketException as exc:
-            raise Unreachable(self.url, f"connection closed: {exc}") from exc
+            raise self._closed(exc) from exc

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import msgspec
 import structlog
 
 from app.contracts.rebalancing import PlanResponse, RebalanceIntent, RebalanceRequest
-from app.sdk.client import GatewayClient
+from app.sdk.client import AsyncGatewayClient, GatewayClient
 from app.sdk.errors import Unreachable
 from app.sdk.wire import GatewayHealth
 
@@ -108,7 +108,77 @@ def shape_request(
     )
 
 
-class Runner:
+C = TypeVar("C", GatewayClient, AsyncGatewayClient)
+
+
+class _Negotiation(Generic[C]):
+    """The Runner's decisions without its I/O: when to re-read ``/health``, which version
+    the answer allows, and how to shape a request for it (shared by both Runners).
+
+    Args:
+        client: the Gateway client (the Runner does not close it).
+        refresh_interval: seconds between health reads; 0 reads before every call.
+        clock: monotonic clock (seconds), for tests.
+    """
+
+    _log: Any = log
+
+    def __init__(
+        self,
+        client: C,
+        *,
+        refresh_interval: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.client: C = client
+        self.refresh_interval = refresh_interval
+        self._clock = clock
+        self._checked_at: float | None = None
+        self._caps = effective_capabilities(None)
+        self.health: GatewayHealth | None = None
+        self._returns: dict[str, dict[str, list[float]]] = {}
+
+    def record_returns(self, world_id: str, strategy_id: str, returns: Sequence[float]) -> None:
+        """Append a strategy's realized per-period returns (sent with v2 plans)."""
+        self._returns.setdefault(world_id, {}).setdefault(strategy_id, []).extend(
+            float(r) for r in returns
+        )
+
+    def _due(self) -> bool:
+        """Whether ``/health`` must be read before the next call."""
+        return self._checked_at is None or self._clock() - self._checked_at >= self.refresh_interval
+
+    def _observe(
+        self, health: GatewayHealth | None, failure: Unreachable | None = None
+    ) -> EffectiveCapabilities:
+        """Take a ``/health`` answer (None with the failure when unreachable)."""
+        if failure is not None:
+            self._log.warning("runner_health_unreachable", url=self.client.base_url,
+                              reason=failure.reason)
+        self.health = health
+        caps = effective_capabilities(health)
+        if caps.schema_version != self._caps.schema_version:
+            self._log.info("runner_schema_version_changed", before=self._caps.schema_version,
+                           after=caps.schema_version)
+        self._caps = caps
+        self._checked_at = self._clock()
+        return caps
+
+    def _shape(
+        self,
+        request: RebalanceRequest,
+        caps: EffectiveCapabilities,
+        returns_by_strategy: ReturnsByStrategy | None,
+        returns_by_world: Mapping[str, Sequence[float]] | None,
+        intent: Mapping[str, Any] | None,
+    ) -> RebalanceRequest:
+        return shape_request(
+            request, caps, recorded=self._returns, returns_by_strategy=returns_by_strategy,
+            returns_by_world=returns_by_world, intent=intent,
+        )
+
+
+class Runner(_Negotiation[GatewayClient]):
     """Plans through a Gateway with the best schema version it currently supports.
 
     The Runner reads ``/health`` on start and again when ``refresh_interval`` seconds have
@@ -122,21 +192,6 @@ class Runner:
         clock: monotonic clock (seconds), for tests.
     """
 
-    def __init__(
-        self,
-        client: GatewayClient,
-        *,
-        refresh_interval: float = 30.0,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.client = client
-        self.refresh_interval = refresh_interval
-        self._clock = clock
-        self._checked_at: float | None = None
-        self._caps = effective_capabilities(None)
-        self.health: GatewayHealth | None = None
-        self._returns: dict[str, dict[str, list[float]]] = {}
-
     def start(self) -> EffectiveCapabilities:
         """Read ``/health`` now (call once on start)."""
         return self.refresh()
@@ -144,30 +199,17 @@ class Runner:
     def refresh(self) -> EffectiveCapabilities:
         """Read ``/health`` now and update the effective capabilities."""
         try:
-            self.health = self.client.health()
+            health = self.client.health()
         except Unreachable as exc:
-            log.warning("runner_health_unreachable", url=self.client.base_url, reason=exc.reason)
-            self.health = None
-        caps = effective_capabilities(self.health)
-        if caps.schema_version != self._caps.schema_version:
-            log.info("runner_schema_version_changed", before=self._caps.schema_version,
-                     after=caps.schema_version)
-        self._caps = caps
-        self._checked_at = self._clock()
-        return caps
+            return self._observe(None, exc)
+        return self._observe(health)
 
     @property
     def capabilities(self) -> EffectiveCapabilities:
         """The effective capabilities, re-read when the refresh interval has passed."""
-        if self._checked_at is None or self._clock() - self._checked_at >= self.refresh_interval:
+        if self._due():
             self.refresh()
         return self._caps
-
-    def record_returns(self, world_id: str, strategy_id: str, returns: Sequence[float]) -> None:
-        """Append a strategy's realized per-period returns (sent with v2 plans)."""
-        self._returns.setdefault(world_id, {}).setdefault(strategy_id, []).extend(
-            float(r) for r in returns
-        )
 
     def build_request(
         self,
@@ -178,11 +220,8 @@ class Runner:
         intent: Mapping[str, Any] | None = None,
     ) -> RebalanceRequest:
         """Shape a request for the current capabilities (see ``shape_request``)."""
-        return shape_request(
-            request, self.capabilities, recorded=self._returns,
-            returns_by_strategy=returns_by_strategy, returns_by_world=returns_by_world,
-            intent=intent,
-        )
+        return self._shape(request, self.capabilities, returns_by_strategy, returns_by_world,
+                           intent)
 
     def plan(
         self,
@@ -193,11 +232,10 @@ class Runner:
         intent: Mapping[str, Any] | None = None,
     ) -> PlanResponse:
         """Ask the Gateway for a plan with the negotiated version; v1 or v2 comes back."""
-        shaped = self.build_request(
+        return self.client.plan(self.build_request(
             request, returns_by_strategy=returns_by_strategy,
             returns_by_world=returns_by_world, intent=intent,
-        )
-        return self.client.plan(shaped)
+        ))
 
     def apply(
         self,

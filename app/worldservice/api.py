@@ -87,7 +87,7 @@ async def plan_rebalance(
     """Answer ``POST /worldservice/rebalancing/plan``.
 
     Planning is pure CPU work. Ordinary requests are planned inline on the event loop (a
-    10k-position plan takes tens of milliseconds, less than it would wait for a worker
+    10k-position plan takes about 10 ms of CPU, less than it could wait for a worker
     thread); bigger ones go to a worker thread so the loop keeps serving other requests
     in between (the GIL still shares one core between them).
     """

@@ -7,28 +7,16 @@ import pytest
 
 from app.contracts.events import EVENT_SOURCE_WORLDSERVICE, CloudEvent, new_event
 from app.controlbus.ports import BusEnvelope, ControlBus, Subscription
+from tests.controlbus.bus_support import WAIT, receive
 
 pytestmark = pytest.mark.anyio
 
 A = "topic_a"
 B = "topic_b"
-WAIT = 10  # seconds: a hang guard, not a speed assertion
 
 
 def event(n: int, topic: str = A) -> CloudEvent:
     return new_event(topic, EVENT_SOURCE_WORLDSERVICE, {"n": n}, subject=f"w{n}")
-
-
-async def receive(sub: Subscription, count: int) -> list[BusEnvelope]:
-    out: list[BusEnvelope] = []
-    if count == 0:
-        return out
-    with anyio.fail_after(WAIT):
-        async for envelope in sub:
-            out.append(envelope)
-            if len(out) == count:
-                break
-    return out
 
 
 async def test_fan_out_delivers_every_event_to_every_subscriber(bus: ControlBus) -> None:

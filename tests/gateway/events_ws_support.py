@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import socket
-import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -21,6 +18,7 @@ from app.main import create_app
 from app.serving import GracefulServer
 from app.settings import Settings
 from app.store.ports import ExecutionRecord, Store
+from app.testing import ThreadedServer
 
 __all__ = [
     "RECEIVE_TIMEOUT",
@@ -73,6 +71,15 @@ def _execution() -> ExecutionRecord:
     )
 
 
+async def _flush_outbox(store: Store, bus: ControlBus) -> None:
+    """Publish every unpublished stored event on the bus (with its ``seq``), as the outbox
+    publisher does."""
+    claimed = await store.claim_unpublished(100_000, 30.0, "test-outbox")
+    for stored in claimed:
+        await bus.publish(stored.topic, stored.event)
+    await store.mark_published([s.seq for s in claimed], "test-outbox")
+
+
 class WsApp:
     """An app under a Litestar TestClient, with direct access to its store and bus."""
 
@@ -105,13 +112,7 @@ class WsApp:
         """Publish every unpublished stored event on the bus (with its ``seq``), as the
         outbox publisher does."""
 
-        async def flush() -> None:
-            claimed = await self.store.claim_unpublished(10_000, 30.0, "test-outbox")
-            for stored in claimed:
-                await self.bus.publish(stored.topic, stored.event)
-            await self.store.mark_published([s.seq for s in claimed], "test-outbox")
-
-        self.call(flush)
+        self.call(_flush_outbox, self.store, self.bus)
 
     def emit(self, *events: CloudEvent) -> None:
         """Store events and publish them (the apply path: outbox, then bus)."""
@@ -132,9 +133,9 @@ def events_only(messages: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return [m for m in messages if "id" in m]
 
 
-class LiveServer:
+class LiveServer(ThreadedServer):
     """The app under a real uvicorn server (``GracefulServer``) on a loopback port, in a
-    thread with its own event loop."""
+    thread with its own event loop; ``url`` is its WebSocket base URL."""
 
     def __init__(self, settings: Settings) -> None:
         self.container = build_container(settings)
@@ -144,35 +145,12 @@ class LiveServer:
             access_log=False,
             lifespan="on",
         )
-        self.server = GracefulServer(config, self.container.drain(), grace_seconds=5.0)
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        self._sock.bind(("127.0.0.1", 0))
-        self.port: int = self._sock.getsockname()[1]
-        self.url = f"ws://127.0.0.1:{self.port}"
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._run, name="live-server", daemon=True)
+        super().__init__(GracefulServer(config, self.container.drain(), grace_seconds=5.0))
+        self.url = self.ws_url
 
-    def _run(self) -> None:
-        self._loop.run_until_complete(self.server.serve(sockets=[self._sock]))
-
-    def start(self) -> None:
-        self._thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the live server did not start")
-            time.sleep(0.01)
-
-    def stop(self) -> None:
-        """Shut down as on SIGTERM (drain first) and release everything."""
-        self.server.should_exit = True
-        self._thread.join(30)
-        self._loop.close()
-        self._sock.close()
-
-    def call(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> Any:
+    def call(self, fn: Callable[..., Awaitable[Any]], *args: Any, timeout: float = 0) -> Any:
         """Run an async callable on the server's loop and wait for its result."""
-        return asyncio.run_coroutine_threadsafe(fn(*args), self._loop).result(RECEIVE_TIMEOUT)
+        return super().call(fn, *args, timeout=timeout or RECEIVE_TIMEOUT)
 
     def publish(self, *events: CloudEvent) -> None:
         """Publish events straight on the server's bus."""
@@ -186,10 +164,7 @@ class LiveServer:
 
         async def emit() -> None:
             await store.save_execution(_execution(), list(events))
-            claimed = await store.claim_unpublished(100_000, 30.0, "test-outbox")
-            for stored in claimed:
-                await bus.publish(stored.topic, stored.event)
-            await store.mark_published([s.seq for s in claimed], "test-outbox")
+            await _flush_outbox(store, bus)
 
         self.call(emit)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from app.main import create_app
 from app.settings import Settings
-from tests.gateway.servers import run_server
+from app.testing import serve_in_thread
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "execute_dry_run.py"
 
@@ -21,7 +21,7 @@ def test_execute_dry_run_example(make_settings: Callable[..., Settings]) -> None
             "gateway": {"rebalance_schema_version": 2, "alpha_metrics_capable": True},
         }
     )
-    with run_server(create_app(settings)) as url:
+    with serve_in_thread(create_app(settings)) as url:
         done = subprocess.run(
             [sys.executable, str(EXAMPLE), url], capture_output=True, text=True, timeout=60
         )

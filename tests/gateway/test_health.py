@@ -13,9 +13,9 @@ from app.contracts.worldservice_client import WorldServiceCapabilities, WorldSer
 from app.gateway.health import GatewayHealth
 from app.main import create_app
 from app.settings import Settings
+from app.testing import free_port
 from app.worldservice.client import InProcessWorldServiceClient
 from app.worldservice.planning import PlanningService
-from tests.gateway.servers import free_port
 
 
 def test_default_health_bits_top_level_and_nested(client: TestClient[Any]) -> None:

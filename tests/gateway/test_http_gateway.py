@@ -14,8 +14,9 @@ from app.errors import AppError
 from app.gateway.http_client import HttpWorldServiceClient
 from app.main import create_app
 from app.settings import load_settings
+from app.testing import free_port, serve_in_thread
 from tests.gateway.factories import request_body
-from tests.gateway.servers import LegacyWorldService, free_port, run_server
+from tests.gateway.servers import LegacyWorldService
 
 V2_GATEWAY = {"rebalance_schema_version": 2, "alpha_metrics_capable": True}
 
@@ -34,9 +35,9 @@ def urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     slow = LegacyWorldService(mode="slow", delay=1.0)
     with ExitStack() as stack:
         yield {
-            "v2": stack.enter_context(run_server(create_app(settings))) + "/worldservice",
-            "slow": stack.enter_context(run_server(slow.app())) + "/worldservice",
-            "crash": stack.enter_context(run_server(LegacyWorldService(mode="crash").app()))
+            "v2": stack.enter_context(serve_in_thread(create_app(settings))) + "/worldservice",
+            "slow": stack.enter_context(serve_in_thread(slow.app())) + "/worldservice",
+            "crash": stack.enter_context(serve_in_thread(LegacyWorldService(mode="crash").app()))
             + "/worldservice",
         }
 
@@ -48,17 +49,21 @@ def gateway(make_client: Callable[..., TestClient[Any]], url: str, **gw: Any) ->
     )
 
 
-@pytest.mark.anyio
-async def test_unreachable_worldservice_is_503() -> None:
-    client = HttpWorldServiceClient(
-        f"http://127.0.0.1:{free_port()}/worldservice", timeout=5.0, retries=1
-    )
+async def plan_error(url: str, *, retries: int) -> AppError:
+    """The error a ``plan`` call through ``HttpWorldServiceClient`` at ``url`` raises."""
+    client = HttpWorldServiceClient(url, timeout=5.0, retries=retries)
     try:
         with pytest.raises(AppError) as caught:
             await client.plan(request_body())
     finally:
         await client.stop()
-    assert (caught.value.status, caught.value.code) == (503, "E_WORLDSERVICE_UNAVAILABLE")
+    return caught.value
+
+
+@pytest.mark.anyio
+async def test_unreachable_worldservice_is_503() -> None:
+    error = await plan_error(f"http://127.0.0.1:{free_port()}/worldservice", retries=1)
+    assert (error.status, error.code) == (503, "E_WORLDSERVICE_UNAVAILABLE")
 
 
 @pytest.mark.anyio
@@ -75,13 +80,8 @@ async def test_slow_worldservice_is_504_and_apply_is_not_resent(urls: dict[str, 
 
 @pytest.mark.anyio
 async def test_worldservice_crash_is_503_not_500(urls: dict[str, str]) -> None:
-    client = HttpWorldServiceClient(urls["crash"], timeout=5.0, retries=0)
-    try:
-        with pytest.raises(AppError) as caught:
-            await client.plan(request_body())
-    finally:
-        await client.stop()
-    assert (caught.value.status, caught.value.code) == (503, "E_WORLDSERVICE_UNAVAILABLE")
+    error = await plan_error(urls["crash"], retries=0)
+    assert (error.status, error.code) == (503, "E_WORLDSERVICE_UNAVAILABLE")
 
 
 def test_worldservice_4xx_arrive_unchanged_at_the_gateway(

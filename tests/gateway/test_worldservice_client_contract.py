@@ -25,10 +25,11 @@ from app.gateway.http_client import HttpWorldServiceClient
 from app.gateway.negotiation import NegotiatingClient
 from app.main import create_app
 from app.settings import Settings, load_settings
+from app.testing import serve_in_thread
 from app.worldservice.client import InProcessWorldServiceClient
 from app.worldservice.planning import PlanningService
 from tests.gateway.factories import request_body
-from tests.gateway.servers import LegacyWorldService, run_server
+from tests.gateway.servers import LegacyWorldService
 
 pytestmark = pytest.mark.anyio
 
@@ -64,9 +65,9 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
         paths: dict[str, Path] = {}
         for name in WS_CONFIGS:
             paths[name] = tmp_path_factory.mktemp(name) / "ws.sqlite3"
-            base = stack.enter_context(run_server(create_app(ws_settings(paths[name], name))))
+            base = stack.enter_context(serve_in_thread(create_app(ws_settings(paths[name], name))))
             urls[name] = f"{base}/worldservice"
-        urls["legacy"] = f"{stack.enter_context(run_server(legacy.app()))}/worldservice"
+        urls["legacy"] = f"{stack.enter_context(serve_in_thread(legacy.app()))}/worldservice"
         yield Servers(urls=urls, legacy=legacy, paths=paths)
 
 

@@ -14,14 +14,12 @@ from typing import Any
 
 import anyio
 import anyio.to_thread
-import asyncpg
 import httpx
 import pytest
-from redis.asyncio import Redis
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.integration.cluster import Node, scaleout_env
+from tests.integration.cluster import Node, create_schema, drop_scaleout, scaleout_env
 from tests.services import postgres_dsn, redis_url, unique_name
 
 pytestmark = [pytest.mark.anyio, pytest.mark.multiprocess, pytest.mark.redis, pytest.mark.postgres]
@@ -110,12 +108,8 @@ async def cluster(tmp_path: Path) -> AsyncIterator[tuple[Node, Node, Node]]:
     """WorldService + two Gateways sharing a fresh PostgreSQL schema and Redis prefix."""
     redis, dsn = redis_url(), postgres_dsn()
     schema, prefix = unique_name("wgtest"), unique_name("wgtest")
-    conn = await asyncpg.connect(dsn)
-    await conn.execute(f'CREATE SCHEMA "{schema}"')
-    await conn.close()
-    sep = "&" if "?" in dsn else "?"
     env = {
-        **scaleout_env(redis, prefix, f"{dsn}{sep}search_path={schema}"),
+        **scaleout_env(redis, prefix, await create_schema(dsn, schema)),
         "WORLDGATE__OUTBOX__LEASE_SECONDS": "2",  # a killed publisher's lease ends soon
     }
     worldservice = Node("worldservice", ["worldservice"], env, tmp_path)
@@ -131,13 +125,7 @@ async def cluster(tmp_path: Path) -> AsyncIterator[tuple[Node, Node, Node]]:
     finally:
         for node in nodes:
             await anyio.to_thread.run_sync(node.kill)
-        conn = await asyncpg.connect(dsn)
-        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        await conn.close()
-        async with Redis.from_url(redis) as client:
-            keys = [key async for key in client.scan_iter(match=f"{prefix}:*")]
-            if keys:
-                await client.delete(*keys)
+        await drop_scaleout(dsn, schema, redis, prefix)
 
 
 async def test_every_gateway_client_gets_every_acknowledged_apply_once(

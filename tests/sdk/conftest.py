@@ -1,24 +1,18 @@
-"""Live-server fixtures: the SDK speaks real HTTP/WebSocket, so tests run a real uvicorn."""
+"""Live-server fixtures: the SDK speaks real HTTP/WebSocket, so tests run a real server."""
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
-import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
-import msgspec
 import pytest
-import uvicorn
 
 from app.main import create_app
 from app.settings import Settings
+from app.testing import free_port, serve_in_thread, settings_env
+from app.testing import serve_process as run_process
 
 V2_OVERRIDES: dict[str, Any] = {
     "worldservice": {"server": {"compat_rebalance_v2": True}},
@@ -26,76 +20,24 @@ V2_OVERRIDES: dict[str, Any] = {
 }
 
 
-@contextmanager
-def serve(app: Any) -> Iterator[str]:
-    """Serve an ASGI app on a free loopback port in a thread; yield its base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(app, lifespan="on", log_level="error", ws="websockets-sansio",
-                            access_log=False)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            server.should_exit = True
-            thread.join(5)
-            sock.close()
-            raise RuntimeError("test server did not start")
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(20)
-        sock.close()
-
-
-def _listening_socket() -> socket.socket:
-    # With the protocol set, asyncio turns on TCP_NODELAY for accepted connections (else
-    # Nagle + delayed ACK add ~40 ms to every answer).
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(128)
-    return sock
+# ``serve`` is imported by the SDK tests under this name.
+serve = serve_in_thread
 
 
 @contextmanager
 def serve_process(overrides: dict[str, Any], folder: Path) -> Iterator[str]:
-    """Run the real app in a child process (its logs go to ``folder/server.log``)."""
-    root = Path(__file__).resolve().parents[2]
-    settings = {**overrides, "store": {"sqlite_path": str(folder / "worldgate.sqlite3")}}
-    sock = _listening_socket()
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    with (folder / "server.log").open("wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.sdk.server_child", str(sock.fileno()),
-             msgspec.json.encode(settings).decode()],
-            cwd=root, pass_fds=(sock.fileno(),), stdout=log, stderr=subprocess.STDOUT,
-        )
-    sock.close()
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError((folder / "server.log").read_text()[-2000:])
-            time.sleep(0.05)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    """Run ``worldgate serve`` for ``overrides`` in a child process until the block ends.
+
+    Its logs go to ``folder/server.log`` (keeping them out of the CLI output that click's
+    runner captures); its database is ``folder/worldgate.sqlite3``.
+    """
+    env = {
+        **settings_env({"server": {"log_level": "error"}}),
+        **settings_env(overrides),
+        **settings_env({"store": {"sqlite_path": str(folder / "worldgate.sqlite3")}}),
+    }
+    with run_process(env, log_path=folder / "server.log", ready_path="/health") as server:
+        yield server.url
 
 
 @pytest.fixture(scope="module")
@@ -143,8 +85,4 @@ def v2_url(live_server: Callable[..., str]) -> str:
 @pytest.fixture
 def dead_url() -> str:
     """A loopback URL nothing listens on (a port just bound and released)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    return f"http://127.0.0.1:{port}"
+    return f"http://127.0.0.1:{free_port()}"

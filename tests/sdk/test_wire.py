@@ -1,17 +1,20 @@
-"""Unit tests of the SDK's wire helpers: health bits, tolerant plan decoding, request encoding."""
+"""Unit tests of the SDK's sans-I/O core: health bits, plan decoding, calls and answers."""
 
 from __future__ import annotations
 
 import math
 
+import httpx
 import msgspec
 import pytest
 
 from app.contracts.rebalancing import PlanV1, PlanV2, PositionSlice, RebalanceRequest
 from app.metrics.alpha import METRIC_KEYS
+from app.sdk import calls
 from app.sdk.errors import (
     ConflictError,
     InvalidRequest,
+    NotFound,
     PermissionDenied,
     ProtocolError,
     SchemaVersionRequired,
@@ -19,6 +22,7 @@ from app.sdk.errors import (
     WorldgateError,
     error_from_response,
 )
+from app.sdk.samples import sample_request
 from app.sdk.wire import decode_event, decode_plan, encode_request, parse_health
 
 
@@ -137,3 +141,52 @@ def test_stream_frames_tell_events_from_control_frames() -> None:
     with pytest.raises(StreamError) as info:
         frames.take(b'{"type": "error", "code": "E_BAD_SUBSCRIPTION", "detail": "no"}')
     assert info.value.code == "E_BAD_SUBSCRIPTION"
+
+
+def _answer(status: int, content: bytes) -> httpx.Response:
+    # A real answer object, built without any I/O: the core only reads it.
+    return httpx.Response(status, content=content,
+                          request=httpx.Request("POST", "http://gw/rebalancing/plan"))
+
+
+def test_calls_build_the_execute_request_without_io() -> None:
+    call = calls.execute(sample_request(), submit=True, shared_account=False,
+                         per_strategy=True, allow_live=True)
+    assert (call.method, call.url) == ("POST", "/rebalancing/execute")
+    assert call.params == {"submit": "true", "per_strategy": "true"}
+    assert call.headers == {"content-type": "application/json", "x-allow-live": "true"}
+    assert call.content is not None and "schema_version" not in msgspec.json.decode(call.content)
+    dry = calls.execute(sample_request(), submit=False, shared_account=False,
+                        per_strategy=False, allow_live=False)
+    assert dry.params == {} and dry.headers == {"content-type": "application/json"}
+    assert call.finish(_answer(200, b"[1]")) == {"result": [1]}
+
+
+def test_calls_apply_carries_the_run_id_and_parses_a_plan() -> None:
+    call = calls.apply(sample_request(), "run-7").then(decode_plan)
+    assert call.content is not None and msgspec.json.decode(call.content)["run_id"] == "run-7"
+    plan = call.finish(_answer(200, msgspec.json.encode(_plan_body(schema_version=1))))
+    assert isinstance(plan, PlanV1)
+
+
+@pytest.mark.parametrize(
+    ("status", "content", "cls", "code", "detail"),
+    [(404, b'{"status": 404, "code": "E_NOT_FOUND", "detail": "gone"}', NotFound,
+      "E_NOT_FOUND", "gone"),
+     (503, b"upstream down", ServerError, "E_HTTP_503", "upstream down"),
+     (400, b'{"code": "E_SCHEMA_VERSION_REQUIRED", "detail": "v2 only"}',
+      SchemaVersionRequired, "E_SCHEMA_VERSION_REQUIRED", "v2 only")],
+)
+def test_calls_map_error_answers_to_typed_errors(
+    status: int, content: bytes, cls: type[WorldgateError], code: str, detail: str,
+) -> None:
+    with pytest.raises(cls) as info:
+        calls.plan(sample_request()).finish(_answer(status, content))
+    assert (info.value.status, info.value.code, info.value.detail) == (status, code, detail)
+
+
+def test_calls_reject_a_non_json_success() -> None:
+    with pytest.raises(ProtocolError, match="http://gw/rebalancing/plan answered 200"):
+        calls.health().finish(_answer(200, b"<html>"))
+    assert calls.health().finish(_answer(200, b"[]")) == {}
+    assert calls.plan(sample_request()).finish(_answer(200, b"")) is None

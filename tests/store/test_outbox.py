@@ -16,15 +16,15 @@ from app.contracts.events import (
     new_event,
 )
 from app.controlbus.adapters.memory import MemoryControlBus
-from app.controlbus.ports import BusEnvelope, Subscription
+from app.controlbus.ports import BusEnvelope
 from app.errors import ServiceUnavailableError
 from app.store.adapters.sqlite import SqliteStore
 from app.store.outbox import OutboxPublisher
 from app.store.ports import StoredPlan
+from tests.controlbus.bus_support import receive
 
 pytestmark = pytest.mark.anyio
 
-WAIT = 10  # hang guard only
 
 
 class FlakyBus(MemoryControlBus):
@@ -60,16 +60,6 @@ async def save(store: SqliteStore, run_id: str, worlds: list[str]) -> list[Cloud
     )
     await store.save_plan(plan, events)
     return events
-
-
-async def receive(sub: Subscription, count: int) -> list[BusEnvelope]:
-    out: list[BusEnvelope] = []
-    with anyio.fail_after(WAIT):
-        async for envelope in sub:
-            out.append(envelope)
-            if len(out) == count:
-                break
-    return out
 
 
 async def test_start_publishes_what_was_stored_before(store: SqliteStore) -> None:

@@ -7,17 +7,15 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import anyio
 import httpx
 
 from app.container import Container, build_container
-from app.controlbus.ports import BusEnvelope, Subscription
 from app.main import create_app
 from app.settings import load_settings
+from tests.controlbus.bus_support import WAIT, receive
 
 __all__ = ["WAIT", "apply_body", "alloc_body", "receive", "running_app"]
 
-WAIT = 10  # seconds: a hang guard, never a speed assertion
 
 
 @asynccontextmanager
@@ -85,12 +83,3 @@ def alloc_body(run_id: str, allocations: dict[str, float], **extra: Any) -> dict
     return body
 
 
-async def receive(sub: Subscription, count: int) -> list[BusEnvelope]:
-    """Take ``count`` envelopes from ``sub`` (fails instead of hanging)."""
-    out: list[BusEnvelope] = []
-    with anyio.fail_after(WAIT):
-        async for envelope in sub:
-            out.append(envelope)
-            if len(out) == count:
-                break
-    return out

@@ -1,0 +1,189 @@
+"""The sans-I/O core of the Gateway clients: every call as data, every answer read once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeVar
+
+import msgspec
+
+from app.contracts.orders import ExecuteResponse
+from app.contracts.rebalancing import RebalanceRequest
+from app.sdk.errors import ProtocolError, WorldgateError, error_from_response
+from app.sdk.wire import encode_request
+
+__all__ = [
+    "Answer",
+    "Call",
+    "RequestLike",
+    "apply",
+    "auth_headers",
+    "error_answer",
+    "execute",
+    "execute_response",
+    "health",
+    "plan",
+    "read_answer",
+    "worldservice_base",
+    "worldservice_capabilities",
+    "worldservice_plan",
+]
+
+T = TypeVar("T")
+U = TypeVar("U")
+RequestLike = RebalanceRequest | Mapping[str, Any]
+_JSON = {"content-type": "application/json"}
+
+
+class Answer(Protocol):
+    """What the core reads of an HTTP answer (``httpx.Response`` fits)."""
+
+    @property
+    def status_code(self) -> int: ...
+
+    @property
+    def content(self) -> bytes: ...
+
+    @property
+    def text(self) -> str: ...
+
+    @property
+    def url(self) -> object: ...
+
+
+def _json_or_none(content: bytes) -> Any:
+    return msgspec.json.decode(content) if content else None
+
+
+def error_answer(status: int, content: bytes, text: str) -> WorldgateError:
+    """The typed error for an error answer whose body may or may not be SPEC §10 JSON."""
+    try:
+        body = _json_or_none(content)
+    except msgspec.DecodeError:
+        body = None
+    return error_from_response(status, body, text)
+
+
+def read_answer(answer: Answer) -> Any:
+    """Return the decoded JSON of a 2xx answer or raise the typed error.
+
+    Raises:
+        ProtocolError: a 2xx answer that is not JSON.
+        WorldgateError: any other answer (the most specific subclass).
+    """
+    ok = 200 <= answer.status_code < 300
+    if not ok:
+        raise error_answer(answer.status_code, answer.content, answer.text)
+    try:
+        return _json_or_none(answer.content)
+    except msgspec.DecodeError:
+        raise ProtocolError(f"{answer.url} answered {answer.status_code} with non-JSON") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Call(Generic[T]):
+    """One HTTP call of a client and how its decoded answer becomes the result.
+
+    Attributes:
+        method: the HTTP method.
+        url: a path below the Gateway root, or an absolute URL.
+        parse: turns the decoded JSON body of a 2xx answer into the result.
+        content: the request body, if any.
+        headers: extra request headers, if any.
+        params: query parameters, if any.
+    """
+
+    method: str
+    url: str
+    parse: Callable[[Any], T]
+    content: bytes | None = None
+    headers: Mapping[str, str] | None = None
+    params: Mapping[str, str] | None = None
+
+    def then(self, step: Callable[[T], U]) -> Call[U]:
+        """The same call, its result passed through ``step``."""
+        parse = self.parse
+        return Call(self.method, self.url, lambda body: step(parse(body)), self.content,
+                    self.headers, self.params)
+
+    def finish(self, answer: Answer) -> T:
+        """The result of this call from its answer (typed errors raised)."""
+        return self.parse(read_answer(answer))
+
+
+def auth_headers(token: str | None) -> dict[str, str]:
+    """The bearer header for ``token`` (none without a token)."""
+    return {"authorization": f"Bearer {token}"} if token else {}
+
+
+def worldservice_base(base_url: str, worldservice_url: str | None) -> str:
+    """The WorldService root: given, or ``<base_url>/worldservice`` (combined deployment)."""
+    return (worldservice_url or f"{base_url}/worldservice").rstrip("/")
+
+
+def _raw(body: Any) -> Any:
+    return body
+
+
+def _object(body: Any) -> dict[str, Any]:
+    return body if isinstance(body, dict) else {}
+
+
+def _execute_object(body: Any) -> dict[str, Any]:
+    return body if isinstance(body, dict) else {"result": body}
+
+
+def _post(url: str, request: RequestLike, **extra: Any) -> Call[Any]:
+    return Call("POST", url, _raw, encode_request(request, **extra), _JSON)
+
+
+def health() -> Call[dict[str, Any]]:
+    """``GET /health``: the decoded body (``{}`` when it is not an object)."""
+    return Call("GET", "/health", _object)
+
+
+def worldservice_capabilities(worldservice_url: str) -> Call[dict[str, Any]]:
+    """``GET <worldservice>/capabilities``: the decoded body."""
+    return Call("GET", f"{worldservice_url}/capabilities", _object)
+
+
+def plan(request: RequestLike) -> Call[Any]:
+    """``POST /rebalancing/plan``: the decoded answer."""
+    return _post("/rebalancing/plan", request)
+
+
+def worldservice_plan(worldservice_url: str, request: RequestLike) -> Call[Any]:
+    """``POST <worldservice>/rebalancing/plan`` (no Gateway negotiation): the decoded answer."""
+    return _post(f"{worldservice_url}/rebalancing/plan", request)
+
+
+def apply(request: RequestLike, run_id: str | None) -> Call[Any]:
+    """``POST /rebalancing/apply`` with an optional ``run_id``: the decoded answer."""
+    return _post("/rebalancing/apply", request, run_id=run_id)
+
+
+def execute(
+    request: RequestLike, *, submit: bool, shared_account: bool, per_strategy: bool,
+    allow_live: bool,
+) -> Call[dict[str, Any]]:
+    """``POST /rebalancing/execute``: the decoded answer (non-objects under ``result``)."""
+    headers = dict(_JSON)
+    if allow_live:
+        headers["x-allow-live"] = "true"
+    flags = {"submit": submit, "shared_account": shared_account, "per_strategy": per_strategy}
+    params = {k: "true" for k, v in flags.items() if v}
+    return Call("POST", "/rebalancing/execute", _execute_object, encode_request(request),
+                headers, params)
+
+
+def execute_response(body: object) -> ExecuteResponse:
+    """Decode an execute answer into ``ExecuteResponse``.
+
+    Raises:
+        ProtocolError: the answer does not match the contract.
+    """
+    try:
+        return msgspec.convert(body, ExecuteResponse, strict=False)
+    except msgspec.ValidationError as exc:
+        raise ProtocolError(f"execute answer does not match the contract: {exc}") from exc
