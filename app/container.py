@@ -33,10 +33,10 @@ if TYPE_CHECKING:
 __all__ = ["Container", "build_container"]
 
 
-def _planning_service(settings: Settings) -> PlanningService:
+def _planning_service(settings: Settings, metrics: AppMetrics) -> PlanningService:
     from app.worldservice.planning import PlanningService
 
-    return PlanningService(settings)
+    return PlanningService(settings, metrics)
 
 
 def _sqlite_store(settings: Settings) -> Store:
@@ -130,8 +130,12 @@ def _http_worldservice(settings: Settings) -> WorldServiceClient:
 
     gw = settings.gateway
     assert gw.worldservice_url is not None
+    tokens = settings.security.api_tokens
     return HttpWorldServiceClient(
-        gw.worldservice_url, timeout=gw.worldservice_timeout, retries=gw.worldservice_retries
+        gw.worldservice_url,
+        timeout=gw.worldservice_timeout,
+        retries=gw.worldservice_retries,
+        token=tokens[0] if tokens else None,  # split deployments share the token list
     )
 
 
@@ -150,11 +154,15 @@ def _gateway_health(
 
 
 def _execution(
-    settings: Settings, client: NegotiatingClient, store: Store, outbox: OutboxPublisher
+    settings: Settings,
+    client: NegotiatingClient,
+    store: Store,
+    outbox: OutboxPublisher,
+    metrics: AppMetrics,
 ) -> ExecutionService:
     from app.gateway.execution import ExecutionService
 
-    return ExecutionService(settings, client, store, nudge=outbox.nudge)
+    return ExecutionService(settings, client, store, nudge=outbox.nudge, metrics=metrics)
 
 
 class Container(containers.DeclarativeContainer):
@@ -168,7 +176,7 @@ class Container(containers.DeclarativeContainer):
     drain = providers.Singleton(Drain)
 
     # WorldService plan use case (pure planning behind negotiation and validation).
-    planning = providers.Singleton(_planning_service, settings)
+    planning = providers.Singleton(_planning_service, settings, metrics)
 
     # Record store (plans, allocations, executions, event outbox), picked by [store] backend.
     store = providers.Selector(
@@ -212,7 +220,7 @@ class Container(containers.DeclarativeContainer):
     )
     # Gateway execute use case (orders, submit, read-back).
     execution = providers.Singleton(
-        _execution, settings, negotiating_client, store, outbox_publisher
+        _execution, settings, negotiating_client, store, outbox_publisher, metrics
     )
 
     # Components with a start/stop lifecycle, in start order (stopped in reverse).

@@ -228,3 +228,28 @@ def test_app_labels_path_parameters_by_template(client: TestClient[Any]) -> None
     template = [route for route in routes if route.startswith("/rebalancing/executions/")]
     assert len(template) == 1 and "{execution_id" in template[0]
     assert routes[template[0]] == 2.0
+
+
+def test_services_report_plans_applies_and_executions(client: TestClient[Any]) -> None:
+    request = {
+        "total_equity": 100_000.0,
+        "world_alloc_before": {"w1": 0.5},
+        "world_alloc_after": {"w1": 0.25},
+        "positions": [
+            {"world_id": "w1", "strategy_id": "s", "symbol": "BTC", "qty": 2.0, "mark": 100.0}
+        ],
+    }
+    assert client.post("/worldservice/rebalancing/plan", json=request).status_code == 200
+    apply = {**request, "run_id": "obs-1"}
+    for _ in range(2):  # the second one is an idempotent replay
+        assert client.post("/worldservice/rebalancing/apply", json=apply).status_code == 200
+    assert client.post("/rebalancing/execute", json=request).status_code == 200
+    text = client.get("/metrics").text
+    plans = _samples(text, "worldgate_plans_computed_total")
+    # plan + first apply + the plan behind execute; a replay computes nothing
+    assert plans == {(("mode", "scaling"), ("schema_version", "1")): 3.0}
+    assert _samples(text, "worldgate_plan_applies_total") == {
+        (("outcome", "stored"),): 1.0,
+        (("outcome", "replayed"),): 1.0,
+    }
+    assert _samples(text, "worldgate_executions_total") == {(("kind", "dry_run"),): 1.0}

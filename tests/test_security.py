@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import httpx
+import msgspec
 import pytest
 import structlog
 from litestar import Litestar, WebSocket, get, post, websocket
@@ -12,6 +14,8 @@ from litestar.exceptions import WebSocketDisconnect
 from litestar.handlers import HTTPRouteHandler
 from litestar.testing import TestClient
 
+from app.errors import AppError
+from app.gateway.http_client import HttpWorldServiceClient
 from app.http import exception_handlers
 from app.security import (
     MUTATING_OPT,
@@ -225,3 +229,49 @@ def test_events_websocket_needs_a_token_when_configured(
     headers = {"Authorization": f"Bearer {SECRET}"}
     with client.websocket_connect("/events", headers=headers) as socket:
         assert '"subscribed"' in socket.receive_text()
+
+
+def _plan_request() -> dict[str, Any]:
+    return {
+        "total_equity": 1000.0,
+        "world_alloc_before": {"w1": 0.5},
+        "world_alloc_after": {"w1": 0.25},
+        "positions": [
+            {"world_id": "w1", "strategy_id": "s", "symbol": "BTC", "qty": 1.0, "mark": 100.0}
+        ],
+    }
+
+
+@pytest.mark.anyio
+async def test_gateway_http_client_carries_the_token_to_worldservice(
+    make_client: Callable[..., TestClient[Any]],
+) -> None:
+    """A split deployment: the Gateway's WorldService client sends the shared token."""
+    worldservice = make_client(
+        {"server": {"roles": ["worldservice"]}, "security": {"api_tokens": [SECRET]}}
+    )
+
+    def forward(request: httpx.Request) -> httpx.Response:
+        answer = worldservice.request(
+            request.method, request.url.path, content=request.content, headers=request.headers
+        )
+        return httpx.Response(answer.status_code, content=answer.content)
+
+    async def apply_with(token: str | None) -> Any:
+        client = HttpWorldServiceClient(
+            "http://worldservice.test/worldservice",
+            timeout=5.0,
+            retries=0,
+            transport=httpx.MockTransport(forward),
+            token=token,
+        )
+        try:
+            return await client.apply({**_plan_request(), "run_id": f"r-{token}"})
+        finally:
+            await client.stop()
+
+    with pytest.raises(AppError) as info:
+        await apply_with(None)
+    assert info.value.status == 401 and info.value.code == "E_UNAUTHORIZED"
+    reply = await apply_with(SECRET)
+    assert msgspec.json.decode(reply.content)["run_id"] == f"r-{SECRET}"

@@ -6,12 +6,12 @@ from typing import Annotated
 
 import msgspec
 
-from app.contracts.rebalancing import OverlayConfig, PositionSlice, RebalanceIntent
+from app.contracts.rebalancing import PlanInputs
 
 __all__ = ["AllocationView", "AllocationsReply", "AllocationsRequest"]
 
 
-class AllocationsRequest(msgspec.Struct, frozen=True, kw_only=True):
+class AllocationsRequest(PlanInputs, frozen=True, kw_only=True):
     """``POST /worldservice/allocations``: the new world allocations of one run.
 
     The before-allocations are not sent: they are the stored ones. Unknown fields are
@@ -19,21 +19,9 @@ class AllocationsRequest(msgspec.Struct, frozen=True, kw_only=True):
     """
 
     run_id: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
-    total_equity: float
     world_allocations: dict[str, float]
-    positions: list[PositionSlice]
-    strategy_alloc_before_total: dict[str, dict[str, float]] | None = None
-    strategy_alloc_after_total: dict[str, dict[str, float]] | None = None
-    min_trade_notional: float | None = None
-    lot_size_by_symbol: dict[str, float] | None = None
-    mode: str = "scaling"
-    overlay: OverlayConfig | None = None
     execute: bool = False
     etag: Annotated[str, msgspec.Meta(min_length=1, max_length=256)] | None = None
-    schema_version: int | None = None
-    rebalance_intent: RebalanceIntent | None = None
-    realized_returns_by_world: dict[str, list[float]] | None = None
-    realized_returns_by_strategy: dict[str, dict[str, list[float]]] | None = None
 
 
 class AllocationView(msgspec.Struct, frozen=True, kw_only=True):

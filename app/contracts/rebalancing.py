@@ -10,6 +10,7 @@ __all__ = [
     "AlphaMetricsEnvelope",
     "ApplyRequest",
     "OverlayConfig",
+    "PlanInputs",
     "PlanResponse",
     "PlanV1",
     "PlanV2",
@@ -57,12 +58,11 @@ class RebalanceIntent(_Wire, frozen=True, kw_only=True):
     meta: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
-class RebalanceRequest(_Wire, frozen=True, kw_only=True):
-    """``MultiWorldRebalanceRequest`` (SPEC §2). Range rules are checked by the validator."""
+class PlanInputs(_Wire, frozen=True, kw_only=True):
+    """What every plan is computed from, besides the world allocations: shared by the
+    rebalance request and the allocations upsert (whose before-allocations are stored)."""
 
     total_equity: float
-    world_alloc_before: dict[str, float]
-    world_alloc_after: dict[str, float]
     positions: list[PositionSlice]
     strategy_alloc_before_total: dict[str, dict[str, float]] | None = None
     strategy_alloc_after_total: dict[str, dict[str, float]] | None = None
@@ -74,6 +74,13 @@ class RebalanceRequest(_Wire, frozen=True, kw_only=True):
     rebalance_intent: RebalanceIntent | None = None
     realized_returns_by_world: dict[str, list[float]] | None = None
     realized_returns_by_strategy: dict[str, dict[str, list[float]]] | None = None
+
+
+class RebalanceRequest(PlanInputs, frozen=True, kw_only=True):
+    """``MultiWorldRebalanceRequest`` (SPEC §2). Range rules are checked by the validator."""
+
+    world_alloc_before: dict[str, float]
+    world_alloc_after: dict[str, float]
 
 
 class ApplyRequest(RebalanceRequest, frozen=True, kw_only=True):

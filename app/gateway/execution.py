@@ -26,6 +26,7 @@ from app.gateway.constraints import RuleBook
 from app.gateway.negotiation import NegotiatingClient, alpha_metrics_present
 from app.gateway.orders import GLOBAL_BATCH, Conversion, convert_plan
 from app.gateway.shared_account import check_policy, figures_of
+from app.observability.metrics import AppMetrics
 from app.settings import Settings
 from app.store.ports import ExecutionRecord, ExecutionStore
 
@@ -61,6 +62,7 @@ class ExecutionService:
         client: the negotiating WorldService client.
         store: where submitted executions and their events are recorded.
         nudge: called after a successful submit to wake the outbox publisher (optional).
+        metrics: counts executions (``execution_recorded``), when given.
     """
 
     def __init__(
@@ -69,11 +71,13 @@ class ExecutionService:
         client: NegotiatingClient,
         store: ExecutionStore,
         nudge: Callable[[], None] | None = None,
+        metrics: AppMetrics | None = None,
     ) -> None:
         self.settings = settings
         self.client = client
         self.store = store
         self.nudge = nudge
+        self.metrics = metrics
         gw = settings.gateway
         self.rules = RuleBook(gw.instrument_constraints, gw.venue_policies)
 
@@ -111,9 +115,12 @@ class ExecutionService:
         scope = self._check(options)
         negotiated = await self.client.plan(body)
         request = _request_of(body)
-        return await self._respond(
+        content = await self._respond(
             request, negotiated.plan, negotiated.schema_version, scope, options.submit
         )
+        if self.metrics is not None:
+            self.metrics.execution_recorded(submitted=options.submit)
+        return content
 
     async def execute_plan(self, request: RebalanceRequest, plan: PlanResponse) -> dict[str, Any]:
         """Submit ``plan`` per world, as ``/rebalancing/execute?submit=true`` would.
@@ -136,6 +143,8 @@ class ExecutionService:
         content = await self._respond(
             request, plan, version, "per_world", True, execution_id=execution_id
         )
+        if self.metrics is not None:
+            self.metrics.execution_recorded(submitted=True)
         result: dict[str, Any] = msgspec.json.decode(content)
         return result
 

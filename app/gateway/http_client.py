@@ -62,6 +62,8 @@ class HttpWorldServiceClient:
         timeout: seconds per call.
         retries: extra attempts after a transport failure.
         transport: an httpx transport to use instead of the network one (tests, benchmarks).
+        token: a bearer token sent on every call (WorldService's ``security.api_tokens``
+            protect its mutating routes); None sends no ``Authorization`` header.
     """
 
     def __init__(
@@ -71,14 +73,18 @@ class HttpWorldServiceClient:
         timeout: float,
         retries: int,
         transport: httpx.AsyncBaseTransport | None = None,
+        token: str | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.retries = retries
+        headers = {"content-type": "application/json"}
+        if token:
+            headers["authorization"] = f"Bearer {token}"
         self._client = httpx.AsyncClient(
             base_url=self.base_url + "/",
             timeout=httpx.Timeout(timeout),
             transport=transport,
-            headers={"content-type": "application/json"},
+            headers=headers,
         )
 
     async def start(self) -> None:

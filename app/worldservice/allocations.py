@@ -11,7 +11,7 @@ import structlog
 
 from app.contracts.allocations import AllocationsReply, AllocationsRequest, AllocationView
 from app.contracts.execution import PlanExecutor
-from app.contracts.rebalancing import PlanV1, PlanV2, RebalanceRequest
+from app.contracts.rebalancing import PlanInputs, PlanV1, PlanV2, RebalanceRequest
 from app.errors import ConflictError, NotFoundError, ServiceUnavailableError
 from app.settings import Settings
 from app.store.ports import AllocationDecision, AllocationRecord, AllocationRun, AllocationStore
@@ -140,21 +140,10 @@ class AllocationsService:
         for world, record in records.items():
             if record.strategy_alloc_total is not None:
                 strategy_before[world] = record.strategy_alloc_total
+        inputs = {name: getattr(request, name) for name in PlanInputs.__struct_fields__}
+        inputs["strategy_alloc_before_total"] = strategy_before or None  # stored, not sent
         plan_request = RebalanceRequest(
-            total_equity=request.total_equity,
-            world_alloc_before=before,
-            world_alloc_after=dict(after),
-            positions=request.positions,
-            strategy_alloc_before_total=strategy_before or None,
-            strategy_alloc_after_total=request.strategy_alloc_after_total,
-            min_trade_notional=request.min_trade_notional,
-            lot_size_by_symbol=request.lot_size_by_symbol,
-            mode=request.mode,
-            overlay=request.overlay,
-            schema_version=request.schema_version,
-            rebalance_intent=request.rebalance_intent,
-            realized_returns_by_world=request.realized_returns_by_world,
-            realized_returns_by_strategy=request.realized_returns_by_strategy,
+            **inputs, world_alloc_before=before, world_alloc_after=dict(after)
         )
         plan: PlanV1 | PlanV2 = build_plan_response(
             plan_request, version, max_positions=self._max_positions

@@ -191,6 +191,7 @@ class ApplyingService:
         if self._on_events is not None:
             self._on_events()
         if self._metrics is not None:
+            self._metrics.plan_computed(version, request.mode.lower())
             self._metrics.apply_recorded(replayed=False)
         log.info("plan_applied", run_id=run_id, worlds=len(events), schema_version=version)
         return ApplyResult(body=body, run_id=run_id, replayed=False)

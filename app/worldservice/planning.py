@@ -14,6 +14,7 @@ from app.contracts.rebalancing import (
 )
 from app.errors import SchemaVersionRequiredError, ValidationFailedError
 from app.metrics import compute_metrics, default_metrics
+from app.observability.metrics import AppMetrics
 from app.settings import Settings, WorldServiceServerSettings
 from app.worldservice.netting import columns
 from app.worldservice.planner import PlanOverflowError, PlanParts, compute_plan
@@ -130,11 +131,13 @@ class PlanningService:
 
     Args:
         settings: the application settings.
+        metrics: counts computed plans (``plan_computed``), when given.
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, metrics: AppMetrics | None = None) -> None:
         self._server = settings.worldservice.server
         self._max_positions = settings.server.max_positions
+        self._metrics = metrics
 
     def plan(self, request: RebalanceRequest) -> PlanResponse:
         """Answer a plan request in the negotiated schema version.
@@ -152,6 +155,8 @@ class PlanningService:
         """
         version = negotiate(request.schema_version, self._server)
         response = build_plan_response(request, version, max_positions=self._max_positions)
+        if self._metrics is not None:
+            self._metrics.plan_computed(version, request.mode.lower())
         log.debug(
             "plan_computed",
             schema_version=version,
