@@ -1,8 +1,7 @@
-"""Request limits that handlers check after decoding (the body size limit is Litestar's)."""
+"""The request body size limit: Litestar's 413 answered as a SPEC §10 body naming the limit."""
 
 from __future__ import annotations
 
-from collections.abc import Sized
 from typing import Any
 
 from litestar import Request, Response
@@ -10,34 +9,7 @@ from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 
 from app.errors import PayloadTooLargeError
 
-__all__ = ["body_limit_handlers", "check_positions"]
-
-
-def check_positions(
-    positions: Sized | int, max_positions: int, *, path: str = "$.positions"
-) -> None:
-    """Refuse a request that carries more positions than ``server.max_positions``.
-
-    Call it right after decoding a request that has a ``positions`` list (plan, apply,
-    allocations, execute), before any work proportional to that list.
-
-    Args:
-        positions: the decoded list, or its length.
-        max_positions: the configured limit (``settings.server.max_positions``).
-        path: the JSON path named in the error item.
-
-    Raises:
-        PayloadTooLargeError: 413 ``E_PAYLOAD_TOO_LARGE`` naming the count and the limit.
-    """
-    count = positions if isinstance(positions, int) else len(positions)
-    if count <= max_positions:
-        return
-    message = f"{count} positions exceed the limit of {max_positions} per request"
-    raise PayloadTooLargeError(
-        f"Too many positions: {message} (server.max_positions).",
-        errors=[{"path": path, "message": message}],
-        extra={"limit": max_positions, "count": count},
-    )
+__all__ = ["body_limit_handlers"]
 
 
 def body_limit_handlers(max_body_bytes: int) -> dict[int | type[Exception], Any]:

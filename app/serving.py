@@ -17,10 +17,11 @@ __all__ = ["GracefulServer", "run_server"]
 
 
 class GracefulServer(uvicorn.Server):
-    """A uvicorn server that drains the app (WebSockets closed with 1001) before its own
-    shutdown, which stops accepting, waits for in-flight requests up to
-    ``timeout_graceful_shutdown``, then runs the lifespan shutdown (components stop, the
-    outbox publisher flushes).
+    """A uvicorn server that drains the app before its own shutdown.
+
+    The drain closes WebSockets with 1001; uvicorn's shutdown then stops accepting, waits
+    for in-flight requests up to ``timeout_graceful_shutdown`` and runs the lifespan
+    shutdown (components stop, the outbox publisher flushes).
 
     Args:
         config: the uvicorn configuration.
@@ -65,15 +66,19 @@ def run_server(app: Litestar, settings: Settings, drain: Drain) -> None:
         timeout_graceful_shutdown=max(1, math.ceil(timeout)),
     )
     server = GracefulServer(config, drain, grace_seconds=timeout)
-    # uvicorn re-delivers SIGTERM to the process once its graceful shutdown is done (to the
-    # handler that was installed before it ran); a no-op handler there makes a completed
-    # shutdown exit with status 0 instead of dying by the signal.
-    previous = signal.signal(signal.SIGTERM, _sigterm_after_shutdown)
+    # uvicorn re-delivers SIGTERM/SIGINT to the process once its graceful shutdown is done
+    # (to the handlers installed before it ran); no-op handlers there make a completed
+    # shutdown exit with status 0 instead of dying by the signal (or a KeyboardInterrupt).
+    previous = {sig: signal.signal(sig, _signal_after_shutdown) for sig in _SHUTDOWN_SIGNALS}
     try:
         server.run()
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
-def _sigterm_after_shutdown(signum: int, frame: FrameType | None) -> None:
-    """Accept the re-delivered SIGTERM: the server has already shut down gracefully."""
+_SHUTDOWN_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+def _signal_after_shutdown(signum: int, frame: FrameType | None) -> None:
+    """Accept the re-delivered signal: the server has already shut down gracefully."""

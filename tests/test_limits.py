@@ -9,9 +9,6 @@ import msgspec
 import pytest
 from litestar.testing import TestClient
 
-from app.errors import PayloadTooLargeError
-from app.limits import check_positions
-
 PLAN = "/worldservice/rebalancing/plan"
 
 
@@ -34,22 +31,6 @@ def _assert_too_large(response: Any) -> dict[str, Any]:
     assert body["code"] == "E_PAYLOAD_TOO_LARGE"
     assert isinstance(body["detail"], str) and body["detail"]
     return body
-
-
-@pytest.mark.parametrize(("count", "limit"), [(0, 1), (3, 3), (2_000, 2_000)])
-def test_check_positions_accepts_up_to_the_limit(count: int, limit: int) -> None:
-    check_positions([None] * count, limit)
-    check_positions(count, limit)
-
-
-def test_check_positions_refuses_beyond_the_limit() -> None:
-    with pytest.raises(PayloadTooLargeError) as info:
-        check_positions([None] * 4, 3)
-    body = info.value.body()
-    assert body["status"] == 413 and body["code"] == "E_PAYLOAD_TOO_LARGE"
-    assert "4" in body["detail"] and "3" in body["detail"]
-    assert body["errors"][0]["path"] == "$.positions"
-    assert body["limit"] == 3 and body["count"] == 4
 
 
 @pytest.fixture

@@ -1,5 +1,4 @@
-"""A legacy (schema v1 only) WorldService app for Gateway tests (serve it with
-``app.testing.serve_in_thread``)."""
+"""A legacy WorldService (schema v1 only) for Gateway tests; serve it with ``serve_in_thread``."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""Crash test: SIGKILL a real server mid-stream of applies; nothing acknowledged is lost,
-neither in the store nor on the way to a WebSocket client of the restarted server."""
+"""Crash test: SIGKILL a server mid-stream of applies; no acknowledged apply or event is lost."""
 
 from __future__ import annotations
 
