@@ -82,7 +82,8 @@ def token_guard(tokens: Sequence[str]) -> Guard:
     """
     accepted = tuple(tokens)
 
-    def require_token(
+    # Async on purpose: Litestar runs a sync guard in a worker thread, one hop per request.
+    async def require_token(
         connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
     ) -> None:
         if not accepted or not handler.opt.get(MUTATING_OPT):

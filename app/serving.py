@@ -66,10 +66,15 @@ def run_server(app: Litestar, settings: Settings, drain: Drain) -> None:
         timeout_graceful_shutdown=max(1, math.ceil(timeout)),
     )
     server = GracefulServer(config, drain, grace_seconds=timeout)
-    # uvicorn re-delivers SIGTERM/SIGINT to the process once its graceful shutdown is done
-    # (to the handlers installed before it ran); no-op handlers there make a completed
-    # shutdown exit with status 0 instead of dying by the signal (or a KeyboardInterrupt).
-    previous = {sig: signal.signal(sig, _signal_after_shutdown) for sig in _SHUTDOWN_SIGNALS}
+
+    def stop_requested(signum: int, frame: FrameType | None) -> None:
+        # Before uvicorn takes the signals over: ask it to stop as soon as it can. After its
+        # graceful shutdown uvicorn re-delivers the signal here; it is then already done.
+        server.should_exit = True
+
+    # Without these handlers that re-delivery would kill a cleanly shut down process (exit
+    # status -15) or raise KeyboardInterrupt; with them a completed shutdown exits 0.
+    previous = {sig: signal.signal(sig, stop_requested) for sig in _SHUTDOWN_SIGNALS}
     try:
         server.run()
     finally:
@@ -78,7 +83,3 @@ def run_server(app: Litestar, settings: Settings, drain: Drain) -> None:
 
 
 _SHUTDOWN_SIGNALS = (signal.SIGTERM, signal.SIGINT)
-
-
-def _signal_after_shutdown(signum: int, frame: FrameType | None) -> None:
-    """Accept the re-delivered signal: the server has already shut down gracefully."""

@@ -2,8 +2,9 @@
 
 The server runs as a subprocess (``worldgate serve``, SQLite store, memory bus, bearer token
 on); this process is the load generator, on loopback. It records throughput, p50/p99
-latency per kind of request, errors (must be 0), WebSocket messages received, and the
-server's RSS after warm-up and at the end (growth must stay under 10%).
+latency per kind of request, errors (must be 0), the events each WebSocket client received
+against those published (every client must get every event), and the server's RSS after
+warm-up and at the end (growth must stay under 10%).
 
 Knobs (environment): ``SOAK_SECONDS`` (600), ``SOAK_WS_CLIENTS`` (50), ``SOAK_CONCURRENCY``
 (8 HTTP workers), ``SOAK_POSITIONS`` (30 positions per request), ``SOAK_WARMUP_SECONDS``
@@ -81,6 +82,14 @@ def _request(rng: random.Random, n_positions: int) -> dict[str, Any]:
     }
 
 
+class _Frame(msgspec.Struct):
+    type: str = ""
+
+
+_frame_decoder = msgspec.json.Decoder(_Frame)
+EVENT_TYPES = frozenset({"rebalancing_planned", "rebalancing_orders"})
+
+
 class Stats:
     """Latencies and errors per request kind, and WebSocket traffic."""
 
@@ -89,6 +98,7 @@ class Stats:
         self.errors: dict[str, int] = defaultdict(int)
         self.error_samples: list[str] = []
         self.ws_messages = 0
+        self.ws_events = 0
         self.ws_lag_frames = 0
         self.ws_errors = 0
 
@@ -142,7 +152,10 @@ async def _ws_client(url: str, stats: Stats, stop: asyncio.Event) -> None:
                 except TimeoutError:
                     continue
                 stats.ws_messages += 1
-                if b'"lag"' in (raw if isinstance(raw, bytes) else raw.encode()):
+                kind = _frame_decoder.decode(raw).type
+                if kind in EVENT_TYPES:
+                    stats.ws_events += 1
+                elif kind == "lag":
                     stats.ws_lag_frames += 1
     except (OSError, ConnectionClosed) as exc:
         stats.ws_errors += 1
@@ -174,6 +187,11 @@ async def _drive(port: int, pid: int, seconds: float, warmup: float) -> dict[str
         await asyncio.gather(*workers)
         elapsed = time.monotonic() - warm_at
         rss_end = _rss_bytes(pid)
+        # Let the WebSocket clients read what is still queued before they leave.
+        seen, drain_deadline = -1, time.monotonic() + 60
+        while stats.ws_messages != seen and time.monotonic() < drain_deadline:
+            seen = stats.ws_messages
+            await asyncio.sleep(1.0)
         metrics = (await client.get("/metrics")).text
     stop.set()
     await asyncio.gather(*ws_tasks)
@@ -205,6 +223,15 @@ def _wait_ready(port: int, process: subprocess.Popen[bytes]) -> None:
                 pass
             time.sleep(0.2)
     raise RuntimeError("server did not become ready")
+
+
+def _metric_total(text: str, name: str) -> float:
+    """Sum every sample of ``name`` (all label sets) in a Prometheus text exposition."""
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith((name + "{", name + " ")):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
 
 
 def _metric_lines(text: str, prefixes: tuple[str, ...]) -> list[str]:
@@ -239,7 +266,9 @@ def main() -> None:
             try:
                 _wait_ready(port, process)
                 rss_start = _rss_bytes(process.pid)
+                load_before = os.getloadavg()[0]
                 result = asyncio.run(_drive(port, process.pid, seconds, warmup))
+                result["load"] = (load_before, os.getloadavg()[0])
             finally:
                 process.send_signal(signal.SIGTERM)
                 try:
@@ -264,6 +293,8 @@ def _report(
         f"{result['concurrency']} HTTP workers, {result['n_ws']} WebSocket clients, "
         f"{result['n_positions']} positions per request"
     )
+    before, after = result["load"]
+    print(f"load average (1 min) before {before:.1f}, at the end {after:.1f}")
     print(f"requests {result['total']}, throughput after warm-up {result['throughput']:.1f} req/s")
     print(
         f"latency all: p50 {_percentile(all_latency, 0.5) * 1000:.1f} ms, "
@@ -278,7 +309,13 @@ def _report(
     print(f"errors {errors} (websocket {stats.ws_errors})")
     for sample in stats.error_samples:
         print(f"  e.g. {sample}")
-    print(f"websocket messages received {stats.ws_messages} (lag frames {stats.ws_lag_frames})")
+    published = _metric_total(result["metrics"], "worldgate_events_published_total")
+    expected = int(published) * result["n_ws"]
+    print(
+        f"websocket: {stats.ws_messages} messages, {stats.ws_events} events received of "
+        f"{expected} expected ({int(published)} published x {result['n_ws']} clients), "
+        f"lag frames {stats.ws_lag_frames}"
+    )
     print(
         f"server RSS: start {rss_start / mib:.1f} MiB, after warm-up "
         f"{result['rss_warm'] / mib:.1f} MiB, end {result['rss_end'] / mib:.1f} MiB "
@@ -295,5 +332,5 @@ def _report(
     print(f"server error log lines: {len(problems)}")
     for line in problems[:5]:
         print(f"  {line[:300]}")
-    verdict = errors == 0 and growth < 10.0 and exit_code == 0
+    verdict = errors == 0 and growth < 10.0 and exit_code == 0 and stats.ws_events == expected
     print(f"soak {'PASSED' if verdict else 'FAILED'}")
