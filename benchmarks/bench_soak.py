@@ -184,11 +184,19 @@ async def _drive(port: int, pid: int, seconds: float, warmup: float) -> dict[str
         rss_warm = _rss_bytes(pid)
         requests_at_warm = sum(len(v) for v in stats.latency.values())
         warm_at = time.monotonic()
+        # RSS every tenth of the run after warm-up: a plateau is allocator settling, a line
+        # that keeps rising is a leak.
+        rss_trace: list[tuple[float, int]] = [(warm_at - started, rss_warm)]
+        step = max(1.0, (stop_at - warm_at) / 10)
+        while time.monotonic() + step < stop_at:
+            await asyncio.sleep(step)
+            rss_trace.append((time.monotonic() - started, _rss_bytes(pid)))
         await asyncio.gather(*workers)
         elapsed = time.monotonic() - warm_at
         rss_end = _rss_bytes(pid)
-        # Let the WebSocket clients read what is still queued before they leave.
-        seen, drain_deadline = -1, time.monotonic() + 60
+        # Let the WebSocket clients read what is still queued before they leave (this one
+        # process can fall minutes behind the server on a 2-core machine).
+        seen, drain_deadline = -1, time.monotonic() + 600
         while stats.ws_messages != seen and time.monotonic() < drain_deadline:
             seen = stats.ws_messages
             await asyncio.sleep(1.0)
@@ -199,6 +207,7 @@ async def _drive(port: int, pid: int, seconds: float, warmup: float) -> dict[str
     return {
         "stats": stats,
         "rss_warm": rss_warm,
+        "rss_trace": rss_trace,
         "rss_end": rss_end,
         "throughput": (total - requests_at_warm) / elapsed if elapsed > 0 else 0.0,
         "total": total,
@@ -321,6 +330,8 @@ def _report(
         f"{result['rss_warm'] / mib:.1f} MiB, end {result['rss_end'] / mib:.1f} MiB "
         f"(growth after warm-up {growth:+.1f}%, limit +10%)"
     )
+    trace = ", ".join(f"{t:.0f}s {rss / mib:.1f}" for t, rss in result["rss_trace"])
+    print(f"server RSS trace (MiB): {trace}")
     print(f"server exit code after SIGTERM: {exit_code}")
     for line in _metric_lines(
         result["metrics"],
