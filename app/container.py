@@ -94,11 +94,17 @@ def _applying(
 
 
 def _allocations(
-    settings: Settings, store: Store, executor: PlanExecutor | None, outbox: OutboxPublisher
+    settings: Settings,
+    store: Store,
+    executor: PlanExecutor | None,
+    outbox: OutboxPublisher,
+    metrics: AppMetrics,
 ) -> AllocationsService:
     from app.worldservice.allocations import AllocationsService
 
-    return AllocationsService(settings, store, executor=executor, on_events=outbox.nudge)
+    return AllocationsService(
+        settings, store, executor=executor, on_events=outbox.nudge, metrics=metrics
+    )
 
 
 def _redis_controlbus(settings: Settings) -> ControlBus:
@@ -201,7 +207,7 @@ class Container(containers.DeclarativeContainer):
     # WorldService record use cases: apply, allocations.
     applying = providers.Singleton(_applying, settings, store, outbox_publisher, metrics)
     allocations = providers.Singleton(
-        _allocations, settings, store, plan_executor, outbox_publisher
+        _allocations, settings, store, plan_executor, outbox_publisher, metrics
     )
 
     # Gateway ControlBus -> WebSocket relay (`WS /events`); in lifecycle when the gateway runs.

@@ -244,10 +244,18 @@ def test_services_report_plans_applies_and_executions(client: TestClient[Any]) -
     for _ in range(2):  # the second one is an idempotent replay
         assert client.post("/worldservice/rebalancing/apply", json=apply).status_code == 200
     assert client.post("/rebalancing/execute", json=request).status_code == 200
+    upsert = {
+        "run_id": "obs-alloc-1",
+        "total_equity": request["total_equity"],
+        "world_allocations": {"w1": 0.25},
+        "positions": request["positions"],
+    }
+    for _ in range(2):  # the second one is an idempotent replay
+        assert client.post("/worldservice/allocations", json=upsert).status_code == 200
     text = client.get("/metrics").text
     plans = _samples(text, "worldgate_plans_computed_total")
-    # plan + first apply + the plan behind execute; a replay computes nothing
-    assert plans == {(("mode", "scaling"), ("schema_version", "1")): 3.0}
+    # plan + first apply + the plan behind execute + first upsert; replays compute nothing
+    assert plans == {(("mode", "scaling"), ("schema_version", "1")): 4.0}
     assert _samples(text, "worldgate_plan_applies_total") == {
         (("outcome", "stored"),): 1.0,
         (("outcome", "replayed"),): 1.0,

@@ -75,16 +75,24 @@ async def replay(
     spec: SubscriptionSpec,
     event_log: EventLog,
     limit: int,
+    window: tuple[int, int],
 ) -> int:
     """Send the retained events after ``spec.since`` (a ``gap`` frame first if some are gone).
+
+    Args:
+        socket: the client.
+        spec: the subscription, with ``since`` set.
+        event_log: where retained events are read.
+        limit: the most events replayed.
+        window: ``retained_range()`` read *before* the ``subscribed`` frame was sent, so an
+            event stored after that frame is replayed or relayed live, never skipped.
 
     Returns:
         The sequence number the replay covered up to; live events at or below it are stale.
     """
     assert spec.since is not None
-    cursor = spec.since
-    oldest, latest = await event_log.retained_range()
-    cursor = min(cursor, latest)  # a `since` from before a log reset: everything is new
+    oldest, latest = window
+    cursor = min(spec.since, latest)  # a `since` from before a log reset: everything is new
     if latest and oldest > cursor + 1:
         await socket.send_text(
             control_frame("gap", missed_from=cursor + 1, missed_to=oldest - 1, reason="retention")
@@ -126,10 +134,18 @@ async def _writer(
         elif isinstance(item, LagMarker):
             await socket.send_text(encode_message(item.frame()))
         elif isinstance(item, Resubscribe):
-            await socket.send_text(encode_message(item.spec.describe()))
+            window: tuple[int, int] | Exception | None = None
             if item.spec.since is not None:
                 try:
-                    cursor = await replay(socket, item.spec, event_log, limit)
+                    window = await event_log.retained_range()
+                except Exception as exc:  # reported after the `subscribed` frame, below
+                    window = exc
+            await socket.send_text(encode_message(item.spec.describe()))
+            if window is not None:
+                try:
+                    if isinstance(window, Exception):
+                        raise window
+                    cursor = await replay(socket, item.spec, event_log, limit, window)
                 except _Disconnected:
                     raise
                 except Exception as exc:  # the store failed: say so instead of a bare 1011

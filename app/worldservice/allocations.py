@@ -13,6 +13,7 @@ from app.contracts.allocations import AllocationsReply, AllocationsRequest, Allo
 from app.contracts.execution import PlanExecutor
 from app.contracts.rebalancing import PlanInputs, PlanV1, PlanV2, RebalanceRequest
 from app.errors import ConflictError, NotFoundError, ServiceUnavailableError
+from app.observability.metrics import AppMetrics
 from app.settings import Settings
 from app.store.ports import AllocationDecision, AllocationRecord, AllocationRun, AllocationStore
 from app.worldservice.applying import ApplyResult, canonical_hash, planned_events, store_unavailable
@@ -44,12 +45,14 @@ class AllocationsService:
         executor: PlanExecutor | None = None,
         on_events: Callable[[], None] | None = None,
         clock: Callable[[], float] = time.time,
+        metrics: AppMetrics | None = None,
     ) -> None:
         self._server = settings.worldservice.server
         self._max_positions = settings.server.max_positions
         self._ttl = settings.worldservice.allocation_ttl_seconds
         self._store = store
         self._executor = executor
+        self._metrics = metrics
         self._on_events = on_events
         self._clock = clock
 
@@ -108,6 +111,8 @@ class AllocationsService:
             return self._replay(run, request_hash)
         if self._on_events is not None:
             self._on_events()
+        if self._metrics is not None:
+            self._metrics.plan_computed(version, request.mode.lower())
         log.info("allocations_applied", run_id=run.run_id, worlds=len(worlds), etag=etag)
         if request.execute and self._executor is not None:
             await self._executor.execute_plan(computed["request"], computed["plan"])

@@ -20,6 +20,7 @@ from app.contracts.events import (
 )
 from app.contracts.rebalancing import ApplyRequest, PlanResponse, PlanV1, PlanV2
 from app.errors import AppError, ConflictError, ServiceUnavailableError
+from app.observability.metrics import AppMetrics
 from app.settings import Settings
 from app.store.ports import PlanStore, StoredPlan
 from app.worldservice.planning import build_plan_response, negotiate
@@ -141,7 +142,7 @@ class ApplyingService:
         settings: Settings,
         store: PlanStore,
         on_events: Callable[[], None] | None = None,
-        metrics: Any | None = None,
+        metrics: AppMetrics | None = None,
     ) -> None:
         self._server = settings.worldservice.server
         self._max_positions = settings.server.max_positions

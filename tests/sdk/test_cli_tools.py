@@ -155,7 +155,8 @@ def test_rehearse_unreachable(tmp_path: Path, dead_url: str) -> None:
 
 
 def test_rollout_ready_against_v2(served_v2: str, tmp_path: Path) -> None:
-    code, stdout, err = run("rollout", "--url", served_v2, "--out", str(tmp_path))
+    code, stdout, err = run("rollout", "--url", served_v2, "--out", str(tmp_path),
+                         "--event-timeout", "30")  # a hang guard, not a speed check
     report = msgspec.json.decode((tmp_path / "rollout.json").read_bytes())
     assert code == 0, report
     assert report["ok"] is True and len(report["checks"]) == 7
