@@ -13,8 +13,10 @@ class PlanExecutor(Protocol):
     """Submits a plan as ``POST /rebalancing/execute?submit=true`` would.
 
     WorldService calls it for ``POST /worldservice/allocations`` with ``execute: true``
-    after the allocation is stored. A retry of the same ``run_id`` calls it again, so an
-    implementation should be idempotent per plan (the Gateway records executions).
+    after the allocation is stored. A retry of the same ``run_id`` calls it again with the
+    stored plan (so a hand-off that failed after the allocation was stored is completed by
+    the retry); an implementation must be idempotent per ``plan.run_id`` (the Gateway keys
+    the execution by it and returns the recorded one).
     """
 
     async def execute_plan(

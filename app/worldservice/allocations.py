@@ -85,13 +85,10 @@ class AllocationsService:
         except Exception as exc:
             raise store_unavailable(exc) from exc
         if existing is not None:  # a stored run answers as stored, whatever changed since
-            return self._replay(existing, request_hash)
+            return await self._replay_and_execute(request, existing, request_hash)
         version = negotiate(request.schema_version, self._server)
         if request.execute and self._executor is None:
-            raise ServiceUnavailableError(
-                "execute: true needs the Gateway execution path in this deployment.",
-                code="E_EXECUTOR_UNAVAILABLE",
-            )
+            raise _executor_unavailable()
         computed: dict[str, Any] = {}
 
         def decide(
@@ -108,7 +105,7 @@ class AllocationsService:
         except Exception as exc:
             raise store_unavailable(exc) from exc
         if not written:
-            return self._replay(run, request_hash)
+            return await self._replay_and_execute(request, run, request_hash)
         if self._on_events is not None:
             self._on_events()
         if self._metrics is not None:
@@ -145,11 +142,7 @@ class AllocationsService:
         for world, record in records.items():
             if record.strategy_alloc_total is not None:
                 strategy_before[world] = record.strategy_alloc_total
-        inputs = {name: getattr(request, name) for name in PlanInputs.__struct_fields__}
-        inputs["strategy_alloc_before_total"] = strategy_before or None  # stored, not sent
-        plan_request = RebalanceRequest(
-            **inputs, world_alloc_before=before, world_alloc_after=dict(after)
-        )
+        plan_request = _plan_request(request, before, strategy_before or None)
         plan: PlanV1 | PlanV2 = build_plan_response(
             plan_request, version, max_positions=self._max_positions
         )
@@ -181,6 +174,21 @@ class AllocationsService:
             ],
             events=planned_events(plan, request.run_id, "allocations"),
         )
+
+    async def _replay_and_execute(
+        self, request: AllocationsRequest, run: AllocationRun, request_hash: str
+    ) -> ApplyResult:
+        """Answer a retried run as stored; with ``execute: true`` hand its stored plan to the
+        executor again. The executor keys its execution by ``run_id``, so this returns the
+        first execution when it was recorded, and executes now when the first hand-off
+        failed after the allocation was stored: a retry never leaves a run unexecuted."""
+        result = self._replay(run, request_hash)
+        if request.execute:
+            if self._executor is None:
+                raise _executor_unavailable()
+            plan = _plan_decoder.decode(run.response)
+            await self._executor.execute_plan(_plan_request(request, None, None), plan)
+        return result
 
     def _replay(self, run: AllocationRun, request_hash: str) -> ApplyResult:
         if run.request_hash != request_hash:
@@ -224,3 +232,29 @@ class AllocationsService:
                 for w, r in sorted(records.items())
             }
         )
+
+
+_plan_decoder = msgspec.json.Decoder(PlanV1 | PlanV2)
+
+
+def _plan_request(
+    request: AllocationsRequest,
+    before: dict[str, float] | None,
+    strategy_before: dict[str, dict[str, float]] | None,
+) -> RebalanceRequest:
+    """The rebalance request an allocation run plans: its inputs, the stored
+    before-allocations (``None``: the new ones, as for executing a stored plan) and the
+    stored strategy allocations (they are never taken from the body)."""
+    inputs = {name: getattr(request, name) for name in PlanInputs.__struct_fields__}
+    inputs["strategy_alloc_before_total"] = strategy_before
+    after = dict(request.world_allocations)
+    return RebalanceRequest(
+        **inputs, world_alloc_before=after if before is None else before, world_alloc_after=after
+    )
+
+
+def _executor_unavailable() -> ServiceUnavailableError:
+    return ServiceUnavailableError(
+        "execute: true needs the Gateway execution path in this deployment.",
+        code="E_EXECUTOR_UNAVAILABLE",
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from dependency_injector import providers
 from app.container import Container
 from app.contracts.events import REBALANCING_PLANNED
 from app.contracts.rebalancing import PlanV1, PlanV2, RebalanceRequest
+from app.errors import ServiceUnavailableError
 from tests.worldservice.records_support import alloc_body, receive, running_app
 
 pytestmark = pytest.mark.anyio
@@ -128,25 +130,34 @@ async def test_execute_without_executor_is_503_and_stores_nothing(tmp_path: Path
 
 
 class RecordingExecutor:
-    """A real in-process PlanExecutor that records what it was handed."""
+    """A real in-process PlanExecutor, idempotent per ``run_id`` as the port requires; it
+    records every hand-off and can fail the first ``failures`` of them."""
 
-    def __init__(self) -> None:
+    def __init__(self, failures: int = 0) -> None:
         self.calls: list[tuple[RebalanceRequest, PlanV1 | PlanV2]] = []
+        self.executed: dict[str | None, dict[str, Any]] = {}
+        self.failures = failures
 
     async def execute_plan(
         self, request: RebalanceRequest, plan: PlanV1 | PlanV2
     ) -> dict[str, Any]:
         self.calls.append((request, plan))
-        return {"execution_id": f"x-{plan.run_id}"}
+        if self.failures:
+            self.failures -= 1
+            raise ServiceUnavailableError("venue down", code="E_VENUE_UNAVAILABLE")
+        return self.executed.setdefault(plan.run_id, {"execution_id": f"x-{plan.run_id}"})
+
+
+def _with(executor: RecordingExecutor) -> Callable[[Container], None]:
+    def hook(container: Container) -> None:
+        container.plan_executor.override(providers.Object(executor))
+
+    return hook
 
 
 async def test_execute_hands_the_plan_to_the_executor_once(tmp_path: Path) -> None:
     executor = RecordingExecutor()
-
-    def hook(container: Container) -> None:
-        container.plan_executor.override(providers.Object(executor))
-
-    async with running_app(tmp_path, container_hook=hook) as (client, _):
+    async with running_app(tmp_path, container_hook=_with(executor)) as (client, _):
         await client.post(ALLOC, json=alloc_body("r0", {"a": 0.5}))
         body = alloc_body("r1", {"a": 0.25}, execute=True)
         answer = await client.post(ALLOC, json=body)
@@ -154,9 +165,26 @@ async def test_execute_hands_the_plan_to_the_executor_once(tmp_path: Path) -> No
     assert answer.status_code == 200 and answer.json()["executed"] is True
     assert retry.content == answer.content
     (request, plan) = executor.calls[0]
-    assert len(executor.calls) == 1
     assert request.world_alloc_before == {"a": 0.5} and request.world_alloc_after == {"a": 0.25}
     assert plan.run_id == "r1" and plan.per_world["a"].scale_world == 0.5
+    # The retry hands the same stored plan again; the executor keeps one execution per run.
+    assert len(executor.calls) == 2 and executor.calls[1][1] == plan
+    assert list(executor.executed) == ["r1"]
+
+
+async def test_a_failed_hand_off_is_completed_by_the_retry(tmp_path: Path) -> None:
+    executor = RecordingExecutor(failures=1)
+    async with running_app(tmp_path, container_hook=_with(executor)) as (client, container):
+        await client.post(ALLOC, json=alloc_body("r0", {"a": 0.5}))
+        body = alloc_body("r1", {"a": 0.25}, execute=True)
+        failed = await client.post(ALLOC, json=body)
+        stored = await container.store().get_allocation_run("r1")
+        retry = await client.post(ALLOC, json=body)
+    assert failed.status_code == 503 and failed.json()["code"] == "E_VENUE_UNAVAILABLE"
+    assert stored is not None  # the allocation itself was acknowledged by the store
+    assert retry.status_code == 200 and retry.json()["executed"] is True
+    assert list(executor.executed) == ["r1"]
+    assert executor.calls[1][1].per_world["a"].scale_world == 0.5  # the stored plan
 
 
 async def test_mutating_routes_need_a_token_reads_do_not(tmp_path: Path) -> None:
