@@ -8,7 +8,7 @@ from typing import Any
 from app.contracts.events import CloudEvent
 from app.errors import ConflictError
 from app.store.adapters.postgres_events import PostgresEventLog
-from app.store.adapters.sqlite_rows import (
+from app.store.adapters.rows import (
     allocation_record,
     allocation_run,
     encode_json,

@@ -23,7 +23,7 @@ import structlog
 from app.contracts.events import CloudEvent
 from app.errors import ServiceUnavailableError
 from app.store.adapters.postgres_migrations import migrate
-from app.store.adapters.sqlite_rows import encode_event
+from app.store.adapters.rows import encode_event
 
 __all__ = ["DB_NOW", "EVENT_APPEND_LOCK", "PostgresBase"]
 

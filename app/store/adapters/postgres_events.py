@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from app.store.adapters.postgres_base import DB_NOW, PostgresBase
-from app.store.adapters.sqlite_rows import stored_event
+from app.store.adapters.rows import stored_event
 from app.store.ports import StoredEvent
 
 __all__ = ["PostgresEventLog"]

@@ -8,14 +8,14 @@ from typing import Any
 
 from app.contracts.events import CloudEvent
 from app.errors import ConflictError
-from app.store.adapters.sqlite_events import SqliteEventLog
-from app.store.adapters.sqlite_rows import (
+from app.store.adapters.rows import (
     allocation_record,
     allocation_run,
     encode_json,
     execution_record,
     stored_plan,
 )
+from app.store.adapters.sqlite_events import SqliteEventLog
 from app.store.ports import (
     AllocationDecision,
     AllocationRecord,

@@ -22,8 +22,8 @@ import structlog
 
 from app.contracts.events import CloudEvent
 from app.errors import AppError, ServiceUnavailableError
+from app.store.adapters.rows import encode_event
 from app.store.adapters.sqlite_migrations import migrate
-from app.store.adapters.sqlite_rows import encode_event
 
 __all__ = ["SqliteBase"]
 

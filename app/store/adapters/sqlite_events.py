@@ -6,8 +6,8 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
+from app.store.adapters.rows import stored_event
 from app.store.adapters.sqlite_base import SqliteBase
-from app.store.adapters.sqlite_rows import stored_event
 from app.store.ports import StoredEvent
 
 __all__ = ["SqliteEventLog"]

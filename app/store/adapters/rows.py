@@ -1,4 +1,4 @@
-"""Row encoding of the SQLite store: JSON columns and row tuples → port records."""
+"""Row encoding shared by the SQLite and PostgreSQL stores: row tuples → port records."""
 
 from __future__ import annotations
 
