@@ -16,10 +16,6 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import signal
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 from collections import defaultdict
@@ -31,9 +27,10 @@ import msgspec
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
 
+from app.testing import ServerProcess
+
 __all__ = ["main"]
 
-REPO = Path(__file__).resolve().parent.parent
 TOKEN = "soak-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 WORLDS = ("w1", "w2", "w3")
@@ -42,12 +39,6 @@ WORLDS = ("w1", "w2", "w3")
 def _env_number(name: str, default: float) -> float:
     raw = os.environ.get(name)
     return float(raw) if raw else default
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _rss_bytes(pid: int) -> int:
@@ -219,21 +210,6 @@ async def _drive(port: int, pid: int, seconds: float, warmup: float) -> dict[str
     }
 
 
-def _wait_ready(port: int, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
-    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=2.0) as client:
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError("server exited during start-up")
-            try:
-                if client.get("/ready").status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-    raise RuntimeError("server did not become ready")
-
-
 def _metric_total(text: str, name: str) -> float:
     """Sum every sample of ``name`` (all label sets) in a Prometheus text exposition."""
     total = 0.0
@@ -251,41 +227,27 @@ def main() -> None:
     """Run the soak and print its figures."""
     seconds = _env_number("SOAK_SECONDS", 600)
     warmup = _env_number("SOAK_WARMUP_SECONDS", min(60.0, seconds * 0.1))
-    port = _free_port()
     with tempfile.TemporaryDirectory(prefix="worldgate-soak-") as tmp:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("WORLDGATE")}
-        env.update(
-            {
-                "WORLDGATE__STORE__SQLITE_PATH": str(Path(tmp) / "soak.sqlite3"),
-                "WORLDGATE__SECURITY__API_TOKENS": msgspec.json.encode([TOKEN]).decode(),
-                "WORLDGATE__SERVER__LOG_FORMAT": "json",
-                "WORLDGATE__SERVER__LOG_LEVEL": "warning",
-            }
-        )
-        log_path = Path(tmp) / "server.log"
-        with log_path.open("wb") as log_file:
-            process = subprocess.Popen(
-                [sys.executable, "-c", "from app.cli import main; main()", "serve"]
-                + ["--host", "127.0.0.1", "--port", str(port)],
-                cwd=REPO,
-                env=env,
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-            )
-            try:
-                _wait_ready(port, process)
-                rss_start = _rss_bytes(process.pid)
-                load_before = os.getloadavg()[0]
-                result = asyncio.run(_drive(port, process.pid, seconds, warmup))
-                result["load"] = (load_before, os.getloadavg()[0])
-            finally:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    exit_code = process.wait(timeout=60)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    exit_code = process.wait()
-        server_log = log_path.read_text(errors="replace")
+        env = {
+            "WORLDGATE__STORE__SQLITE_PATH": str(Path(tmp) / "soak.sqlite3"),
+            "WORLDGATE__SECURITY__API_TOKENS": msgspec.json.encode([TOKEN]).decode(),
+            "WORLDGATE__SERVER__LOG_FORMAT": "json",
+            "WORLDGATE__SERVER__LOG_LEVEL": "warning",
+        }
+        server = ServerProcess(env, log_path=Path(tmp) / "server.log")
+        server.start()
+        process = server.proc
+        assert process is not None
+        try:
+            server.wait_ready(timeout=60)
+            rss_start = _rss_bytes(process.pid)
+            load_before = os.getloadavg()[0]
+            result = asyncio.run(_drive(server.port, process.pid, seconds, warmup))
+            result["load"] = (load_before, os.getloadavg()[0])
+        finally:
+            server.stop(timeout=60)  # SIGTERM: the graceful shutdown is part of the soak
+        exit_code = process.returncode
+        server_log = server.log_path.read_text(errors="replace")
     _report(result, rss_start, exit_code, server_log, seconds)
 
 

@@ -3,11 +3,9 @@ closes WebSockets with 1001 and exits 0."""
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,60 +21,33 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect as ws_connect
 
 from app.shutdown import Drain
+from app.testing import ServerProcess
 
-REPO = Path(__file__).resolve().parent.parent
 # Upper bounds for a slow shared machine; a healthy run takes a small part of them.
 START_BOUND = 30.0
 EXIT_BOUND = 30.0
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class Server:
-    """A ``worldgate serve`` subprocess on a free port with its own SQLite file."""
+class Server(ServerProcess):
+    """A ``worldgate serve`` subprocess with its own SQLite file and JSON logs."""
 
     def __init__(self, tmp_path: Path, extra_env: dict[str, str] | None = None) -> None:
-        self.port = _free_port()
-        self.log_path = tmp_path / "server.log"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("WORLDGATE")}
-        env.update(
+        super().__init__(
             {
                 "WORLDGATE__STORE__SQLITE_PATH": str(tmp_path / "worldgate.sqlite3"),
                 "WORLDGATE__SERVER__SHUTDOWN_TIMEOUT": "20",
                 "WORLDGATE__SERVER__LOG_FORMAT": "json",
                 **(extra_env or {}),
-            }
+            },
+            log_path=tmp_path / "server.log",
+            ready_path="/metrics",
         )
-        self._log = self.log_path.open("wb")
-        self.process = subprocess.Popen(
-            [sys.executable, "-c", "from app.cli import main; main()", "serve"]
-            + ["--host", "127.0.0.1", "--port", str(self.port)],
-            cwd=REPO,
-            env=env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-        self.base = f"http://127.0.0.1:{self.port}"
-
-    def wait_ready(self) -> None:
-        deadline = time.monotonic() + START_BOUND
-        with httpx.Client(base_url=self.base, timeout=2.0) as client:
-            while time.monotonic() < deadline:
-                assert self.process.poll() is None, self.log()
-                try:
-                    if client.get("/metrics").status_code == 200:
-                        return
-                except httpx.TransportError:
-                    pass
-                time.sleep(0.1)
-        raise AssertionError(f"server did not start:\n{self.log()}")
+        self.start()
+        assert self.proc is not None
+        self.process = self.proc  # the tests signal it and wait for its exit themselves
 
     def gauge(self, name: str) -> float:
-        with httpx.Client(base_url=self.base, timeout=5.0) as client:
+        with httpx.Client(base_url=self.url, timeout=5.0) as client:
             text = client.get("/metrics").text
         for family in text_string_to_metric_families(text):
             for sample in family.samples:
@@ -93,14 +64,10 @@ class Server:
             raise AssertionError(f"server did not exit after SIGTERM:\n{self.log()}") from None
 
     def log(self) -> str:
-        self._log.flush()
         return self.log_path.read_text(errors="replace")
 
     def close(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-        self._log.close()
+        self.kill()
 
 
 @pytest.fixture
