@@ -71,3 +71,16 @@ def test_bad_config_names_the_key(environ: dict[str, str], needle: str) -> None:
 def test_missing_config_file() -> None:
     with pytest.raises(ConfigError, match="not found"):
         load_settings(environ={"WORLDGATE_CONFIG": "/nonexistent/x.toml"})
+
+
+def test_shipped_rollout_examples_load() -> None:
+    examples = Path(__file__).resolve().parent.parent / "config" / "examples"
+    enabled = load_settings(examples / "v2-enabled.toml", environ={})
+    assert enabled.worldservice.server.compat_rebalance_v2 is True
+    assert enabled.worldservice.server.alpha_metrics_required is False
+    assert (enabled.gateway.rebalance_schema_version, enabled.gateway.alpha_metrics_capable) == (
+        2,
+        True,
+    )
+    required = load_settings(examples / "v2-required.toml", environ={})
+    assert required.worldservice.server.alpha_metrics_required is True
