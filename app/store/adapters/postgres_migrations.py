@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from app.errors import ConfigError
+from app.store.adapters.rows import check_schema_version
 
 __all__ = ["MIGRATIONS", "MIGRATION_LOCK", "migrate"]
 
@@ -95,11 +95,7 @@ async def migrate(conn: Any) -> int:
             " version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
         )
         current = int(await conn.fetchval("SELECT COALESCE(MAX(version), 0) FROM schema_version"))
-        if current > latest:
-            raise ConfigError(
-                f"store schema version {current} is newer than this Worldgate supports "
-                f"({latest}); upgrade Worldgate"
-            )
+        check_schema_version(current, latest)
         for version in range(current + 1, latest + 1):
             for statement in MIGRATIONS[version - 1]:
                 await conn.execute(statement)

@@ -7,6 +7,7 @@ from typing import Any
 import msgspec
 
 from app.contracts.events import CloudEvent
+from app.errors import ConfigError
 from app.store.ports import (
     AllocationRecord,
     AllocationRun,
@@ -17,6 +18,7 @@ from app.store.ports import (
 
 __all__ = [
     "allocation_record",
+    "check_schema_version",
     "allocation_run",
     "encode_event",
     "encode_json",
@@ -101,3 +103,16 @@ def execution_record(row: tuple[Any, ...]) -> ExecutionRecord:
         world_ids=_str_list.decode(world_ids),
         created_at=created_at,
     )
+
+
+def check_schema_version(current: int, latest: int) -> None:
+    """Refuse a store whose schema a newer Worldgate wrote (migrations only go forward).
+
+    Raises:
+        ConfigError: ``current`` is above ``latest``.
+    """
+    if current > latest:
+        raise ConfigError(
+            f"store schema version {current} is newer than this Worldgate supports "
+            f"({latest}); upgrade Worldgate"
+        )

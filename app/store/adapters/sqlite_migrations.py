@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Final
 
-from app.errors import ConfigError
+from app.store.adapters.rows import check_schema_version
 
 __all__ = ["MIGRATIONS", "migrate"]
 
@@ -84,11 +84,7 @@ def migrate(conn: sqlite3.Connection) -> int:
     conn.execute("BEGIN IMMEDIATE")  # one process migrates at a time
     try:
         current = int(conn.execute("PRAGMA user_version").fetchone()[0])
-        if current > latest:
-            raise ConfigError(
-                f"store schema version {current} is newer than this Worldgate supports "
-                f"({latest}); upgrade Worldgate"
-            )
+        check_schema_version(current, latest)
         for version in range(current + 1, latest + 1):
             for statement in MIGRATIONS[version - 1]:
                 conn.execute(statement)
