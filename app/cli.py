@@ -31,8 +31,8 @@ def serve(config_path: str | None, host: str | None, port: int | None) -> None:
     """Start the HTTP server with the configured roles."""
     from app.container import build_container
     from app.main import create_app
-    from app.observability.logging import configure_logging
-    from app.serving import run_server
+    from app.runtime.logging import configure_logging
+    from app.runtime.serving import run_server
 
     overrides: dict[str, dict[str, object]] = {"server": {}}
     if host is not None:
@@ -62,7 +62,7 @@ _add_sdk_commands()
 
 def main() -> None:
     """Console-script entry point."""
-    from app.observability.logging import configure_logging
+    from app.runtime.logging import configure_logging
 
     # SDK commands print their results on stdout: their log lines go to stderr, warnings
     # and up only. ``serve`` reconfigures logging from its settings.

@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING
 from dependency_injector import containers, providers
 
 from app.errors import ConfigError
-from app.observability.metrics import AppMetrics
+from app.telemetry import AppMetrics
 from app.settings import Settings
-from app.shutdown import Drain
+from app.runtime.shutdown import Drain
 
 if TYPE_CHECKING:
     from app.contracts.execution import PlanExecutor

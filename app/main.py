@@ -11,12 +11,12 @@ from litestar.openapi import OpenAPIConfig
 
 from app import __version__
 from app.container import Container, build_container
-from app.http import exception_handlers
-from app.lifecycle import Lifecycle
-from app.limits import body_limit_handlers
-from app.observability.endpoint import metrics_handler, store_backlog
-from app.observability.middleware import RequestContextMiddleware
-from app.security import token_guard, warn_if_open
+from app.web.errors import exception_handlers
+from app.runtime.lifecycle import Lifecycle
+from app.web.limits import body_limit_handlers
+from app.web.metrics_endpoint import metrics_handler, store_backlog
+from app.web.middleware import RequestContextMiddleware
+from app.web.auth import token_guard, warn_if_open
 from app.settings import Settings, load_settings
 
 __all__ = ["create_app"]
@@ -86,6 +86,6 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         lifespan=[_lifespan(container)],
         guards=[token_guard(settings.security.api_tokens)],
         request_max_body_size=settings.server.max_body_bytes,
-        # Logging is structlog's, configured once by the process (app.observability.logging).
+        # Logging is structlog's, configured once by the process (app.runtime.logging).
         logging_config=None,
     )

@@ -27,7 +27,7 @@ import uvicorn
 from app.container import build_container
 from app.contracts.events import REBALANCING_PLANNED
 from app.main import create_app
-from app.observability.logging import configure_logging
+from app.runtime.logging import configure_logging
 from app.settings import load_settings
 from app.testing import serve_in_task, tcp_listener
 

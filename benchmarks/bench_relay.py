@@ -46,7 +46,7 @@ async def _serve(deflate: bool) -> None:
 
     from app.container import build_container
     from app.main import create_app
-    from app.serving import GracefulServer
+    from app.runtime.serving import GracefulServer
     from app.settings import load_settings
     from app.testing import serve_in_task, tcp_listener
 

@@ -15,11 +15,11 @@ from litestar.params import FromPath
 from litestar.testing import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from app.http import exception_handlers
-from app.observability.endpoint import metrics_handler
-from app.observability.logging import configure_logging
-from app.observability.metrics import UNMATCHED_ROUTE, AppMetrics
-from app.observability.middleware import RequestContextMiddleware
+from app.web.errors import exception_handlers
+from app.web.metrics_endpoint import metrics_handler
+from app.runtime.logging import configure_logging
+from app.telemetry import UNMATCHED_ROUTE, AppMetrics
+from app.web.middleware import RequestContextMiddleware
 
 log = structlog.get_logger("tests.observability")
 

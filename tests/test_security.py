@@ -16,8 +16,8 @@ from litestar.testing import TestClient
 
 from app.errors import AppError
 from app.gateway.http_client import HttpWorldServiceClient
-from app.http import exception_handlers
-from app.security import (
+from app.web.errors import exception_handlers
+from app.web.auth import (
     MUTATING_OPT,
     WS_UNAUTHORIZED_CLOSE_CODE,
     is_loopback,

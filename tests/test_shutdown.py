@@ -20,7 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect as ws_connect
 
-from app.shutdown import Drain
+from app.runtime.shutdown import Drain
 from app.testing import ServerProcess
 
 # Upper bounds for a slow shared machine; a healthy run takes a small part of them.

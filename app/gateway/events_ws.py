@@ -25,7 +25,7 @@ from app.gateway.event_views import (
     subscription_from_query,
 )
 from app.gateway.relay import ClientQueue, Close, EventRelay, LagMarker, Resubscribe
-from app.security import MUTATING_OPT
+from app.web.auth import MUTATING_OPT
 from app.settings import RelaySettings
 from app.store.ports import EventLog
 

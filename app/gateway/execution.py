@@ -26,7 +26,7 @@ from app.gateway.constraints import RuleBook
 from app.gateway.negotiation import NegotiatingClient, alpha_metrics_present
 from app.gateway.orders import GLOBAL_BATCH, Conversion, convert_plan
 from app.gateway.shared_account import check_policy, figures_of
-from app.observability.metrics import AppMetrics
+from app.telemetry import AppMetrics
 from app.settings import Settings
 from app.store.ports import ExecutionRecord, ExecutionStore
 

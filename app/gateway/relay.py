@@ -13,7 +13,7 @@ from anyio.abc import TaskGroup, TaskStatus
 from app.contracts.events import TOPICS
 from app.controlbus.ports import ControlBus
 from app.gateway.event_views import EventFrame, RecentIds, SubscriptionSpec
-from app.observability.metrics import AppMetrics
+from app.telemetry import AppMetrics
 from app.settings import RelaySettings
 
 __all__ = [

@@ -13,7 +13,7 @@ from app.contracts.allocations import AllocationsReply, AllocationsRequest, Allo
 from app.contracts.execution import PlanExecutor
 from app.contracts.rebalancing import PlanInputs, PlanV1, PlanV2, RebalanceRequest
 from app.errors import ConflictError, NotFoundError, ServiceUnavailableError
-from app.observability.metrics import AppMetrics
+from app.telemetry import AppMetrics
 from app.settings import Settings
 from app.store.ports import AllocationDecision, AllocationRecord, AllocationRun, AllocationStore
 from app.worldservice.applying import ApplyResult, canonical_hash, planned_events, store_unavailable

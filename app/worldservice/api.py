@@ -14,7 +14,7 @@ from litestar.status_codes import HTTP_200_OK
 from app.container import Container
 from app.contracts.rebalancing import PlanResponse, RebalanceRequest
 from app.errors import AppError, ValidationFailedError
-from app.http import msgspec_error_item
+from app.web.errors import msgspec_error_item
 from app.worldservice.api_capabilities import capabilities_route
 from app.worldservice.planning import PlanningService
 

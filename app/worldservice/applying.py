@@ -20,7 +20,7 @@ from app.contracts.events import (
 )
 from app.contracts.rebalancing import ApplyRequest, PlanResponse, PlanV1, PlanV2
 from app.errors import AppError, ConflictError, ServiceUnavailableError
-from app.observability.metrics import AppMetrics
+from app.telemetry import AppMetrics
 from app.settings import Settings
 from app.store.ports import PlanStore, StoredPlan
 from app.worldservice.planning import build_plan_response, negotiate

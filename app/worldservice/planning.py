@@ -14,7 +14,7 @@ from app.contracts.rebalancing import (
 )
 from app.errors import SchemaVersionRequiredError, ValidationFailedError
 from app.metrics import compute_metrics, default_metrics
-from app.observability.metrics import AppMetrics
+from app.telemetry import AppMetrics
 from app.settings import Settings, WorldServiceServerSettings
 from app.worldservice.netting import columns
 from app.worldservice.planner import PlanOverflowError, PlanParts, compute_plan

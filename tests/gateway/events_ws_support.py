@@ -15,7 +15,7 @@ from app.container import Container, build_container
 from app.contracts.events import REBALANCING_ORDERS, REBALANCING_PLANNED, CloudEvent, new_event
 from app.controlbus.ports import ControlBus
 from app.main import create_app
-from app.serving import GracefulServer
+from app.runtime.serving import GracefulServer
 from app.settings import Settings
 from app.store.ports import ExecutionRecord, Store
 from app.testing import ThreadedServer

@@ -10,7 +10,7 @@ import structlog
 from litestar import Response, get
 from litestar.handlers import HTTPRouteHandler
 
-from app.observability.metrics import CONTENT_TYPE, AppMetrics
+from app.telemetry import CONTENT_TYPE, AppMetrics
 
 __all__ = ["BacklogSource", "metrics_handler", "store_backlog"]
 

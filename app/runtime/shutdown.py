@@ -2,7 +2,7 @@
 
 uvicorn, on SIGTERM, closes every WebSocket itself with code 1012 before the app's lifespan
 shutdown runs. Worldgate closes them first, with 1001 ("going away"), from the server's
-shutdown path (:mod:`app.serving`), so clients see a normal close and reconnect elsewhere.
+shutdown path (:mod:`app.runtime.serving`), so clients see a normal close and reconnect elsewhere.
 """
 
 from __future__ import annotations

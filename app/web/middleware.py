@@ -11,9 +11,9 @@ from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.observability.metrics import UNMATCHED_ROUTE, AppMetrics
-from app.security import http_denial_for_websockets
-from app.shutdown import Drain
+from app.telemetry import UNMATCHED_ROUTE, AppMetrics
+from app.web.auth import http_denial_for_websockets
+from app.runtime.shutdown import Drain
 
 __all__ = ["REQUEST_ID_HEADER", "RequestContextMiddleware", "request_id_from"]
 

@@ -11,7 +11,7 @@ import uvicorn
 from litestar import Litestar
 
 from app.settings import Settings
-from app.shutdown import Drain
+from app.runtime.shutdown import Drain
 
 __all__ = ["GracefulServer", "run_server"]
 
@@ -43,7 +43,7 @@ class GracefulServer(uvicorn.Server):
 def run_server(app: Litestar, settings: Settings, drain: Drain) -> None:
     """Serve ``app`` until SIGINT/SIGTERM; return after a graceful shutdown.
 
-    Logging must be configured by the caller (:func:`app.observability.configure_logging`);
+    Logging must be configured by the caller (:func:`app.runtime.logging.configure_logging`);
     uvicorn's own loggers are routed through it and its access log is replaced by the
     ``http_request`` lines of the request middleware.
 

@@ -1,0 +1,1 @@
+"""Process runtime: serving under uvicorn, graceful shutdown, logging, component lifecycles."""

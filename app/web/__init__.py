@@ -1,0 +1,1 @@
+"""The HTTP edge every router shares: error bodies, auth, limits, middleware, ``/metrics``."""
