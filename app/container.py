@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING
 from dependency_injector import containers, providers
 
 from app.errors import ConfigError
-from app.telemetry import AppMetrics
-from app.settings import Settings
 from app.runtime.shutdown import Drain
+from app.settings import Settings
+from app.telemetry import AppMetrics
 
 if TYPE_CHECKING:
     from app.contracts.execution import PlanExecutor
-    from app.contracts.worldservice_client import WorldServiceClient
+    from app.contracts.worldservice_client import WorldServiceCapabilities, WorldServiceClient
     from app.controlbus.ports import ControlBus
     from app.gateway.execution import ExecutionService
     from app.gateway.health import GatewayHealth
@@ -28,15 +28,21 @@ if TYPE_CHECKING:
     from app.store.ports import Store
     from app.worldservice.allocations import AllocationsService
     from app.worldservice.applying import ApplyingService
-    from app.worldservice.planning import PlanningService
+    from app.worldservice.plans import PlanningService
 
 __all__ = ["Container", "build_container"]
 
 
 def _planning_service(settings: Settings, metrics: AppMetrics) -> PlanningService:
-    from app.worldservice.planning import PlanningService
+    from app.worldservice.plans import PlanningService
 
     return PlanningService(settings, metrics)
+
+
+def _worldservice_capabilities(settings: Settings) -> WorldServiceCapabilities:
+    from app.worldservice.versions import capabilities_of
+
+    return capabilities_of(settings.worldservice.server)
 
 
 def _sqlite_store(settings: Settings) -> Store:
@@ -124,11 +130,11 @@ def _worldservice_mode(settings: Settings) -> str:
 
 
 def _in_process_worldservice(
-    settings: Settings, planning: PlanningService, applying: ApplyingService
+    capabilities: WorldServiceCapabilities, planning: PlanningService, applying: ApplyingService
 ) -> WorldServiceClient:
-    from app.worldservice.client import InProcessWorldServiceClient
+    from app.worldservice.face import InProcessWorldService
 
-    return InProcessWorldServiceClient(settings, planning, applying)
+    return InProcessWorldService(capabilities, planning, applying)
 
 
 def _http_worldservice(settings: Settings) -> WorldServiceClient:
@@ -183,6 +189,8 @@ class Container(containers.DeclarativeContainer):
 
     # WorldService plan use case (pure planning behind negotiation and validation).
     planning = providers.Singleton(_planning_service, settings, metrics)
+    # What this WorldService serves (GET /worldservice/capabilities, the in-process face).
+    worldservice_capabilities = providers.Singleton(_worldservice_capabilities, settings)
 
     # Record store (plans, allocations, executions, event outbox), picked by [store] backend.
     store = providers.Selector(
@@ -210,17 +218,19 @@ class Container(containers.DeclarativeContainer):
         _allocations, settings, store, plan_executor, outbox_publisher, metrics
     )
 
-    # Gateway ControlBus -> WebSocket relay (`WS /events`); in lifecycle when the gateway runs.
+    # Gateway ControlBus -> WebSocket relay (`WS /events`); a component when the gateway runs.
     relay = providers.Singleton(_event_relay, settings, controlbus, metrics, drain)
 
     # Gateway -> WorldService client: in-process unless gateway.worldservice_url is set.
     worldservice_client = providers.Selector(
         providers.Callable(_worldservice_mode, settings),
-        in_process=providers.Singleton(_in_process_worldservice, settings, planning, applying),
+        in_process=providers.Singleton(
+            _in_process_worldservice, worldservice_capabilities, planning, applying
+        ),
         http=providers.Singleton(_http_worldservice, settings),
     )
     negotiating_client = providers.Singleton(_negotiating_client, settings, worldservice_client)
-    # Gateway health/status/readiness; in lifecycle (last) when the gateway runs.
+    # Gateway health/status/readiness; the last component when the gateway runs.
     gateway_health = providers.Singleton(
         _gateway_health, settings, worldservice_client, store, controlbus
     )
@@ -229,8 +239,8 @@ class Container(containers.DeclarativeContainer):
         _execution, settings, negotiating_client, store, outbox_publisher, metrics
     )
 
-    # Components with a start/stop lifecycle, in start order (stopped in reverse).
-    lifecycle = providers.List(store, controlbus, outbox_publisher)
+    # Components (async context managers), in start order; they close in reverse order.
+    components = providers.List(store, controlbus, outbox_publisher)
 
 
 def build_container(settings: Settings) -> Container:
@@ -247,9 +257,9 @@ def build_container(settings: Settings) -> Container:
         )
     container = Container(settings=settings)
     if "gateway" in settings.server.roles:
-        container.lifecycle.add_args(container.relay)
+        container.components.add_args(container.relay)
         container.plan_executor.override(container.execution)  # allocations with execute
         if settings.gateway.worldservice_url:
-            container.lifecycle.add_args(container.worldservice_client)  # closes its pool
-        container.lifecycle.add_args(container.gateway_health)  # last: marks /ready
+            container.components.add_args(container.worldservice_client)  # closes its pool
+        container.components.add_args(container.gateway_health)  # last: marks /ready
     return container

@@ -1,11 +1,17 @@
-"""Application errors: each carries an SPEC §10 code and an HTTP status."""
+"""The catalogue of every error code (``E_...``) and the application errors that carry them.
+
+Every 4xx/5xx body the server sends, every WebSocket error frame and every code the SDK
+recognises is named here once; no other module spells an ``E_...`` string.
+"""
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 
 __all__ = [
     "AppError",
+    "Code",
     "ConfigError",
     "ConflictError",
     "ErrorItem",
@@ -16,25 +22,96 @@ __all__ = [
     "ServiceUnavailableError",
     "UnauthorizedError",
     "ValidationFailedError",
+    "code_for_status",
 ]
 
 ErrorItem = dict[str, str]
+"""One bad field: ``{"path": "$.positions[3].mark", "message": "must be > 0"}``."""
+
+
+class Code(StrEnum):
+    """Every error code of the wire contract (a ``str``: compares equal to its value)."""
+
+    # Request shape and validation.
+    BAD_REQUEST = "E_BAD_REQUEST"  # a 400 with no more specific code
+    MALFORMED_JSON = "E_MALFORMED_JSON"  # the body is empty or not JSON
+    VALIDATION = "E_VALIDATION"  # well-formed JSON that breaks a contract rule
+    SCHEMA_VERSION_REQUIRED = "E_SCHEMA_VERSION_REQUIRED"  # v2 required, not asked for
+    UNSUPPORTED_MEDIA_TYPE = "E_UNSUPPORTED_MEDIA_TYPE"
+    PAYLOAD_TOO_LARGE = "E_PAYLOAD_TOO_LARGE"  # body bytes or item count over a limit
+    METHOD_NOT_ALLOWED = "E_METHOD_NOT_ALLOWED"
+    NOT_FOUND = "E_NOT_FOUND"
+    OVERLAY_EXECUTION_AMBIGUOUS = "E_OVERLAY_EXECUTION_AMBIGUOUS"  # instrument in 2+ worlds
+    # Authentication and permission.
+    UNAUTHORIZED = "E_UNAUTHORIZED"  # bearer token missing or wrong
+    PERMISSION_DENIED = "E_PERMISSION_DENIED"  # e.g. the live guard
+    SHARED_ACCOUNT_DISABLED = "E_SHARED_ACCOUNT_DISABLED"
+    SHARED_ACCOUNT_POLICY = "E_SHARED_ACCOUNT_POLICY"  # a shared-account limit breached
+    RATE_LIMITED = "E_RATE_LIMITED"
+    # Conflicts with stored state.
+    CONFLICT = "E_CONFLICT"
+    RUN_ID_CONFLICT = "E_RUN_ID_CONFLICT"  # a run_id re-sent with another body
+    ETAG_MISMATCH = "E_ETAG_MISMATCH"  # a stale allocation etag
+    EXECUTION_CONFLICT = "E_EXECUTION_CONFLICT"  # an execution id stored with another body
+    # Things that do not exist.
+    WORLD_NOT_FOUND = "E_WORLD_NOT_FOUND"
+    EXECUTION_NOT_FOUND = "E_EXECUTION_NOT_FOUND"
+    # Dependencies that cannot serve now.
+    SERVICE_UNAVAILABLE = "E_SERVICE_UNAVAILABLE"
+    STORE_UNAVAILABLE = "E_STORE_UNAVAILABLE"
+    CONTROLBUS_UNAVAILABLE = "E_CONTROLBUS_UNAVAILABLE"
+    WORLDSERVICE_UNAVAILABLE = "E_WORLDSERVICE_UNAVAILABLE"  # transport failure, 503/504
+    WORLDSERVICE_BAD_RESPONSE = "E_WORLDSERVICE_BAD_RESPONSE"  # not a plan at all, 502
+    EXECUTOR_UNAVAILABLE = "E_EXECUTOR_UNAVAILABLE"  # execute: true without a Gateway
+    NOT_READY = "E_NOT_READY"
+    INTERNAL = "E_INTERNAL"  # a bug: never a reaction to client input
+    # WebSocket ``WS /events`` error frames.
+    BAD_MESSAGE = "E_BAD_MESSAGE"
+    BAD_SUBSCRIPTION = "E_BAD_SUBSCRIPTION"
+    UNKNOWN_TOPIC = "E_UNKNOWN_TOPIC"
+    UNSUPPORTED_SCHEMA_VERSION = "E_UNSUPPORTED_SCHEMA_VERSION"
+    MESSAGE_TOO_BIG = "E_MESSAGE_TOO_BIG"
+    REPLAY_FAILED = "E_REPLAY_FAILED"
+    STREAM = "E_STREAM"  # the SDK's code for a stream error frame without a code
+
+
+_BY_STATUS: dict[int, Code] = {
+    400: Code.BAD_REQUEST,
+    401: Code.UNAUTHORIZED,
+    403: Code.PERMISSION_DENIED,
+    404: Code.NOT_FOUND,
+    405: Code.METHOD_NOT_ALLOWED,
+    409: Code.CONFLICT,
+    413: Code.PAYLOAD_TOO_LARGE,
+    415: Code.UNSUPPORTED_MEDIA_TYPE,
+    422: Code.VALIDATION,
+    429: Code.RATE_LIMITED,
+    503: Code.SERVICE_UNAVAILABLE,
+}
+
+
+def code_for_status(status: int) -> Code:
+    """The generic code of an HTTP status that has no more specific one."""
+    found = _BY_STATUS.get(status)
+    if found is not None:
+        return found
+    return Code.INTERNAL if status >= 500 else Code.BAD_REQUEST
 
 
 class AppError(Exception):
-    """Base of every error the API turns into a SPEC §10 body.
+    """Base of every error the API turns into an error body.
 
     Args:
         detail: a human sentence saying what went wrong.
         errors: optional list of ``{"path", "message"}`` items, one per bad field.
-        code: overrides the class code (``E_...``).
+        code: overrides the class code.
         status: overrides the class HTTP status.
         extra: extra top-level fields of the body (figures, ids).
         headers: extra response headers (e.g. ``WWW-Authenticate`` on a 401).
     """
 
     status: int = 400
-    code: str = "E_BAD_REQUEST"
+    code: str = Code.BAD_REQUEST
 
     def __init__(
         self,
@@ -56,69 +133,61 @@ class AppError(Exception):
         if status is not None:
             self.status = status
 
-    def body(self) -> dict[str, Any]:
-        """Return the SPEC §10 JSON body of this error."""
-        out: dict[str, Any] = {"status": self.status, "code": self.code, "detail": self.detail}
-        if self.errors:
-            out["errors"] = self.errors
-        out.update(self.extra)
-        return out
-
 
 class ValidationFailedError(AppError):
     """The request is well-formed JSON but breaks a rule of the contract."""
 
     status = 422
-    code = "E_VALIDATION"
+    code = Code.VALIDATION
 
 
 class SchemaVersionRequiredError(AppError):
     """The deployment requires schema v2 and the request did not ask for it."""
 
     status = 400
-    code = "E_SCHEMA_VERSION_REQUIRED"
+    code = Code.SCHEMA_VERSION_REQUIRED
 
 
 class ConflictError(AppError):
     """The request conflicts with stored state (run_id reuse, stale etag)."""
 
     status = 409
-    code = "E_CONFLICT"
+    code = Code.CONFLICT
 
 
 class NotFoundError(AppError):
     """The named resource does not exist."""
 
     status = 404
-    code = "E_NOT_FOUND"
+    code = Code.NOT_FOUND
 
 
 class UnauthorizedError(AppError):
     """A bearer token is required and was missing or wrong."""
 
     status = 401
-    code = "E_UNAUTHORIZED"
+    code = Code.UNAUTHORIZED
 
 
 class PermissionDeniedError(AppError):
     """The caller may not do this (live guard, disabled feature)."""
 
     status = 403
-    code = "E_PERMISSION_DENIED"
+    code = Code.PERMISSION_DENIED
 
 
 class PayloadTooLargeError(AppError):
     """The request body or item count exceeds a configured limit."""
 
     status = 413
-    code = "E_PAYLOAD_TOO_LARGE"
+    code = Code.PAYLOAD_TOO_LARGE
 
 
 class ServiceUnavailableError(AppError):
     """A dependency (store, bus, WorldService) cannot serve the request now."""
 
     status = 503
-    code = "E_SERVICE_UNAVAILABLE"
+    code = Code.SERVICE_UNAVAILABLE
 
 
 class ConfigError(Exception):

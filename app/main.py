@@ -11,43 +11,53 @@ from litestar.openapi import OpenAPIConfig
 
 from app import __version__
 from app.container import Container, build_container
-from app.web.errors import exception_handlers
-from app.runtime.lifecycle import Lifecycle
-from app.web.limits import body_limit_handlers
-from app.web.metrics_endpoint import metrics_handler, store_backlog
-from app.web.middleware import RequestContextMiddleware
-from app.web.auth import token_guard, warn_if_open
+from app.runtime.lifecycle import running
 from app.settings import Settings, load_settings
+from app.web.access import AccessMiddleware
+from app.web.auth import token_guard, warn_if_open
+from app.web.errors import exception_handlers
+from app.web.metrics_endpoint import metrics_handler
+from app.web.request_id import RequestIdMiddleware
+from app.web.websockets import WebSocketTrackingMiddleware
 
 __all__ = ["create_app"]
 
 
 def _routers(settings: Settings, container: Container) -> list[Router]:
+    """The routers of the roles this process runs, each handed the services it uses."""
     routers: list[Router] = []
     roles = set(settings.server.roles)
     if "worldservice" in roles:
         from app.worldservice.api import worldservice_router
 
-        routers.append(worldservice_router(container))
+        routers.append(
+            worldservice_router(
+                planning=container.planning,
+                applying=container.applying,
+                allocations=container.allocations,
+                capabilities=container.worldservice_capabilities(),
+            )
+        )
     if "gateway" in roles:
         from app.gateway.api import gateway_router
 
-        routers.append(gateway_router(container))
+        routers.append(
+            gateway_router(
+                gateway_health=container.gateway_health,
+                negotiating_client=container.negotiating_client,
+                execution=container.execution,
+                relay=container.relay,
+                event_log=container.store,
+            )
+        )
     return routers
 
 
 def _lifespan(container: Container) -> Any:
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
-        started: list[Lifecycle] = []
-        try:
-            for component in container.lifecycle():
-                await component.start()
-                started.append(component)
+        async with running(container.components()):
             yield
-        finally:
-            for component in reversed(started):
-                await component.stop()
 
     return lifespan
 
@@ -69,19 +79,24 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         container = build_container(settings)
     else:
         settings = container.settings()
-    request_context = RequestContextMiddleware(container.metrics(), container.drain())
+    access = AccessMiddleware(container.metrics())
+
+    async def outbox_backlog() -> int:
+        return int(await container.store().outbox_backlog())
+
     return Litestar(
         route_handlers=[
             *_routers(settings, container),
-            metrics_handler(container.metrics(), store_backlog(container)),
+            metrics_handler(container.metrics(), outbox_backlog),
         ],
-        middleware=[request_context],
-        before_send=[request_context.tag_unmatched],
+        middleware=[
+            RequestIdMiddleware(),
+            access,
+            WebSocketTrackingMiddleware(container.drain()),
+        ],
+        before_send=[access.tag_unmatched],
         on_startup=[lambda: warn_if_open(settings)],
-        exception_handlers={
-            **exception_handlers,
-            **body_limit_handlers(settings.server.max_body_bytes),
-        },
+        exception_handlers=exception_handlers(settings.server.max_body_bytes),
         openapi_config=OpenAPIConfig(title="Worldgate", version=__version__, path="/schema"),
         lifespan=[_lifespan(container)],
         guards=[token_guard(settings.security.api_tokens)],

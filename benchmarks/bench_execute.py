@@ -26,7 +26,7 @@ from app.gateway.orders import convert_plan
 from app.main import create_app
 from app.settings import load_settings
 from app.testing import serve_in_thread
-from app.worldservice.planning import PlanningService
+from app.worldservice.plans import PlanningService
 
 __all__ = ["main", "make_body"]
 

@@ -15,7 +15,7 @@ import msgspec
 
 from app.contracts.rebalancing import RebalanceRequest
 from app.testing import serve_process
-from app.worldservice.planning import build_plan_response
+from app.worldservice.plans import build_plan_response
 from benchmarks.bench_planner import build_request
 
 POSITIONS = 10_000

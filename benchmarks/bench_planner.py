@@ -13,8 +13,7 @@ import time
 from pathlib import Path
 
 from app.contracts.rebalancing import PositionSlice, RebalanceRequest
-from app.worldservice.netting import columns
-from app.worldservice.planner import compute_plan
+from app.worldservice.planner import columns, compute_plan
 from app.worldservice.validation import validate_request
 
 SIZES = (1_000, 10_000, 100_000, 1_000_000)

@@ -276,7 +276,7 @@ async def _relay_core(events: int = 5_000) -> tuple[float, float]:
     for queue in queues:
         relay.unregister(queue)
     await asyncio.gather(*tasks)
-    await relay.stop()
+    await relay.close()
     return took, events * CLIENTS / took
 
 

@@ -15,11 +15,12 @@ from litestar.params import FromPath
 from litestar.testing import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from app.web.errors import exception_handlers
-from app.web.metrics_endpoint import metrics_handler
 from app.runtime.logging import configure_logging
 from app.telemetry import UNMATCHED_ROUTE, AppMetrics
-from app.web.middleware import RequestContextMiddleware
+from app.web.access import AccessMiddleware
+from app.web.errors import exception_handlers
+from app.web.metrics_endpoint import metrics_handler
+from app.web.request_id import RequestIdMiddleware
 
 log = structlog.get_logger("tests.observability")
 
@@ -43,12 +44,12 @@ def _small_app(metrics: AppMetrics, backlog: Any = None) -> Litestar:
     async def boom() -> None:
         raise RuntimeError("unexpected")
 
-    middleware = RequestContextMiddleware(metrics)
+    access = AccessMiddleware(metrics)
     return Litestar(
         [item, boom, metrics_handler(metrics, backlog)],
-        middleware=[middleware],
-        before_send=[middleware.tag_unmatched],
-        exception_handlers=exception_handlers,
+        middleware=[RequestIdMiddleware(), access],
+        before_send=[access.tag_unmatched],
+        exception_handlers=exception_handlers(1024 * 1024),
         logging_config=None,
     )
 

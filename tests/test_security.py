@@ -16,7 +16,7 @@ from litestar.testing import TestClient
 
 from app.errors import AppError
 from app.gateway.http_client import HttpWorldServiceClient
-from app.web.errors import exception_handlers
+from app.settings import Settings
 from app.web.auth import (
     MUTATING_OPT,
     WS_UNAUTHORIZED_CLOSE_CODE,
@@ -25,7 +25,7 @@ from app.web.auth import (
     token_ok,
     warn_if_open,
 )
-from app.settings import Settings
+from app.web.errors import exception_handlers
 
 SECRET = "s3cr3t-token-value"
 
@@ -73,7 +73,7 @@ def _guarded_app(tokens: list[str]) -> Litestar:
     return Litestar(
         [mutate, read, ws],
         guards=[token_guard(tokens)],
-        exception_handlers=exception_handlers,
+        exception_handlers=exception_handlers(1024 * 1024),
         logging_config=None,
     )
 
@@ -268,7 +268,7 @@ async def test_gateway_http_client_carries_the_token_to_worldservice(
         try:
             return await client.apply({**_plan_request(), "run_id": f"r-{token}"})
         finally:
-            await client.stop()
+            await client.close()
 
     with pytest.raises(AppError) as info:
         await apply_with(None)

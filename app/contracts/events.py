@@ -1,4 +1,10 @@
-"""CloudEvents 1.0 envelopes for ControlBus topics (SPEC §7)."""
+"""CloudEvents 1.0 envelopes for ControlBus topics and their typed payloads, one per version.
+
+Producers build payloads as the Structs below; what travels is the CloudEvents JSON. A
+reader of schema version N sees :func:`payload_view` of the payload: the Struct of the
+highest version it reads, built from the fields that type declares (so a v1 reader can
+never receive a v2 field: the v1 type has none).
+"""
 
 from __future__ import annotations
 
@@ -8,16 +14,28 @@ from typing import Any, Final
 
 import msgspec
 
+from app.contracts.orders import Order, Scope, SharedAccountFigures
+from app.contracts.rebalancing import AlphaMetricsEnvelope, RebalanceIntent, WorldPlan
+
 __all__ = [
+    "EVENT_PAYLOAD_VERSION",
     "EVENT_SOURCE_GATEWAY",
     "EVENT_SOURCE_WORLDSERVICE",
     "JSON_CONTENT_TYPE",
-    "SPECVERSION",
     "REBALANCING_ORDERS",
     "REBALANCING_PLANNED",
+    "SPECVERSION",
     "TOPICS",
     "CloudEvent",
+    "EventPayload",
+    "OrderCounts",
+    "OrdersPayload",
+    "PlannedPayload",
+    "PlannedV1",
+    "PlannedV2",
     "new_event",
+    "payload_view",
+    "typed_payload",
 ]
 
 REBALANCING_PLANNED: Final = "rebalancing_planned"
@@ -27,14 +45,18 @@ EVENT_SOURCE_WORLDSERVICE: Final = "worldgate/worldservice"
 EVENT_SOURCE_GATEWAY: Final = "worldgate/gateway"
 SPECVERSION: Final = "1.0"
 JSON_CONTENT_TYPE: Final = "application/json"
+#: ``data.version`` of ``rebalancing_planned`` events: the version of the payload layout.
+EVENT_PAYLOAD_VERSION: Final = 1
 
 
 class CloudEvent(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     """A CloudEvents 1.0 JSON envelope.
 
-    ``type`` is the topic. ``seq`` is a Worldgate extension attribute: the position of the
-    event in the store's event log (global, increasing), set when the event is read back
-    from the log; WebSocket clients resume from it.
+    ``type`` is the topic. ``data`` is a payload Struct when the event is built and a plain
+    mapping once it has travelled (use :func:`typed_payload` to read it typed). ``seq`` is a
+    Worldgate extension attribute: the position of the event in the store's event log
+    (global, increasing), set when the event is read back from the log; WebSocket clients
+    resume from it.
     """
 
     id: str
@@ -42,7 +64,7 @@ class CloudEvent(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     type: str
     subject: str | None = None
     time: str
-    data: dict[str, Any]
+    data: Any
     # ``specversion`` is REQUIRED by CloudEvents: it has no default so that omit_defaults
     # never drops it. An absent ``datacontenttype`` means JSON in the JSON format, so the
     # default may be omitted.
@@ -51,9 +73,96 @@ class CloudEvent(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     seq: int | None = None
 
 
-def new_event(
-    topic: str, source: str, data: dict[str, Any], *, subject: str | None = None
-) -> CloudEvent:
+class _PlannedBase(msgspec.Struct, frozen=True, kw_only=True, tag_field="schema_version"):
+    """Fields of every ``rebalancing_planned`` payload: one world's plan of one run."""
+
+    world_id: str
+    plan: WorldPlan
+    version: int = EVENT_PAYLOAD_VERSION
+    run_id: str | None = None
+    idempotency_key: str
+
+
+class PlannedV1(_PlannedBase, tag=1, frozen=True, kw_only=True):
+    """A v1 ``rebalancing_planned`` payload: never carries v2 fields."""
+
+
+class PlannedV2(_PlannedBase, tag=2, frozen=True, kw_only=True):
+    """A v2 payload: adds this world's ``alpha_metrics`` and the ``rebalance_intent``."""
+
+    alpha_metrics: AlphaMetricsEnvelope
+    rebalance_intent: RebalanceIntent
+
+
+PlannedPayload = PlannedV1 | PlannedV2
+_PLANNED_BY_VERSION: Final[dict[int, type[PlannedPayload]]] = {1: PlannedV1, 2: PlannedV2}
+
+
+class OrderCounts(msgspec.Struct, frozen=True, kw_only=True):
+    """How many orders a batch has, and how many of them are reduce-only."""
+
+    total: int
+    reduce_only: int
+
+
+class OrdersPayload(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """A ``rebalancing_orders`` payload: one submitted batch of one execution."""
+
+    execution_id: str
+    batch_id: str
+    world_id: str
+    scope: Scope
+    orders: list[Order]
+    counts: OrderCounts
+    reduce_only_ratio: float
+    submitted_at: str
+    schema_version: int
+    shared_account: SharedAccountFigures | None = None
+
+
+EventPayload = PlannedV1 | PlannedV2 | OrdersPayload
+
+
+def typed_payload(topic: str, data: Any) -> EventPayload | None:
+    """Read an event's ``data`` as the payload Struct of its topic.
+
+    Returns:
+        The typed payload, or None when the topic has no payload type or ``data`` does not
+        match it (an event from a foreign producer).
+    """
+    if isinstance(data, (PlannedV1, PlannedV2, OrdersPayload)):
+        return data
+    kind: Any = PlannedPayload if topic == REBALANCING_PLANNED else (
+        OrdersPayload if topic == REBALANCING_ORDERS else None
+    )
+    if kind is None:
+        return None
+    try:
+        payload: EventPayload = msgspec.convert(data, kind)
+    except msgspec.ValidationError:
+        return None
+    return payload
+
+
+def payload_view(payload: EventPayload, schema_version: int) -> EventPayload:
+    """The payload as a reader of ``schema_version`` sees it.
+
+    A planned payload newer than the reader becomes the reader's version, built from the
+    fields that version's type declares; an orders payload reports at most the reader's
+    version in ``schema_version``.
+    """
+    if isinstance(payload, OrdersPayload):
+        if payload.schema_version <= schema_version:
+            return payload
+        return msgspec.structs.replace(payload, schema_version=max(1, schema_version))
+    current = 2 if isinstance(payload, PlannedV2) else 1
+    if current <= schema_version:
+        return payload
+    target = _PLANNED_BY_VERSION[max(1, schema_version)]
+    return target(**{name: getattr(payload, name) for name in target.__struct_fields__})
+
+
+def new_event(topic: str, source: str, data: Any, *, subject: str | None = None) -> CloudEvent:
     """Build an event with a fresh stable id and the current UTC time."""
     return CloudEvent(
         id=str(uuid.uuid4()),
@@ -64,3 +173,4 @@ def new_event(
         data=data,
         specversion=SPECVERSION,
     )
+

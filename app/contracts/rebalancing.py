@@ -10,6 +10,7 @@ __all__ = [
     "AlphaMetricsEnvelope",
     "ApplyRequest",
     "OverlayConfig",
+    "PLAN_DECODER",
     "PlanInputs",
     "PlanResponse",
     "PlanV1",
@@ -24,8 +25,9 @@ __all__ = [
 MetricMap = dict[str, float]
 
 
-class _Wire(msgspec.Struct, frozen=True, kw_only=True):
-    """Base of request-side wire structs: unknown fields are ignored (forward compatible)."""
+class _Wire(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """Base of request-side wire structs: unknown fields are ignored (forward compatible);
+    unset fields are left out when encoded (a request without ``schema_version`` is v1)."""
 
 
 class PositionSlice(_Wire, frozen=True, kw_only=True, gc=False):
@@ -52,8 +54,9 @@ class OverlayConfig(_Wire, frozen=True, kw_only=True):
     overlay_fraction: float | None = None
 
 
-class RebalanceIntent(_Wire, frozen=True, kw_only=True):
-    """Free-form metadata a caller attaches to a plan; echoed in v2 only."""
+class RebalanceIntent(_Wire, frozen=True, kw_only=True, omit_defaults=False):
+    """Free-form metadata a caller attaches to a plan; echoed in v2 only (``{"meta": {}}``
+    when none was sent, so the echo always carries ``meta``)."""
 
     meta: dict[str, Any] = msgspec.field(default_factory=dict)
 
@@ -140,3 +143,6 @@ class PlanV2(_PlanBase, tag=2, frozen=True, kw_only=True):
 
 
 PlanResponse = PlanV1 | PlanV2
+
+PLAN_DECODER: msgspec.json.Decoder[PlanResponse] = msgspec.json.Decoder(PlanResponse)
+"""The one decoder of plan answers (v1 or v2, by their ``schema_version`` tag)."""

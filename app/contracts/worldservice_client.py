@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Protocol
 
 import msgspec
+
+from app.contracts.rebalancing import ApplyRequest, PlanResponse, RebalanceRequest
 
 __all__ = ["WorldServiceCapabilities", "WorldServiceClient", "WorldServiceReply"]
 
@@ -18,25 +20,35 @@ class WorldServiceCapabilities(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class WorldServiceReply(msgspec.Struct, frozen=True, kw_only=True):
-    """A successful WorldService answer: the JSON body exactly as WorldService encoded it."""
+    """A successful WorldService answer.
 
-    content: bytes
+    Attributes:
+        plan: the answer, typed.
+        content: the JSON body exactly as WorldService encoded it, when the adapter has it
+            (an applied plan's stored bytes); None means "encode ``plan``".
+        replayed: an apply answered from a stored run (an idempotent retry).
+    """
+
+    plan: PlanResponse
+    content: bytes | None = None
+    replayed: bool = False
 
 
 class WorldServiceClient(Protocol):
-    """Calls WorldService's rebalancing endpoints with a raw JSON body (a decoded dict).
+    """Calls WorldService's rebalancing endpoints with a typed request.
 
-    Adapters send the body as given (the Gateway's negotiation decides ``schema_version``).
-    A WorldService error arrives as ``AppError`` with WorldService's status, code, detail and
+    Adapters send the request as given (the Gateway's negotiation decides
+    ``schema_version``) and answer exactly what ``POST /worldservice/...`` would: a
+    WorldService refusal arrives as ``AppError`` with WorldService's status, code, detail and
     errors; a transport failure as ``AppError`` 503 (cannot connect) or 504 (timed out) with
     code ``E_WORLDSERVICE_UNAVAILABLE``.
     """
 
-    async def plan(self, body: dict[str, Any]) -> WorldServiceReply:
+    async def plan(self, request: RebalanceRequest) -> WorldServiceReply:
         """``POST /worldservice/rebalancing/plan``."""
         ...
 
-    async def apply(self, body: dict[str, Any]) -> WorldServiceReply:
+    async def apply(self, request: ApplyRequest) -> WorldServiceReply:
         """``POST /worldservice/rebalancing/apply``."""
         ...
 

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Annotated, Any
 
-from litestar import Response, get, post
-from litestar.di import NamedDependency
+from litestar import Request, Response, get, post
+from litestar.di import NamedDependency, Provide
 from litestar.enums import MediaType
-from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody
+from litestar.params import FromPath, FromQuery, HeaderParameter
 from litestar.status_codes import HTTP_200_OK
 
+from app.contracts.rebalancing import ApplyRequest, RebalanceRequest
 from app.gateway.execution import ExecuteOptions, ExecutionService
 from app.gateway.negotiation import NegotiatingClient
+from app.web.decoding import decode_body
 
 __all__ = [
     "REBALANCING_HANDLERS",
@@ -24,8 +27,21 @@ __all__ = [
 _TRUE = frozenset({"true", "1", "yes"})
 
 
-def _json(content: bytes) -> Response[bytes]:
-    return Response(content=content, media_type=MediaType.JSON, status_code=HTTP_200_OK)
+def _json(content: bytes, headers: dict[str, str] | None = None) -> Response[bytes]:
+    return Response(
+        content=content, media_type=MediaType.JSON, status_code=HTTP_200_OK, headers=headers
+    )
+
+
+def _plan_body(data: RebalanceRequest) -> None:  # pragma: no cover - never called
+    """Documents the request body in OpenAPI; the handlers decode the raw body themselves."""
+
+
+def _apply_body(data: ApplyRequest) -> None:  # pragma: no cover - never called
+    """Documents the apply body in OpenAPI; the handler decodes the raw body itself."""
+
+
+_PLAN_BODY = {"plan_body": Provide(_plan_body, sync_to_thread=False)}
 
 
 @post(
@@ -39,12 +55,14 @@ def _json(content: bytes) -> Response[bytes]:
         "arrive with their own status and code."
     ),
     tags=["gateway"],
+    dependencies=_PLAN_BODY,
 )
 async def plan_rebalance(
-    data: JSONBody[dict[str, Any]], negotiating_client: NamedDependency[NegotiatingClient]
+    request: Request[Any, Any, Any], negotiating_client: NamedDependency[NegotiatingClient]
 ) -> Response[bytes]:
     """Answer ``POST /rebalancing/plan`` with WorldService's plan."""
-    return _json((await negotiating_client.plan(data)).content)
+    body = decode_body(await request.body(), RebalanceRequest)
+    return _json((await negotiating_client.plan(body)).body())
 
 
 @post(
@@ -53,12 +71,15 @@ async def plan_rebalance(
     summary="Apply a rebalance through WorldService (schema negotiated)",
     tags=["gateway"],
     opt={"mutating": True},
+    dependencies={"apply_body": Provide(_apply_body, sync_to_thread=False)},
 )
 async def apply_rebalance(
-    data: JSONBody[dict[str, Any]], negotiating_client: NamedDependency[NegotiatingClient]
+    request: Request[Any, Any, Any], negotiating_client: NamedDependency[NegotiatingClient]
 ) -> Response[bytes]:
     """Answer ``POST /rebalancing/apply`` with WorldService's stored plan."""
-    return _json((await negotiating_client.apply(data)).content)
+    applied = await negotiating_client.apply(decode_body(await request.body(), ApplyRequest))
+    replay = "true" if applied.replayed else "false"
+    return _json(applied.body(), {"X-Idempotent-Replay": replay})
 
 
 @post(
@@ -73,9 +94,10 @@ async def apply_rebalance(
     ),
     tags=["gateway"],
     opt={"mutating": True},
+    dependencies=_PLAN_BODY,
 )
 async def execute_rebalance(
-    data: JSONBody[dict[str, Any]],
+    request: Request[Any, Any, Any],
     execution: NamedDependency[ExecutionService],
     submit: FromQuery[bool] = False,
     shared_account: FromQuery[bool] = False,
@@ -91,7 +113,9 @@ async def execute_rebalance(
         per_strategy=per_strategy,
         allow_live=(allow_live or "").strip().lower() in _TRUE,
     )
-    return _json(await execution.execute(data, options))
+    raw = await request.body()
+    body = decode_body(raw, RebalanceRequest)
+    return _json(await execution.execute(body, options, hashlib.sha256(raw).hexdigest()))
 
 
 @get(

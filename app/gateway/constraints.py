@@ -1,29 +1,53 @@
-"""Pure instrument and venue rules for order conversion: lookup, lot and tick rounding."""
+"""Pure instrument and venue rules for order conversion: indexed once, looked up in O(1)."""
 
 from __future__ import annotations
 
-import functools
-import math
-from decimal import Decimal
+from collections.abc import Iterable, Sequence
+from typing import Protocol
 
 import msgspec
 
-from app.settings import InstrumentConstraint, VenuePolicy
-
 __all__ = [
-    "LOT_TOLERANCE",
     "InstrumentRule",
+    "InstrumentSpec",
     "RuleBook",
     "VenueRule",
-    "round_to_lot",
-    "round_to_tick",
-    "subtract_lots",
+    "VenueSpec",
 ]
 
-LOT_TOLERANCE = 1e-9
-"""A quantity within this many lots of a multiple counts as that multiple (float noise)."""
-
 _WILDCARD = "*"
+
+
+class InstrumentSpec(Protocol):
+    """One configured instrument constraint (``gateway.instrument_constraints`` fits)."""
+
+    @property
+    def venue(self) -> str: ...
+    @property
+    def symbol(self) -> str: ...
+    @property
+    def canonical_symbol(self) -> str | None: ...
+    @property
+    def aliases(self) -> Sequence[str]: ...
+    @property
+    def lot_size(self) -> float | None: ...
+    @property
+    def min_notional(self) -> float | None: ...
+    @property
+    def tick_size(self) -> float | None: ...
+
+
+class VenueSpec(Protocol):
+    """One configured venue policy (``gateway.venue_policies`` fits)."""
+
+    @property
+    def venue(self) -> str: ...
+    @property
+    def supports_reduce_only(self) -> bool: ...
+    @property
+    def reduce_only_requires_ioc(self) -> bool: ...
+    @property
+    def default_time_in_force(self) -> str: ...
 
 
 class InstrumentRule(msgspec.Struct, frozen=True, kw_only=True):
@@ -43,55 +67,6 @@ class VenueRule(msgspec.Struct, frozen=True, kw_only=True):
     default_time_in_force: str = "GTC"
 
 
-@functools.lru_cache(maxsize=1024)
-def _decimal(value: float) -> Decimal:
-    # repr() gives the shortest repr, so 0.1 becomes Decimal("0.1"), not its binary expansion.
-    return Decimal(repr(value))
-
-
-def round_to_lot(quantity: float, lot: float | None) -> float:
-    """Round ``quantity`` toward zero to a multiple of ``lot`` without float residue.
-
-    A quantity within ``LOT_TOLERANCE`` lots of a multiple counts as that multiple, so sums of
-    lot multiples (which carry float noise) are not rounded down by a whole lot.
-
-    Args:
-        quantity: the signed quantity.
-        lot: the lot size (> 0), or None for no rounding.
-
-    Returns:
-        The rounded signed quantity (``0.0`` when less than one lot).
-    """
-    if not math.isfinite(quantity):
-        return 0.0
-    if lot is None or quantity == 0.0:
-        return quantity
-    lots = quantity / lot
-    nearest = round(lots)
-    whole = nearest if abs(lots - nearest) <= LOT_TOLERANCE else math.trunc(lots)
-    if whole == 0:
-        return 0.0
-    return float(Decimal(whole) * _decimal(lot))
-
-
-def subtract_lots(minuend: float, subtrahend: float) -> float:
-    """Return ``minuend - subtrahend`` exactly for two lot-rounded quantities.
-
-    Float subtraction of two large lot multiples can leave noise of more than
-    ``LOT_TOLERANCE`` lots, which ``round_to_lot`` would then cut by a whole lot; decimal
-    arithmetic on their shortest reprs keeps the difference an exact multiple.
-    """
-    return float(_decimal(minuend) - _decimal(subtrahend))
-
-
-def round_to_tick(price: float, tick: float | None) -> float:
-    """Round ``price`` to the nearest multiple of ``tick`` (unchanged when ``tick`` is None)."""
-    if tick is None:
-        return price
-    ticks = round(price / tick)
-    return float(Decimal(ticks) * _decimal(tick))
-
-
 class RuleBook:
     """Instrument constraints and venue policies indexed once for O(1) lookups.
 
@@ -106,16 +81,14 @@ class RuleBook:
     """
 
     def __init__(
-        self,
-        constraints: list[InstrumentConstraint],
-        venue_policies: list[VenuePolicy],
+        self, constraints: Iterable[InstrumentSpec], venue_policies: Iterable[VenueSpec]
     ) -> None:
-        self._index: dict[tuple[str, str], InstrumentConstraint] = {}
+        self._index: dict[tuple[str, str], InstrumentSpec] = {}
         for item in constraints:
             names = [item.symbol]
             if item.symbol != _WILDCARD:
                 names += [item.canonical_symbol] if item.canonical_symbol else []
-                names += item.aliases
+                names += list(item.aliases)
             for name in names:
                 self._index.setdefault((item.venue, name), item)
         self._venues: dict[str, VenueRule] = {}

@@ -1,4 +1,4 @@
-"""Pure parts of ``WS /events``: subscriptions, filters, v1/v2 event views, control frames."""
+"""Pure parts of ``WS /events``: subscriptions, filters, versioned event views, control frames."""
 
 from __future__ import annotations
 
@@ -8,10 +8,17 @@ from typing import Any, Final
 
 import msgspec
 
-from app.contracts.events import TOPICS, CloudEvent
+from app.contracts.events import (
+    REBALANCING_PLANNED,
+    TOPICS,
+    CloudEvent,
+    PlannedV1,
+    payload_view,
+    typed_payload,
+)
+from app.errors import Code
 
 __all__ = [
-    "V2_ONLY_FIELDS",
     "EventFrame",
     "RecentIds",
     "SubscriptionError",
@@ -26,8 +33,7 @@ __all__ = [
     "view_event",
 ]
 
-#: Keys of ``data`` (and of ``data.plan``) that only schema v2 readers receive.
-V2_ONLY_FIELDS: Final[frozenset[str]] = frozenset({"alpha_metrics", "rebalance_intent"})
+_V1_FIELDS: Final = frozenset(PlannedV1.__struct_fields__)
 _SUBSCRIPTION_KEYS: Final = ("topics", "world_id", "schema_version", "since")
 _encoder = msgspec.json.Encoder()
 
@@ -71,14 +77,14 @@ def _split(values: Iterable[Any], name: str) -> list[str]:
     out: list[str] = []
     for value in values:
         if not isinstance(value, str):
-            raise SubscriptionError("E_BAD_SUBSCRIPTION", f"`{name}` must be strings.")
+            raise SubscriptionError(Code.BAD_SUBSCRIPTION, f"`{name}` must be strings.")
         out.extend(part.strip() for part in value.split(",") if part.strip())
     return out
 
 
 def _int(value: Any, name: str) -> int:
     if isinstance(value, bool):
-        raise SubscriptionError("E_BAD_SUBSCRIPTION", f"`{name}` must be an integer.")
+        raise SubscriptionError(Code.BAD_SUBSCRIPTION, f"`{name}` must be an integer.")
     if isinstance(value, int):
         return value
     if isinstance(value, str):
@@ -86,7 +92,7 @@ def _int(value: Any, name: str) -> int:
             return int(value.strip())
         except ValueError:
             pass
-    raise SubscriptionError("E_BAD_SUBSCRIPTION", f"`{name}` must be an integer.")
+    raise SubscriptionError(Code.BAD_SUBSCRIPTION, f"`{name}` must be an integer.")
 
 
 def parse_subscription(raw: Mapping[str, list[Any]]) -> SubscriptionSpec:
@@ -110,7 +116,7 @@ def parse_subscription(raw: Mapping[str, list[Any]]) -> SubscriptionSpec:
         unknown = sorted(set(names) - set(TOPICS))
         if unknown:
             raise SubscriptionError(
-                "E_UNKNOWN_TOPIC",
+                Code.UNKNOWN_TOPIC,
                 f"Unknown topic(s) {', '.join(unknown)}; known: {', '.join(TOPICS)}.",
             )
         if names:
@@ -123,14 +129,14 @@ def parse_subscription(raw: Mapping[str, list[Any]]) -> SubscriptionSpec:
         version = _int(raw["schema_version"][-1], "schema_version")
         if version not in (1, 2):
             raise SubscriptionError(
-                "E_UNSUPPORTED_SCHEMA_VERSION",
+                Code.UNSUPPORTED_SCHEMA_VERSION,
                 f"schema_version {version} is not supported; use 1 or 2.",
             )
     since: int | None = None
     if raw.get("since"):
         since = _int(raw["since"][-1], "since")
         if since < 0:
-            raise SubscriptionError("E_BAD_SUBSCRIPTION", "`since` must be >= 0.")
+            raise SubscriptionError(Code.BAD_SUBSCRIPTION, "`since` must be >= 0.")
     return SubscriptionSpec(
         topics=spec_topics, world_ids=worlds, schema_version=version, since=since
     )
@@ -154,12 +160,12 @@ def subscription_from_message(payload: str | bytes) -> SubscriptionSpec:
     try:
         message = msgspec.json.decode(payload)
     except msgspec.DecodeError as exc:
-        raise SubscriptionError("E_BAD_MESSAGE", f"Message is not valid JSON: {exc}.") from exc
+        raise SubscriptionError(Code.BAD_MESSAGE, f"Message is not valid JSON: {exc}.") from exc
     if not isinstance(message, dict):
-        raise SubscriptionError("E_BAD_MESSAGE", "Message must be a JSON object.")
+        raise SubscriptionError(Code.BAD_MESSAGE, "Message must be a JSON object.")
     kind = message.get("type", "subscribe")
     if kind != "subscribe":
-        raise SubscriptionError("E_BAD_MESSAGE", f"Unknown message type {kind!r}.")
+        raise SubscriptionError(Code.BAD_MESSAGE, f"Unknown message type {kind!r}.")
     raw: dict[str, list[Any]] = {}
     for key in _SUBSCRIPTION_KEYS:
         value = message.get(key)
@@ -170,34 +176,43 @@ def subscription_from_message(payload: str | bytes) -> SubscriptionSpec:
 
 
 def event_world_id(event: CloudEvent) -> str | None:
-    """Return the world an event is about: ``data.world_id``, else ``subject``."""
-    world = event.data.get("world_id")
+    """Return the world an event is about: its payload's ``world_id``, else ``subject``."""
+    data = event.data
+    world = data.get("world_id") if isinstance(data, dict) else getattr(data, "world_id", None)
     if isinstance(world, str):
         return world
     return event.subject
 
 
-def _strip_v2(mapping: dict[str, Any]) -> dict[str, Any]:
-    out = {key: value for key, value in mapping.items() if key not in V2_ONLY_FIELDS}
-    if isinstance(out.get("schema_version"), int) and out["schema_version"] > 1:
-        out["schema_version"] = 1
+def _untyped_view(topic: str, data: dict[str, Any], schema_version: int) -> dict[str, Any]:
+    """The view of a payload that does not match its topic's type (a foreign producer):
+    a v1 reader gets only the fields the v1 type declares."""
+    if schema_version >= 2 or topic != REBALANCING_PLANNED:
+        return data
+    out = {key: value for key, value in data.items() if key in _V1_FIELDS}
+    out["schema_version"] = 1
     return out
 
 
 def view_event(event: CloudEvent, schema_version: int) -> bytes:
     """Encode ``event`` as a client of ``schema_version`` sees it.
 
-    v2 readers get the event unchanged. v1 readers get it without ``alpha_metrics`` and
-    ``rebalance_intent`` (in ``data`` and in ``data.plan``) and with ``schema_version`` 1
-    there: the v1 view of a v2 plan is the v1 plan.
+    The payload is read as its topic's typed payload and shown as :func:`payload_view`
+    makes it: a v1 reader of a v2 plan gets the v1 payload, built from the v1 type's fields.
     """
-    if schema_version >= 2:
+    payload = typed_payload(event.type, event.data)
+    view: Any
+    if payload is not None:
+        view = payload_view(payload, schema_version)
+        if view is payload:  # the reader reads this version: the event goes out as it came
+            return _encoder.encode(event)
+    elif isinstance(event.data, dict):
+        view = _untyped_view(event.type, event.data, schema_version)
+        if view is event.data:
+            return _encoder.encode(event)
+    else:
         return _encoder.encode(event)
-    data = _strip_v2(event.data)
-    plan = data.get("plan")
-    if isinstance(plan, dict):
-        data["plan"] = _strip_v2(plan)
-    return _encoder.encode(msgspec.structs.replace(event, data=data))
+    return _encoder.encode(msgspec.structs.replace(event, data=view))
 
 
 class EventFrame:

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any, Final
 
 import anyio
 import msgspec
 import structlog
 from litestar import WebSocket, websocket
-from litestar.di import NamedDependency, Provide
 from litestar.exceptions import WebSocketDisconnect
 from litestar.handlers import WebsocketRouteHandler
 
-from app.container import Container
+from app.errors import Code
 from app.gateway.event_views import (
     EventFrame,
     SubscriptionError,
@@ -25,9 +25,9 @@ from app.gateway.event_views import (
     subscription_from_query,
 )
 from app.gateway.relay import ClientQueue, Close, EventRelay, LagMarker, Resubscribe
-from app.web.auth import MUTATING_OPT
 from app.settings import RelaySettings
 from app.store.ports import EventLog
+from app.web.auth import MUTATING_OPT
 
 __all__ = [
     "CLOSE_INTERNAL",
@@ -152,7 +152,7 @@ async def _writer(
                     log.warning("ws_replay_failed", error=repr(exc))
                     detail = "The event log is unavailable; retry the resume later."
                     queue.close(
-                        CLOSE_INTERNAL, "replay failed", error_frame("E_REPLAY_FAILED", detail)
+                        CLOSE_INTERNAL, "replay failed", error_frame(Code.REPLAY_FAILED, detail)
                     )
                     continue
                 if queue.spec is item.spec:  # not replaced by a newer subscription meanwhile
@@ -180,12 +180,12 @@ async def _reader(
         size = len(payload.encode()) if isinstance(payload, str) else len(payload)
         if size > settings.max_message_bytes:
             detail = f"Messages are limited to {settings.max_message_bytes} bytes."
-            frame = error_frame("E_MESSAGE_TOO_BIG", detail)
+            frame = error_frame(Code.MESSAGE_TOO_BIG, detail)
             queue.close(CLOSE_MESSAGE_TOO_BIG, "message too big", frame)
             return False
         if not bucket.take():
             detail = f"At most {settings.max_messages_per_second:g} messages per second."
-            queue.close(CLOSE_POLICY, "rate limited", error_frame("E_RATE_LIMITED", detail))
+            queue.close(CLOSE_POLICY, "rate limited", error_frame(Code.RATE_LIMITED, detail))
             return False
         try:
             spec = subscription_from_message(payload)
@@ -230,27 +230,16 @@ async def _serve(socket: WebSocket[Any, Any, Any], relay: EventRelay, event_log:
         log.info("ws_client_disconnected", clients=relay.clients, dropped=queue.dropped)
 
 
-def events_ws_route(container: Container) -> WebsocketRouteHandler:
-    """Build the ``WS /events`` handler wired to the container's relay and event log.
+def events_ws_route(
+    relay: Callable[[], EventRelay], event_log: Callable[[], EventLog]
+) -> WebsocketRouteHandler:
+    """Build the ``WS /events`` handler around the relay and the event log.
 
     Marked ``opt={"mutating": True}``: when ``security.api_tokens`` is set, the app's token
     guard refuses a connection without ``Authorization: Bearer <token>`` (close 4401).
     """
 
-    async def events(
-        socket: WebSocket[Any, Any, Any],
-        relay: NamedDependency[EventRelay],
-        event_log: NamedDependency[Any],
-    ) -> None:
-        # ``Any``: Litestar checks a dependency against its annotation, and the EventLog
-        # protocol is not runtime-checkable.
-        await _serve(socket, relay, event_log)
+    async def events(socket: WebSocket[Any, Any, Any]) -> None:
+        await _serve(socket, relay(), event_log())
 
-    return websocket(
-        "/events",
-        opt={MUTATING_OPT: True},
-        dependencies={
-            "relay": Provide(lambda: container.relay(), sync_to_thread=False),
-            "event_log": Provide(lambda: container.store(), sync_to_thread=False),
-        },
-    )(events)
+    return websocket("/events", opt={MUTATING_OPT: True})(events)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import time
 import uuid
 from collections.abc import Callable
@@ -12,11 +11,19 @@ from typing import Any
 import msgspec
 import structlog
 
-from app.contracts.events import EVENT_SOURCE_GATEWAY, REBALANCING_ORDERS, CloudEvent, new_event
+from app.contracts.events import (
+    EVENT_SOURCE_GATEWAY,
+    REBALANCING_ORDERS,
+    CloudEvent,
+    OrderCounts,
+    OrdersPayload,
+    new_event,
+)
 from app.contracts.orders import BatchSummary, ExecuteResponse, Order, Scope
 from app.contracts.rebalancing import PlanResponse, PlanV2, RebalanceRequest
 from app.errors import (
     AppError,
+    Code,
     NotFoundError,
     PermissionDeniedError,
     ServiceUnavailableError,
@@ -26,9 +33,9 @@ from app.gateway.constraints import RuleBook
 from app.gateway.negotiation import NegotiatingClient, alpha_metrics_present
 from app.gateway.orders import GLOBAL_BATCH, Conversion, convert_plan
 from app.gateway.shared_account import check_policy, figures_of
-from app.telemetry import AppMetrics
 from app.settings import Settings
 from app.store.ports import ExecutionRecord, ExecutionStore
+from app.telemetry import AppMetrics
 
 __all__ = ["ExecuteOptions", "ExecutionService"]
 
@@ -45,13 +52,6 @@ class ExecuteOptions(msgspec.Struct, frozen=True, kw_only=True):
     shared_account: bool = False
     per_strategy: bool = False
     allow_live: bool = False
-
-
-def _request_of(body: dict[str, Any]) -> RebalanceRequest:
-    try:
-        return msgspec.convert(body, RebalanceRequest, strict=False)
-    except msgspec.ValidationError as exc:
-        raise ValidationFailedError(f"The rebalance request is invalid: {exc}") from exc
 
 
 class ExecutionService:
@@ -93,7 +93,7 @@ class ExecutionService:
             raise PermissionDeniedError(
                 "Shared-account execution is disabled "
                 "(gateway.shared_account_policy.enabled = false).",
-                code="E_SHARED_ACCOUNT_DISABLED",
+                code=Code.SHARED_ACCOUNT_DISABLED,
             )
         if options.submit and gw.enforce_live_guard and not options.allow_live:
             raise PermissionDeniedError(
@@ -104,8 +104,15 @@ class ExecutionService:
             return "global"
         return "per_strategy" if options.per_strategy else "per_world"
 
-    async def execute(self, body: dict[str, Any], options: ExecuteOptions) -> bytes:
+    async def execute(
+        self, request: RebalanceRequest, options: ExecuteOptions, fingerprint: str
+    ) -> bytes:
         """Answer ``POST /rebalancing/execute``: the encoded ``ExecuteResponse``.
+
+        Args:
+            request: the decoded request.
+            options: the query flags and the live-guard header.
+            fingerprint: a digest of the request body (recorded with a submit).
 
         Raises:
             AppError: 403 (shared account disabled, live guard), 422 (policy breach,
@@ -113,10 +120,10 @@ class ExecutionService:
                 503 when the store cannot record a submit.
         """
         scope = self._check(options)
-        negotiated = await self.client.plan(body)
-        request = _request_of(body)
+        negotiated = await self.client.plan(request)
         content = await self._respond(
-            request, negotiated.plan, negotiated.schema_version, scope, options.submit
+            request, negotiated.plan, negotiated.schema_version, scope, options.submit,
+            fingerprint=fingerprint,
         )
         if self.metrics is not None:
             self.metrics.execution_recorded(submitted=options.submit)
@@ -141,7 +148,8 @@ class ExecutionService:
                 replay: dict[str, Any] = msgspec.json.decode(stored.response)
                 return replay
         content = await self._respond(
-            request, plan, version, "per_world", True, execution_id=execution_id
+            request, plan, version, "per_world", True, execution_id=execution_id,
+            fingerprint=f"allocations:{plan.run_id}",
         )
         if self.metrics is not None:
             self.metrics.execution_recorded(submitted=True)
@@ -156,6 +164,7 @@ class ExecutionService:
         scope: Scope,
         submit: bool,
         *,
+        fingerprint: str,
         execution_id: str | None = None,
     ) -> bytes:
         gw = self.settings.gateway
@@ -187,15 +196,15 @@ class ExecutionService:
         )
         if not submit:
             return _encoder.encode(response)
-        return await self._submit(request, response, conversion, version, execution_id)
+        return await self._submit(response, conversion, version, execution_id, fingerprint)
 
     async def _submit(
         self,
-        request: RebalanceRequest,
         response: ExecuteResponse,
         conversion: Conversion,
         version: int,
         fixed_id: str | None,
+        fingerprint: str,
     ) -> bytes:
         execution_id = fixed_id or str(uuid.uuid4())
         submitted_at = datetime.now(UTC).isoformat()
@@ -205,21 +214,20 @@ class ExecutionService:
             batch_id = f"{execution_id}-{index}"
             reduce_only = sum(1 for o in batch.orders if o.reduce_only)
             total = len(batch.orders)
-            data: dict[str, Any] = {
-                "execution_id": execution_id,
-                "batch_id": batch_id,
-                "world_id": batch.world_id,
-                "scope": batch.scope,
-                "orders": msgspec.to_builtins(batch.orders),
-                "counts": {"total": total, "reduce_only": reduce_only},
-                "reduce_only_ratio": reduce_only / total if total else 0.0,
-                "submitted_at": submitted_at,
-                "schema_version": version,
-            }
-            if response.shared_account is not None:
-                data["shared_account"] = msgspec.to_builtins(response.shared_account)
+            payload = OrdersPayload(
+                execution_id=execution_id,
+                batch_id=batch_id,
+                world_id=batch.world_id,
+                scope=batch.scope,
+                orders=batch.orders,
+                counts=OrderCounts(total=total, reduce_only=reduce_only),
+                reduce_only_ratio=reduce_only / total if total else 0.0,
+                submitted_at=submitted_at,
+                schema_version=version,
+                shared_account=response.shared_account,
+            )
             event = new_event(
-                REBALANCING_ORDERS, EVENT_SOURCE_GATEWAY, data, subject=batch.world_id
+                REBALANCING_ORDERS, EVENT_SOURCE_GATEWAY, payload, subject=batch.world_id
             )
             events.append(event)
             summaries.append(
@@ -238,7 +246,7 @@ class ExecutionService:
         content = _encoder.encode(final)
         record = ExecutionRecord(
             execution_id=execution_id,
-            request_hash=hashlib.sha256(_encoder.encode(request)).hexdigest(),
+            request_hash=fingerprint,
             response=content,
             batch_ids=[s.batch_id for s in summaries],
             world_ids=[s.world_id for s in summaries],
@@ -271,5 +279,5 @@ class ExecutionService:
         """Return the stored answer of a submitted execution (404 when unknown)."""
         record = await self.store.get_execution(execution_id)
         if record is None:
-            raise NotFoundError(f"No execution {execution_id!r}.", code="E_EXECUTION_NOT_FOUND")
+            raise NotFoundError(f"No execution {execution_id!r}.", code=Code.EXECUTION_NOT_FOUND)
         return record.response

@@ -19,6 +19,7 @@ from app.contracts.health import (
 )
 from app.contracts.worldservice_client import WorldServiceCapabilities, WorldServiceClient
 from app.errors import AppError
+from app.runtime.lifecycle import Component
 from app.settings import Settings
 
 __all__ = ["GatewayHealth", "Probe"]
@@ -39,12 +40,12 @@ class _Observation(msgspec.Struct, frozen=True, kw_only=True):
     at: float
 
 
-class GatewayHealth:
+class GatewayHealth(Component):
     """Probes WorldService, the ControlBus and the store, and builds health reports.
 
     Each probe is bounded by ``gateway.probe_timeout``; a probe round is reused for
     ``gateway.health_cache_seconds``. A new frozen report is built for every call, so no
-    caller can change what another one sees. Implements ``Lifecycle`` for ``/ready``.
+    caller can change what another one sees. A component: entered last, it marks ``/ready``.
 
     Args:
         settings: the configuration.
@@ -69,7 +70,7 @@ class GatewayHealth:
         """Mark the Gateway ready (the lifespan has started every component before)."""
         self.ready = True
 
-    async def stop(self) -> None:
+    async def close(self) -> None:
         """Mark the Gateway not ready."""
         self.ready = False
 

@@ -2,23 +2,43 @@
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Final
 
 import anyio
 import httpx
 import msgspec
 import structlog
 
+from app.contracts.rebalancing import PLAN_DECODER, ApplyRequest, RebalanceRequest
 from app.contracts.worldservice_client import WorldServiceCapabilities, WorldServiceReply
-from app.errors import AppError
+from app.errors import AppError, Code
+from app.runtime.lifecycle import Component
 
 __all__ = ["HttpWorldServiceClient", "worldservice_unavailable"]
 
 log = structlog.get_logger(__name__)
 
-UNAVAILABLE: Final = "E_WORLDSERVICE_UNAVAILABLE"
+UNAVAILABLE: Final = Code.WORLDSERVICE_UNAVAILABLE
 _PASS_THROUGH_5XX: Final = frozenset({501, 503, 504})
 _capabilities = msgspec.json.Decoder(WorldServiceCapabilities)
+_encoder = msgspec.json.Encoder()
+
+
+def _bad_answer(what: str, exc: Exception) -> AppError:
+    log.warning("worldservice_bad_answer", what=what, error=str(exc))
+    return AppError(
+        f"WorldService sent {what} the Gateway cannot read: {exc}",
+        code=Code.WORLDSERVICE_BAD_RESPONSE,
+        status=502,
+    )
+
+
+def _reply(response: httpx.Response, *, replayed: bool = False) -> WorldServiceReply:
+    try:
+        plan = PLAN_DECODER.decode(response.content)
+    except msgspec.DecodeError as exc:
+        raise _bad_answer("an answer", exc) from exc
+    return WorldServiceReply(plan=plan, content=response.content, replayed=replayed)
 
 
 def worldservice_unavailable(detail: str, *, timed_out: bool) -> AppError:
@@ -50,12 +70,12 @@ def _error_from(response: httpx.Response) -> AppError:
     )
 
 
-class HttpWorldServiceClient:
+class HttpWorldServiceClient(Component):
     """Reaches a WorldService over HTTP.
 
     Transport failures are retried ``retries`` times with a short backoff: a failed connect
     always (nothing was sent), a timeout only for calls that do not write (plan,
-    capabilities). Implements ``Lifecycle``: ``stop()`` closes the connection pool.
+    capabilities). A component: ``close()`` closes the connection pool.
 
     Args:
         base_url: WorldService's base URL, e.g. ``http://127.0.0.1:8001/worldservice``.
@@ -87,17 +107,14 @@ class HttpWorldServiceClient:
             headers=headers,
         )
 
-    async def start(self) -> None:
-        """Nothing to open: connections are made on first use."""
-
-    async def stop(self) -> None:
+    async def close(self) -> None:
         """Close the connection pool."""
         await self._client.aclose()
 
     async def _send(
-        self, method: str, path: str, body: dict[str, Any] | None, *, writes: bool
+        self, method: str, path: str, body: RebalanceRequest | None, *, writes: bool
     ) -> httpx.Response:
-        content = msgspec.json.encode(body) if body is not None else None
+        content = _encoder.encode(body) if body is not None else None
         attempt = 0
         while True:
             try:
@@ -128,15 +145,15 @@ class HttpWorldServiceClient:
             attempt += 1
             await anyio.sleep(0.05 * 2 ** (attempt - 1))
 
-    async def plan(self, body: dict[str, Any]) -> WorldServiceReply:
+    async def plan(self, request: RebalanceRequest) -> WorldServiceReply:
         """``POST {base}/rebalancing/plan``."""
-        response = await self._send("POST", "rebalancing/plan", body, writes=False)
-        return WorldServiceReply(content=response.content)
+        return _reply(await self._send("POST", "rebalancing/plan", request, writes=False))
 
-    async def apply(self, body: dict[str, Any]) -> WorldServiceReply:
+    async def apply(self, request: ApplyRequest) -> WorldServiceReply:
         """``POST {base}/rebalancing/apply``."""
-        response = await self._send("POST", "rebalancing/apply", body, writes=True)
-        return WorldServiceReply(content=response.content)
+        response = await self._send("POST", "rebalancing/apply", request, writes=True)
+        replayed = response.headers.get("x-idempotent-replay", "").lower() == "true"
+        return _reply(response, replayed=replayed)
 
     async def capabilities(self) -> WorldServiceCapabilities:
         """``GET {base}/capabilities``."""
@@ -144,11 +161,7 @@ class HttpWorldServiceClient:
         try:
             return _capabilities.decode(response.content)
         except msgspec.DecodeError as exc:
-            raise AppError(
-                f"WorldService capabilities are unreadable: {exc}",
-                code="E_WORLDSERVICE_BAD_RESPONSE",
-                status=502,
-            ) from exc
+            raise _bad_answer("capabilities", exc) from exc
 
     async def ping(self) -> bool:
         """Return True when ``GET {base}/capabilities`` answers."""

@@ -6,15 +6,17 @@ over positions and deltas, so conversion is linear in the input.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from typing import Literal, TypeVar
 
 import msgspec
 
+from app.contracts.lots import round_to_lot, round_to_tick, subtract_lots
 from app.contracts.orders import DroppedOrder, Order, Scope
 from app.contracts.rebalancing import PlanResponse, RebalanceRequest, SymbolDelta
-from app.errors import ValidationFailedError
-from app.gateway.constraints import RuleBook, round_to_lot, round_to_tick, subtract_lots
+from app.errors import Code, ValidationFailedError
+from app.gateway.constraints import RuleBook
 
 __all__ = [
     "GLOBAL_BATCH",
@@ -143,7 +145,7 @@ class _Builder:
                 raise ValidationFailedError(
                     f"Overlay instrument {delta.symbol!r} is mapped to several worlds "
                     f"({', '.join(sorted(worlds))}); its orders cannot be assigned to one world.",
-                    code="E_OVERLAY_EXECUTION_AMBIGUOUS",
+                    code=Code.OVERLAY_EXECUTION_AMBIGUOUS,
                     errors=[{"path": "$.overlay.instrument_by_world", "message": delta.symbol}],
                 )
             if not worlds:
@@ -197,6 +199,13 @@ class _Builder:
 
     def orders_for(self, key: _Key, delta: float) -> list[Order]:
         world, strategy, venue, symbol = key
+        if not math.isfinite(delta):
+            where = f"world {world!r}" + (f", strategy {strategy!r}" if strategy else "")
+            raise ValidationFailedError(
+                f"The change of {symbol!r} in {where} is not finite; the inputs are too "
+                "large to execute.",
+                errors=[{"path": "$.positions", "message": f"{symbol} in {where}"}],
+            )
         rule = self.rules.instrument(venue, symbol)
         lots = self.request.lot_size_by_symbol or {}
         request_lot = lots.get(self.raw_symbol[key])

@@ -4,6 +4,7 @@ to bounded per-client queues that never block the bus or each other."""
 from __future__ import annotations
 
 from collections import deque
+from contextlib import AsyncExitStack
 from typing import Any, Final
 
 import anyio
@@ -13,8 +14,9 @@ from anyio.abc import TaskGroup, TaskStatus
 from app.contracts.events import TOPICS
 from app.controlbus.ports import ControlBus
 from app.gateway.event_views import EventFrame, RecentIds, SubscriptionSpec
-from app.telemetry import AppMetrics
+from app.runtime.lifecycle import Component
 from app.settings import RelaySettings
+from app.telemetry import AppMetrics
 
 __all__ = [
     "CLOSE_GOING_AWAY",
@@ -164,8 +166,8 @@ class ClientQueue:
             await self._wakeup.wait()
 
 
-class EventRelay:
-    """Relays ControlBus events to WebSocket client queues (a ``Lifecycle``).
+class EventRelay(Component):
+    """Relays ControlBus events to WebSocket client queues (a component).
 
     Args:
         bus: the ControlBus; the relay holds one fan-out subscription to every topic.
@@ -193,6 +195,7 @@ class EventRelay:
         self._recent = RecentIds(dedupe_window)
         self._clients: set[ClientQueue] = set()
         self._task_group: TaskGroup | None = None
+        self._stack = AsyncExitStack()
         self._stopping = False
         self._all_gone = anyio.Event()
 
@@ -234,10 +237,8 @@ class EventRelay:
     async def start(self) -> None:
         """Subscribe to the bus and start relaying; returns once subscribed."""
         self._stopping = False
-        task_group = anyio.create_task_group()
-        await task_group.__aenter__()
-        self._task_group = task_group
-        await task_group.start(self._run)
+        self._task_group = await self._stack.enter_async_context(anyio.create_task_group())
+        await self._task_group.start(self._run)
 
     async def close_clients(self, code: int = CLOSE_GOING_AWAY, grace: float = 5.0) -> None:
         """Close every client with ``code`` and wait (up to ``grace`` seconds) until they left.
@@ -253,13 +254,13 @@ class EventRelay:
             with anyio.move_on_after(grace):
                 await self._all_gone.wait()
 
-    async def stop(self) -> None:
+    async def close(self) -> None:
         """Close every client with 1001 and end the bus subscription."""
         await self.close_clients(grace=self.close_grace)
         task_group, self._task_group = self._task_group, None
         if task_group is not None:
             task_group.cancel_scope.cancel()
-            await task_group.__aexit__(None, None, None)
+            await self._stack.aclose()
         log.info("relay_stopped", relayed=self.relayed, duplicates=self.duplicates)
 
     async def _run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:

@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
-from app.contracts.orders import SharedAccountFigures
-from app.errors import AppError
-from app.gateway.orders import Conversion
-from app.settings import SharedAccountPolicy
+from typing import Protocol
 
-__all__ = ["check_policy", "figures_of"]
+from app.contracts.orders import SharedAccountFigures
+from app.errors import AppError, Code
+from app.gateway.orders import Conversion
+
+__all__ = ["AccountLimits", "check_policy", "figures_of"]
+
+
+class AccountLimits(Protocol):
+    """The shared-account limits (``gateway.shared_account_policy`` fits); None = no limit."""
+
+    @property
+    def max_gross_notional(self) -> float | None: ...
+    @property
+    def max_net_notional(self) -> float | None: ...
+    @property
+    def min_margin_headroom(self) -> float | None: ...
 
 
 def figures_of(conversion: Conversion, total_equity: float) -> SharedAccountFigures:
@@ -29,7 +41,7 @@ def figures_of(conversion: Conversion, total_equity: float) -> SharedAccountFigu
     )
 
 
-def check_policy(figures: SharedAccountFigures, policy: SharedAccountPolicy) -> None:
+def check_policy(figures: SharedAccountFigures, policy: AccountLimits) -> None:
     """Raise 422 ``E_SHARED_ACCOUNT_POLICY`` with the figures when a limit is breached.
 
     Raises:
@@ -68,7 +80,7 @@ def check_policy(figures: SharedAccountFigures, policy: SharedAccountPolicy) -> 
     names = ", ".join(str(b["limit"]) for b in breaches)
     raise AppError(
         f"The shared-account execution breaches the policy ({names}).",
-        code="E_SHARED_ACCOUNT_POLICY",
+        code=Code.SHARED_ACCOUNT_POLICY,
         status=422,
         extra={
             "figures": {

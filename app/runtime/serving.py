@@ -10,8 +10,8 @@ from types import FrameType
 import uvicorn
 from litestar import Litestar
 
-from app.settings import Settings
 from app.runtime.shutdown import Drain
+from app.settings import Settings
 
 __all__ = ["GracefulServer", "run_server"]
 

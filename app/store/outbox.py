@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import socket
 import uuid
+from contextlib import AsyncExitStack
 from typing import Protocol
 
 import anyio
@@ -19,6 +20,7 @@ from anyio.abc import TaskGroup
 
 from app.controlbus.ports import ControlBus
 from app.errors import AppError
+from app.runtime.lifecycle import Component
 from app.store.ports import EventLog
 
 __all__ = ["OutboxPublisher", "PublishCounter"]
@@ -37,8 +39,8 @@ class PublishCounter(Protocol):
         ...
 
 
-class OutboxPublisher:
-    """A Lifecycle component: the background publisher of one process.
+class OutboxPublisher(Component):
+    """The background publisher of one process (a component: ``async with publisher``).
 
     Args:
         store: the event log to drain.
@@ -78,6 +80,7 @@ class OutboxPublisher:
         self._stopping = False
         self._done = anyio.Event()
         self._tg: TaskGroup | None = None
+        self._stack = AsyncExitStack()
         self.published = 0
 
     def nudge(self) -> None:
@@ -90,12 +93,11 @@ class OutboxPublisher:
             return
         self._stopping = False
         self._done = anyio.Event()
-        self._tg = anyio.create_task_group()
-        await self._tg.__aenter__()
+        self._tg = await self._stack.enter_async_context(anyio.create_task_group())
         self._tg.start_soon(self._run)
         log.info("outbox_started", owner=self.owner)
 
-    async def stop(self) -> None:
+    async def close(self) -> None:
         """Publish what is left (bounded by ``flush_timeout``), then end the loop."""
         tg, self._tg = self._tg, None
         if tg is None:
@@ -107,7 +109,7 @@ class OutboxPublisher:
         if not self._done.is_set():
             log.warning("outbox_flush_timeout", owner=self.owner)
             tg.cancel_scope.cancel()
-        await tg.__aexit__(None, None, None)
+        await self._stack.aclose()
         log.info("outbox_stopped", owner=self.owner, published=self.published)
 
     async def publish_pending(self) -> int:

@@ -197,7 +197,7 @@ class Store(PlanStore, AllocationStore, ExecutionStore, EventLog, Protocol):
         """Open connections and run migrations."""
         ...
 
-    async def stop(self) -> None:
+    async def close(self) -> None:
         """Close connections."""
         ...
 

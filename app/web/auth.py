@@ -7,6 +7,7 @@ import ipaddress
 from collections.abc import Sequence
 from typing import Any
 
+import msgspec
 import structlog
 from litestar.connection import ASGIConnection
 from litestar.enums import ScopeType
@@ -15,8 +16,9 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.types import Guard, Message, Scope, Send
 from litestar.types.asgi_types import WebSocketResponseBodyEvent, WebSocketResponseStartEvent
 
-from app.errors import UnauthorizedError
+from app.errors import Code, UnauthorizedError
 from app.settings import Settings
+from app.web.errors import error_body
 
 __all__ = [
     "MUTATING_OPT",
@@ -161,11 +163,7 @@ def http_denial_for_websockets(scope: Scope, send: Send) -> Send:
             and not accepted
             and message.get("code") == WS_UNAUTHORIZED_CLOSE_CODE
         ):
-            body = (
-                b'{"status":401,"code":"E_UNAUTHORIZED","detail":"'
-                + _WS_DENIAL_DETAIL.encode()
-                + b'"}'
-            )
+            body = msgspec.json.encode(error_body(401, Code.UNAUTHORIZED, _WS_DENIAL_DETAIL))
             start: WebSocketResponseStartEvent = {
                 "type": "websocket.http.response.start",
                 "status": 401,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 import anyio
 import structlog
@@ -12,7 +11,7 @@ from litestar.handlers import HTTPRouteHandler
 
 from app.telemetry import CONTENT_TYPE, AppMetrics
 
-__all__ = ["BacklogSource", "metrics_handler", "store_backlog"]
+__all__ = ["BacklogSource", "metrics_handler"]
 
 log = structlog.get_logger(__name__)
 
@@ -46,19 +45,3 @@ def metrics_handler(metrics: AppMetrics, backlog: BacklogSource | None = None) -
         return Response(content=metrics.render(), media_type=CONTENT_TYPE)
 
     return scrape_metrics
-
-
-def store_backlog(container: Any) -> BacklogSource | None:
-    """Return a reader of the container's store ``outbox_backlog()``, or None without a store.
-
-    Args:
-        container: the app container; its ``store`` provider is used when it has one.
-    """
-    provider = getattr(container, "store", None)
-    if provider is None:
-        return None
-
-    async def read() -> int:
-        return int(await provider().outbox_backlog())
-
-    return read

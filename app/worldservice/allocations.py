@@ -1,4 +1,4 @@
-"""Allocations use case (SPEC §6): upserts planned against the stored allocations."""
+"""The allocations use case: upserts planned against the stored allocations."""
 
 from __future__ import annotations
 
@@ -12,12 +12,19 @@ import structlog
 from app.contracts.allocations import AllocationsReply, AllocationsRequest, AllocationView
 from app.contracts.execution import PlanExecutor
 from app.contracts.rebalancing import PlanInputs, PlanV1, PlanV2, RebalanceRequest
-from app.errors import ConflictError, NotFoundError, ServiceUnavailableError
-from app.telemetry import AppMetrics
+from app.errors import Code, ConflictError, NotFoundError, ServiceUnavailableError
 from app.settings import Settings
 from app.store.ports import AllocationDecision, AllocationRecord, AllocationRun, AllocationStore
-from app.worldservice.applying import ApplyResult, canonical_hash, planned_events, store_unavailable
-from app.worldservice.planning import build_plan_response, negotiate
+from app.telemetry import AppMetrics
+from app.worldservice.plans import build_plan_response
+from app.worldservice.records import (
+    ApplyResult,
+    canonical_hash,
+    decode_plan,
+    planned_events,
+    store_unavailable,
+)
+from app.worldservice.versions import negotiate
 
 __all__ = ["AllocationsService"]
 
@@ -114,7 +121,9 @@ class AllocationsService:
         if request.execute and self._executor is not None:
             await self._executor.execute_plan(computed["request"], computed["plan"])
             log.info("allocations_executed", run_id=run.run_id)
-        return ApplyResult(body=run.response, run_id=run.run_id, replayed=False)
+        return ApplyResult(
+            plan=computed["plan"], body=run.response, run_id=run.run_id, replayed=False
+        )
 
     def _decide(
         self,
@@ -132,7 +141,7 @@ class AllocationsService:
             if stale:
                 raise ConflictError(
                     "etag does not match the current allocation of: " + ", ".join(stale),
-                    code="E_ETAG_MISMATCH",
+                    code=Code.ETAG_MISMATCH,
                     extra={"worlds": stale, "current": {w: records[w].etag for w in stale}},
                 )
         # A world without a stored allocation is taken as unchanged (before = after): the
@@ -186,19 +195,20 @@ class AllocationsService:
         if request.execute:
             if self._executor is None:
                 raise _executor_unavailable()
-            plan = _plan_decoder.decode(run.response)
-            await self._executor.execute_plan(_plan_request(request, None, None), plan)
+            await self._executor.execute_plan(_plan_request(request, None, None), result.plan)
         return result
 
     def _replay(self, run: AllocationRun, request_hash: str) -> ApplyResult:
         if run.request_hash != request_hash:
             raise ConflictError(
                 f"run_id {run.run_id!r} was already used with a different allocation payload.",
-                code="E_RUN_ID_CONFLICT",
+                code=Code.RUN_ID_CONFLICT,
                 extra={"run_id": run.run_id},
             )
         log.info("allocations_replayed", run_id=run.run_id)
-        return ApplyResult(body=run.response, run_id=run.run_id, replayed=True)
+        return ApplyResult(
+            plan=decode_plan(run.response), body=run.response, run_id=run.run_id, replayed=True
+        )
 
     async def current(self, world_id: str | None = None) -> AllocationsReply:
         """Return the stored allocations (one world when ``world_id`` is given).
@@ -214,7 +224,7 @@ class AllocationsService:
         if world_id is not None and world_id not in records:
             raise NotFoundError(
                 f"world {world_id!r} has no stored allocation.",
-                code="E_WORLD_NOT_FOUND",
+                code=Code.WORLD_NOT_FOUND,
                 extra={"world_id": world_id},
             )
         now = self._clock()
@@ -233,8 +243,6 @@ class AllocationsService:
             }
         )
 
-
-_plan_decoder = msgspec.json.Decoder(PlanV1 | PlanV2)
 
 
 def _plan_request(
@@ -256,5 +264,5 @@ def _plan_request(
 def _executor_unavailable() -> ServiceUnavailableError:
     return ServiceUnavailableError(
         "execute: true needs the Gateway execution path in this deployment.",
-        code="E_EXECUTOR_UNAVAILABLE",
+        code=Code.EXECUTOR_UNAVAILABLE,
     )

@@ -1,66 +1,24 @@
-"""WorldService HTTP controller, mounted at ``/worldservice``."""
+"""WorldService HTTP controller, mounted at ``/worldservice``: decode, call, encode."""
 
 from __future__ import annotations
 
-import re
-from typing import Any, TypeVar
+from collections.abc import Callable
+from typing import Any
 
-import anyio.to_thread
-import msgspec
 from litestar import Request, Router, post
 from litestar.di import NamedDependency, Provide
 from litestar.status_codes import HTTP_200_OK
 
-from app.container import Container
 from app.contracts.rebalancing import PlanResponse, RebalanceRequest
-from app.errors import AppError, ValidationFailedError
-from app.web.errors import msgspec_error_item
+from app.contracts.worldservice_client import WorldServiceCapabilities
+from app.web.decoding import decode_body
+from app.worldservice.allocations import AllocationsService
 from app.worldservice.api_capabilities import capabilities_route
-from app.worldservice.planning import PlanningService
+from app.worldservice.api_records import RECORD_HANDLERS
+from app.worldservice.applying import ApplyingService
+from app.worldservice.plans import PlanningService
 
-__all__ = ["INLINE_PLAN_POSITIONS", "decode_body", "plan_rebalance", "worldservice_router"]
-
-_T = TypeVar("_T")
-INLINE_PLAN_POSITIONS = 20_000
-"""Plans with fewer positions run inline on the event loop, bigger ones in a worker thread."""
-_DECODERS: dict[Any, msgspec.json.Decoder[Any]] = {}
-_MISSING_FIELD = re.compile(r"missing required field `([^`]+)`")
-
-
-def decode_body(body: bytes, type_: type[_T]) -> _T:
-    """Decode a JSON request body straight into ``type_`` (one typed msgspec pass).
-
-    Args:
-        body: the raw request body.
-        type_: the msgspec Struct to decode into (unknown fields are ignored).
-
-    Returns:
-        The decoded value.
-
-    Raises:
-        AppError: 400 ``E_MALFORMED_JSON`` when the body is empty or not JSON.
-        ValidationFailedError: 422 when a field has the wrong type or is missing, naming
-            its path.
-    """
-    decoder = _DECODERS.get(type_)
-    if decoder is None:
-        decoder = _DECODERS[type_] = msgspec.json.Decoder(type_)
-    if not body.strip():
-        raise AppError("The request body is empty; a JSON object is required.",
-                       code="E_MALFORMED_JSON", status=400)
-    try:
-        return decoder.decode(body)  # type: ignore[no-any-return]
-    except msgspec.ValidationError as exc:
-        item = msgspec_error_item(str(exc))
-        missing = _MISSING_FIELD.search(item["message"])
-        if missing is not None:
-            item["path"] = f"{item['path']}.{missing.group(1)}"
-        raise ValidationFailedError(
-            f"{item['message']} (at {item['path']})", errors=[item]
-        ) from exc
-    except msgspec.DecodeError as exc:
-        raise AppError(f"The request body is not valid JSON ({exc}).",
-                       code="E_MALFORMED_JSON", status=400) from exc
+__all__ = ["plan_rebalance", "worldservice_router"]
 
 
 def _openapi_body(data: RebalanceRequest) -> None:  # pragma: no cover - never called
@@ -84,25 +42,32 @@ def _openapi_body(data: RebalanceRequest) -> None:  # pragma: no cover - never c
 async def plan_rebalance(
     request: Request[Any, Any, Any], planning: NamedDependency[PlanningService]
 ) -> PlanResponse:
-    """Answer ``POST /worldservice/rebalancing/plan``.
+    """Answer ``POST /worldservice/rebalancing/plan``."""
+    return await planning.answer(decode_body(await request.body(), RebalanceRequest))
 
-    Planning is pure CPU work. Ordinary requests are planned inline on the event loop (a
-    10k-position plan takes about 10 ms of CPU, less than it could wait for a worker
-    thread); bigger ones go to a worker thread so the loop keeps serving other requests
-    in between (the GIL still shares one core between them).
+
+def worldservice_router(
+    *,
+    planning: Callable[[], PlanningService],
+    applying: Callable[[], ApplyingService],
+    allocations: Callable[[], AllocationsService],
+    capabilities: WorldServiceCapabilities,
+) -> Router:
+    """Build the ``/worldservice`` router around the use cases it serves.
+
+    Args:
+        planning: gives the plan use case.
+        applying: gives the apply use case.
+        allocations: gives the allocations use case.
+        capabilities: what this WorldService serves.
     """
-    req = decode_body(await request.body(), RebalanceRequest)
-    if len(req.positions) < INLINE_PLAN_POSITIONS:
-        return planning.plan(req)
-    return await anyio.to_thread.run_sync(planning.plan, req)
-
-
-def worldservice_router(container: Container) -> Router:
-    """Build the ``/worldservice`` router."""
-    from app.worldservice.api_records import records_router  # it imports decode_body from here
-
     return Router(
         path="/worldservice",
-        route_handlers=[plan_rebalance, records_router(container), capabilities_route(container)],
-        dependencies={"planning": Provide(lambda: container.planning(), sync_to_thread=False)},
+        route_handlers=[plan_rebalance, *RECORD_HANDLERS, capabilities_route(capabilities)],
+        dependencies={
+            # Lambdas: Litestar reads a provider's signature, a DI provider has none.
+            "planning": Provide(lambda: planning(), sync_to_thread=False),
+            "applying": Provide(lambda: applying(), sync_to_thread=False),
+            "allocations": Provide(lambda: allocations(), sync_to_thread=False),
+        },
     )

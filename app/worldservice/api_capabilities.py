@@ -5,26 +5,13 @@ from __future__ import annotations
 from litestar import get
 from litestar.handlers import HTTPRouteHandler
 
-from app.container import Container
 from app.contracts.worldservice_client import WorldServiceCapabilities
-from app.settings import Settings
 
-__all__ = ["capabilities_of", "capabilities_route"]
-
-
-def capabilities_of(settings: Settings) -> WorldServiceCapabilities:
-    """Return the capabilities ``settings`` give a WorldService (SPEC §4 ``max_version``)."""
-    server = settings.worldservice.server
-    return WorldServiceCapabilities(
-        max_schema_version=2 if server.compat_rebalance_v2 else 1,
-        compat_rebalance_v2=server.compat_rebalance_v2,
-        alpha_metrics_required=server.alpha_metrics_required,
-    )
+__all__ = ["capabilities_route"]
 
 
-def capabilities_route(container: Container) -> HTTPRouteHandler:
-    """Build the ``GET /worldservice/capabilities`` handler for ``container``'s settings."""
-    answer = capabilities_of(container.settings())
+def capabilities_route(answer: WorldServiceCapabilities) -> HTTPRouteHandler:
+    """Build the ``GET /worldservice/capabilities`` handler answering ``answer``."""
 
     @get(
         "/capabilities",

@@ -5,20 +5,20 @@ from __future__ import annotations
 from typing import Annotated, Any, cast
 
 import msgspec
-from litestar import Request, Response, Router, get, post
+from litestar import Request, Response, get, post
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromQuery, QueryParameter
 from litestar.status_codes import HTTP_200_OK
 
-from app.container import Container
 from app.contracts.allocations import AllocationsReply, AllocationsRequest
 from app.contracts.events import REBALANCING_PLANNED
 from app.contracts.rebalancing import ApplyRequest, PlanResponse
+from app.web.decoding import decode_body
 from app.worldservice.allocations import AllocationsService
-from app.worldservice.api import decode_body
-from app.worldservice.applying import ApplyingService, ApplyResult
+from app.worldservice.applying import ApplyingService
+from app.worldservice.records import ApplyResult
 
-__all__ = ["AppliedPlan", "AppliedPlans", "EventRef", "records_router"]
+__all__ = ["RECORD_HANDLERS", "AppliedPlan", "AppliedPlans", "EventRef"]
 
 _MUTATING = {"mutating": True}
 
@@ -150,13 +150,4 @@ async def list_plans(
     )
 
 
-def records_router(container: Container) -> Router:
-    """The apply/allocations/plans routes with their use cases (nested under /worldservice)."""
-    return Router(
-        path="/",
-        route_handlers=[apply_plan, upsert_allocations, read_allocations, list_plans],
-        dependencies={
-            "applying": Provide(lambda: container.applying(), sync_to_thread=False),
-            "allocations": Provide(lambda: container.allocations(), sync_to_thread=False),
-        },
-    )
+RECORD_HANDLERS = [apply_plan, upsert_allocations, read_allocations, list_plans]

@@ -1,130 +1,34 @@
-"""Apply use case (SPEC §6): plan, store the plan and its events at once, idempotent by run_id."""
+"""The apply use case: plan, store the plan and its events at once, idempotent by run_id."""
 
 from __future__ import annotations
 
-import hashlib
 import time
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
-from typing import Any
 
 import msgspec
 import structlog
 
-from app.contracts.events import (
-    EVENT_SOURCE_WORLDSERVICE,
-    REBALANCING_PLANNED,
-    SPECVERSION,
-    CloudEvent,
-)
-from app.contracts.rebalancing import ApplyRequest, PlanResponse, PlanV1, PlanV2
-from app.errors import AppError, ConflictError, ServiceUnavailableError
-from app.telemetry import AppMetrics
+from app.contracts.rebalancing import ApplyRequest
+from app.errors import Code, ConflictError
 from app.settings import Settings
 from app.store.ports import PlanStore, StoredPlan
-from app.worldservice.planning import build_plan_response, negotiate
+from app.telemetry import AppMetrics
+from app.worldservice.plans import build_plan_response
+from app.worldservice.records import (
+    ApplyResult,
+    canonical_hash,
+    decode_plan,
+    planned_events,
+    store_unavailable,
+)
+from app.worldservice.versions import negotiate
 
-__all__ = [
-    "EVENT_PAYLOAD_VERSION",
-    "ApplyResult",
-    "ApplyingService",
-    "canonical_hash",
-    "planned_events",
-    "store_unavailable",
-]
+__all__ = ["ApplyingService"]
 
 log = structlog.get_logger(__name__)
 
-#: ``data.version`` of ``rebalancing_planned`` events: the version of the payload layout.
-EVENT_PAYLOAD_VERSION = 1
-
-_canonical = msgspec.json.Encoder(order="sorted")
 _encoder = msgspec.json.Encoder()
-_plan_decoder: msgspec.json.Decoder[PlanV1 | PlanV2] = msgspec.json.Decoder(PlanV1 | PlanV2)
-
-
-def canonical_hash(body: msgspec.Struct) -> str:
-    """Return the sha256 hex digest of ``body`` encoded with sorted keys.
-
-    Bodies that decode to the same request hash the same (key order, whitespace and
-    unknown fields do not matter; ``mode`` is compared case-insensitively by callers that
-    normalise it first).
-    """
-    return hashlib.sha256(_canonical.encode(body)).hexdigest()
-
-
-def store_unavailable(exc: Exception) -> AppError:
-    """Map a store failure to 503 ``E_STORE_UNAVAILABLE`` (AppErrors pass unchanged)."""
-    if isinstance(exc, AppError):
-        return exc
-    log.error("store_failed", error=repr(exc))
-    return ServiceUnavailableError(
-        "The record store is unavailable; nothing was stored.", code="E_STORE_UNAVAILABLE"
-    )
-
-
-def planned_events(plan: PlanResponse, run_id: str, kind: str) -> list[CloudEvent]:
-    """Build one ``rebalancing_planned`` event per world of ``plan`` (SPEC §7).
-
-    Args:
-        plan: the answer (its ``per_world`` names the worlds).
-        run_id: the run the plan belongs to.
-        kind: ``"apply"`` or ``"allocations"`` (part of the idempotency key).
-
-    Returns:
-        Events whose ``data`` carries only that world's plan; v2 adds only that world's
-        ``alpha_metrics`` (per_world[w] and per_strategy[s][w]) and the ``rebalance_intent``.
-    """
-    version = 2 if isinstance(plan, PlanV2) else 1
-    stamp = datetime.now(UTC).isoformat()
-    events: list[CloudEvent] = []
-    for world_id, world_plan in plan.per_world.items():
-        data: dict[str, Any] = {
-            "world_id": world_id,
-            "plan": msgspec.to_builtins(world_plan),
-            "version": EVENT_PAYLOAD_VERSION,
-            "schema_version": version,
-            "run_id": run_id,
-            "idempotency_key": f"{kind}:{run_id}:{world_id}",
-        }
-        if isinstance(plan, PlanV2):
-            metrics = plan.alpha_metrics
-            data["alpha_metrics"] = {
-                "per_world": {world_id: metrics.per_world[world_id]}
-                if world_id in metrics.per_world
-                else {},
-                "per_strategy": {
-                    strategy: {world_id: by_world[world_id]}
-                    for strategy, by_world in metrics.per_strategy.items()
-                    if world_id in by_world
-                },
-            }
-            data["rebalance_intent"] = msgspec.to_builtins(plan.rebalance_intent)
-        events.append(
-            CloudEvent(
-                id=str(uuid.uuid4()),
-                source=EVENT_SOURCE_WORLDSERVICE,
-                type=REBALANCING_PLANNED,
-                subject=world_id,
-                time=stamp,
-                data=data,
-                specversion=SPECVERSION,
-            )
-        )
-    return events
-
-
-class ApplyResult(msgspec.Struct, frozen=True, kw_only=True):
-    """An apply's answer: the stored response bytes and whether it was a replay."""
-
-    body: bytes
-    run_id: str
-    replayed: bool
-
-    def plan(self) -> PlanResponse:
-        """Decode the stored answer."""
-        return _plan_decoder.decode(self.body)
 
 
 class ApplyingService:
@@ -195,7 +99,7 @@ class ApplyingService:
             self._metrics.plan_computed(version, request.mode.lower())
             self._metrics.apply_recorded(replayed=False)
         log.info("plan_applied", run_id=run_id, worlds=len(events), schema_version=version)
-        return ApplyResult(body=body, run_id=run_id, replayed=False)
+        return ApplyResult(plan=plan, body=body, run_id=run_id, replayed=False)
 
     async def history(self, world_id: str | None, limit: int) -> list[StoredPlan]:
         """Return applied plans, newest first, optionally only those touching ``world_id``.
@@ -219,10 +123,13 @@ class ApplyingService:
         if stored.request_hash != request_hash:
             raise ConflictError(
                 f"run_id {stored.run_id!r} was already applied with a different request.",
-                code="E_RUN_ID_CONFLICT",
+                code=Code.RUN_ID_CONFLICT,
                 extra={"run_id": stored.run_id},
             )
         if self._metrics is not None:
             self._metrics.apply_recorded(replayed=True)
         log.info("plan_apply_replayed", run_id=stored.run_id)
-        return ApplyResult(body=stored.response, run_id=stored.run_id, replayed=True)
+        return ApplyResult(
+            plan=decode_plan(stored.response), body=stored.response, run_id=stored.run_id,
+            replayed=True,
+        )

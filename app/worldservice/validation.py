@@ -10,7 +10,7 @@ import numpy as np
 
 from app.contracts.rebalancing import PositionSlice, RebalanceRequest
 from app.errors import ErrorItem, PayloadTooLargeError, ValidationFailedError
-from app.worldservice.netting import Columns
+from app.worldservice.planner.columns import Columns
 
 __all__ = ["MAX_ERRORS", "validate_request"]
 

@@ -36,7 +36,9 @@ RECEIVE_TIMEOUT = 10.0
 
 def planned_event(world_id: str, *, v2: bool = False, **extra: Any) -> CloudEvent:
     """A ``rebalancing_planned`` event; with ``v2`` it carries the v2-only fields."""
-    plan: dict[str, Any] = {"schema_version": 2 if v2 else 1, "per_world": {}, "global_deltas": []}
+    plan: dict[str, Any] = {
+        "world_id": world_id, "scale_world": 0.5, "scale_by_strategy": {"s": 0.5}, "deltas": []
+    }
     data: dict[str, Any] = {
         "world_id": world_id,
         "plan": plan,
@@ -49,7 +51,6 @@ def planned_event(world_id: str, *, v2: bool = False, **extra: Any) -> CloudEven
         metrics = {"per_world": {world_id: {"alpha_performance.sharpe": 1.5}}, "per_strategy": {}}
         intent = {"meta": {"ticket": "T-1"}}
         data.update(alpha_metrics=metrics, rebalance_intent=intent)
-        plan.update(alpha_metrics=metrics, rebalance_intent=intent)
     return new_event(REBALANCING_PLANNED, "worldgate/worldservice", data, subject=world_id)
 
 

@@ -162,7 +162,7 @@ def test_since_beyond_the_log_gets_live_events(app: WsApp) -> None:
 
 
 def test_replay_failure_gets_an_error_frame_and_1011(app: WsApp) -> None:
-    app.call(app.store.stop)  # the event log is gone
+    app.call(app.store.close)  # the event log is gone
     with app.client.websocket_connect("/events?since=0") as ws:
         subscribed(ws)
         assert recv(ws)["code"] == "E_REPLAY_FAILED"

@@ -9,13 +9,15 @@ import anyio
 import pytest
 from litestar.testing import TestClient
 
+from app.contracts.rebalancing import ApplyRequest, RebalanceRequest
 from app.contracts.worldservice_client import WorldServiceCapabilities, WorldServiceReply
 from app.gateway.health import GatewayHealth
 from app.main import create_app
 from app.settings import Settings
 from app.testing import free_port
-from app.worldservice.client import InProcessWorldServiceClient
-from app.worldservice.planning import PlanningService
+from app.worldservice.face import InProcessWorldService
+from app.worldservice.plans import PlanningService
+from app.worldservice.versions import capabilities_of
 
 
 def test_default_health_bits_top_level_and_nested(client: TestClient[Any]) -> None:
@@ -100,7 +102,8 @@ class _Counting:
     """The real in-process adapter, counting capability probes."""
 
     def __init__(self, settings: Settings) -> None:
-        self.inner = InProcessWorldServiceClient(settings, PlanningService(settings))
+        caps = capabilities_of(settings.worldservice.server)
+        self.inner = InProcessWorldService(caps, PlanningService(settings))
         self.calls = 0
 
     async def capabilities(self) -> WorldServiceCapabilities:
@@ -110,11 +113,11 @@ class _Counting:
     async def ping(self) -> bool:
         return await self.inner.ping()
 
-    async def plan(self, body: dict[str, Any]) -> WorldServiceReply:
-        return await self.inner.plan(body)
+    async def plan(self, request: RebalanceRequest) -> WorldServiceReply:
+        return await self.inner.plan(request)
 
-    async def apply(self, body: dict[str, Any]) -> WorldServiceReply:
-        return await self.inner.apply(body)
+    async def apply(self, request: ApplyRequest) -> WorldServiceReply:
+        return await self.inner.apply(request)
 
 
 @pytest.mark.anyio

@@ -56,7 +56,7 @@ async def plan_error(url: str, *, retries: int) -> AppError:
         with pytest.raises(AppError) as caught:
             await client.plan(request_body())
     finally:
-        await client.stop()
+        await client.close()
     return caught.value
 
 
@@ -75,7 +75,7 @@ async def test_slow_worldservice_is_504_and_apply_is_not_resent(urls: dict[str, 
                 await call(request_body())
             assert (caught.value.status, caught.value.code) == (504, "E_WORLDSERVICE_UNAVAILABLE")
     finally:
-        await client.stop()
+        await client.close()
 
 
 @pytest.mark.anyio

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from app.contracts.lots import round_to_lot, round_to_tick
 from app.contracts.rebalancing import OverlayConfig
 from app.errors import AppError
-from app.gateway.constraints import RuleBook, round_to_lot, round_to_tick
+from app.gateway.constraints import RuleBook
 from app.gateway.orders import GLOBAL_BATCH, Conversion, convert_plan
 from app.settings import InstrumentConstraint, VenuePolicy
 from tests.gateway.factories import plan_v1, pos, request_of

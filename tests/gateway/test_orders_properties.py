@@ -5,7 +5,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.gateway.constraints import LOT_TOLERANCE, RuleBook
+from app.contracts.lots import LOT_TOLERANCE
+from app.gateway.constraints import RuleBook
 from app.gateway.orders import convert_plan
 from app.settings import InstrumentConstraint
 from tests.gateway.factories import plan_v1, pos, request_of

@@ -118,7 +118,7 @@ async def test_relay_fans_out_dedupes_and_never_blocks_on_a_full_client() -> Non
         assert relay.duplicates == 3 and relay.relayed == 4
         assert slow.dropped == 3  # one queued, the rest summed up in a lag marker
     finally:
-        await relay.stop()
+        await relay.close()
     await bus.publish(REBALANCING_PLANNED, planned_event("after-stop"))
     await anyio.lowlevel.checkpoint()
     assert relay.relayed == 4  # the subscription is gone

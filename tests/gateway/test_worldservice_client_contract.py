@@ -14,7 +14,13 @@ from typing import Any
 import msgspec
 import pytest
 
-from app.contracts.rebalancing import PlanResponse, PlanV1, PlanV2, RebalanceRequest
+from app.contracts.rebalancing import (
+    ApplyRequest,
+    PlanResponse,
+    PlanV1,
+    PlanV2,
+    RebalanceRequest,
+)
 from app.contracts.worldservice_client import (
     WorldServiceCapabilities,
     WorldServiceClient,
@@ -26,8 +32,10 @@ from app.gateway.negotiation import NegotiatingClient
 from app.main import create_app
 from app.settings import Settings, load_settings
 from app.testing import serve_in_thread
-from app.worldservice.client import InProcessWorldServiceClient
-from app.worldservice.planning import PlanningService
+from app.web.decoding import decode_body
+from app.worldservice.face import InProcessWorldService
+from app.worldservice.plans import PlanningService
+from app.worldservice.versions import capabilities_of
 from tests.gateway.factories import request_body
 from tests.gateway.servers import LegacyWorldService
 
@@ -80,20 +88,25 @@ class LegacyPlanning(PlanningService):
         return super().plan(request)
 
 
+def typed(body: dict[str, Any]) -> RebalanceRequest:
+    """Decode a body as the Gateway's edge does before handing it to the client port."""
+    return decode_body(msgspec.json.encode(body), RebalanceRequest)
+
+
 class Recording:
-    """Wraps an adapter and records every body handed to it (what goes on the wire)."""
+    """Wraps an adapter and records every request handed to it (what goes on the wire)."""
 
     def __init__(self, inner: WorldServiceClient) -> None:
         self.inner = inner
         self.bodies: list[dict[str, Any]] = []
 
-    async def plan(self, body: dict[str, Any]) -> WorldServiceReply:
-        self.bodies.append(body)
-        return await self.inner.plan(body)
+    async def plan(self, request: RebalanceRequest) -> WorldServiceReply:
+        self.bodies.append(msgspec.to_builtins(request))
+        return await self.inner.plan(request)
 
-    async def apply(self, body: dict[str, Any]) -> WorldServiceReply:
-        self.bodies.append(body)
-        return await self.inner.apply(body)
+    async def apply(self, request: ApplyRequest) -> WorldServiceReply:
+        self.bodies.append(msgspec.to_builtins(request))
+        return await self.inner.apply(request)
 
     async def capabilities(self) -> WorldServiceCapabilities:
         return await self.inner.capabilities()
@@ -119,18 +132,19 @@ async def build(request: pytest.FixtureRequest, servers: Servers) -> AsyncIterat
         else:
             settings = ws_settings(servers.paths.get(name, Path("unused")), name)
             planning = (LegacyPlanning if name == "legacy" else PlanningService)(settings)
-            adapter = InProcessWorldServiceClient(settings, planning)
+            caps = capabilities_of(settings.worldservice.server)
+            adapter = InProcessWorldService(caps, planning)
         recording = Recording(adapter)
         return NegotiatingClient(recording, configured), recording
 
     yield make
     for http in opened:
-        await http.stop()
+        await http.close()
 
 
 async def test_v2_gateway_and_v2_worldservice_negotiate_v2_with_metrics(build: Build) -> None:
     client, _ = await build("v2", 2)
-    result = await client.plan(request_body())
+    result = await client.plan(typed(request_body()))
     assert (result.schema_version, result.requested, result.fell_back) == (2, 2, False)
     assert isinstance(result.plan, PlanV2)
     sharpe = result.plan.alpha_metrics.per_world["a"]["alpha_performance.sharpe"]
@@ -139,22 +153,22 @@ async def test_v2_gateway_and_v2_worldservice_negotiate_v2_with_metrics(build: B
 
 async def test_v1_worldservice_answers_v1_without_v2_fields(build: Build) -> None:
     client, recording = await build("v1", 2)
-    result = await client.plan(request_body())
+    result = await client.plan(typed(request_body()))
     assert recording.bodies[0]["schema_version"] == 2  # the configured version was sent
     assert result.schema_version == 1 and isinstance(result.plan, PlanV1)
-    assert b"alpha_metrics" not in result.content and b"rebalance_intent" not in result.content
+    assert b"alpha_metrics" not in result.body() and b"rebalance_intent" not in result.body()
 
 
 async def test_an_explicit_lower_version_is_honoured(build: Build) -> None:
     client, recording = await build("v2", 2)
-    result = await client.plan(request_body(schema_version=1))
+    result = await client.plan(typed(request_body(schema_version=1)))
     assert recording.bodies[0]["schema_version"] == 1
     assert result.schema_version == 1
 
 
 async def test_configured_v1_sends_v1(build: Build) -> None:
     client, recording = await build("v2", 1)
-    result = await client.plan(request_body(schema_version=2))
+    result = await client.plan(typed(request_body(schema_version=2)))
     assert recording.bodies[0]["schema_version"] == 1
     assert result.schema_version == 1
 
@@ -164,7 +178,7 @@ async def test_refused_v2_is_retried_once_as_v1_without_the_key(
 ) -> None:
     servers.legacy.bodies.clear()
     client, recording = await build("legacy", 2)
-    result = await client.plan(request_body(schema_version=2))
+    result = await client.plan(typed(request_body(schema_version=2)))
     assert result.fell_back and result.schema_version == 1 and result.requested == 2
     assert [b.get("schema_version") for b in recording.bodies] == [2, None]
     assert "schema_version" not in recording.bodies[1]
@@ -176,7 +190,7 @@ async def test_refused_v2_is_retried_once_as_v1_without_the_key(
 async def test_validation_errors_pass_through_unchanged(build: Build) -> None:
     client, _ = await build("v2", 1)
     with pytest.raises(AppError) as caught:
-        await client.plan(request_body(mode="sideways"))
+        await client.plan(typed(request_body(mode="sideways")))
     assert (caught.value.status, caught.value.code) == (422, "E_VALIDATION")
     assert any(e["path"] == "$.mode" for e in caught.value.errors or [])
 
@@ -186,14 +200,14 @@ async def test_a_missing_field_is_a_422(build: Build) -> None:
     body = request_body()
     del body["total_equity"]
     with pytest.raises(AppError) as caught:
-        await client.plan(body)
+        await client.plan(typed(body))
     assert caught.value.status == 422
 
 
 async def test_schema_version_required_400_passes_through(build: Build) -> None:
     client, recording = await build("required", 1)
     with pytest.raises(AppError) as caught:
-        await client.plan(request_body())
+        await client.plan(typed(request_body()))
     assert (caught.value.status, caught.value.code) == (400, "E_SCHEMA_VERSION_REQUIRED")
     assert len(recording.bodies) == 1  # no retry for a v1 request
 

@@ -36,4 +36,4 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
     try:
         yield instance
     finally:
-        await instance.stop()
+        await instance.close()

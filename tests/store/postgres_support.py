@@ -20,13 +20,13 @@ async def drop_schema(dsn: str, schema: str) -> None:
 
 
 class TestPostgresStore(PostgresStore):
-    """Drops its schema on ``stop`` unless ``keep_schema`` (a test re-opens it)."""
+    """Drops its schema on ``close`` unless ``keep_schema`` (a test re-opens it)."""
 
     __test__ = False  # not a pytest test class
     keep_schema = False
 
-    async def stop(self) -> None:
-        await super().stop()
+    async def close(self) -> None:
+        await super().close()
         if self.schema and not self.keep_schema:
             await drop_schema(self.dsn, self.schema)
 

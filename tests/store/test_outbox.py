@@ -46,7 +46,7 @@ async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
     instance = SqliteStore(tmp_path / "outbox.sqlite3")
     await instance.start()
     yield instance
-    await instance.stop()
+    await instance.close()
 
 
 async def save(store: SqliteStore, run_id: str, worlds: list[str]) -> list[CloudEvent]:
@@ -69,7 +69,7 @@ async def test_start_publishes_what_was_stored_before(store: SqliteStore) -> Non
     async with bus.subscribe([REBALANCING_PLANNED]) as sub:
         await publisher.start()
         got = await receive(sub, 3)
-        await publisher.stop()
+        await publisher.close()
     assert [e.event.id for e in got] == [e.id for e in events]
     assert all(e.event.seq is not None for e in got)
     assert await store.outbox_backlog() == 0
@@ -84,7 +84,7 @@ async def test_nudge_wakes_the_publisher(store: SqliteStore) -> None:
         events = await save(store, "r1", ["a"])
         publisher.nudge()
         got = await receive(sub, 1)
-        await publisher.stop()
+        await publisher.close()
     assert got[0].event.id == events[0].id
 
 
@@ -95,7 +95,7 @@ async def test_bus_failure_keeps_rows_and_retries(store: SqliteStore) -> None:
     async with bus.subscribe([REBALANCING_PLANNED]) as sub:
         await publisher.start()
         got = await receive(sub, 2)
-        await publisher.stop()
+        await publisher.close()
     assert bus.failures == 0
     assert [e.event.id for e in got] == [e.id for e in events]
     assert await store.outbox_backlog() == 0
@@ -118,7 +118,7 @@ async def test_stop_flushes_what_is_left(store: SqliteStore) -> None:
         await publisher.start()
         await anyio.wait_all_tasks_blocked()
         events = await save(store, "r1", ["a", "b", "c", "d", "e"])  # nobody nudges
-        await publisher.stop()
+        await publisher.close()
         got = await receive(sub, 5)
     assert [e.event.id for e in got] == [e.id for e in events]
     assert await store.outbox_backlog() == 0
@@ -133,6 +133,6 @@ async def test_dead_publishers_rows_are_sent_again_with_the_same_ids(store: Sqli
     async with bus.subscribe([REBALANCING_PLANNED]) as sub:
         await publisher.start()
         (again,) = await receive(sub, 1)
-        await publisher.stop()
+        await publisher.close()
     assert again.event.id == claimed.event.id == events[0].id
     assert again.event.seq == claimed.seq

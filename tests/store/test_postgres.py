@@ -37,8 +37,8 @@ async def pair() -> AsyncIterator[tuple[PostgresStore, PostgresStore]]:
     try:
         yield first, second
     finally:
-        await second.stop()
-        await first.stop()
+        await second.close()
+        await first.close()
 
 
 async def save(store: PostgresStore, run_id: str, worlds: int = 2) -> None:
@@ -57,9 +57,9 @@ async def test_migrations_run_once_and_newer_schema_is_refused() -> None:
     store = make_postgres_store()
     store.keep_schema = True
     await store.start()
-    await store.stop()
+    await store.close()
     await store.start()  # a current schema is left alone
-    await store.stop()
+    await store.close()
     assert store.schema is not None
     conn = await asyncpg.connect(store.dsn, server_settings={"search_path": store.schema})
     try:
@@ -199,4 +199,4 @@ async def test_store_recovers_when_its_connections_are_dropped() -> None:
         assert await store.get_plan("before") is not None
         assert await store.get_plan("after") is not None
     finally:
-        await store.stop()
+        await store.close()

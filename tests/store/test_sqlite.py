@@ -21,7 +21,7 @@ async def test_start_creates_folder_and_migrates(tmp_path: Path) -> None:
     path = tmp_path / "deep" / "er" / "db.sqlite3"
     store = SqliteStore(path)
     await store.start()
-    await store.stop()
+    await store.close()
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -38,13 +38,13 @@ async def test_data_survives_reopen(tmp_path: Path) -> None:
     first = SqliteStore(path)
     await first.start()
     await first.save_plan(plan, [event])
-    await first.stop()
+    await first.close()
     second = SqliteStore(path)
     await second.start()  # migrations are not re-run on a current database
     assert await second.get_plan("r") == plan
     (logged,) = await second.claim_unpublished(10, 30.0, "after-restart")
     assert logged.event.id == event.id
-    await second.stop()
+    await second.close()
 
 
 async def test_newer_database_is_refused(tmp_path: Path) -> None:

@@ -9,11 +9,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from app.contracts.lots import round_to_lot
 from app.contracts.rebalancing import RebalanceRequest, SymbolDelta
-from app.worldservice import netting
-from app.worldservice.lots import round_to_lot
-from app.worldservice.netting import PlanOverflowError, columns, group
-from app.worldservice.planner import NOISE_RELATIVE, compute_plan
+from app.worldservice.planner import (
+    NOISE_RELATIVE,
+    PlanOverflowError,
+    arrays,
+    columns,
+    compute_plan,
+    netting,
+)
+from app.worldservice.planner.arrays import group
 from tests.worldservice.plan_builders import pos, request
 
 Key = tuple[str, str]
@@ -98,7 +104,8 @@ def test_vectorised_plan_matches_the_reference(
     )
     with pytest.MonkeyPatch.context() as patch:
         # pack_limit 2 forces the row-comparing grouping instead of packed int64 codes.
-        patch.setattr(netting, "_PACK_LIMIT", pack_limit)
+        patch.setattr(arrays, "PACK_LIMIT", pack_limit)
+        patch.setattr(netting, "PACK_LIMIT", pack_limit)
         parts = compute_plan(req)
     per_world, global_deltas = reference_deltas(req)
     assert {w: p.deltas for w, p in parts.per_world.items() if p.deltas} == per_world

@@ -10,7 +10,7 @@ import pytest
 from litestar.testing import TestClient
 
 from app.metrics import METRIC_KEYS, default_metrics
-from app.worldservice.api import INLINE_PLAN_POSITIONS
+from app.worldservice.plans import INLINE_PLAN_POSITIONS
 from tests.worldservice.plan_builders import pos, request_json
 
 URL = "/worldservice/rebalancing/plan"

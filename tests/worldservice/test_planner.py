@@ -7,13 +7,12 @@ from typing import Any
 
 import pytest
 
+from app.contracts.lots import round_to_lot
 from app.contracts.rebalancing import OverlayConfig, SymbolDelta
 from app.worldservice.planner import (
-    GC_PAUSE_POSITIONS,
     PlanOverflowError,
     PlanParts,
     compute_plan,
-    round_to_lot,
     world_scale,
 )
 from tests.worldservice.plan_builders import pos, request
@@ -300,8 +299,8 @@ def test_hybrid_without_fraction_is_rejected() -> None:
         compute_plan(request(mode="hybrid", overlay=OVERLAY, **OVERLAY_REQUEST))
 
 
-def test_big_requests_pause_and_restore_the_gc() -> None:
-    n = GC_PAUSE_POSITIONS
+def test_big_requests_leave_the_gc_enabled() -> None:
+    n = 50_000
     positions = [pos("w", f"s{i % 3}", f"S{i % 500}", 1.0 + i % 7, 10.0) for i in range(n)]
     parts = compute_plan(
         request(world_alloc_before={"w": 0.5}, world_alloc_after={"w": 0.25}, positions=positions)

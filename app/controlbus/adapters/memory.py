@@ -29,7 +29,8 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from app.contracts.events import CloudEvent
 from app.controlbus.ports import BusEnvelope
-from app.errors import ServiceUnavailableError
+from app.errors import Code, ServiceUnavailableError
+from app.runtime.lifecycle import Component
 
 __all__ = ["MemoryControlBus", "MemoryGroupSubscription", "MemorySubscription"]
 
@@ -166,7 +167,7 @@ class MemoryGroupSubscription:
         self._group.wake()
 
 
-class MemoryControlBus:
+class MemoryControlBus(Component):
     """The in-memory ControlBus adapter (see the module docstring for the delivery policy).
 
     Args:
@@ -197,9 +198,6 @@ class MemoryControlBus:
             group.wake()
         self._groups.clear()
 
-    async def stop(self) -> None:
-        """Lifecycle alias of ``close``."""
-        await self.close()
 
     async def ping(self) -> bool:
         """Return True while the bus is open."""
@@ -213,7 +211,7 @@ class MemoryControlBus:
         """
         if self._closed:
             raise ServiceUnavailableError(
-                "The control bus is closed.", code="E_CONTROLBUS_UNAVAILABLE"
+                "The control bus is closed.", code=Code.CONTROLBUS_UNAVAILABLE
             )
         seq = self._seq.get(topic, 0) + 1
         self._seq[topic] = seq

@@ -40,7 +40,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from app.contracts.events import CloudEvent
 from app.controlbus.adapters.redis_reader import RedisSubscription, StreamNames
 from app.controlbus.ports import BusEnvelope
-from app.errors import ServiceUnavailableError
+from app.errors import Code, ServiceUnavailableError
+from app.runtime.lifecycle import Component
 
 __all__ = ["RedisStreamsControlBus", "RedisSubscription", "bus_seq_of"]
 
@@ -56,7 +57,7 @@ def bus_seq_of(entry_id: str) -> int:
     return int(millis) * 1_000_000 + int(count or 0)
 
 
-class RedisStreamsControlBus:
+class RedisStreamsControlBus(Component):
     """The Redis Streams ControlBus adapter (see the module docstring for the policy).
 
     Args:
@@ -94,7 +95,7 @@ class RedisStreamsControlBus:
     def _client(self) -> Redis:
         if self._redis is None or self._closed:
             raise ServiceUnavailableError(
-                "The control bus is closed.", code="E_CONTROLBUS_UNAVAILABLE"
+                "The control bus is closed.", code=Code.CONTROLBUS_UNAVAILABLE
             )
         return self._redis
 
@@ -125,9 +126,6 @@ class RedisStreamsControlBus:
             await self._redis.aclose()
             self._redis = None
 
-    async def stop(self) -> None:
-        """Lifecycle alias of ``close``."""
-        await self.close()
 
     async def ping(self) -> bool:
         """Return True when Redis answers ``PING`` within a second."""
@@ -156,7 +154,7 @@ class RedisStreamsControlBus:
         except _TRANSIENT as exc:
             log.warning("controlbus_publish_failed", topic=topic, error=str(exc))
             raise ServiceUnavailableError(
-                "The control bus (Redis) is unreachable.", code="E_CONTROLBUS_UNAVAILABLE"
+                "The control bus (Redis) is unreachable.", code=Code.CONTROLBUS_UNAVAILABLE
             ) from exc
         entry_id = raw.decode() if isinstance(raw, bytes) else str(raw)
         return BusEnvelope(topic=topic, bus_seq=bus_seq_of(entry_id), event=event, receipt=entry_id)

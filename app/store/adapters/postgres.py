@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from app.contracts.events import CloudEvent
-from app.errors import ConflictError
+from app.errors import Code, ConflictError
 from app.store.adapters.postgres_events import PostgresEventLog
 from app.store.adapters.rows import (
     allocation_record,
@@ -199,7 +199,7 @@ class PostgresStore(PostgresEventLog):
                 if stored_hash != execution.request_hash:
                     raise ConflictError(
                         f"execution {execution.execution_id} is stored with another request",
-                        code="E_EXECUTION_CONFLICT",
+                        code=Code.EXECUTION_CONFLICT,
                     )
                 return
             await self._insert_events(conn, events)

@@ -21,7 +21,8 @@ import asyncpg
 import structlog
 
 from app.contracts.events import CloudEvent
-from app.errors import ServiceUnavailableError
+from app.errors import Code, ServiceUnavailableError
+from app.runtime.lifecycle import Component
 from app.store.adapters.postgres_migrations import migrate
 from app.store.adapters.rows import encode_event
 
@@ -43,7 +44,7 @@ _DB_ERRORS = (
 )
 
 
-class PostgresBase:
+class PostgresBase(Component):
     """Lifecycle, the pool and the transaction helper.
 
     Args:
@@ -104,7 +105,7 @@ class PostgresBase:
         self._pool = pool
         log.info("store_started", backend="postgres", schema=self.schema, version=version)
 
-    async def stop(self) -> None:
+    async def close(self) -> None:
         """Close the pool once the running calls have returned their connections."""
         pool, self._pool = self._pool, None
         if pool is not None:
@@ -125,7 +126,7 @@ class PostgresBase:
             "store_error", backend="postgres", error=str(exc), error_type=type(exc).__name__
         )
         return ServiceUnavailableError(
-            "The record store is unavailable; nothing was stored.", code="E_STORE_UNAVAILABLE"
+            "The record store is unavailable; nothing was stored.", code=Code.STORE_UNAVAILABLE
         )
 
     @asynccontextmanager
@@ -133,7 +134,7 @@ class PostgresBase:
         """A pooled connection; database and network errors become a 503."""
         if self._pool is None:
             raise ServiceUnavailableError(
-                "The record store is not started.", code="E_STORE_UNAVAILABLE"
+                "The record store is not started.", code=Code.STORE_UNAVAILABLE
             )
         try:
             async with self._pool.acquire(timeout=self._timeout) as conn:

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from app.contracts.events import CloudEvent
-from app.errors import ConflictError
+from app.errors import Code, ConflictError
 from app.store.adapters.rows import (
     allocation_record,
     allocation_run,
@@ -177,7 +177,7 @@ class SqliteStore(SqliteEventLog):
                 if row[0] != execution.request_hash:
                     raise ConflictError(
                         f"execution {execution.execution_id} is stored with another request",
-                        code="E_EXECUTION_CONFLICT",
+                        code=Code.EXECUTION_CONFLICT,
                     )
                 return
             conn.execute(

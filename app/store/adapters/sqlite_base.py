@@ -21,7 +21,8 @@ import msgspec
 import structlog
 
 from app.contracts.events import CloudEvent
-from app.errors import AppError, ServiceUnavailableError
+from app.errors import AppError, Code, ServiceUnavailableError
+from app.runtime.lifecycle import Component
 from app.store.adapters.rows import encode_event
 from app.store.adapters.sqlite_migrations import migrate
 
@@ -40,7 +41,7 @@ def _connect(path: str) -> sqlite3.Connection:
     return conn
 
 
-class SqliteBase:
+class SqliteBase(Component):
     """Lifecycle, the writer/reader connections and the transaction helpers.
 
     Args:
@@ -79,7 +80,7 @@ class SqliteBase:
             raise self._unavailable(exc) from exc
         log.info("store_started", backend="sqlite", path=str(self.path))
 
-    async def stop(self) -> None:
+    async def close(self) -> None:
         """Close the connections once running calls have finished."""
         async with self._write_lock, self._read_lock:
             for conn in (self._writer, self._reader):
@@ -107,13 +108,13 @@ class SqliteBase:
     def _unavailable(self, exc: BaseException) -> ServiceUnavailableError:
         log.error("store_error", backend="sqlite", error=str(exc), error_type=type(exc).__name__)
         return ServiceUnavailableError(
-            "The record store is unavailable; nothing was stored.", code="E_STORE_UNAVAILABLE"
+            "The record store is unavailable; nothing was stored.", code=Code.STORE_UNAVAILABLE
         )
 
     def _conn(self, conn: sqlite3.Connection | None) -> sqlite3.Connection:
         if conn is None:
             raise ServiceUnavailableError(
-                "The record store is not started.", code="E_STORE_UNAVAILABLE"
+                "The record store is not started.", code=Code.STORE_UNAVAILABLE
             )
         return conn
 

@@ -1,180 +1,32 @@
-"""Vectorised per-position passes of the planner: position columns, grouping and netting."""
+"""The fourth planner pass: netted changes to lot-rounded, dust-free per-world and global deltas."""
 
 from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import numpy.typing as npt
 
-from app.contracts.rebalancing import PositionSlice, SymbolDelta
-from app.worldservice.lots import EXACT_INT_LIMIT, LOT_TOLERANCE, lot_info, lot_qty
+from app.contracts.lots import EXACT_INT_LIMIT, LOT_TOLERANCE, lot_info, lot_qty
+from app.contracts.rebalancing import SymbolDelta
+from app.worldservice.planner.arrays import (
+    FloatArray,
+    IntArray,
+    PlanOverflowError,
+    as_objects,
+    group,
+    sums,
+)
+from app.worldservice.planner.columns import Columns
+from app.worldservice.planner.netting import Netted
 
-__all__ = [
-    "Columns",
-    "FloatArray",
-    "IntArray",
-    "NOISE_RELATIVE",
-    "Netted",
-    "PlanOverflowError",
-    "as_objects",
-    "columns",
-    "group",
-    "net_keys",
-    "plan_deltas",
-    "sums",
-]
+__all__ = ["NOISE_RELATIVE", "plan_deltas"]
 
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.intp]
 NOISE_RELATIVE = 1e-12
 """A netted notional change smaller than this fraction of the key's gross notional is float
 noise from summation order (not a trade) and is treated as zero."""
-_PACK_LIMIT = 2**62
-"""Two codes are packed into one int64 (``a * nb + b``) while the product stays below this."""
-
-
-@dataclass(frozen=True, slots=True)
-class Columns:
-    """The positions as columns: string fields as codes into sorted name lists.
-
-    Codes follow the names' sort order, so sorting codes sorts by name. A missing venue
-    is the name ``""`` (sorts first).
-    """
-
-    n: int
-    world: IntArray
-    strategy: IntArray
-    symbol: IntArray
-    venue: IntArray
-    worlds: list[str]
-    strategies: list[str]
-    symbols: list[str]
-    venues: list[str]
-    qty: FloatArray
-    mark: FloatArray
-
-
-@dataclass(frozen=True, slots=True)
-class Netted:
-    """Per netted (world, symbol, venue) key, in key order: codes and summed figures.
-
-    Attributes:
-        world, symbol, venue: the key's codes (see ``Columns``).
-        change: Σ notional change; ``abs_qty``: Σ|qty|; ``abs_notional``: Σ|qty|·mark.
-    """
-
-    world: IntArray
-    symbol: IntArray
-    venue: IntArray
-    change: FloatArray
-    abs_qty: FloatArray
-    abs_notional: FloatArray
-
-
-def _codes(values: list[str]) -> tuple[IntArray, list[str]]:
-    names = sorted(set(values))
-    index = {name: i for i, name in enumerate(names)}
-    return np.fromiter(map(index.__getitem__, values), np.intp, len(values)), names
-
-
-def columns(positions: Sequence[PositionSlice]) -> Columns:
-    """Split ``positions`` into columns (one C-speed pass per field).
-
-    Args:
-        positions: the request's positions.
-
-    Returns:
-        The columns; quantities and marks as float64.
-    """
-    n = len(positions)
-    world, worlds = _codes([p.world_id for p in positions])
-    strategy, strategies = _codes([p.strategy_id for p in positions])
-    symbol, symbols = _codes([p.symbol for p in positions])
-    venue, venues = _codes([p.venue or "" for p in positions])
-    qty = np.fromiter([p.qty for p in positions], np.float64, n)
-    mark = np.fromiter([p.mark for p in positions], np.float64, n)
-    return Columns(n, world, strategy, symbol, venue, worlds, strategies, symbols, venues,
-                   qty, mark)
-
-
-def group(a: IntArray, b: IntArray, nb: int) -> tuple[IntArray, IntArray, IntArray]:
-    """Group rows by the pair ``(a, b)`` (codes, ``0 <= b < nb``), groups in ``(a, b)`` order.
-
-    Returns:
-        ``(group_a, group_b, inverse)``: each group's pair and each row's group number.
-    """
-    if not len(a):
-        empty = np.zeros(0, np.intp)
-        return empty, empty, empty
-    span = (int(a.max()) + 1) * nb
-    if span >= _PACK_LIMIT:  # too many distinct values to pack into one int64: compare rows
-        rows, inverse = np.unique(np.stack((a, b), axis=1), axis=0, return_inverse=True)
-        return rows[:, 0], rows[:, 1], inverse.reshape(-1).astype(np.intp)
-    packed = a.astype(np.int64) * nb + b
-    if span <= 2 * len(a) + 4096:  # dense: mark the packed values present, no sort
-        present = np.flatnonzero(np.bincount(packed, minlength=span))
-        number = np.empty(span, np.intp)
-        number[present] = np.arange(len(present))
-        inverse = number[packed]
-    else:
-        present, inverse = np.unique(packed, return_inverse=True)
-        inverse = inverse.reshape(-1).astype(np.intp)
-    group_a, group_b = np.divmod(present, nb)
-    return group_a.astype(np.intp), group_b.astype(np.intp), inverse
-
-
-def sums(inverse: IntArray, weights: FloatArray, groups: int) -> FloatArray:
-    """Σ ``weights`` per group, added in row order (as a plain Python loop would)."""
-    out: FloatArray = np.bincount(inverse, weights=weights, minlength=groups).astype(
-        np.float64, copy=False
-    )
-    return out
-
-
-def net_keys(cols: Columns, notional: FloatArray, scale_minus_one: FloatArray) -> Netted:
-    """Net the positions per (world, symbol, venue): notional change and mark weights.
-
-    Args:
-        cols: the position columns.
-        notional: ``qty · mark`` per position.
-        scale_minus_one: ``s − 1`` per position, ``s`` its effective strategy scale.
-
-    Returns:
-        The netted keys in (world, symbol, venue) order.
-    """
-    nv, ns = len(cols.venues), len(cols.symbols)
-    if len(cols.worlds) * ns * nv < _PACK_LIMIT:  # (world, symbol) packed into one code
-        world_symbol, venue, inverse = group(cols.world * ns + cols.symbol, cols.venue, nv)
-        world, symbol = np.divmod(world_symbol, ns)
-    else:
-        gw, gs, ws = group(cols.world, cols.symbol, ns)
-        pair, venue, inverse = group(ws, cols.venue, nv)
-        world, symbol = gw[pair], gs[pair]
-    keys = len(venue)
-    return Netted(
-        world=world,
-        symbol=symbol,
-        venue=venue,
-        change=sums(inverse, notional * scale_minus_one, keys),
-        abs_qty=sums(inverse, np.abs(cols.qty), keys),
-        abs_notional=sums(inverse, np.abs(notional), keys),
-    )
-
-
-def as_objects(names: Iterable[str | None]) -> npt.NDArray[np.object_]:
-    """``names`` as a numpy object array (so codes can pick names in one indexing step)."""
-    items = list(names)
-    out = np.empty(len(items), dtype=object)
-    out[:] = items
-    return out
-
-
-class PlanOverflowError(ValueError):
-    """A planned figure is not finite (inputs so large that the arithmetic overflows)."""
 
 
 class _Lots:

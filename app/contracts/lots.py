@@ -1,4 +1,9 @@
-"""Lot arithmetic for the planner: rounding toward zero to lot multiples without float residue."""
+"""Lot and tick arithmetic of the contract, shared by the planner and order conversion.
+
+Quantities are rounded toward zero to lot multiples without float residue (``0.3``, never
+``0.30000000000000004``), counting a quantity within ``LOT_TOLERANCE`` lots of a multiple as
+that multiple (sums of lot multiples carry float noise).
+"""
 
 from __future__ import annotations
 
@@ -14,6 +19,8 @@ __all__ = [
     "lot_info",
     "lot_qty",
     "round_to_lot",
+    "round_to_tick",
+    "subtract_lots",
 ]
 
 LOT_TOLERANCE = 1e-9
@@ -24,9 +31,16 @@ EXACT_INT_LIMIT = float(2**53)  # integers below this are exact floats
 
 
 @functools.lru_cache(maxsize=4096)
+def _exact(value: float) -> Decimal:
+    # repr() is the shortest round-tripping form: 0.1 becomes Decimal("0.1"), not the binary
+    # expansion of the double nearest to it.
+    return Decimal(repr(value))
+
+
+@functools.lru_cache(maxsize=4096)
 def lot_info(lot: float) -> LotInfo:
     """``lot`` as ``m / 10**d`` with integer ``m`` (cached: requests reuse a few lot sizes)."""
-    exact = Decimal(repr(lot))
+    exact = _exact(lot)
     _, digits, exponent = exact.as_tuple()
     mantissa = int("".join(map(str, digits)))
     if isinstance(exponent, int) and -22 <= exponent <= 0 and mantissa < EXACT_INT_LIMIT:
@@ -35,7 +49,13 @@ def lot_info(lot: float) -> LotInfo:
 
 
 def lot_count(units: float) -> int:
-    """Whole lots in ``units`` lots: toward zero, snapping within ``LOT_TOLERANCE``."""
+    """Whole lots in ``units`` lots: toward zero, snapping within ``LOT_TOLERANCE``.
+
+    Raises:
+        ValueError: ``units`` is not finite.
+    """
+    if not math.isfinite(units):
+        raise ValueError(f"a quantity of {units} lots is not finite")
     nearest = round(units)
     if -LOT_TOLERANCE <= units - nearest <= LOT_TOLERANCE:
         return nearest
@@ -63,9 +83,29 @@ def round_to_lot(qty: float, lot: float | None) -> float:
         lot: the lot size (> 0), or None for no rounding.
 
     Returns:
-        The rounded quantity (``0.3``, never ``0.30000000000000004``).
+        The rounded quantity (``0.0`` when less than one lot).
+
+    Raises:
+        ValueError: ``qty`` is not finite.
     """
     if lot is None:
         return qty
     count = lot_count(qty / lot)
     return lot_qty(count, lot_info(lot)) if count else 0.0
+
+
+def subtract_lots(minuend: float, subtrahend: float) -> float:
+    """Return ``minuend - subtrahend`` exactly for two lot-rounded quantities.
+
+    Float subtraction of two large lot multiples can leave noise of more than
+    ``LOT_TOLERANCE`` lots, which ``round_to_lot`` would then cut by a whole lot; decimal
+    arithmetic on their shortest reprs keeps the difference an exact multiple.
+    """
+    return float(_exact(minuend) - _exact(subtrahend))
+
+
+def round_to_tick(price: float, tick: float | None) -> float:
+    """Round ``price`` to the nearest multiple of ``tick`` (unchanged when ``tick`` is None)."""
+    if tick is None:
+        return price
+    return float(Decimal(round(price / tick)) * _exact(tick))

@@ -1,0 +1,74 @@
+"""Request ids: bound to every log line of a connection and echoed on every HTTP answer."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+import structlog
+from litestar.enums import ScopeType
+from litestar.middleware import ASGIMiddleware
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+__all__ = [
+    "REQUEST_ID_HEADER",
+    "REQUEST_ID_KEY",
+    "RequestIdMiddleware",
+    "request_id_from",
+    "with_request_id",
+]
+
+#: The header a caller may send (and every HTTP answer carries) to correlate log lines.
+REQUEST_ID_HEADER = "x-request-id"
+
+# A caller-chosen id is echoed into logs, so only plain tokens are accepted (no log
+# injection, no unbounded size); anything else is replaced by a fresh id.
+_VALID_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+REQUEST_ID_KEY = REQUEST_ID_HEADER.encode("latin-1")
+"""The header name as it appears in ASGI messages."""
+_SCOPE_KEY = "worldgate.request_id"
+
+
+def request_id_from(scope: Scope) -> str:
+    """Return the connection's request id: the one already chosen, the caller's
+    ``X-Request-ID`` when it is a plain token, else a new uuid4 hex."""
+    chosen = scope.get(_SCOPE_KEY)
+    if isinstance(chosen, str):
+        return chosen
+    for key, value in scope.get("headers", ()):
+        if key.lower() == REQUEST_ID_KEY:
+            candidate = value.decode("latin-1")
+            if _VALID_ID.match(candidate):
+                return candidate
+            break
+    return uuid.uuid4().hex
+
+
+def with_request_id(message: Any, request_id: str) -> None:
+    """Add the ``X-Request-ID`` header to an ``http.response.start`` message (once)."""
+    headers = list(message.get("headers", ()))
+    if not any(key.lower() == REQUEST_ID_KEY for key, _ in headers):
+        message["headers"] = [*headers, (REQUEST_ID_KEY, request_id.encode("latin-1"))]
+
+
+class RequestIdMiddleware(ASGIMiddleware):
+    """Binds ``request_id`` (structlog contextvars) and echoes it on HTTP answers."""
+
+    scopes = (ScopeType.HTTP, ScopeType.WEBSOCKET)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        """Serve one connection inside its request-id context."""
+        request_id = request_id_from(scope)
+        scope[_SCOPE_KEY] = request_id  # type: ignore[literal-required]
+        with structlog.contextvars.bound_contextvars(request_id=request_id):
+            if scope["type"] != ScopeType.HTTP:
+                await next_app(scope, receive, send)
+                return
+
+            async def send_with_id(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    with_request_id(message, request_id)
+                await send(message)
+
+            await next_app(scope, receive, send_with_id)

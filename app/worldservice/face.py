@@ -1,0 +1,57 @@
+"""WorldService's own in-process face: the Gateway's client port without HTTP in between."""
+
+from __future__ import annotations
+
+from app.contracts.rebalancing import ApplyRequest, RebalanceRequest
+from app.contracts.worldservice_client import WorldServiceCapabilities, WorldServiceReply
+from app.errors import Code, ServiceUnavailableError
+from app.worldservice.applying import ApplyingService
+from app.worldservice.plans import PlanningService
+
+__all__ = ["InProcessWorldService"]
+
+
+class InProcessWorldService:
+    """Calls WorldService's use cases directly, with the same answers and errors as HTTP.
+
+    The Gateway decodes a body with the same edge decoder WorldService's routes use and
+    hands the typed request over; the use cases then validate and refuse exactly as they do
+    behind ``POST /worldservice/...`` (a parity test holds the two faces together).
+
+    Args:
+        capabilities: what this WorldService serves.
+        planning: the plan use case.
+        applying: the apply use case (None when this process cannot apply).
+    """
+
+    def __init__(
+        self,
+        capabilities: WorldServiceCapabilities,
+        planning: PlanningService,
+        applying: ApplyingService | None = None,
+    ) -> None:
+        self._capabilities = capabilities
+        self._planning = planning
+        self._applying = applying
+
+    async def plan(self, request: RebalanceRequest) -> WorldServiceReply:
+        """Plan ``request`` as ``POST /worldservice/rebalancing/plan`` would."""
+        return WorldServiceReply(plan=await self._planning.answer(request))
+
+    async def apply(self, request: ApplyRequest) -> WorldServiceReply:
+        """Apply ``request`` as ``POST /worldservice/rebalancing/apply`` would."""
+        if self._applying is None:
+            raise ServiceUnavailableError(
+                "WorldService cannot apply plans in this process.",
+                code=Code.WORLDSERVICE_UNAVAILABLE,
+            )
+        result = await self._applying.apply(request)
+        return WorldServiceReply(plan=result.plan, content=result.body, replayed=result.replayed)
+
+    async def capabilities(self) -> WorldServiceCapabilities:
+        """Return this WorldService's capabilities (from its settings)."""
+        return self._capabilities
+
+    async def ping(self) -> bool:
+        """The in-process WorldService is always reachable."""
+        return True

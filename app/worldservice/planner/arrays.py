@@ -1,0 +1,78 @@
+"""The numeric toolkit of the planner passes: array types, grouping, sums, overflow guard."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = [
+    "PACK_LIMIT",
+    "FloatArray",
+    "IntArray",
+    "PlanOverflowError",
+    "as_objects",
+    "finite",
+    "group",
+    "sums",
+]
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.intp]
+PACK_LIMIT = 2**62
+"""Two codes are packed into one int64 (``a * nb + b``) while the product stays below this."""
+
+
+class PlanOverflowError(ValueError):
+    """A planned figure is not finite (inputs so large that the arithmetic overflows)."""
+
+
+def finite(value: float, what: str) -> float:
+    """Return ``value``, or raise ``PlanOverflowError`` naming ``what`` when it is not finite."""
+    if not math.isfinite(value):
+        raise PlanOverflowError(f"{what} is not finite; the inputs are too large to plan")
+    return value
+
+
+def group(a: IntArray, b: IntArray, nb: int) -> tuple[IntArray, IntArray, IntArray]:
+    """Group rows by the pair ``(a, b)`` (codes, ``0 <= b < nb``), groups in ``(a, b)`` order.
+
+    Returns:
+        ``(group_a, group_b, inverse)``: each group's pair and each row's group number.
+    """
+    if not len(a):
+        empty = np.zeros(0, np.intp)
+        return empty, empty, empty
+    span = (int(a.max()) + 1) * nb
+    if span >= PACK_LIMIT:  # too many distinct values to pack into one int64: compare rows
+        rows, inverse = np.unique(np.stack((a, b), axis=1), axis=0, return_inverse=True)
+        return rows[:, 0], rows[:, 1], inverse.reshape(-1).astype(np.intp)
+    packed = a.astype(np.int64) * nb + b
+    if span <= 2 * len(a) + 4096:  # dense: mark the packed values present, no sort
+        present = np.flatnonzero(np.bincount(packed, minlength=span))
+        number = np.empty(span, np.intp)
+        number[present] = np.arange(len(present))
+        inverse = number[packed]
+    else:
+        present, inverse = np.unique(packed, return_inverse=True)
+        inverse = inverse.reshape(-1).astype(np.intp)
+    group_a, group_b = np.divmod(present, nb)
+    return group_a.astype(np.intp), group_b.astype(np.intp), inverse
+
+
+def sums(inverse: IntArray, weights: FloatArray, groups: int) -> FloatArray:
+    """Σ ``weights`` per group, added in row order (as a plain Python loop would)."""
+    out: FloatArray = np.bincount(inverse, weights=weights, minlength=groups).astype(
+        np.float64, copy=False
+    )
+    return out
+
+
+def as_objects(names: Iterable[str | None]) -> npt.NDArray[np.object_]:
+    """``names`` as a numpy object array (so codes can pick names in one indexing step)."""
+    items = list(names)
+    out = np.empty(len(items), dtype=object)
+    out[:] = items
+    return out
