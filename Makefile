@@ -20,6 +20,7 @@ run: install
 
 lint: install
 	$(BIN)/ruff check app tests benchmarks docs/examples
+	$(BIN)/lint-imports
 
 types: install
 	$(BIN)/mypy

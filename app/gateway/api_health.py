@@ -6,7 +6,7 @@ from litestar import get
 from litestar.di import NamedDependency
 
 from app.contracts.health import HealthReport, StatusReport
-from app.errors import ServiceUnavailableError
+from app.errors import Code, ServiceUnavailableError
 from app.gateway.health import GatewayHealth
 
 __all__ = ["HEALTH_HANDLERS", "get_health", "get_ready", "get_status"]
@@ -46,7 +46,7 @@ async def get_status(gateway_health: NamedDependency[GatewayHealth]) -> StatusRe
 def get_ready(gateway_health: NamedDependency[GatewayHealth]) -> dict[str, str]:
     """Answer ``GET /ready``: 200 once every component has started, 503 before/after."""
     if not gateway_health.ready:
-        raise ServiceUnavailableError("The Gateway is not ready yet.", code="E_NOT_READY")
+        raise ServiceUnavailableError("The Gateway is not ready yet.", code=Code.NOT_READY)
     return {"status": "ready"}
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.errors import Code
+
 __all__ = [
     "ConflictError",
     "InvalidRequest",
@@ -136,7 +138,7 @@ def error_from_response(status: int, body: object, text: str = "") -> WorldgateE
     raw_detail = data.get("detail")
     detail = str(raw_detail) if raw_detail is not None else (text.strip()[:200] or "no detail")
     cls: type[WorldgateError]
-    if code == "E_SCHEMA_VERSION_REQUIRED":
+    if code == Code.SCHEMA_VERSION_REQUIRED:
         cls = SchemaVersionRequired
     elif status >= 500:
         cls = ServerError

@@ -16,6 +16,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketExce
 from websockets.sync.client import ClientConnection, connect
 
 from app.contracts.events import CloudEvent
+from app.errors import Code
 from app.sdk.calls import auth_headers, error_answer
 from app.sdk.errors import SdkError, StreamError, Unauthorized, Unreachable
 from app.sdk.wire import decode_event
@@ -70,7 +71,7 @@ def _refusal(url: str, exc: Exception) -> SdkError:
         return error_answer(exc.response.status_code, body, body.decode("utf-8", "replace"))
     if isinstance(exc, ConnectionClosed) and exc.rcvd is not None:
         if exc.rcvd.code == _WS_UNAUTHORIZED:
-            return Unauthorized(401, "E_UNAUTHORIZED", exc.rcvd.reason or "token required")
+            return Unauthorized(401, Code.UNAUTHORIZED, exc.rcvd.reason or "token required")
         return StreamError(f"E_WS_CLOSE_{exc.rcvd.code}", exc.rcvd.reason or "closed")
     return Unreachable(url, str(exc) or type(exc).__name__)
 
@@ -101,7 +102,7 @@ class _Frames:
         frame = _control(raw)
         if frame is not None:
             if frame["type"] == "error":
-                raise StreamError(str(frame.get("code", "E_STREAM")), str(frame.get("detail")))
+                raise StreamError(str(frame.get("code", Code.STREAM)), str(frame.get("detail")))
             if frame["type"] == "subscribed":
                 self.subscribed = frame
             else:

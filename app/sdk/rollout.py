@@ -13,6 +13,7 @@ import msgspec
 
 from app.contracts.events import REBALANCING_PLANNED, CloudEvent
 from app.contracts.rebalancing import RebalanceIntent, RebalanceRequest
+from app.errors import Code
 from app.sdk.checks import V2_FIELDS, Check, health_problems, v1_plan_problems, v2_plan_problems
 from app.sdk.client import GatewayClient
 from app.sdk.errors import SdkError, Unreachable, WorldgateError
@@ -167,7 +168,7 @@ class _Checklist:
                 raw = call()
             except WorldgateError as exc:
                 required = ws_caps.get("alpha_metrics_required") is True
-                if required and exc.code == "E_SCHEMA_VERSION_REQUIRED":
+                if required and exc.code == Code.SCHEMA_VERSION_REQUIRED:
                     evidence.append(f"{label}: refused with 400 E_SCHEMA_VERSION_REQUIRED "
                                     "(alpha_metrics_required is on)")
                 else:
