@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import uuid
-from datetime import UTC, datetime
 
 import msgspec
 import structlog
@@ -12,11 +10,11 @@ import structlog
 from app.contracts.events import (
     EVENT_SOURCE_WORLDSERVICE,
     REBALANCING_PLANNED,
-    SPECVERSION,
     CloudEvent,
     PlannedPayload,
     PlannedV1,
     PlannedV2,
+    new_event,
 )
 from app.contracts.rebalancing import PLAN_DECODER, AlphaMetricsEnvelope, PlanResponse, PlanV2
 from app.errors import AppError, Code, ServiceUnavailableError
@@ -96,7 +94,6 @@ def planned_events(plan: PlanResponse, run_id: str, kind: str) -> list[CloudEven
         Events whose payload carries only that world's plan; v2 adds only that world's
         ``alpha_metrics`` and the ``rebalance_intent``.
     """
-    stamp = datetime.now(UTC).isoformat()
     events: list[CloudEvent] = []
     for world_id, world_plan in plan.per_world.items():
         key = f"{kind}:{run_id}:{world_id}"
@@ -112,14 +109,6 @@ def planned_events(plan: PlanResponse, run_id: str, kind: str) -> list[CloudEven
                 world_id=world_id, plan=world_plan, run_id=run_id, idempotency_key=key
             )
         events.append(
-            CloudEvent(
-                id=str(uuid.uuid4()),
-                source=EVENT_SOURCE_WORLDSERVICE,
-                type=REBALANCING_PLANNED,
-                subject=world_id,
-                time=stamp,
-                data=payload,
-                specversion=SPECVERSION,
-            )
+            new_event(REBALANCING_PLANNED, EVENT_SOURCE_WORLDSERVICE, payload, subject=world_id)
         )
     return events
