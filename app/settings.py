@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
+from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -14,7 +15,7 @@ from app.errors import ConfigError
 
 __all__ = [
     "ControlBusSettings",
-    "DEFAULT_CONFIG_PATH",
+    "DEFAULTS_RESOURCE",
     "GatewaySettings",
     "InstrumentConstraint",
     "OutboxSettings",
@@ -29,9 +30,12 @@ __all__ = [
     "WorldServiceSettings",
     "load_settings",
     "merge_tables",
+    "read_defaults",
 ]
 
-DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "config" / "default.toml"
+DEFAULTS_RESOURCE = "default.toml"
+"""The embedded defaults: a data file of the ``app`` package (shipped inside the wheel).
+``config/default.toml`` in the repository is a byte-identical copy that the docs show."""
 ENV_PREFIX = "WORLDGATE__"
 CONFIG_ENV = "WORLDGATE_CONFIG"
 
@@ -177,6 +181,12 @@ class Settings(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
     security: SecuritySettings = msgspec.field(default_factory=SecuritySettings)
 
 
+def read_defaults() -> dict[str, Any]:
+    """Return the embedded defaults (``app/default.toml``), read from the installed package."""
+    text = resources.files("app").joinpath(DEFAULTS_RESOURCE).read_text(encoding="utf-8")
+    return tomllib.loads(text)
+
+
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
         with path.open("rb") as fh:
@@ -270,7 +280,7 @@ def load_settings(
             or two switches contradict each other.
     """
     env = os.environ if environ is None else environ
-    data = _read_toml(DEFAULT_CONFIG_PATH)
+    data = read_defaults()
     extra = config_path or env.get(CONFIG_ENV)
     if extra:
         data = merge_tables(data, _read_toml(Path(extra)))

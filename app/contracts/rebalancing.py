@@ -134,12 +134,22 @@ class _PlanBase(
 class PlanV1(_PlanBase, tag=1, frozen=True, kw_only=True):
     """Schema v1 response: never carries v2 fields."""
 
+    @property
+    def schema_version(self) -> int:
+        """The schema version of this answer (its wire tag): 1."""
+        return 1
+
 
 class PlanV2(_PlanBase, tag=2, frozen=True, kw_only=True):
     """Schema v2 response: adds ``alpha_metrics`` and the echoed ``rebalance_intent``."""
 
     alpha_metrics: AlphaMetricsEnvelope
     rebalance_intent: RebalanceIntent
+
+    @property
+    def schema_version(self) -> int:
+        """The schema version of this answer (its wire tag): 2."""
+        return 2
 
 
 PlanResponse = PlanV1 | PlanV2

@@ -18,6 +18,7 @@ from app.sdk.errors import (
     WorldgateError,
 )
 from app.sdk.events import AsyncEventStream, EventStream
+from app.sdk.frames import metric_rows, plan_rows
 from app.sdk.report import Report, build_report
 from app.sdk.runner import EffectiveCapabilities, Runner
 from app.sdk.runner_async import AsyncRunner
@@ -46,4 +47,6 @@ __all__ = [
     "Unreachable",
     "WorldgateError",
     "build_report",
+    "metric_rows",
+    "plan_rows",
 ]

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, overload
 
 import msgspec
-import structlog
 
 from app.contracts.rebalancing import PlanResponse, RebalanceIntent, RebalanceRequest
+from app.sdk.calls import RequestLike
 from app.sdk.client import AsyncGatewayClient, GatewayClient
 from app.sdk.errors import Unreachable
+from app.sdk.logs import get_logger
 from app.sdk.wire import GatewayHealth
 
 __all__ = [
@@ -22,7 +23,7 @@ __all__ = [
     "shape_request",
 ]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 class EffectiveCapabilities(msgspec.Struct, frozen=True, kw_only=True):
@@ -65,19 +66,76 @@ def effective_capabilities(health: GatewayHealth | None) -> EffectiveCapabilitie
 ReturnsByStrategy = Mapping[str, Mapping[str, Sequence[float]]]
 
 
+_V2_KEYS = ("schema_version", "rebalance_intent", "realized_returns_by_world",
+            "realized_returns_by_strategy")
+
+
+def _returns_by_strategy(
+    *sources: ReturnsByStrategy | None,
+) -> dict[str, dict[str, list[float]]]:
+    out: dict[str, dict[str, list[float]]] = {}
+    for source in sources:
+        for world, strategies in (source or {}).items():
+            for strategy, series in strategies.items():
+                out.setdefault(world, {})[strategy] = [float(r) for r in series]
+    return out
+
+
+def _shape_mapping(
+    request: Mapping[str, Any],
+    caps: EffectiveCapabilities,
+    by_strategy: dict[str, dict[str, list[float]]],
+    by_world: dict[str, list[float]],
+    intent: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    """``shape_request`` for a plain dict: the same keys set or removed, the rest kept
+    as given (fields this SDK does not know travel unchanged)."""
+    data = dict(request)
+    if caps.schema_version < 2:
+        for key in _V2_KEYS:
+            data.pop(key, None)
+        return data
+    data["schema_version"] = 2
+    data["rebalance_intent"] = {"meta": dict(intent or {})}
+    if by_world:
+        data["realized_returns_by_world"] = by_world
+    if by_strategy:
+        data["realized_returns_by_strategy"] = by_strategy
+    return data
+
+
+@overload
 def shape_request(
-    request: RebalanceRequest,
+    request: RebalanceRequest, caps: EffectiveCapabilities, *,
+    recorded: ReturnsByStrategy | None = ..., returns_by_strategy: ReturnsByStrategy | None = ...,
+    returns_by_world: Mapping[str, Sequence[float]] | None = ...,
+    intent: Mapping[str, Any] | None = ...,
+) -> RebalanceRequest: ...
+
+
+@overload
+def shape_request(
+    request: Mapping[str, Any], caps: EffectiveCapabilities, *,
+    recorded: ReturnsByStrategy | None = ..., returns_by_strategy: ReturnsByStrategy | None = ...,
+    returns_by_world: Mapping[str, Sequence[float]] | None = ...,
+    intent: Mapping[str, Any] | None = ...,
+) -> dict[str, Any]: ...
+
+
+def shape_request(
+    request: RequestLike,
     caps: EffectiveCapabilities,
     *,
     recorded: ReturnsByStrategy | None = None,
     returns_by_strategy: ReturnsByStrategy | None = None,
     returns_by_world: Mapping[str, Sequence[float]] | None = None,
     intent: Mapping[str, Any] | None = None,
-) -> RebalanceRequest:
+) -> RebalanceRequest | dict[str, Any]:
     """Shape a request for ``caps``: v2 with returns and intent, or a clean v1 one.
 
     Args:
-        request: the base request (its own v2 fields are replaced).
+        request: the base request, a ``RebalanceRequest`` or a plain dict in the wire shape
+            (its own v2 fields are replaced; a dict comes back as a new dict).
         caps: the effective capabilities.
         recorded: returns recorded so far, ``{world: {strategy: returns}}``.
         returns_by_strategy: more strategy returns, taking precedence over ``recorded``.
@@ -88,17 +146,16 @@ def shape_request(
         With v2: ``schema_version=2``, the returns and the intent. With v1: no
         ``schema_version``, no returns and no intent (what a v1 client sends).
     """
+    by_strategy = (_returns_by_strategy(recorded, returns_by_strategy)
+                   if caps.schema_version >= 2 else {})
+    by_world = {w: [float(r) for r in s] for w, s in (returns_by_world or {}).items()}
+    if not isinstance(request, RebalanceRequest):
+        return _shape_mapping(request, caps, by_strategy, by_world, intent)
     if caps.schema_version < 2:
         return msgspec.structs.replace(
             request, schema_version=None, rebalance_intent=None,
             realized_returns_by_world=None, realized_returns_by_strategy=None,
         )
-    by_strategy: dict[str, dict[str, list[float]]] = {}
-    for source in (recorded or {}, returns_by_strategy or {}):
-        for world, strategies in source.items():
-            for strategy, series in strategies.items():
-                by_strategy.setdefault(world, {})[strategy] = [float(r) for r in series]
-    by_world = {w: [float(r) for r in s] for w, s in (returns_by_world or {}).items()}
     return msgspec.structs.replace(
         request,
         schema_version=2,
@@ -166,12 +223,12 @@ class _Negotiation(Generic[C]):
 
     def _shape(
         self,
-        request: RebalanceRequest,
+        request: RequestLike,
         caps: EffectiveCapabilities,
         returns_by_strategy: ReturnsByStrategy | None,
         returns_by_world: Mapping[str, Sequence[float]] | None,
         intent: Mapping[str, Any] | None,
-    ) -> RebalanceRequest:
+    ) -> RequestLike:
         return shape_request(
             request, caps, recorded=self._returns, returns_by_strategy=returns_by_strategy,
             returns_by_world=returns_by_world, intent=intent,
@@ -213,25 +270,29 @@ class Runner(_Negotiation[GatewayClient]):
 
     def build_request(
         self,
-        request: RebalanceRequest,
+        request: RequestLike,
         *,
         returns_by_strategy: ReturnsByStrategy | None = None,
         returns_by_world: Mapping[str, Sequence[float]] | None = None,
         intent: Mapping[str, Any] | None = None,
-    ) -> RebalanceRequest:
-        """Shape a request for the current capabilities (see ``shape_request``)."""
+    ) -> RequestLike:
+        """Shape a request (a ``RebalanceRequest`` or a dict) for the current capabilities
+        (see ``shape_request``)."""
         return self._shape(request, self.capabilities, returns_by_strategy, returns_by_world,
                            intent)
 
     def plan(
         self,
-        request: RebalanceRequest,
+        request: RequestLike,
         *,
         returns_by_strategy: ReturnsByStrategy | None = None,
         returns_by_world: Mapping[str, Sequence[float]] | None = None,
         intent: Mapping[str, Any] | None = None,
     ) -> PlanResponse:
-        """Ask the Gateway for a plan with the negotiated version; v1 or v2 comes back."""
+        """Ask the Gateway for a plan with the negotiated version; v1 or v2 comes back.
+
+        ``request`` is a ``RebalanceRequest`` or a plain dict in the wire shape.
+        """
         return self.client.plan(self.build_request(
             request, returns_by_strategy=returns_by_strategy,
             returns_by_world=returns_by_world, intent=intent,
@@ -239,7 +300,7 @@ class Runner(_Negotiation[GatewayClient]):
 
     def apply(
         self,
-        request: RebalanceRequest,
+        request: RequestLike,
         *,
         run_id: str | None = None,
         returns_by_strategy: ReturnsByStrategy | None = None,

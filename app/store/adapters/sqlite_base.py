@@ -24,6 +24,7 @@ from app.contracts.events import CloudEvent
 from app.errors import AppError, Code, ServiceUnavailableError
 from app.runtime.lifecycle import Component
 from app.store.adapters.rows import encode_event
+from app.store.adapters.sqlite_lock import StoreLock
 from app.store.adapters.sqlite_migrations import migrate
 
 __all__ = ["SqliteBase"]
@@ -56,27 +57,39 @@ class SqliteBase(Component):
         self._reader: sqlite3.Connection | None = None
         self._write_lock = anyio.Lock()
         self._read_lock = anyio.Lock()
+        self._owner = StoreLock(self.path)
 
     # -- lifecycle ---------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Create the folder, open the connections and run the migrations."""
+        """Create the folder, take ownership of the file, open it and run the migrations.
+
+        Raises:
+            StoreInUseError: another process owns the file (see ``sqlite_lock``).
+            ServiceUnavailableError: the file cannot be created or opened.
+        """
         if self._writer is not None:
             return
 
         def open_all() -> tuple[sqlite3.Connection, sqlite3.Connection]:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            writer = _connect(str(self.path))
+            self._owner.acquire()
+            try:
+                writer = _connect(str(self.path))
+            except BaseException:
+                self._owner.release()
+                raise
             try:
                 migrate(writer)
                 return writer, _connect(str(self.path))
             except BaseException:
                 writer.close()
+                self._owner.release()
                 raise
 
         try:
             self._writer, self._reader = await anyio.to_thread.run_sync(open_all)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             raise self._unavailable(exc) from exc
         log.info("store_started", backend="sqlite", path=str(self.path))
 
@@ -86,6 +99,8 @@ class SqliteBase(Component):
             for conn in (self._writer, self._reader):
                 if conn is not None:
                     conn.close()
+            if self._writer is not None:
+                self._owner.release()
             self._writer = self._reader = None
 
     async def ping(self) -> bool:
