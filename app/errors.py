@@ -56,6 +56,7 @@ class Code(StrEnum):
     # Things that do not exist.
     WORLD_NOT_FOUND = "E_WORLD_NOT_FOUND"
     EXECUTION_NOT_FOUND = "E_EXECUTION_NOT_FOUND"
+    PLAN_NOT_FOUND = "E_PLAN_NOT_FOUND"  # no plan applied under that run_id
     # Dependencies that cannot serve now.
     SERVICE_UNAVAILABLE = "E_SERVICE_UNAVAILABLE"
     STORE_UNAVAILABLE = "E_STORE_UNAVAILABLE"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from typing import Annotated, Any
 
+import msgspec
 from litestar import Request, Response, get, post
 from litestar.di import NamedDependency, Provide
 from litestar.enums import MediaType
@@ -15,12 +16,14 @@ from app.contracts.rebalancing import ApplyRequest, RebalanceRequest
 from app.gateway.execution import ExecuteOptions, ExecutionService
 from app.gateway.negotiation import NegotiatingClient
 from app.web.decoding import decode_body
+from app.web.pages import Limit, next_cursor, page_start
 
 __all__ = [
     "REBALANCING_HANDLERS",
     "apply_rebalance",
     "execute_rebalance",
     "get_execution",
+    "list_executions",
     "plan_rebalance",
 ]
 
@@ -130,4 +133,56 @@ async def get_execution(
     return _json(await execution.get(execution_id))
 
 
-REBALANCING_HANDLERS = [plan_rebalance, apply_rebalance, execute_rebalance, get_execution]
+EXECUTIONS = "executions"
+"""The cursor kind of the executions list."""
+
+
+class SubmittedExecution(msgspec.Struct, frozen=True, kw_only=True):
+    """One submitted execution of the list: its ids and its stored answer."""
+
+    execution_id: str
+    world_ids: list[str]
+    batch_ids: list[str]
+    created_at: float
+    response: dict[str, Any]
+
+
+class SubmittedExecutions(msgspec.Struct, frozen=True, kw_only=True):
+    """``GET /rebalancing/executions``: newest first; ``next`` as for applied plans."""
+
+    executions: list[SubmittedExecution]
+    next: str | None
+
+
+@get(
+    "/rebalancing/executions",
+    summary="List submitted executions, newest first, a page at a time",
+    description=(
+        "Optionally only executions with a batch for `world_id`; `limit` 1..1000 (default "
+        "50); pass the answer's `next` as `cursor` for the following page."
+    ),
+    tags=["gateway"],
+)
+async def list_executions(
+    execution: NamedDependency[ExecutionService],
+    world_id: FromQuery[str | None] = None,
+    limit: Limit = 50,
+    cursor: FromQuery[str | None] = None,
+) -> SubmittedExecutions:
+    """Answer ``GET /rebalancing/executions``."""
+    page = await execution.history(world_id, limit, page_start(EXECUTIONS, cursor))
+    return SubmittedExecutions(
+        executions=[
+            SubmittedExecution(
+                execution_id=r.execution_id, world_ids=r.world_ids, batch_ids=r.batch_ids,
+                created_at=r.created_at, response=msgspec.json.decode(r.response),
+            )
+            for r in page.executions
+        ],
+        next=next_cursor(EXECUTIONS, page.next),
+    )
+
+
+REBALANCING_HANDLERS = [
+    plan_rebalance, apply_rebalance, execute_rebalance, list_executions, get_execution,
+]

@@ -135,13 +135,17 @@ async def _writer(
             await socket.send_text(encode_message(item.frame()))
         elif isinstance(item, Resubscribe):
             window: tuple[int, int] | Exception | None = None
-            if item.spec.since is not None:
-                try:
-                    window = await event_log.retained_range()
-                except Exception as exc:  # reported after the `subscribed` frame, below
-                    window = exc
-            await socket.send_text(encode_message(item.spec.describe()))
-            if window is not None:
+            try:
+                window = await event_log.retained_range()
+            except Exception as exc:  # reported after the `subscribed` frame, below
+                window = exc if item.spec.since is not None else None
+            subscribed = item.spec.describe()
+            if isinstance(window, tuple):
+                # Where a client without a `since` resumes from if it loses the connection
+                # before its first event: everything after this seq reaches it.
+                subscribed["latest_seq"] = window[1]
+            await socket.send_text(encode_message(subscribed))
+            if window is not None and item.spec.since is not None:
                 try:
                     if isinstance(window, Exception):
                         raise window

@@ -34,7 +34,7 @@ from app.gateway.negotiation import NegotiatingClient, alpha_metrics_present
 from app.gateway.orders import GLOBAL_BATCH, Conversion, convert_plan
 from app.gateway.shared_account import check_policy, figures_of
 from app.settings import Settings
-from app.store.ports import ExecutionRecord, ExecutionStore
+from app.store.ports import ExecutionPage, ExecutionRecord, ExecutionStore
 from app.telemetry import AppMetrics
 
 __all__ = ["ExecuteOptions", "ExecutionService"]
@@ -274,6 +274,20 @@ class ExecutionService:
         if self.nudge is not None:
             self.nudge()
         return content
+
+    async def history(
+        self, world_id: str | None, limit: int, before: int | None = None
+    ) -> ExecutionPage:
+        """Return a page of submitted executions, newest first (see ``list_executions``)."""
+        try:
+            return await self.store.list_executions(world_id, limit, before)
+        except AppError:
+            raise
+        except Exception as exc:  # any store failure: say so, never a 500
+            log.exception("execution_list_failed")
+            raise ServiceUnavailableError(
+                "The execution store is unavailable.", code=Code.STORE_UNAVAILABLE
+            ) from exc
 
     async def get(self, execution_id: str) -> bytes:
         """Return the stored answer of a submitted execution (404 when unknown)."""

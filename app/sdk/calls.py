@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
+from urllib.parse import quote
 
 import msgspec
 
@@ -22,7 +23,11 @@ __all__ = [
     "error_answer",
     "execute",
     "execute_response",
+    "get_execution",
+    "get_plan",
     "health",
+    "list_executions",
+    "list_plans",
     "plan",
     "read_answer",
     "worldservice_base",
@@ -187,3 +192,39 @@ def execute_response(body: object) -> ExecuteResponse:
         return msgspec.convert(body, ExecuteResponse, strict=False)
     except msgspec.ValidationError as exc:
         raise ProtocolError(f"execute answer does not match the contract: {exc}") from exc
+
+
+def _page_params(world_id: str | None, limit: int, cursor: str | None) -> dict[str, str]:
+    params = {"limit": str(limit)}
+    if world_id is not None:
+        params["world_id"] = world_id
+    if cursor is not None:
+        params["cursor"] = cursor
+    return params
+
+
+def list_plans(
+    worldservice_url: str, world_id: str | None, limit: int, cursor: str | None
+) -> Call[dict[str, Any]]:
+    """``GET <worldservice>/rebalancing/plans``: ``{"plans": [...], "next": cursor|None}``."""
+    return Call("GET", f"{worldservice_url}/rebalancing/plans", _object,
+                params=_page_params(world_id, limit, cursor))
+
+
+def get_plan(worldservice_url: str, run_id: str) -> Call[dict[str, Any]]:
+    """``GET <worldservice>/rebalancing/plans/{run_id}``: one applied plan."""
+    return Call("GET", f"{worldservice_url}/rebalancing/plans/{quote(run_id, safe='')}",
+                _object)
+
+
+def list_executions(
+    world_id: str | None, limit: int, cursor: str | None
+) -> Call[dict[str, Any]]:
+    """``GET /rebalancing/executions``: ``{"executions": [...], "next": cursor|None}``."""
+    return Call("GET", "/rebalancing/executions", _object,
+                params=_page_params(world_id, limit, cursor))
+
+
+def get_execution(execution_id: str) -> Call[dict[str, Any]]:
+    """``GET /rebalancing/executions/{execution_id}``: the stored execute answer."""
+    return Call("GET", f"/rebalancing/executions/{quote(execution_id, safe='')}", _object)

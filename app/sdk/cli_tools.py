@@ -148,6 +148,8 @@ def rollout(url: str, token: str | None, timeout: float, out: str | None,
         except OSError as exc:
             cannot("write to", out, exc, "--out")
         click.echo("wrote " + ", ".join(str(p) for p in paths))
+    if result.skipped:
+        click.echo("not run (stopped at the first failure): " + "; ".join(result.skipped))
     failed = sum(not c.ok for c in result.checks)
     click.echo("ready for schema v2" if result.ok else f"not ready: {failed} check(s) failed")
     raise SystemExit(result.exit_code)

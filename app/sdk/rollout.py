@@ -1,4 +1,4 @@
-"""The v2 rollout checklist (seed §1–§4) as live checks against a running deployment."""
+"""The schema v2 rollout checklist as live checks against a running deployment."""
 
 from __future__ import annotations
 
@@ -31,6 +31,8 @@ class Rollout(msgspec.Struct, kw_only=True):
     checked_at: str
     checks: list[Check] = msgspec.field(default_factory=list)
     unreachable: bool = False
+    skipped: list[str] = msgspec.field(default_factory=list)
+    """Checks not run because an earlier one failed (the run stops at the first failure)."""
 
     @property
     def ok(self) -> bool:
@@ -46,7 +48,8 @@ class Rollout(msgspec.Struct, kw_only=True):
         """JSON form (``rollout.json``)."""
         return {"url": self.url, "checked_at": self.checked_at, "ok": self.ok,
                 "exit_code": self.exit_code,
-                "checks": [msgspec.to_builtins(c) for c in self.checks]}
+                "checks": [msgspec.to_builtins(c) for c in self.checks],
+                "skipped": list(self.skipped)}
 
 
 def render_rollout_md(result: Rollout) -> str:
@@ -56,6 +59,7 @@ def render_rollout_md(result: Rollout) -> str:
              "| check | ok | evidence |", "|---|---|---|"]
     lines += [f"| {c.name} | {'✅' if c.ok else '❌'} | {c.evidence.replace('|', '/')} |"
               for c in result.checks]
+    lines += [f"| {name} | ⏭ | not run: an earlier check failed |" for name in result.skipped]
     return "\n".join(lines) + "\n"
 
 
@@ -256,11 +260,28 @@ def rollout(
         checklist = _Checklist(client, token, event_timeout)
         try:
             health = client.health()
-            ws_caps = checklist.worldservice()
-            checklist.gateway(health, ws_caps)
-            checklist.v2_plan(prefix)
-            checklist.v1_plan(prefix, ws_caps)
-            checklist.events(prefix)
+            ws_caps: dict[str, Any] = {}
+
+            def configuration() -> None:
+                ws_caps.update(checklist.worldservice())
+                checklist.gateway(health, ws_caps)
+
+            # Stages in order; the run stops after the first stage with a failed row, so a
+            # deployment that is not ready is never written to (only the last stage applies
+            # a plan). The configuration stage is two reads, reported as its three rows.
+            stages: list[tuple[str, Callable[[], object]]] = [
+                ("configuration (WorldService v2, Gateway v2, agreement)", configuration),
+                ("v2 plan round-trips with computed metrics and intent",
+                 lambda: checklist.v2_plan(prefix)),
+                ("v1 request gets a clean v1 answer", lambda: checklist.v1_plan(prefix, ws_caps)),
+                ("rebalancing_planned reaches v1 and v2 WebSocket clients (applies a plan)",
+                 lambda: checklist.events(prefix)),
+            ]
+            for index, (_, stage) in enumerate(stages):
+                stage()
+                if not all(row.ok for row in checklist.rows):
+                    result.skipped = [name for name, _ in stages[index + 1 :]]
+                    break
         except Unreachable as exc:
             result.unreachable = not checklist.rows
             checklist.add("deployment reachable", [str(exc)], "")

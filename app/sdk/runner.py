@@ -268,6 +268,22 @@ class Runner(_Negotiation[GatewayClient]):
             self.refresh()
         return self._caps
 
+    @overload
+    def build_request(
+        self, request: RebalanceRequest, *,
+        returns_by_strategy: ReturnsByStrategy | None = ...,
+        returns_by_world: Mapping[str, Sequence[float]] | None = ...,
+        intent: Mapping[str, Any] | None = ...,
+    ) -> RebalanceRequest: ...
+
+    @overload
+    def build_request(
+        self, request: Mapping[str, Any], *,
+        returns_by_strategy: ReturnsByStrategy | None = ...,
+        returns_by_world: Mapping[str, Sequence[float]] | None = ...,
+        intent: Mapping[str, Any] | None = ...,
+    ) -> dict[str, Any]: ...
+
     def build_request(
         self,
         request: RequestLike,
@@ -278,8 +294,11 @@ class Runner(_Negotiation[GatewayClient]):
     ) -> RequestLike:
         """Shape a request (a ``RebalanceRequest`` or a dict) for the current capabilities
         (see ``shape_request``)."""
-        return self._shape(request, self.capabilities, returns_by_strategy, returns_by_world,
-                           intent)
+        return shape_request(
+            request, self.capabilities, recorded=self._returns,
+            returns_by_strategy=returns_by_strategy, returns_by_world=returns_by_world,
+            intent=intent,
+        )
 
     def plan(
         self,

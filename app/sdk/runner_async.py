@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-
 from app.contracts.rebalancing import PlanResponse
 from app.sdk.calls import RequestLike
 from app.sdk.client import AsyncGatewayClient

@@ -15,8 +15,10 @@ __all__ = [
     "AllocationRun",
     "AllocationStore",
     "EventLog",
+    "ExecutionPage",
     "ExecutionRecord",
     "ExecutionStore",
+    "PlanPage",
     "PlanStore",
     "Store",
     "StoredEvent",
@@ -78,6 +80,24 @@ class ExecutionRecord(msgspec.Struct, frozen=True, kw_only=True):
     created_at: float
 
 
+class PlanPage(msgspec.Struct, frozen=True, kw_only=True):
+    """One page of applied plans, newest first.
+
+    ``next`` is the position to pass as ``before`` for the following page (None on the
+    last page). Positions are the store's insertion order: stable while plans are added.
+    """
+
+    plans: list[StoredPlan]
+    next: int | None = None
+
+
+class ExecutionPage(msgspec.Struct, frozen=True, kw_only=True):
+    """One page of submitted executions, newest first; ``next`` as in ``PlanPage``."""
+
+    executions: list[ExecutionRecord]
+    next: int | None = None
+
+
 class StoredEvent(msgspec.Struct, frozen=True, kw_only=True):
     """An event in the log; ``seq`` is global and increasing, ``event.seq`` equals it."""
 
@@ -105,8 +125,12 @@ class PlanStore(Protocol):
         """Return the plan applied under ``run_id``."""
         ...
 
-    async def list_plans(self, world_id: str | None, limit: int) -> list[StoredPlan]:
-        """Return applied plans, newest first, optionally only those touching ``world_id``."""
+    async def list_plans(
+        self, world_id: str | None, limit: int, before: int | None = None
+    ) -> PlanPage:
+        """Return up to ``limit`` applied plans, newest first, optionally only those touching
+        ``world_id``, starting after position ``before`` (a page's ``next``; None = newest).
+        Each page costs O(limit), however deep it is."""
         ...
 
 
@@ -151,6 +175,13 @@ class ExecutionStore(Protocol):
 
     async def get_execution(self, execution_id: str) -> ExecutionRecord | None:
         """Return the execution stored under ``execution_id``."""
+        ...
+
+    async def list_executions(
+        self, world_id: str | None, limit: int, before: int | None = None
+    ) -> ExecutionPage:
+        """Return up to ``limit`` executions, newest first, optionally only those with a
+        batch for ``world_id``, starting after position ``before`` (as ``list_plans``)."""
         ...
 
 
