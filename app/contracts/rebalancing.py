@@ -80,7 +80,7 @@ class PlanInputs(_Wire, frozen=True, kw_only=True):
 
 
 class RebalanceRequest(PlanInputs, frozen=True, kw_only=True):
-    """``MultiWorldRebalanceRequest`` (SPEC §2). Range rules are checked by the validator."""
+    """``MultiWorldRebalanceRequest``, the plan request; the validator checks range rules."""
 
     world_alloc_before: dict[str, float]
     world_alloc_after: dict[str, float]
@@ -121,7 +121,7 @@ class _PlanBase(
     msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, tag_field="schema_version"
 ):
     """Fields shared by every schema version. Optional apply/allocation fields are omitted
-    when unset, so a plain ``/plan`` answer carries exactly the SPEC §4 fields."""
+    when unset, so a plain ``/plan`` answer carries exactly the contract's plan fields."""
 
     per_world: dict[str, WorldPlan]
     global_deltas: list[SymbolDelta]

@@ -62,7 +62,7 @@ def _json_or_none(content: bytes) -> Any:
 
 
 def error_answer(status: int, content: bytes, text: str) -> WorldgateError:
-    """The typed error for an error answer whose body may or may not be SPEC §10 JSON."""
+    """The typed error for an error answer whose body may or may not be a JSON error body."""
     try:
         body = _json_or_none(content)
     except msgspec.DecodeError:

@@ -101,7 +101,7 @@ def encode_request(request: RebalanceRequest | Mapping[str, Any], **extra: Any) 
 def decode_plan(obj: object) -> PlanResponse:
     """Decode a plan answer (v1 or v2) from its decoded JSON.
 
-    ``alpha_metrics`` is sanitised first (SPEC §4: unknown keys ignored, NaN/None/non-numbers
+    ``alpha_metrics`` is sanitised first (unknown keys ignored, NaN/None/non-numbers
     become 0.0); unknown top-level fields are ignored; a missing ``schema_version`` is v1.
 
     Args:
