@@ -54,7 +54,10 @@ def _sqlite_store(settings: Settings) -> Store:
 def _postgres_store(settings: Settings) -> Store:
     from app.store.adapters.postgres import PostgresStore
 
-    return PostgresStore(settings.store.postgres_dsn, pool_size=settings.store.postgres_pool_size)
+    # An in-memory bus cannot carry events between processes: the store is then one
+    # process's alone (a second process on it is refused at start-up).
+    return PostgresStore(settings.store.postgres_dsn, pool_size=settings.store.postgres_pool_size,
+                         exclusive=settings.controlbus.backend == "memory")
 
 
 def _event_relay(

@@ -20,6 +20,7 @@ __all__ = [
     "PermissionDeniedError",
     "SchemaVersionRequiredError",
     "ServiceUnavailableError",
+    "StoreInUseError",
     "UnauthorizedError",
     "ValidationFailedError",
     "code_for_status",
@@ -193,3 +194,7 @@ class ServiceUnavailableError(AppError):
 
 class ConfigError(Exception):
     """The configuration is invalid; raised at start-up, naming the key."""
+
+
+class StoreInUseError(ConfigError):
+    """Another process owns the store this one was configured to own (a start-up refusal)."""

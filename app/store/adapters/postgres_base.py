@@ -24,6 +24,7 @@ from app.contracts.events import CloudEvent
 from app.errors import Code, ServiceUnavailableError
 from app.runtime.lifecycle import Component
 from app.store.adapters.postgres_migrations import migrate
+from app.store.adapters.postgres_owner import PostgresOwnership
 from app.store.adapters.rows import encode_event
 
 __all__ = ["DB_NOW", "EVENT_APPEND_LOCK", "PostgresBase"]
@@ -52,6 +53,8 @@ class PostgresBase(Component):
         pool_size: the largest number of pooled connections.
         schema: a schema to create (if missing) and work in; None = the DSN's search_path.
         connect_timeout: seconds a new connection may take.
+        exclusive: own the store alone (see ``postgres_owner``): set when the ControlBus
+            is in memory.
     """
 
     def __init__(
@@ -61,21 +64,24 @@ class PostgresBase(Component):
         pool_size: int = 10,
         schema: str | None = None,
         connect_timeout: float = 5.0,
+        exclusive: bool = False,
     ) -> None:
         self.dsn = dsn
         self.schema = schema
         self._pool_size = pool_size
         self._timeout = connect_timeout
         self._pool: Any = None
+        self._owner = PostgresOwnership(dsn, schema, connect_timeout) if exclusive else None
 
     # -- lifecycle ---------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Open the pool and run the migrations.
+        """Open the pool and run the migrations (taking the ownership first when exclusive).
 
         Raises:
             ServiceUnavailableError: PostgreSQL cannot be reached.
             ConfigError: the schema was written by a newer Worldgate.
+            StoreInUseError: exclusive, and another process owns the store.
         """
         if self._pool is not None:
             return
@@ -87,6 +93,8 @@ class PostgresBase(Component):
                     await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
                 finally:
                     await conn.close()
+            if self._owner is not None:
+                await self._owner.acquire()
             pool = await asyncpg.create_pool(
                 self.dsn,
                 min_size=1,
@@ -95,12 +103,16 @@ class PostgresBase(Component):
                 server_settings=settings,
             )
         except _DB_ERRORS as exc:
+            if self._owner is not None:
+                await self._owner.release()
             raise self._unavailable(exc) from exc
         try:
             async with pool.acquire() as conn:
                 version = await migrate(conn)
         except BaseException:
             await pool.close()
+            if self._owner is not None:
+                await self._owner.release()
             raise
         self._pool = pool
         log.info("store_started", backend="postgres", schema=self.schema, version=version)
@@ -110,6 +122,8 @@ class PostgresBase(Component):
         pool, self._pool = self._pool, None
         if pool is not None:
             await pool.close()
+        if self._owner is not None:
+            await self._owner.release()
 
     async def ping(self) -> bool:
         """Return True when a trivial query answers."""

@@ -16,7 +16,7 @@ import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
-from app.errors import ConfigError
+from app.errors import StoreInUseError
 
 try:  # POSIX; elsewhere the store runs without the guard (see docs/deployment.md)
     import fcntl
@@ -27,10 +27,6 @@ __all__ = ["StoreInUseError", "StoreLock", "lock_path_of"]
 
 _HELD: dict[str, tuple[int, int]] = {}  # lock path -> (fd, holders in this process)
 _GUARD = threading.Lock()
-
-
-class StoreInUseError(ConfigError):
-    """Another process owns the SQLite file."""
 
 
 def lock_path_of(db_path: str | Path) -> Path:

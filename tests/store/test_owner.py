@@ -1,4 +1,5 @@
-"""An embedded SQLite store has one owner process; a second one refuses to start."""
+"""A store with no way to share events has one owner process; a second one refuses to start:
+SQLite always, PostgreSQL while the ControlBus is in memory."""
 
 from __future__ import annotations
 
@@ -11,9 +12,13 @@ from pathlib import Path
 import anyio
 import pytest
 
+from app.errors import StoreInUseError
+from app.store.adapters.postgres import PostgresStore
 from app.store.adapters.sqlite import SqliteStore
-from app.store.adapters.sqlite_lock import StoreInUseError, lock_path_of
+from app.store.adapters.sqlite_lock import lock_path_of
 from app.testing import ServerProcess, settings_env
+from tests.services import postgres_dsn, unique_name
+from tests.store.postgres_support import drop_schema
 
 pytestmark = pytest.mark.anyio
 ROOT = Path(__file__).resolve().parents[2]
@@ -100,3 +105,26 @@ def test_second_server_on_one_file_refuses_to_start(tmp_path: Path) -> None:
         third.wait_ready()
     finally:
         third.stop()
+
+
+@pytest.mark.postgres
+async def test_postgres_with_the_memory_bus_has_one_owner() -> None:
+    dsn, schema = postgres_dsn(), unique_name("wgowner")
+    first = PostgresStore(dsn, pool_size=2, schema=schema, exclusive=True)
+    second = PostgresStore(dsn, pool_size=2, schema=schema, exclusive=True)
+    shared = PostgresStore(dsn, pool_size=2, schema=schema)  # a Redis-bus process: no lock
+    try:
+        await first.start()
+        with pytest.raises(StoreInUseError) as refused:
+            await second.start()
+        assert f"pid={os.getpid()} host=" in str(refused.value)
+        assert schema in str(refused.value) and 'controlbus.backend = "redis"' in str(
+            refused.value)
+        await shared.start()
+        await shared.close()
+        await first.close()  # the owner leaves: the next one may start
+        await second.start()
+        await second.close()
+    finally:
+        await first.close()
+        await drop_schema(dsn, schema)
