@@ -37,6 +37,11 @@ class AllocationView(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class AllocationsReply(msgspec.Struct, frozen=True, kw_only=True):
-    """``GET /worldservice/allocations``: ``{"allocations": {world_id: view}}``."""
+    """``GET /worldservice/allocations``: ``{"allocations": {world_id: view}, "next": ...}``.
+
+    ``next`` is the cursor of the following page when the caller asked for a page
+    (``limit``) and more worlds follow; otherwise null.
+    """
 
     allocations: dict[str, AllocationView]
+    next: str | None = None

@@ -11,6 +11,7 @@ from app.contracts.events import CloudEvent
 
 __all__ = [
     "AllocationDecision",
+    "AllocationPage",
     "AllocationRecord",
     "AllocationRun",
     "AllocationStore",
@@ -80,6 +81,14 @@ class ExecutionRecord(msgspec.Struct, frozen=True, kw_only=True):
     created_at: float
 
 
+class AllocationPage(msgspec.Struct, frozen=True, kw_only=True):
+    """One page of world allocations in ``world_id`` order; ``next`` is the world id to pass
+    as ``after`` for the following page (None on the last page)."""
+
+    records: list[AllocationRecord]
+    next: str | None = None
+
+
 class PlanPage(msgspec.Struct, frozen=True, kw_only=True):
     """One page of applied plans, newest first.
 
@@ -141,6 +150,11 @@ class AllocationStore(Protocol):
         self, world_ids: Sequence[str] | None = None
     ) -> dict[str, AllocationRecord]:
         """Return current records (all worlds when ``world_ids`` is None)."""
+        ...
+
+    async def list_allocations(self, limit: int, after: str | None = None) -> AllocationPage:
+        """Return up to ``limit`` records in ``world_id`` order, after the world ``after``
+        (None = from the first); each page costs O(limit)."""
         ...
 
     async def get_allocation_run(self, run_id: str) -> AllocationRun | None:

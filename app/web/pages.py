@@ -6,13 +6,15 @@ from typing import Annotated
 
 from litestar.params import QueryParameter
 
-from app.contracts.pages import CursorError, decode_cursor, encode_cursor
+from app.contracts.pages import CursorError, decode_cursor, decode_text_cursor, encode_cursor
 from app.errors import ValidationFailedError
 
-__all__ = ["MAX_PAGE", "Limit", "next_cursor", "page_start"]
+__all__ = ["DEFAULT_PAGE", "MAX_PAGE", "Limit", "next_cursor", "page_start", "text_page_start"]
 
 MAX_PAGE = 1000
 """The largest ``limit`` of one page; follow ``next`` for more."""
+DEFAULT_PAGE = 50
+"""The ``limit`` of a page when the caller gives none."""
 
 Limit = Annotated[int, QueryParameter(ge=1, le=MAX_PAGE, description=(
     f"Items per page, 1..{MAX_PAGE}; follow `next` for the following page."))]
@@ -30,12 +32,26 @@ def page_start(kind: str, cursor: str | None) -> int | None:
     try:
         return decode_cursor(kind, cursor)
     except CursorError as exc:
-        message = f"{exc}; pass the `next` value of a previous answer unchanged"
-        raise ValidationFailedError(
-            f"Invalid cursor: {message}.", errors=[{"path": "$.cursor", "message": message}]
-        ) from None
+        raise _invalid(exc) from None
 
 
-def next_cursor(kind: str, position: int | None) -> str | None:
-    """The ``next`` of an answer: the cursor after ``position`` (None on the last page)."""
-    return None if position is None else encode_cursor(kind, position)
+def text_page_start(kind: str, cursor: str | None) -> str | None:
+    """As ``page_start``, for lists ordered by a text key (world ids)."""
+    if cursor is None or cursor == "":
+        return None
+    try:
+        return decode_text_cursor(kind, cursor)
+    except CursorError as exc:
+        raise _invalid(exc) from None
+
+
+def _invalid(exc: CursorError) -> ValidationFailedError:
+    message = f"{exc}; pass the `next` value of a previous answer unchanged"
+    return ValidationFailedError(
+        f"Invalid cursor: {message}.", errors=[{"path": "$.cursor", "message": message}]
+    )
+
+
+def next_cursor(kind: str, key: int | str | None) -> str | None:
+    """The ``next`` of an answer: the cursor after ``key`` (None on the last page)."""
+    return None if key is None else encode_cursor(kind, key)

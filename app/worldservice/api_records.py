@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Annotated, Any, cast
 
 from litestar import Request, Response, get, post
 from litestar.di import NamedDependency, Provide
-from litestar.params import FromQuery
+from litestar.params import FromQuery, QueryParameter
 from litestar.status_codes import HTTP_200_OK
 
 from app.contracts.allocations import AllocationsReply, AllocationsRequest
 from app.contracts.rebalancing import ApplyRequest, PlanResponse
 from app.web.decoding import decode_body
-from app.worldservice.allocations import AllocationsService
+from app.web.pages import DEFAULT_PAGE, MAX_PAGE, text_page_start
+from app.worldservice.allocations import ALLOCATIONS, AllocationsService
 from app.worldservice.api_history import HISTORY_HANDLERS
 from app.worldservice.applying import ApplyingService
 from app.worldservice.records import ApplyResult
@@ -87,14 +88,24 @@ async def upsert_allocations(
 @get(
     "/allocations",
     summary="Read the stored world allocations",
-    description="All worlds, or one with `?world_id=` (404 when it has none).",
+    description=(
+        "All worlds, or one with `?world_id=` (404 when it has none). With `limit` (1..1000) "
+        "a page of worlds in world order; pass the answer's `next` as `cursor` for the "
+        "following page."
+    ),
     tags=["worldservice"],
 )
 async def read_allocations(
-    allocations: NamedDependency[AllocationsService], world_id: FromQuery[str | None] = None
+    allocations: NamedDependency[AllocationsService],
+    world_id: FromQuery[str | None] = None,
+    limit: Annotated[int | None, QueryParameter(ge=1, le=MAX_PAGE)] = None,
+    cursor: FromQuery[str | None] = None,
 ) -> AllocationsReply:
-    """Answer ``GET /worldservice/allocations[?world_id=]``."""
-    return await allocations.current(world_id)
+    """Answer ``GET /worldservice/allocations[?world_id=][?limit=&cursor=]``."""
+    after = text_page_start(ALLOCATIONS, cursor)
+    if after is not None and limit is None:
+        limit = DEFAULT_PAGE  # a cursor continues a paged listing
+    return await allocations.current(world_id, limit=limit, after=after)
 
 
 RECORD_HANDLERS = [apply_plan, upsert_allocations, read_allocations, *HISTORY_HANDLERS]

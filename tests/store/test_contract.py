@@ -257,6 +257,29 @@ def _counting_decide(run_id: str, seen: list[tuple[str, dict[str, AllocationReco
     return decide
 
 
+async def test_allocation_pages_in_world_order(store: Store) -> None:
+    worlds = ["w5", "w1", "w4", "w2", "w3"]
+
+    def decide(existing: AllocationRun | None,
+               records: dict[str, AllocationRecord]) -> AllocationDecision:
+        now = time.time()
+        run = AllocationRun(run_id="pages", request_hash="h", etag="e", world_ids=worlds,
+                            response=b"{}", created_at=now)
+        return AllocationDecision(run=run, events=[], records=[
+            AllocationRecord(world_id=w, allocation=0.1, run_id="pages", etag="e",
+                             strategy_alloc_total=None, updated_at=now) for w in worlds])
+
+    await store.apply_allocations("pages", worlds, decide)
+    first = await store.list_allocations(2)
+    second = await store.list_allocations(2, first.next)
+    last = await store.list_allocations(2, second.next)
+    assert [r.world_id for r in first.records] == ["w1", "w2"] and first.next == "w2"
+    assert [r.world_id for r in second.records] == ["w3", "w4"]
+    assert [r.world_id for r in last.records] == ["w5"] and last.next is None
+    assert (await store.list_allocations(5)).next is None
+    assert (await store.list_allocations(3, "w9")).records == []
+
+
 async def test_apply_allocations_writes_run_records_and_events(store: Store) -> None:
     seen: list[tuple[str, dict[str, AllocationRecord]]] = []
     run, written = await store.apply_allocations("ab1", ["a", "b"], _counting_decide("ab1", seen))

@@ -85,3 +85,21 @@ def test_gateway_lists_executions_by_page(client: TestClient[Any]) -> None:
     assert nowhere == {"executions": [], "next": None}
     assert first["executions"][0]["response"]["execution_id"] == ids[-1]
     assert wrong.status_code == 422
+
+
+async def test_allocations_page_when_asked(tmp_path: Path) -> None:
+    async with running_app(tmp_path) as (client, _):
+        body = {"run_id": "alloc-1", "total_equity": 1000.0, "positions": [],
+                "world_allocations": {f"w{i}": 0.1 for i in range(5)}}
+        assert (await client.post("/worldservice/allocations", json=body)).status_code == 200
+        everything = (await client.get("/worldservice/allocations")).json()
+        first = (await client.get("/worldservice/allocations", params={"limit": 2})).json()
+        rest = (await client.get("/worldservice/allocations",
+                                 params={"limit": 10, "cursor": first["next"]})).json()
+        bad = await client.get("/worldservice/allocations",
+                               params={"cursor": encode_cursor("plans", 1)})
+    assert list(everything["allocations"]) == [f"w{i}" for i in range(5)]
+    assert everything["next"] is None  # no limit: every world, as before
+    assert list(first["allocations"]) == ["w0", "w1"] and first["next"]
+    assert list(rest["allocations"]) == ["w2", "w3", "w4"] and rest["next"] is None
+    assert bad.status_code == 422

@@ -17,6 +17,7 @@ from app.store.adapters.rows import (
 )
 from app.store.ports import (
     AllocationDecision,
+    AllocationPage,
     AllocationRecord,
     AllocationRun,
     ExecutionPage,
@@ -115,6 +116,18 @@ class PostgresStore(PostgresEventLog):
         async with self._connection() as conn:
             records = await self._select_allocations(conn, world_ids)
         return {r.world_id: r for r in records}
+
+    async def list_allocations(self, limit: int, after: str | None = None) -> AllocationPage:
+        """Return a page of records in ``world_id`` order, after the world ``after``."""
+        async with self._connection() as conn:
+            rows = await conn.fetch(
+                f"SELECT {_ALLOC_COLS} FROM allocations WHERE world_id > $1"
+                " ORDER BY world_id LIMIT $2",
+                "" if after is None else after, limit + 1,
+            )
+        records = [allocation_record(tuple(r)) for r in rows[:limit]]
+        return AllocationPage(records=records,
+                              next=records[-1].world_id if len(rows) > limit else None)
 
     async def get_allocation_run(self, run_id: str) -> AllocationRun | None:
         """Return the allocation run stored under ``run_id``."""

@@ -18,6 +18,7 @@ from app.store.adapters.rows import (
 from app.store.adapters.sqlite_events import SqliteEventLog
 from app.store.ports import (
     AllocationDecision,
+    AllocationPage,
     AllocationRecord,
     AllocationRun,
     ExecutionPage,
@@ -115,6 +116,15 @@ class SqliteStore(SqliteEventLog):
         """Return the current records of ``world_ids`` (every world when None)."""
         rows = await self._read(lambda c: self._select_allocations(c, world_ids))
         return {r.world_id: r for r in rows}
+
+    async def list_allocations(self, limit: int, after: str | None = None) -> AllocationPage:
+        """Return a page of records in ``world_id`` order, after the world ``after``."""
+        rows = await self._read(lambda c: c.execute(
+            f"SELECT {_ALLOC_COLS} FROM allocations WHERE world_id > ? ORDER BY world_id"
+            " LIMIT ?", ("" if after is None else after, limit + 1)).fetchall())
+        records = [allocation_record(r) for r in rows[:limit]]
+        return AllocationPage(records=records,
+                              next=records[-1].world_id if len(rows) > limit else None)
 
     async def get_allocation_run(self, run_id: str) -> AllocationRun | None:
         """Return the allocation run stored under ``run_id``."""
