@@ -18,6 +18,7 @@ from app.sdk.errors import (
     WorldgateError,
 )
 from app.sdk.events import AsyncEventStream, EventStream
+from app.sdk.follow import follow_events
 from app.sdk.frames import metric_rows, plan_rows
 from app.sdk.report import Report, build_report
 from app.sdk.runner import EffectiveCapabilities, Runner
@@ -47,6 +48,7 @@ __all__ = [
     "Unreachable",
     "WorldgateError",
     "build_report",
+    "follow_events",
     "metric_rows",
     "plan_rows",
 ]

@@ -6,13 +6,17 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Generic, TypeVar, overload
 
-import msgspec
-
-from app.contracts.rebalancing import PlanResponse, RebalanceIntent, RebalanceRequest
+from app.contracts.rebalancing import PlanResponse, RebalanceRequest
 from app.sdk.calls import RequestLike
 from app.sdk.client import AsyncGatewayClient, GatewayClient
 from app.sdk.errors import Unreachable
 from app.sdk.logs import get_logger
+from app.sdk.shaping import (
+    EffectiveCapabilities,
+    ReturnsByStrategy,
+    effective_capabilities,
+    shape_request,
+)
 from app.sdk.wire import GatewayHealth
 
 __all__ = [
@@ -24,145 +28,6 @@ __all__ = [
 ]
 
 log = get_logger(__name__)
-
-
-class EffectiveCapabilities(msgspec.Struct, frozen=True, kw_only=True):
-    """What the Runner will actually use, derived from the last ``/health``.
-
-    Attributes:
-        schema_version: 2 only when the Gateway advertises ≥ 2 and is alpha-capable, else 1.
-        alpha_metrics: whether plans will carry (and the Runner will send) metrics.
-        advertised_schema_version: the Gateway's ``rebalance_schema_version``.
-        advertised_alpha_metrics: the Gateway's ``alpha_metrics_capable``.
-        reachable: False when the last health read failed (the Runner then uses v1).
-        status: the Gateway's ``status`` (``unreachable`` when it could not be read).
-    """
-
-    schema_version: int
-    alpha_metrics: bool
-    advertised_schema_version: int
-    advertised_alpha_metrics: bool
-    reachable: bool = True
-    status: str = "ok"
-
-
-def effective_capabilities(health: GatewayHealth | None) -> EffectiveCapabilities:
-    """Derive the effective capabilities from a health answer (None = unreachable)."""
-    if health is None:
-        return EffectiveCapabilities(
-            schema_version=1, alpha_metrics=False, advertised_schema_version=1,
-            advertised_alpha_metrics=False, reachable=False, status="unreachable",
-        )
-    v2 = health.rebalance_schema_version >= 2 and health.alpha_metrics_capable
-    return EffectiveCapabilities(
-        schema_version=2 if v2 else 1,
-        alpha_metrics=v2,
-        advertised_schema_version=health.rebalance_schema_version,
-        advertised_alpha_metrics=health.alpha_metrics_capable,
-        status=health.status,
-    )
-
-
-ReturnsByStrategy = Mapping[str, Mapping[str, Sequence[float]]]
-
-
-_V2_KEYS = ("schema_version", "rebalance_intent", "realized_returns_by_world",
-            "realized_returns_by_strategy")
-
-
-def _returns_by_strategy(
-    *sources: ReturnsByStrategy | None,
-) -> dict[str, dict[str, list[float]]]:
-    out: dict[str, dict[str, list[float]]] = {}
-    for source in sources:
-        for world, strategies in (source or {}).items():
-            for strategy, series in strategies.items():
-                out.setdefault(world, {})[strategy] = [float(r) for r in series]
-    return out
-
-
-def _shape_mapping(
-    request: Mapping[str, Any],
-    caps: EffectiveCapabilities,
-    by_strategy: dict[str, dict[str, list[float]]],
-    by_world: dict[str, list[float]],
-    intent: Mapping[str, Any] | None,
-) -> dict[str, Any]:
-    """``shape_request`` for a plain dict: the same keys set or removed, the rest kept
-    as given (fields this SDK does not know travel unchanged)."""
-    data = dict(request)
-    if caps.schema_version < 2:
-        for key in _V2_KEYS:
-            data.pop(key, None)
-        return data
-    data["schema_version"] = 2
-    data["rebalance_intent"] = {"meta": dict(intent or {})}
-    if by_world:
-        data["realized_returns_by_world"] = by_world
-    if by_strategy:
-        data["realized_returns_by_strategy"] = by_strategy
-    return data
-
-
-@overload
-def shape_request(
-    request: RebalanceRequest, caps: EffectiveCapabilities, *,
-    recorded: ReturnsByStrategy | None = ..., returns_by_strategy: ReturnsByStrategy | None = ...,
-    returns_by_world: Mapping[str, Sequence[float]] | None = ...,
-    intent: Mapping[str, Any] | None = ...,
-) -> RebalanceRequest: ...
-
-
-@overload
-def shape_request(
-    request: Mapping[str, Any], caps: EffectiveCapabilities, *,
-    recorded: ReturnsByStrategy | None = ..., returns_by_strategy: ReturnsByStrategy | None = ...,
-    returns_by_world: Mapping[str, Sequence[float]] | None = ...,
-    intent: Mapping[str, Any] | None = ...,
-) -> dict[str, Any]: ...
-
-
-def shape_request(
-    request: RequestLike,
-    caps: EffectiveCapabilities,
-    *,
-    recorded: ReturnsByStrategy | None = None,
-    returns_by_strategy: ReturnsByStrategy | None = None,
-    returns_by_world: Mapping[str, Sequence[float]] | None = None,
-    intent: Mapping[str, Any] | None = None,
-) -> RebalanceRequest | dict[str, Any]:
-    """Shape a request for ``caps``: v2 with returns and intent, or a clean v1 one.
-
-    Args:
-        request: the base request, a ``RebalanceRequest`` or a plain dict in the wire shape
-            (its own v2 fields are replaced; a dict comes back as a new dict).
-        caps: the effective capabilities.
-        recorded: returns recorded so far, ``{world: {strategy: returns}}``.
-        returns_by_strategy: more strategy returns, taking precedence over ``recorded``.
-        returns_by_world: ``{world: returns}``.
-        intent: ``rebalance_intent.meta``.
-
-    Returns:
-        With v2: ``schema_version=2``, the returns and the intent. With v1: no
-        ``schema_version``, no returns and no intent (what a v1 client sends).
-    """
-    by_strategy = (_returns_by_strategy(recorded, returns_by_strategy)
-                   if caps.schema_version >= 2 else {})
-    by_world = {w: [float(r) for r in s] for w, s in (returns_by_world or {}).items()}
-    if not isinstance(request, RebalanceRequest):
-        return _shape_mapping(request, caps, by_strategy, by_world, intent)
-    if caps.schema_version < 2:
-        return msgspec.structs.replace(
-            request, schema_version=None, rebalance_intent=None,
-            realized_returns_by_world=None, realized_returns_by_strategy=None,
-        )
-    return msgspec.structs.replace(
-        request,
-        schema_version=2,
-        rebalance_intent=RebalanceIntent(meta=dict(intent or {})),
-        realized_returns_by_world=by_world or request.realized_returns_by_world,
-        realized_returns_by_strategy=by_strategy or request.realized_returns_by_strategy,
-    )
 
 
 C = TypeVar("C", GatewayClient, AsyncGatewayClient)

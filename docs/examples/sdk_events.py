@@ -9,8 +9,7 @@ import sys
 import uuid
 
 from app.contracts.rebalancing import PositionSlice, RebalanceRequest
-from app.sdk import EventStream, GatewayClient
-from app.sdk.follow import follow_events
+from app.sdk import EventStream, GatewayClient, follow_events
 
 
 def _request(world: str) -> RebalanceRequest:
