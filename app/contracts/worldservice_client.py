@@ -6,6 +6,7 @@ from typing import Protocol
 
 import msgspec
 
+from app.contracts.allocations import AllocationsReply
 from app.contracts.rebalancing import ApplyRequest, PlanResponse, RebalanceRequest
 
 __all__ = ["WorldServiceCapabilities", "WorldServiceClient", "WorldServiceReply"]
@@ -50,6 +51,10 @@ class WorldServiceClient(Protocol):
 
     async def apply(self, request: ApplyRequest) -> WorldServiceReply:
         """``POST /worldservice/rebalancing/apply``."""
+        ...
+
+    async def allocations(self, world_id: str | None = None) -> AllocationsReply:
+        """``GET /worldservice/allocations[?world_id=]`` (404 passes through)."""
         ...
 
     async def capabilities(self) -> WorldServiceCapabilities:
