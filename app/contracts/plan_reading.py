@@ -20,17 +20,25 @@ entries or deltas of the wrong type, an unknown schema version) is refused.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
 import msgspec
 
-from app.contracts.alpha_envelope import parse_alpha_envelope
-from app.contracts.rebalancing import PlanResponse, PlanV1, PlanV2
+from app.contracts.alpha_envelope import METRIC_KEYS, parse_alpha_envelope
+from app.contracts.rebalancing import (
+    PLAN_DECODER,
+    AlphaMetricsEnvelope,
+    PlanResponse,
+    PlanV1,
+    PlanV2,
+)
 
 __all__ = ["PlanReadError", "read_plan", "read_plan_bytes"]
 
 _V2_FIELDS = ("alpha_metrics", "rebalance_intent")
+_METRIC_KEY_SET = frozenset(METRIC_KEYS)
 
 
 class PlanReadError(ValueError):
@@ -103,12 +111,36 @@ def read_plan(obj: object) -> PlanResponse:
     return plan
 
 
+def _canonical_metrics(envelope: AlphaMetricsEnvelope) -> bool:
+    """True when every metrics map has exactly the six keys, each finite (as sanitised)."""
+    maps = list(envelope.per_world.values())
+    for by_world in envelope.per_strategy.values():
+        maps.extend(by_world.values())
+    return all(
+        m.keys() == _METRIC_KEY_SET and all(math.isfinite(v) for v in m.values()) for m in maps
+    )
+
+
 def read_plan_bytes(content: bytes) -> PlanResponse:
     """Read a plan answer from its JSON bytes (see :func:`read_plan`).
+
+    A complete plan (Worldgate's own answers) is decoded straight into its type; only an
+    answer that does not decode so (a QMTL-shaped one) is read field by field. Both roads
+    give the same plan.
 
     Raises:
         PlanReadError: the bytes are not JSON or not a plan.
     """
+    try:
+        plan = PLAN_DECODER.decode(content)
+    except msgspec.DecodeError:  # also a ValidationError: take the lenient road
+        pass
+    else:
+        if isinstance(plan, PlanV2) and not _canonical_metrics(plan.alpha_metrics):
+            plan = msgspec.structs.replace(
+                plan, alpha_metrics=parse_alpha_envelope(plan.alpha_metrics)
+            )
+        return plan
     try:
         obj = msgspec.json.decode(content)
     except msgspec.DecodeError as exc:

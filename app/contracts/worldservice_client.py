@@ -25,8 +25,9 @@ class WorldServiceReply(msgspec.Struct, frozen=True, kw_only=True):
 
     Attributes:
         plan: the answer, typed.
-        content: the JSON body exactly as WorldService encoded it, when the adapter has it
-            (an applied plan's stored bytes); None means "encode ``plan``".
+        content: the JSON body to answer, when the adapter has it: an applied plan's stored
+            bytes in process, the normalised plan over HTTP (a peer's answer is read
+            leniently and re-encoded); None means "encode ``plan``".
         replayed: an apply answered from a stored run (an idempotent retry).
     """
 

@@ -38,14 +38,14 @@ def _bad_answer(what: str, exc: Exception) -> AppError:
 def _reply(response: httpx.Response, *, replayed: bool = False) -> WorldServiceReply:
     """Read a plan answer leniently (a QMTL WorldService's plans too).
 
-    The reply carries no ``content``: the Gateway answers the normalised plan (the QMTL
-    defaults filled in), not the peer's bytes.
+    The reply's ``content`` is the normalised plan encoded (the QMTL defaults filled in,
+    unknown fields left out), not the peer's bytes: that is what the Gateway answers.
     """
     try:
         plan = read_plan_bytes(response.content)
     except PlanReadError as exc:
         raise _bad_answer("an answer", exc) from exc
-    return WorldServiceReply(plan=plan, replayed=replayed)
+    return WorldServiceReply(plan=plan, content=_encoder.encode(plan), replayed=replayed)
 
 
 def worldservice_unavailable(detail: str, *, timed_out: bool) -> AppError:

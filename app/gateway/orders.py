@@ -328,10 +328,7 @@ def convert_plan(
         for delta in plan.global_deltas:
             b.add(GLOBAL_BATCH, None, delta.venue, delta.symbol, delta.delta_qty)
     elif scope == "per_strategy":
-        deltas, unattributed = per_strategy_deltas(request, plan, b.canonical)
-        for d in deltas:
-            b.add(d.world_id, d.strategy_id, d.venue, d.symbol, d.qty)
-        b.dropped.extend(unattributed)
+        b.dropped.extend(per_strategy_deltas(request, plan, b.canonical, b.add))
     else:
         for world_id, world_plan in plan.per_world.items():
             for delta in world_plan.deltas:

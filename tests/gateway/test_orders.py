@@ -210,3 +210,42 @@ def test_round_to_lot_has_no_float_residue(qty: float, lot: float, expected: flo
 def test_round_to_tick() -> None:
     assert round_to_tick(1.234, 0.01) == 1.23
     assert round_to_tick(1.234, None) == 1.234
+
+
+def test_per_strategy_splits_an_unexplained_world_delta_by_notional() -> None:
+    req = request_of(
+        [pos("a", "s1", "X", 1.0, mark=10.0), pos("a", "s2", "X", 3.0, mark=10.0)],
+        strategy_alloc_after_total={"a": {"s1": 1.0}},  # notional wins over allocations
+    )
+    plan = plan_v1({"a": [("X", 8.0, None)]})  # scale_world 1, no scales: nothing explained
+    conv = convert_plan(req, plan, NO_RULES, scope="per_strategy")
+    got = [(o.strategy_id, o.quantity) for o in conv.batches[0].orders]
+    assert got == [("s1", 2.0), ("s2", 6.0)]
+    assert conv.dropped == []
+
+
+def test_per_strategy_explained_world_deltas_are_not_split_again() -> None:
+    req = request_of([pos("a", "s1", "X", 10.0), pos("a", "s2", "X", 10.0)])
+    plan = plan_v1({"a": [("X", -5.0, None)]}, scales={"a": {"s1": 0.5, "s2": 1.0}})
+    conv = convert_plan(req, plan, NO_RULES, scope="per_strategy")
+    assert [(o.strategy_id, o.quantity) for o in conv.batches[0].orders] == [("s1", -5.0)]
+
+
+def test_per_strategy_delta_without_any_strategy_is_dropped_with_a_reason() -> None:
+    req = request_of([pos("a", "s1", "X", 1.0)], strategy_alloc_after_total={"b": {"s": 0.0}})
+    plan = plan_v1({"b": [("Y", 2.0, "v")]})
+    conv = convert_plan(req, plan, NO_RULES, scope="per_strategy")
+    assert conv.batches == []
+    (dropped,) = conv.dropped
+    assert (dropped.world_id, dropped.symbol, dropped.venue, dropped.reason) == (
+        "b", "Y", "v", "no_strategy"
+    )
+    assert dropped.quantity == 2.0
+
+
+def test_a_world_named_global_keeps_its_own_marks() -> None:
+    rules = RuleBook([InstrumentConstraint(symbol="X", tick_size=0.01)], [])
+    req = request_of([pos("global", "s", "X", 1.0, mark=10.0), pos("b", "s", "X", 1.0, mark=30.0)])
+    conv = convert_plan(req, plan_v1({"global": [("X", 1.0, None)]}), rules)
+    (order,) = conv.batches[0].orders
+    assert (conv.batches[0].world_id, order.price) == ("global", 10.0)  # not the account's 20
