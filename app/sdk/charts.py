@@ -199,8 +199,12 @@ def line_chart(
     values, step = nice_ticks(y_lo, y_hi)
     y_lo, y_hi = values[0], values[-1]
     y_ticks = [(v, fmt_value(v, y_unit, step=step)) for v in values]
-    x_lo, x_hi = nice_range(float(xs_all.min()) if len(xs_all) else 0.0,
-                            float(xs_all.max()) if len(xs_all) else 1.0)
+    x_lo = float(xs_all.min()) if len(xs_all) else 0.0
+    x_hi = float(xs_all.max()) if len(xs_all) else 1.0
+    if x_hi - x_lo < 1.0:
+        # One point (or one moment): half an hour either side on a time axis, else 1.
+        pad = 1800.0 if x_time else 1.0
+        x_lo, x_hi = x_lo - pad, x_hi + pad
     if x_time:
         x_ticks = time_ticks(x_lo, x_hi)
     else:

@@ -55,8 +55,6 @@ def render_markdown(report: Report) -> str:
         f"- periods: {report.periods} (non-finite dropped: {report.dropped})",
         f"- periods per year: {fmt_value(report.periods_per_year, 'count')} "
         f"({report.periods_per_year_source})",
-        f"- risk-free per period: {report.rf:g}, transaction cost per period: "
-        f"{report.transaction_cost:g}",
         "",
         "## Statistics",
         "",
