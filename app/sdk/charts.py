@@ -208,9 +208,11 @@ def line_chart(
     if x_time:
         x_ticks = time_ticks(x_lo, x_hi)
     else:
+        # Non-time x axes count periods or plans: ticks fall on whole numbers.
         xv, xstep = nice_ticks(x_lo, x_hi, 8)
-        x_ticks = [(v, fmt_value(v, "count" if xstep >= 1 else "ratio", step=xstep))
-                   for v in xv if x_lo <= v <= x_hi]
+        if xstep < 1:
+            xv = [float(v) for v in range(math.ceil(x_lo), math.floor(x_hi) + 1)]
+        x_ticks = [(v, fmt_value(v, "count")) for v in xv if x_lo <= v <= x_hi]
     parts = _open(frame, name, title)
     parts.append(_y_axis(frame, y_ticks, y_lo, y_hi, y_title))
     parts.append(_x_axis(frame, x_ticks, x_lo, x_hi, x_title))

@@ -15,13 +15,21 @@ from app.metrics.alpha import METRIC_KEYS, METRIC_NAMES
 from app.sdk.charts import PALETTE, Line, line_chart
 from app.sdk.report_data import METRIC_DESCRIPTIONS
 from app.sdk.report_page import page, params_list, table
-from app.sdk.tearsheet import CHART_WIDTH
 from app.sdk.wire import AppliedPlanRecord
 
-__all__ = ["MAX_CHART_WORLDS", "PlansReport", "build_plans_report", "render_plans"]
+__all__ = [
+    "MAX_CHART_WORLDS",
+    "MIN_TIME_SPAN",
+    "PlansReport",
+    "build_plans_report",
+    "render_plans",
+]
 
 MAX_CHART_WORLDS = len(PALETTE)
 """Worlds drawn per chart (the most recently planned); the tables list every world."""
+MIN_TIME_SPAN = 60.0
+"""Seconds the plans must span for a time axis; closer together, the x axis counts plans."""
+CHART_WIDTH = 600
 
 
 @dataclass(frozen=True)
@@ -90,23 +98,28 @@ def _charted(report: PlansReport) -> list[str]:
 
 def _charts(report: PlansReport) -> str:
     worlds = _charted(report)
+    times = [p.created_at for p in report.plans if p.alpha_metrics is not None]
+    # Plans applied within a minute of each other (a script, a test) would stack on one
+    # vertical line: then the x axis counts plans instead.
+    timed = max(times) - min(times) >= MIN_TIME_SPAN
+    order = {p.run_id: i + 1 for i, p in enumerate(report.plans)}
+    x_title = "plan applied at (UTC)" if timed else "plan number (oldest = 1)"
     out = []
     for key, name in zip(METRIC_KEYS, METRIC_NAMES, strict=True):
         lines = []
         for i, world in enumerate(worlds):
             points = report.worlds[world]
-            xs = np.array([p[0] for p in points], dtype=float)
+            xs = np.array([p[0] if timed else order[p[1]] for p in points], dtype=float)
             ys = np.array([p[2].get(key, 0.0) for p in points], dtype=float)
             lines.append(Line(world, xs, ys, PALETTE[i % len(PALETTE)], markers=True))
         unit = "pct" if name in ("max_drawdown", "win_ratio") else "ratio"
-        title = f"{name} per world"
         y_title = f"{name} ({'%' if unit == 'pct' else 'ratio'}, per period)"
-        chart = line_chart(f"plans-{name}", title, lines, y_unit=unit, y_title=y_title,
-                           x_time=True, x_title="plan applied at (UTC)", width=CHART_WIDTH,
-                           height=260)
+        chart = line_chart(f"plans-{name}", f"{name} per world", lines, y_unit=unit,
+                           y_title=y_title, x_time=timed, x_title=x_title, width=CHART_WIDTH,
+                           height=280)
         out.append(f'<section class="panel">{chart}<p class="note">'
                    f"{html.escape(METRIC_DESCRIPTIONS[key])}</p></section>")
-    return "".join(out)
+    return f'<div class="chart-grid">{"".join(out)}</div>'
 
 
 def _latest_rows(report: PlansReport) -> list[list[str]]:

@@ -20,10 +20,10 @@ header.sheet { background:var(--panel); border:1px solid var(--line); border-rad
   padding:18px 22px; margin-bottom:16px; }
 header.sheet h1 { margin:0 0 4px; font-size:22px; font-weight:650; letter-spacing:-0.01em; }
 header.sheet .sub { color:var(--muted); margin:0 0 12px; }
-dl.params { display:grid; grid-template-columns: repeat(auto-fill, minmax(230px, 1fr));
+dl.params { display:grid; grid-template-columns: repeat(auto-fill, minmax(340px, 1fr));
   gap:6px 24px; margin:0; }
 dl.params div { display:flex; gap:8px; border-bottom:1px dashed var(--line); padding:3px 0; }
-dl.params dt { color:var(--muted); min-width:108px; }
+dl.params dt { color:var(--muted); min-width:96px; }
 dl.params dd { margin:0; font-weight:550; overflow-wrap:anywhere; }
 .cards { display:grid; grid-template-columns: repeat(auto-fit, minmax(150px, 1fr)); gap:12px;
   margin-bottom:16px; }
@@ -42,6 +42,8 @@ section.panel { background:var(--panel); border:1px solid var(--line); border-ra
 section.panel h2 { font-size:15px; margin:0 0 8px; font-weight:650; }
 section.panel p.note { color:var(--muted); font-size:12px; margin:6px 0 0; }
 svg.chart { width:100%; height:auto; display:block; }
+.chart-grid { display:grid; grid-template-columns: repeat(auto-fit, minmax(520px, 1fr));
+  gap:0 16px; }
 svg.chart text { font-family: inherit; font-size:12px; fill:#374151; }
 svg.chart .chart-title { font-size:14px; font-weight:650; fill:var(--ink); }
 svg.chart .axis-title { fill:var(--muted); }
@@ -60,6 +62,8 @@ th, td { padding:5px 8px; border-bottom:1px solid var(--line); text-align:left;
 th { color:var(--muted); font-weight:600; font-size:12px; }
 td.num, th.num { text-align:right; white-space:nowrap; }
 table.dates td { white-space:nowrap; }
+table.dates th, table.dates td { padding:5px 5px; font-size:12px; }
+.scroll { overflow-x:auto; }
 tbody tr:hover { background:#f9fafb; }
 code { font-size:12px; background:#f3f4f6; padding:1px 4px; border-radius:4px; }
 footer { color:var(--muted); font-size:12px; margin:8px 0 24px; }
@@ -105,4 +109,6 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]], *,
     body = "".join("<tr>" + "".join(cell("td", i, c) for i, c in enumerate(row)) + "</tr>"
                    for row in rows)
     attr = f' class="{_e(cls)}"' if cls else ""
-    return f"<table{attr}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    # Wide tables scroll inside their panel instead of widening the page.
+    return (f'<div class="scroll"><table{attr}><thead><tr>{head}</tr></thead>'
+            f"<tbody>{body}</tbody></table></div>")

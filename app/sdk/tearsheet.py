@@ -142,12 +142,13 @@ def _side(report: Report) -> str:
              f"periods per year ({report.periods_per_year_source}). Win rate counts only "
              "periods with a non-zero return.</p></section>"]
     if report.drawdowns:
+        dated = report.dates is not None
         rows = [[d.peak, d.trough, d.recovery or "ongoing", fmt_value(d.depth, "pct"),
-                 f"{d.periods}" + (f" ({d.days} d)" if d.days is not None else "")]
+                 str(d.days if dated and d.days is not None else d.periods)]
                 for d in report.drawdowns]
         parts += ['<section class="panel"><h2>Worst drawdowns</h2>',
-                  table(["Peak", "Trough", "Recovered", "Depth", "Periods"], rows,
-                        numeric=(3, 4), cls="dates"), "</section>"]
+                  table(["Peak", "Trough", "Recovered", "Depth", "Days" if dated else "Periods"],
+                        rows, numeric=(3, 4), cls="dates"), "</section>"]
     if report.yearly:
         rows = [[str(y), fmt_value(v, "pct"), fmt_value(b, "pct")]
                 for y, v, b in report.yearly]
