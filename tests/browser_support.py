@@ -19,9 +19,10 @@ Playwright the tests skip, saying how to enable them; with
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import os
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -41,6 +42,12 @@ SCREENSHOTS = Path(__file__).resolve().parents[1] / "var" / "screenshots"
 REQUIRE_ENV = "WORLDGATE_TEST_REQUIRE_SERVICES"
 _FIXTURES = frozenset({"chromium", "browser_page"})
 _LOCAL_SCHEMES = frozenset({"file", "data", "blob", "about"})
+# Playwright's sync API keeps its asyncio loop marked as running in this thread while it is
+# started (the loop waits in a greenlet between calls). Other tests on the same worker run
+# their own loops (anyio), which asyncio refuses while another counts as running, so the
+# mark is lifted around every non-browser test and put back after it. Holds the loop while
+# Playwright is started.
+_suspended: list[asyncio.AbstractEventLoop] = []
 
 
 def is_local_url(url: str) -> bool:
@@ -134,13 +141,32 @@ def _unavailable(message: str) -> None:
     pytest.skip(message)
 
 
+def _uses_browser(item: pytest.Item) -> bool:
+    return bool(_FIXTURES & set(getattr(item, "fixturenames", ())))
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark browser tests and keep them on one xdist worker (one browser launch)."""
     for item in items:
-        if _FIXTURES & set(getattr(item, "fixturenames", ())):
+        if _uses_browser(item):
             item.add_marker(pytest.mark.browser)
             item.add_marker(pytest.mark.xdist_group("browser"))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Generator[
+        None, object, object]:
+    """Run a non-browser test with Playwright's idle loop not marked as running."""
+    loop = _suspended[0] if _suspended else None
+    if _uses_browser(item) or loop is None or asyncio._get_running_loop() is not loop:
+        return (yield)
+    asyncio._set_running_loop(None)
+    try:
+        return (yield)
+    finally:
+        if _suspended:  # still started (the session's end may have stopped it meanwhile)
+            asyncio._set_running_loop(loop)
 
 
 @pytest.fixture(scope="session")
@@ -155,14 +181,26 @@ def chromium() -> Iterator[Browser]:
     except ImportError:
         _unavailable("needs Playwright for Python: pip install -e '.[dev]'")
     manager = sync_playwright().start()
+    loop = asyncio._get_running_loop()
+    if loop is not None:
+        _suspended.append(loop)
     try:
         browser = manager.chromium.launch(executable_path=str(CHROMIUM), args=list(LAUNCH_FLAGS))
         try:
             yield browser
         finally:
+            _resume(loop)
             browser.close()
     finally:
+        _resume(loop)
+        _suspended.clear()
         manager.stop()
+
+
+def _resume(loop: asyncio.AbstractEventLoop | None) -> None:
+    """Mark Playwright's loop as running again (the session may end inside another test)."""
+    if loop is not None and asyncio._get_running_loop() is None:
+        asyncio._set_running_loop(loop)
 
 
 @pytest.fixture

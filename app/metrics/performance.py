@@ -153,14 +153,15 @@ def _moments(r: Floats) -> dict[str, float | None]:
     """Bias-corrected sample skewness (n ≥ 3) and excess kurtosis (n ≥ 4)."""
     n = len(r)
     c = r - r.mean()
-    m2 = float(np.mean(c * c))
+    # numpy scalars, so a variance that underflows gives inf/NaN (→ None), not an exception.
+    m2 = np.mean(c * c)
     if n < 3 or m2 == 0.0 or r.min() == r.max():
         return {"skew": None, "kurtosis": None}
-    g1 = float(np.mean(c**3)) / m2**1.5
+    g1 = np.mean(c**3) / m2**1.5
     skew = g1 * math.sqrt(n * (n - 1)) / (n - 2)
     kurt = None
     if n >= 4:
-        g2 = float(np.mean(c**4)) / (m2 * m2) - 3.0
+        g2 = np.mean(c**4) / (m2 * m2) - 3.0
         kurt = ((n + 1) * g2 + 6.0) * (n - 1) / ((n - 2) * (n - 3))
     return {"skew": _num(skew), "kurtosis": _num(kurt)}
 
@@ -196,7 +197,7 @@ def _versus(r: Floats, b: Floats, ppy: float, rf: float) -> dict[str, float | No
     var_r = float(np.mean(cr * cr))
     corr = None
     if var_b > 0.0 and var_r > 0.0 and r.min() != r.max() and b.min() != b.max():
-        corr = _num(float(np.mean(cr * cb)) / math.sqrt(var_b * var_r))
+        corr = _div(float(np.mean(cr * cb)), math.sqrt(var_b) * math.sqrt(var_r))
     active = r - b
     flat = bool(active.min() == active.max())
     te = 0.0 if flat else float(np.std(active, ddof=1))

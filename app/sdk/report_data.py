@@ -165,14 +165,16 @@ def _curve(returns: np.ndarray, max_points: int) -> list[CurvePoint]:
 
 def _drawdown_rows(series: ReturnSeries, start: np.datetime64 | None, top: int
                    ) -> list[DrawdownRow]:
+    """The deepest drawdowns; a peak at the start is dated only when the input said when."""
     episodes = sorted(drawdown_episodes(series.values), key=lambda e: e.depth)[:top]
     dates = series.dates
 
     def at(i: int) -> tuple[str, np.datetime64 | None]:
         if dates is None:
-            return f"period {i}", None
-        moment = dates[i - 1] if i >= 1 else start
-        return (iso_date(moment), moment) if moment is not None else ("start", None)
+            return ("start" if i == 0 else f"period {i}"), None
+        if i == 0:
+            return (iso_date(series.start) if series.start is not None else "start"), start
+        return iso_date(dates[i - 1]), dates[i - 1]
 
     rows = []
     for e in episodes:
@@ -264,7 +266,7 @@ def build_report(
         performance=stats, curve=_curve(net, max_points), returns=net, dates=series.dates,
         start=start, benchmark_name=benchmark_name if bench_values is not None else None,
         benchmark=bench_stats, benchmark_returns=bench_values,
-        drawdowns=_drawdown_rows(ReturnSeries(net, series.dates), start, 5),
+        drawdowns=_drawdown_rows(ReturnSeries(net, series.dates, series.start), start, 5),
         monthly=monthly, yearly=yearly,
     )
 

@@ -152,3 +152,18 @@ def test_infer_periods_per_year(freq: str, count: int, expected: float) -> None:
 def test_infer_needs_two_dates() -> None:
     one = np.array(["2025-01-01"], dtype="datetime64[s]")
     assert infer_periods_per_year(one) is None
+
+
+@pytest.mark.parametrize("module", ["performance.py", "timeseries.py"])
+def test_statistics_modules_stay_pure(module: str) -> None:
+    import ast
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "app" / "metrics" / module
+    roots = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            roots.update(a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            roots.add(node.module.split(".")[0])
+    assert roots <= {"__future__", "math", "collections", "msgspec", "numpy"}

@@ -16,7 +16,7 @@ from app.sdk import cli_report
 from app.sdk.client import AsyncGatewayClient, GatewayClient
 from app.sdk.io import read_returns
 from app.sdk.report_data import BENCHMARK_ONLY
-from tests.sdk.conftest import EXAMPLES, V2_OVERRIDES, apply_plan_history
+from tests.sdk.conftest import EXAMPLES, V2_OVERRIDES, apply_plan_history, serve_process
 
 
 def run(*args: str) -> tuple[int, str, str]:
@@ -218,14 +218,14 @@ async def test_async_client_lists_applied_plans(live_server: Callable[..., str])
     assert len(plans) == 1 and plans[0].schema_version == 2
 
 
-# The CLI's stdout is captured by click, and an in-thread server logs to the same stdout: the
-# CLI tests run the server quietly.
-QUIET = {"server": {"log_level": "error"}}
+def test_report_plans_against_a_real_server(tmp_path: Path) -> None:
+    # A child-process server: click captures the CLI's stdout, and an in-thread server
+    # would log into it.
+    with serve_process(V2_OVERRIDES, tmp_path) as url:
+        _check_plans_report(url, tmp_path)
 
 
-def test_report_plans_against_a_real_server(live_server: Callable[..., str],
-                                            tmp_path: Path) -> None:
-    url = live_server({**V2_OVERRIDES, **QUIET})
+def _check_plans_report(url: str, tmp_path: Path) -> None:
     run_ids = apply_plan_history(url, 4)
     out = tmp_path / "deploy.html"
     code, stdout, err = run("report", "--plans", "--url", url, "--out", str(out))
@@ -246,11 +246,9 @@ def test_report_plans_against_a_real_server(live_server: Callable[..., str],
     assert code == 0 and "## equity-carry" in stdout
 
 
-def test_report_plans_v1_server_and_unreachable(live_server: Callable[..., str],
-                                                dead_url: str) -> None:
-    url = live_server(QUIET)
-    apply_plan_history(url, 1)
-    code, stdout, _ = run("report", "--plans", "--url", url, "--format", "html")
+def test_report_plans_v1_server_and_unreachable(served_v1: str, dead_url: str) -> None:
+    apply_plan_history(served_v1, 1, prefix="v1-plans")
+    code, stdout, _ = run("report", "--plans", "--url", served_v1, "--format", "html")
     assert code == 0 and "No applied plan carries alpha_metrics" in stdout
     code, _, err = run("report", "--plans", "--url", dead_url, "--timeout", "1")
     assert code == 2 and "unreachable" in err
