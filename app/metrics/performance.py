@@ -154,14 +154,15 @@ def _moments(r: Floats) -> dict[str, float | None]:
     n = len(r)
     c = r - r.mean()
     # numpy scalars, so a variance that underflows gives inf/NaN (→ None), not an exception.
-    m2 = np.mean(c * c)
+    c2 = c * c
+    m2 = np.mean(c2)
     if n < 3 or m2 == 0.0 or r.min() == r.max():
         return {"skew": None, "kurtosis": None}
-    g1 = np.mean(c**3) / m2**1.5
+    g1 = np.mean(c2 * c) / m2**1.5
     skew = g1 * math.sqrt(n * (n - 1)) / (n - 2)
     kurt = None
     if n >= 4:
-        g2 = np.mean(c**4) / (m2 * m2) - 3.0
+        g2 = np.mean(c2 * c2) / (m2 * m2) - 3.0
         kurt = ((n + 1) * g2 + 6.0) * (n - 1) / ((n - 2) * (n - 3))
     return {"skew": _num(skew), "kurtosis": _num(kurt)}
 

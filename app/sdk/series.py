@@ -69,6 +69,12 @@ def parse_dates(cells: list[str], where: str) -> Dates:
     Raises:
         InputError: a cell is not a date, or the dates do not increase.
     """
+    # A date needs at least YYYY-MM-DD: numpy would read "7" or "2025" as years.
+    short = next((i for i, c in enumerate(cells)
+                  if len(c.strip()) < 10 or c.strip()[4:5] != "-" or c.strip()[7:8] != "-"), None)
+    if short is not None:
+        raise InputError(f"{where}: row {short + 1}: {cells[short]!r} is not an ISO 8601 date "
+                         "(YYYY-MM-DD, optionally with a time)")
     try:
         # numpy parses a whole column at once; it warns about (and we then re-read one by
         # one) date-times with offsets, and refuses anything else it cannot read.

@@ -45,6 +45,10 @@ def test_parse_dates_accepts_offsets_and_refuses_disorder() -> None:
         parse_dates(["2025-01-03", "2025-01-02"], "f")
     with pytest.raises(InputError, match="row 2: 'soon' is not an ISO 8601 date"):
         parse_dates(["2025-01-03", "soon"], "f")
+    with pytest.raises(InputError, match="row 1: '7' is not an ISO 8601 date"):
+        parse_dates(["7", "8"], "f")
+    with pytest.raises(InputError, match="row 2: '2025-13-01' is not an ISO 8601 date"):
+        parse_dates(["2025-01-03", "2025-13-01"], "f")
 
 
 @pytest.mark.parametrize(
