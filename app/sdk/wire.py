@@ -8,13 +8,8 @@ from typing import Any
 import msgspec
 
 from app.contracts.events import CloudEvent
-from app.contracts.rebalancing import (
-    AlphaMetricsEnvelope,
-    PlanResponse,
-    PlanV1,
-    PlanV2,
-    RebalanceRequest,
-)
+from app.contracts.plan_reading import PlanReadError, read_plan
+from app.contracts.rebalancing import AlphaMetricsEnvelope, PlanResponse, RebalanceRequest
 from app.metrics.alpha import parse_alpha_envelope
 from app.sdk.errors import ProtocolError
 
@@ -107,10 +102,12 @@ def encode_request(request: RebalanceRequest | Mapping[str, Any], **extra: Any) 
 
 
 def decode_plan(obj: object) -> PlanResponse:
-    """Decode a plan answer (v1 or v2) from its decoded JSON.
+    """Decode a plan answer (v1 or v2) from its decoded JSON, leniently.
 
-    ``alpha_metrics`` is sanitised first (SPEC §4: unknown keys ignored, NaN/None/non-numbers
-    become 0.0); unknown top-level fields are ignored; a missing ``schema_version`` is v1.
+    The one lenient reader of the contract (``app.contracts.plan_reading.read_plan``) fills
+    in QMTL's defaults (no ``schema_version`` is v1, a world entry without ``world_id`` takes
+    its key, no ``global_deltas`` is ``[]``, v2 metrics are sanitised and a missing envelope
+    or intent is empty); unknown fields are ignored.
 
     Args:
         obj: the decoded JSON body.
@@ -121,22 +118,10 @@ def decode_plan(obj: object) -> PlanResponse:
     Raises:
         ProtocolError: the body is not a plan.
     """
-    if not isinstance(obj, Mapping):
-        raise ProtocolError("plan answer is not a JSON object")
-    data = dict(obj)
-    data.setdefault("schema_version", 1)
-    if data.get("schema_version") == 2:
-        data["alpha_metrics"] = msgspec.to_builtins(parse_alpha_envelope(data.get("alpha_metrics")))
-        intent = data.get("rebalance_intent")
-        data["rebalance_intent"] = intent if isinstance(intent, Mapping) else {"meta": {}}
-    else:
-        data.pop("alpha_metrics", None)
-        data.pop("rebalance_intent", None)
     try:
-        plan: PlanV1 | PlanV2 = msgspec.convert(data, PlanV1 | PlanV2, strict=False)
-    except msgspec.ValidationError as exc:
-        raise ProtocolError(f"plan answer does not match the contract: {exc}") from exc
-    return plan
+        return read_plan(obj)
+    except PlanReadError as exc:
+        raise ProtocolError(f"plan answer is not a plan: {exc}") from exc
 
 
 def plan_to_builtins(plan: PlanResponse) -> dict[str, Any]:
