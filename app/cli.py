@@ -43,7 +43,14 @@ def missing_server_modules(settings: Settings) -> list[str]:
         wanted.append("asyncpg")
     if settings.controlbus.backend == "redis":
         wanted.append("redis")
-    return [name for name in wanted if find_spec(name) is None]
+    return [name for name in wanted if not _installed(name)]
+
+
+def _installed(name: str) -> bool:
+    try:
+        return find_spec(name) is not None
+    except ImportError:  # a finder that knows the module is missing (or broken) says so
+        return False
 
 
 def _load(config_path: str | None, overrides: dict[str, dict[str, object]]) -> Settings:

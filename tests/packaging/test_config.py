@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -61,3 +63,48 @@ def test_ready_command(v1_url: str, dead_url: str) -> None:
     dead = CliRunner().invoke(cli, ["ready"],
                               env={"WORLDGATE__SERVER__PORT": dead_url.rsplit(":", 1)[1]})
     assert dead.exit_code == 1 and dead.stderr.startswith("not ready: ")
+
+
+_BLOCKED = """
+import sys
+class Missing:
+    # What the base install lacks: the server stack and NumPy (the reports extra).
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {blocked!r}:
+            raise ModuleNotFoundError(f"No module named {{name!r}}", name=name.split(".")[0])
+sys.meta_path.insert(0, Missing())
+"""
+_SERVER_AND_NUMPY = ("litestar", "uvicorn", "numpy", "asyncpg", "redis", "anyio",
+                     "dependency_injector", "prometheus_client")
+
+
+def _without_extras(code: str) -> subprocess.CompletedProcess[str]:
+    program = _BLOCKED.format(blocked=_SERVER_AND_NUMPY) + code
+    return subprocess.run([sys.executable, "-c", program], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60, env={"PYTHONPATH": str(ROOT)}, check=False)
+
+
+def test_the_sdk_and_the_cli_import_without_the_extras() -> None:
+    done = _without_extras(
+        "import app.sdk, app.cli\n"
+        "from app.sdk import GatewayClient, Runner, follow_events, plan_rows\n"
+        "try:\n"
+        "    from app.sdk import build_report\n"
+        "except ImportError as exc:\n"
+        "    print('hint:', exc)\n")
+    assert done.returncode == 0, done.stderr
+    assert "hint: app.sdk.build_report needs NumPy: pip install 'worldgate[reports]'" \
+        in done.stdout
+
+
+@pytest.mark.parametrize(("args", "hint"), [
+    (["serve"], "pip install 'worldgate[server]'"),
+    (["report", "--from", "examples/returns.json"], "pip install 'worldgate[reports]'"),
+    (["backtest", "--prices", "examples/prices.csv", "--out", "x"],
+     "pip install 'worldgate[reports]'"),
+])
+def test_commands_that_need_an_extra_name_it(args: list[str], hint: str) -> None:
+    done = _without_extras(f"import sys\nsys.argv = ['worldgate', *{args!r}]\n"
+                           "from app.cli import main\nmain()\n")
+    assert done.returncode == 2, done.stderr
+    assert hint in done.stderr

@@ -1,9 +1,10 @@
 """The built wheel, installed into fresh virtual environments on Python 3.11, 3.12 and 3.13.
 
 Each run: the base install (SDK and client commands) imports the SDK without the server
-stack, its CLI talks to a live server and ``serve`` names the extra it needs; then the
-``server`` extra is added and the installed ``worldgate serve`` answers ``worldgate health``
-(no checkout on the path: the embedded defaults come from inside the package).
+stack or NumPy, its CLI talks to a live server, and ``serve`` and ``report`` name the extra
+they need; the ``reports`` extra makes ``report`` work; then the ``server`` extra is added
+and the installed ``worldgate serve`` answers ``worldgate health`` (no checkout on the path:
+the embedded defaults come from inside the package).
 """
 
 from __future__ import annotations
@@ -85,6 +86,16 @@ def _base_checks(venv: Venv, server_url: str, work: Path) -> None:
     serve = run(venv.bin / "worldgate", "serve", cwd=work, env=clean_env(), check=False)
     assert serve.returncode == 2
     assert "pip install 'worldgate[server]'" in serve.stderr and "litestar" in serve.stderr
+    report = run(venv.bin / "worldgate", "report", "--from", EXAMPLES / "returns.json",
+                 cwd=work, env=clean_env(), check=False)
+    assert report.returncode == 2 and "pip install 'worldgate[reports]'" in report.stderr
+
+
+def _report_checks(venv: Venv, work: Path) -> None:
+    out = work / "report.md"
+    run(venv.bin / "worldgate", "report", "--from", EXAMPLES / "returns.json", "--out", out,
+        cwd=work, env=clean_env())
+    assert "sharpe" in out.read_text().lower()
 
 
 def _serve_and_check(venv: Venv, work: Path) -> None:
@@ -120,5 +131,7 @@ def test_wheel_installs_and_serves(version: str, wheel: Path, checkout_server: s
     work.mkdir()
     venv.install(str(wheel))
     _base_checks(venv, checkout_server, work)
+    venv.install(f"{wheel}[reports]")
+    _report_checks(venv, work)
     venv.install(f"{wheel}[server]")
     _serve_and_check(venv, work)
