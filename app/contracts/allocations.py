@@ -114,7 +114,9 @@ def read_allocations(content: bytes) -> AllocationsReply:
     if not isinstance(obj, Mapping) or not isinstance(obj.get("allocations"), Mapping):
         raise AllocationsReadError("the answer has no allocations object")
     snapshots = {str(k): _snapshot(str(k), v) for k, v in obj["allocations"].items()}
+    following = obj.get("next")  # the cursor of a paged answer; a peer without paging: none
+    reply = {"allocations": snapshots, "next": following if isinstance(following, str) else None}
     try:
-        return msgspec.convert({"allocations": snapshots}, AllocationsReply, strict=False)
+        return msgspec.convert(reply, AllocationsReply, strict=False)
     except msgspec.ValidationError as exc:
         raise AllocationsReadError(f"the answer does not match the snapshot: {exc}") from exc

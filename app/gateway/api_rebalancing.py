@@ -9,7 +9,7 @@ import msgspec
 from litestar import Request, Response, get, post
 from litestar.di import NamedDependency, Provide
 from litestar.enums import MediaType
-from litestar.params import FromPath, FromQuery, HeaderParameter
+from litestar.params import FromPath, FromQuery, HeaderParameter, QueryParameter
 from litestar.status_codes import HTTP_200_OK
 
 from app.contracts.allocations import AllocationsReply
@@ -17,7 +17,7 @@ from app.contracts.rebalancing import ApplyRequest, RebalanceRequest
 from app.gateway.execution import ExecuteOptions, ExecutionService
 from app.gateway.negotiation import NegotiatingClient
 from app.web.decoding import decode_body
-from app.web.pages import Limit, next_cursor, page_start
+from app.web.pages import MAX_PAGE, Limit, next_cursor, page_start
 
 __all__ = [
     "REBALANCING_HANDLERS",
@@ -199,9 +199,11 @@ async def list_executions(
 async def read_allocations(
     negotiating_client: NamedDependency[NegotiatingClient],
     world_id: FromQuery[str | None] = None,
+    limit: Annotated[int | None, QueryParameter(ge=1, le=MAX_PAGE)] = None,
+    cursor: FromQuery[str | None] = None,
 ) -> AllocationsReply:
-    """Answer ``GET /allocations[?world_id=]``."""
-    return await negotiating_client.allocations(world_id)
+    """Answer ``GET /allocations[?world_id=][&limit=&cursor=]`` (pages as WorldService's)."""
+    return await negotiating_client.allocations(world_id, limit=limit, cursor=cursor)
 
 
 REBALANCING_HANDLERS = [
