@@ -7,17 +7,20 @@ from typing import Literal
 import msgspec
 
 from app.contracts.rebalancing import AlphaMetricsEnvelope
+from app.contracts.risk import CheckedStates, DeniedOrder, ExecutionStatus
 
 __all__ = [
     "BatchSummary",
     "DroppedOrder",
     "ExecuteResponse",
+    "ExecutionState",
     "Order",
     "Scope",
     "SharedAccountFigures",
 ]
 
 Scope = Literal["per_world", "global", "per_strategy"]
+ExecutionState = Literal["previewed", "submitted"]
 
 
 class Order(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -72,7 +75,10 @@ class ExecuteResponse(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=T
     """``POST /rebalancing/execute`` answer.
 
     ``orders_per_world`` holds the batches of ``per_world`` and ``per_strategy`` scopes,
-    ``orders_global`` the single netted batch of a shared-account execution.
+    ``orders_global`` the single netted batch of a shared-account execution: the orders
+    that passed the risk checks; ``denied`` lists the others. A preview (``state:
+    previewed``) carries the ``execution_id`` and ``etag`` to submit it with, and
+    ``expires_at``; ``risk_states`` are the trading states its orders were checked against.
     """
 
     scope: Scope
@@ -86,3 +92,10 @@ class ExecuteResponse(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=T
     execution_id: str | None = None
     batches: list[BatchSummary] | None = None
     alpha_metrics: AlphaMetricsEnvelope | None = None
+    status: ExecutionStatus | None = None
+    denied: list[DeniedOrder] | None = None
+    state: ExecutionState | None = None
+    etag: str | None = None
+    expires_at: str | None = None
+    risk_states: CheckedStates | None = None
+    all_or_nothing: bool = False

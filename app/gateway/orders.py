@@ -23,6 +23,7 @@ __all__ = [
     "Conversion",
     "DroppedOrder",
     "FlipPolicy",
+    "Holding",
     "Order",
     "OrderBatch",
     "Scope",
@@ -44,14 +45,27 @@ class OrderBatch(msgspec.Struct, frozen=True, kw_only=True):
     orders: list[Order]
 
 
+class Holding(msgspec.Struct, frozen=True, kw_only=True, array_like=True):
+    """The current net position of one batch (a world, or ``"*"``: the whole account) in
+    one (venue, canonical symbol), with the reference price its orders are valued at."""
+
+    world_id: str
+    venue: str | None
+    symbol: str
+    qty: float
+    price: float | None
+
+
 class Conversion(msgspec.Struct, frozen=True, kw_only=True):
-    """The result: batches in plan order, dropped deltas, and order notional figures."""
+    """The result: batches in plan order, dropped deltas, order notional figures, and the
+    holdings of every batch (what the pre-trade risk checks judge the orders against)."""
 
     scope: Scope
     batches: list[OrderBatch]
     dropped: list[DroppedOrder]
     gross_notional: float
     net_notional: float
+    holdings: list[Holding] = msgspec.field(default_factory=list)
 
 
 K = TypeVar("K")
@@ -78,11 +92,34 @@ class _Prices:
         self.world: dict[tuple[str, str | None, str], list[float]] = {}
         self.account: dict[tuple[str | None, str], list[float]] = {}
         self.symbol: dict[str, float] = {}
+        # Net quantities by (batch, venue, symbol): per world, and "*" for the account.
+        self.net: dict[tuple[str, str | None, str], float] = {}
 
     def add(self, world: str, venue: str | None, symbol: str, qty: float, mark: float) -> None:
         _add_mark(self.world, (world, venue, symbol), qty, mark)
         _add_mark(self.account, (venue, symbol), qty, mark)
         self.symbol[symbol] = mark
+        for key in ((world, venue, symbol), (GLOBAL_BATCH, venue, symbol)):
+            self.net[key] = self.net.get(key, 0.0) + qty
+
+    def holdings(self, scope: Scope, ordered: Iterable[_Key]) -> list[Holding]:
+        """Every batch's net position per (venue, symbol), plus the keys of ``ordered``
+        that hold nothing yet (overlay instruments), each with its reference price."""
+        account = scope == "global"
+        out: dict[tuple[str, str | None, str], Holding] = {}
+        for (batch, venue, symbol), qty in self.net.items():
+            if (batch == GLOBAL_BATCH) == account:
+                price = self.price(batch, venue, symbol)
+                out[(batch, venue, symbol)] = Holding(
+                    world_id=batch, venue=venue, symbol=symbol, qty=qty, price=price
+                )
+        for batch, _, venue, symbol in ordered:
+            if (batch, venue, symbol) not in out:
+                out[(batch, venue, symbol)] = Holding(
+                    world_id=batch, venue=venue, symbol=symbol, qty=0.0,
+                    price=self.price(batch, venue, symbol),
+                )
+        return list(out.values())
 
     def price(self, world: str, venue: str | None, symbol: str) -> float | None:
         if world == GLOBAL_BATCH:
@@ -339,5 +376,10 @@ def convert_plan(
             net += notional
     batches = [OrderBatch(world_id=w, scope=scope, orders=o) for w, o in per_batch.items()]
     return Conversion(
-        scope=scope, batches=batches, dropped=b.dropped, gross_notional=gross, net_notional=net
+        scope=scope,
+        batches=batches,
+        dropped=b.dropped,
+        gross_notional=gross,
+        net_notional=net,
+        holdings=b.prices.holdings(scope, b.deltas),
     )

@@ -1,0 +1,99 @@
+"""The risk gate: the pure checks of ``risk.py`` fed with stored states and rate tokens."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+import msgspec
+
+from app.contracts.risk import RiskStates
+from app.errors import AppError, Code
+from app.gateway.orders import GLOBAL_BATCH, OrderBatch
+from app.gateway.risk import RiskBasis, RiskLimits, RiskOutcome, RiskSpec, check_orders
+from app.store.ports import RiskStateStore
+
+__all__ = ["JudgeMode", "RiskGate", "refused", "risk_rejected"]
+
+JudgeMode = Literal["preview", "submit", "exact"]
+"""``preview``: peek at the rate tokens; ``submit``: take them; ``exact``: take them only
+if the orders come out exactly as expected (a preview being submitted)."""
+
+
+def refused(outcome: RiskOutcome, all_or_nothing: bool) -> bool:
+    """Whether a submit must be refused: every order denied, or any denial when the
+    execution is all-or-nothing."""
+    return outcome.status == "rejected" or (all_or_nothing and bool(outcome.denied))
+
+
+def risk_rejected(outcome: RiskOutcome, all_or_nothing: bool) -> AppError:
+    """The 422 ``E_RISK_REJECTED`` answer for a refused submit, listing the denials."""
+    why = "every order was denied" if outcome.status == "rejected" else (
+        f"{len(outcome.denied)} order(s) were denied and all_or_nothing is set"
+    )
+    return AppError(
+        f"The pre-trade risk checks refused the execution: {why}; nothing was recorded.",
+        code=Code.RISK_REJECTED,
+        status=422,
+        extra={
+            "execution_status": outcome.status,
+            "all_or_nothing": all_or_nothing,
+            "denied": msgspec.to_builtins(outcome.denied),
+            "risk_states": msgspec.to_builtins(outcome.checked),
+        },
+    )
+
+
+class RiskGate:
+    """Judges a ``RiskBasis`` against the stored trading states and the rate buckets.
+
+    Args:
+        spec: ``gateway.risk``.
+        store: where trading states and rate buckets live (shared by every Gateway).
+    """
+
+    def __init__(self, spec: RiskSpec, store: RiskStateStore) -> None:
+        self.limits = RiskLimits.of(spec)
+        self.rate = spec.order_rate_per_minute
+        self.store = store
+
+    async def states(self, basis: RiskBasis) -> RiskStates:
+        """The current states of the global scope and every world ``basis`` touches."""
+        worlds = dict.fromkeys(basis.worlds)
+        worlds.update(
+            dict.fromkeys(b.world_id for b in basis.batches if b.world_id != GLOBAL_BATCH)
+        )
+        return await self.store.get_risk_states(list(worlds))
+
+    async def judge(
+        self,
+        basis: RiskBasis,
+        mode: JudgeMode,
+        expected: Sequence[OrderBatch] | None = None,
+    ) -> RiskOutcome:
+        """Check ``basis`` against the current states (and the rate limit, if configured).
+
+        Without a rate limit this is one pure pass. With one, the first pass (without the
+        rate step) says how many orders each batch would send; ``preview`` then judges
+        them against the tokens the buckets hold, ``submit`` takes the tokens first
+        (all or nothing when the execution is), and ``exact`` takes exactly what the
+        ``expected`` batches need, or nothing when the orders would differ.
+        """
+        states = await self.states(basis)
+        first = check_orders(basis, states, self.limits)
+        if self.rate is None:
+            return first
+        if mode == "submit":
+            if refused(first, basis.all_or_nothing):
+                return first  # refused whatever the tokens say: take none
+            granted = await self.store.take_order_tokens(
+                first.demand, self.rate, all_or_nothing=basis.all_or_nothing
+            )
+            return check_orders(basis, states, self.limits, granted)
+        peeked = await self.store.peek_order_tokens(list(first.demand), self.rate)
+        outcome = check_orders(basis, states, self.limits, peeked)
+        if mode == "preview" or expected is None or outcome.batches != list(expected):
+            return outcome
+        counts = {b.world_id: len(b.orders) for b in outcome.batches}
+        granted = await self.store.take_order_tokens(counts, self.rate, all_or_nothing=True)
+        return check_orders(basis, states, self.limits, granted)
