@@ -203,11 +203,14 @@ def check_orders(
     position: dict[_PositionKey, float] = {}
     price_of: dict[_PositionKey, float | None] = {}
     gross: dict[str, float] = {}
+    # Prices and gross figures are only looked up when a limit needs them (a hot loop).
+    track_gross = limits.max_world_gross_notional is not None
+    needs_price = track_gross or limits.max_order_notional is not None
     for h in basis.holdings:
         key = (h.world_id, h.venue, h.symbol)
         position[key] = h.qty
         price_of[key] = h.price
-        if h.price is not None:
+        if track_gross and h.price is not None:
             gross[h.world_id] = gross.get(h.world_id, 0.0) + abs(h.qty) * h.price
     passed_batches: list[OrderBatch] = []
     denied: list[DeniedOrder] = []
@@ -221,8 +224,12 @@ def check_orders(
             key = (batch.world_id, order.venue, order.symbol)
             held = position.get(key, 0.0)
             qty = order.quantity
-            price = order.price if order.price is not None else price_of.get(key)
-            raise_by = 0.0 if price is None else (abs(held + qty) - abs(held)) * price
+            price = None
+            raise_by = 0.0
+            if needs_price:
+                price = order.price if order.price is not None else price_of.get(key)
+                if track_gross and price is not None:
+                    raise_by = (abs(held + qty) - abs(held)) * price
             code, detail = _verdict(
                 rules, limits, order, held, price, raise_by, gross.get(batch.world_id, 0.0),
                 passed_total,
@@ -241,7 +248,8 @@ def check_orders(
                 )
                 continue
             position[key] = held + qty
-            gross[batch.world_id] = gross.get(batch.world_id, 0.0) + raise_by
+            if raise_by:
+                gross[batch.world_id] = gross.get(batch.world_id, 0.0) + raise_by
             used += 1
             passed_total += 1
             passed.append(order)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Literal
 
 import msgspec
@@ -89,11 +89,24 @@ class RiskGate:
             granted = await self.store.take_order_tokens(
                 first.demand, self.rate, all_or_nothing=basis.all_or_nothing
             )
-            return check_orders(basis, states, self.limits, granted)
+            return self._within(basis, states, first, granted)
         peeked = await self.store.peek_order_tokens(list(first.demand), self.rate)
-        outcome = check_orders(basis, states, self.limits, peeked)
+        outcome = self._within(basis, states, first, peeked)
         if mode == "preview" or expected is None or outcome.batches != list(expected):
             return outcome
         counts = {b.world_id: len(b.orders) for b in outcome.batches}
         granted = await self.store.take_order_tokens(counts, self.rate, all_or_nothing=True)
-        return check_orders(basis, states, self.limits, granted)
+        return self._within(basis, states, outcome, granted)
+
+    def _within(
+        self,
+        basis: RiskBasis,
+        states: RiskStates,
+        outcome: RiskOutcome,
+        budget: Mapping[str, int],
+    ) -> RiskOutcome:
+        """``outcome`` under the rate ``budget``: unchanged when the budget covers every
+        batch's demand (the common case: no second pass), else judged again with it."""
+        if all(budget.get(w, 0) >= n for w, n in outcome.demand.items()):
+            return outcome
+        return check_orders(basis, states, self.limits, budget)
