@@ -118,14 +118,16 @@ class RiskBasis(msgspec.Struct, frozen=True, kw_only=True):
 
 class RiskOutcome(msgspec.Struct, frozen=True, kw_only=True):
     """The verdict: the passed orders per batch (empty batches left out), the denials, the
-    status, the states judged against, and per batch how many orders passed every check
-    but the rate limit (the tokens the execution asks for)."""
+    status and the states judged against."""
 
     batches: list[OrderBatch]
     denied: list[DeniedOrder]
     status: ExecutionStatus
     checked: CheckedStates
-    demand: dict[str, int]
+
+    def counts(self) -> dict[str, int]:
+        """How many orders passed per batch (the rate tokens a submit spends)."""
+        return {b.world_id: len(b.orders) for b in self.batches}
 
 
 class _BatchRules:
@@ -198,112 +200,107 @@ def check_orders(
         budget: orders each batch may still send under the rate limit; None = not checked.
 
     Returns:
-        The passed batches, the denials, the status and the demand per batch.
+        The passed batches, the denials, the status and the states judged against.
     """
-    position: dict[_PositionKey, float] = {}
-    price_of: dict[_PositionKey, float | None] = {}
-    gross: dict[str, float] = {}
-    # Prices and gross figures are only looked up when a limit needs them (a hot loop).
-    track_gross = limits.max_world_gross_notional is not None
-    needs_price = track_gross or limits.max_order_notional is not None
-    for h in basis.holdings:
-        key = (h.world_id, h.venue, h.symbol)
-        position[key] = h.qty
-        price_of[key] = h.price
-        if track_gross and h.price is not None:
-            gross[h.world_id] = gross.get(h.world_id, 0.0) + abs(h.qty) * h.price
+    book = _Book(basis, limits)
     passed_batches: list[OrderBatch] = []
-    denied: list[DeniedOrder] = []
-    demand: dict[str, int] = {}
-    passed_total = 0
     for batch in basis.batches:
         rules = _BatchRules(batch.world_id, basis, states, limits)
-        used = 0
-        passed: list[Order] = []
-        for order in batch.orders:
-            key = (batch.world_id, order.venue, order.symbol)
-            held = position.get(key, 0.0)
-            qty = order.quantity
-            price = None
-            raise_by = 0.0
-            if needs_price:
-                price = order.price if order.price is not None else price_of.get(key)
-                if track_gross and price is not None:
-                    raise_by = (abs(held + qty) - abs(held)) * price
-            code, detail = _verdict(
-                rules, limits, order, held, price, raise_by, gross.get(batch.world_id, 0.0),
-                passed_total,
-            )
-            if code is None:
-                demand[batch.world_id] = demand.get(batch.world_id, 0) + 1
-                if budget is not None and used >= budget.get(batch.world_id, 0):
-                    code = "RATE_LIMITED"
-                    detail = "the world's order rate limit (gateway.risk.order_rate_per_minute)"
-            if code is not None:
-                denied.append(
-                    DeniedOrder(
-                        world_id=batch.world_id, symbol=order.symbol, venue=order.venue,
-                        quantity=qty, code=code, detail=detail, strategy_id=order.strategy_id,
-                    )
-                )
-                continue
-            position[key] = held + qty
-            if raise_by:
-                gross[batch.world_id] = gross.get(batch.world_id, 0.0) + raise_by
-            used += 1
-            passed_total += 1
-            passed.append(order)
+        allowed = None if budget is None else budget.get(batch.world_id, 0)
+        passed = book.judge(batch, rules, limits, allowed)
         if passed:
             passed_batches.append(msgspec.structs.replace(batch, orders=passed))
     status: ExecutionStatus = "completed"
-    if denied:
+    if book.denied:
         status = "completed_adjusted" if passed_batches else "rejected"
     return RiskOutcome(
         batches=passed_batches,
-        denied=denied,
+        denied=book.denied,
         status=status,
         checked=_checked(basis, states),
-        demand=demand,
     )
 
 
-def _verdict(
-    rules: _BatchRules,
-    limits: RiskLimits,
-    order: Order,
-    held: float,
-    price: float | None,
-    raise_by: float,
-    gross: float,
-    passed_total: int,
-) -> tuple[DenialCode | None, str]:
-    """The first failing check of one order (``(None, "")`` when every check passes, the
-    rate limit aside)."""
-    qty = order.quantity
-    if rules.code is not None:
-        return rules.code, rules.detail
-    if rules.reducing and not _shrinks(held, qty):
-        return "REDUCING_ONLY", f"{rules.detail}; this order takes {held:g} to {held + qty:g}"
-    if qty > 0 and order.symbol in rules.do_not_buy:
-        return "RESTRICTED_BUY", f"{order.symbol} is on the do-not-buy list"
-    if qty < 0 and order.symbol in rules.do_not_sell:
-        return "RESTRICTED_SELL", f"{order.symbol} is on the do-not-sell list"
-    cap = limits.max_order_notional
-    if cap is not None:
-        if price is None:
-            return "MAX_ORDER_NOTIONAL", "the order has no reference price to value it"
-        if abs(qty) * price > cap:
-            return "MAX_ORDER_NOTIONAL", f"order notional {abs(qty) * price:g} exceeds {cap:g}"
-    cap = limits.max_world_gross_notional
-    if cap is not None and abs(held + qty) > abs(held):  # only a growing position can breach
-        if price is None:
-            return "MAX_WORLD_GROSS", "the order has no reference price to value it"
-        if gross + raise_by > cap:
-            return "MAX_WORLD_GROSS", f"post-trade gross {gross + raise_by:g} would exceed {cap:g}"
-    most = limits.max_orders_per_execution
-    if most is not None and passed_total >= most:
-        return "MAX_ORDERS", f"an execution carries at most {most} orders"
-    return None, ""
+class _Book:
+    """The running positions, prices and gross figures of one check, and its denials."""
+
+    def __init__(self, basis: RiskBasis, limits: RiskLimits) -> None:
+        self.position: dict[_PositionKey, float] = {}
+        self.price_of: dict[_PositionKey, float | None] = {}
+        self.gross: dict[str, float] = {}
+        self.denied: list[DeniedOrder] = []
+        self.passed_total = 0
+        # Gross figures are only kept when a limit needs them: this is the hot path.
+        self.track_gross = limits.max_world_gross_notional is not None
+        for h in basis.holdings:
+            key = (h.world_id, h.venue, h.symbol)
+            self.position[key] = h.qty
+            self.price_of[key] = h.price
+            if self.track_gross and h.price is not None:
+                self.gross[h.world_id] = self.gross.get(h.world_id, 0.0) + abs(h.qty) * h.price
+
+    def judge(
+        self, batch: OrderBatch, rules: _BatchRules, limits: RiskLimits, allowed: int | None
+    ) -> list[Order]:
+        """Judge one batch's orders in order; return those that pass (denials recorded)."""
+        world = batch.world_id
+        position, price_of = self.position, self.price_of
+        cap_order = limits.max_order_notional
+        cap_gross = limits.max_world_gross_notional
+        most = limits.max_orders_per_execution
+        buy, sell = rules.do_not_buy, rules.do_not_sell
+        gross = self.gross.get(world, 0.0)
+        passed: list[Order] = []
+        for order in batch.orders:
+            qty = order.quantity
+            key = (world, order.venue, order.symbol)
+            held = position.get(key, 0.0)
+            growth = abs(held + qty) - abs(held)  # > 0: the order grows |position|
+            price = order.price if order.price is not None else price_of.get(key)
+            code: DenialCode | None = rules.code
+            detail = rules.detail
+            if code is not None:
+                pass
+            elif rules.reducing and not _shrinks(held, qty):
+                code = "REDUCING_ONLY"
+                detail = f"{detail}; this order takes {held:g} to {held + qty:g}"
+            elif qty > 0 and order.symbol in buy:
+                code, detail = "RESTRICTED_BUY", f"{order.symbol} is on the do-not-buy list"
+            elif qty < 0 and order.symbol in sell:
+                code, detail = "RESTRICTED_SELL", f"{order.symbol} is on the do-not-sell list"
+            elif cap_order is not None and (price is None or abs(qty) * price > cap_order):
+                code, detail = "MAX_ORDER_NOTIONAL", (
+                    "the order has no reference price to value it" if price is None
+                    else f"order notional {abs(qty) * price:g} exceeds {cap_order:g}"
+                )
+            elif cap_gross is not None and growth > 0 and (
+                price is None or gross + growth * price > cap_gross
+            ):
+                code, detail = "MAX_WORLD_GROSS", (
+                    "the order has no reference price to value it" if price is None
+                    else f"post-trade gross {gross + growth * price:g} would exceed {cap_gross:g}"
+                )
+            elif most is not None and self.passed_total >= most:
+                code, detail = "MAX_ORDERS", f"an execution carries at most {most} orders"
+            elif allowed is not None and len(passed) >= allowed:
+                code = "RATE_LIMITED"
+                detail = "the world's order rate limit (gateway.risk.order_rate_per_minute)"
+            if code is not None:
+                self.denied.append(
+                    DeniedOrder(
+                        world_id=world, symbol=order.symbol, venue=order.venue, quantity=qty,
+                        code=code, detail=detail, strategy_id=order.strategy_id,
+                    )
+                )
+                continue
+            if self.track_gross and price is not None:
+                gross += growth * price
+            position[key] = held + qty
+            self.passed_total += 1
+            passed.append(order)
+        if self.track_gross:
+            self.gross[world] = gross
+        return passed
 
 
 def preview_etag(outcome: RiskOutcome) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Literal
 
 import msgspec
@@ -73,40 +73,28 @@ class RiskGate:
     ) -> RiskOutcome:
         """Check ``basis`` against the current states (and the rate limit, if configured).
 
-        Without a rate limit this is one pure pass. With one, the first pass (without the
-        rate step) says how many orders each batch would send; ``preview`` then judges
-        them against the tokens the buckets hold, ``submit`` takes the tokens first
-        (all or nothing when the execution is), and ``exact`` takes exactly what the
-        ``expected`` batches need, or nothing when the orders would differ.
+        With a rate limit the orders are judged against the tokens the buckets hold now
+        (read, not taken). A ``preview`` stops there. A ``submit`` then takes the tokens of
+        the orders that passed (all or nothing when the execution is); an ``exact`` submit
+        (of a preview) takes them only when exactly the ``expected`` orders passed, all or
+        nothing. When another Gateway took tokens in between, the orders are judged again
+        against what was granted. A refused submit takes no token.
         """
         states = await self.states(basis)
-        first = check_orders(basis, states, self.limits)
         if self.rate is None:
-            return first
-        if mode == "submit":
-            if refused(first, basis.all_or_nothing):
-                return first  # refused whatever the tokens say: take none
-            granted = await self.store.take_order_tokens(
-                first.demand, self.rate, all_or_nothing=basis.all_or_nothing
-            )
-            return self._within(basis, states, first, granted)
-        peeked = await self.store.peek_order_tokens(list(first.demand), self.rate)
-        outcome = self._within(basis, states, first, peeked)
-        if mode == "preview" or expected is None or outcome.batches != list(expected):
+            return check_orders(basis, states, self.limits)
+        worlds = sorted({b.world_id for b in basis.batches})
+        peeked = await self.store.peek_order_tokens(worlds, self.rate)
+        outcome = check_orders(basis, states, self.limits, peeked)
+        if mode == "preview":
             return outcome
-        counts = {b.world_id: len(b.orders) for b in outcome.batches}
-        granted = await self.store.take_order_tokens(counts, self.rate, all_or_nothing=True)
-        return self._within(basis, states, outcome, granted)
-
-    def _within(
-        self,
-        basis: RiskBasis,
-        states: RiskStates,
-        outcome: RiskOutcome,
-        budget: Mapping[str, int],
-    ) -> RiskOutcome:
-        """``outcome`` under the rate ``budget``: unchanged when the budget covers every
-        batch's demand (the common case: no second pass), else judged again with it."""
-        if all(budget.get(w, 0) >= n for w, n in outcome.demand.items()):
+        if mode == "exact" and (expected is None or outcome.batches != list(expected)):
             return outcome
-        return check_orders(basis, states, self.limits, budget)
+        if mode == "submit" and refused(outcome, basis.all_or_nothing):
+            return outcome
+        counts = outcome.counts()
+        whole = mode == "exact" or basis.all_or_nothing
+        granted = await self.store.take_order_tokens(counts, self.rate, all_or_nothing=whole)
+        if all(granted.get(w, 0) >= n for w, n in counts.items()):
+            return outcome
+        return check_orders(basis, states, self.limits, granted)

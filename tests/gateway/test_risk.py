@@ -66,7 +66,7 @@ def test_active_and_no_limits_pass_everything() -> None:
     outcome = check_orders(b, states(), limits())
     assert outcome.status == "completed" and outcome.denied == []
     assert passed(outcome) == {"a": [("X", 5.0), ("Y", -2.0)]}
-    assert outcome.demand == {"a": 2}
+    assert outcome.counts() == {"a": 2}
 
 
 def test_global_halt_denies_all_and_names_it() -> None:
@@ -190,13 +190,13 @@ def test_max_orders_counts_the_whole_execution() -> None:
     assert check_orders(b, states(), limits(max_orders_per_execution=0)).status == "rejected"
 
 
-def test_rate_budget_per_world_and_demand() -> None:
+def test_rate_budget_per_world() -> None:
     b = basis({"a": [order("X", 1.0), order("Y", 1.0)], "b": [order("Z", 1.0)]})
-    first = check_orders(b, states(), limits())
-    assert first.demand == {"a": 2, "b": 1}
+    assert check_orders(b, states(), limits()).counts() == {"a": 2, "b": 1}
     outcome = check_orders(b, states(), limits(), {"a": 1, "b": 5})
     assert codes(outcome) == [("Y", 1.0, "RATE_LIMITED")]
-    assert outcome.demand == {"a": 2, "b": 1}
+    assert outcome.counts() == {"a": 1, "b": 1}
+    assert check_orders(b, states(), limits(), {}).status == "rejected"  # no bucket, no token
 
 
 def test_first_failing_check_names_the_denial() -> None:

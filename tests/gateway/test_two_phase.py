@@ -222,7 +222,8 @@ def test_allocations_with_execute_are_risk_checked(
         "positions": body["positions"],
         "world_allocations": {"a": 0.5, "b": 0.5},
     }
-    assert client.post("/worldservice/allocations", json={**alloc, "run_id": "r1"}).status_code == 200
+    first = client.post("/worldservice/allocations", json={**alloc, "run_id": "r1"})
+    assert first.status_code == 200
     set_state(client, "HALTED", "a")
     run = {**alloc, "run_id": "r2", "world_allocations": {"a": 0.25, "b": 0.5}, "execute": True}
     refused = client.post("/worldservice/allocations", json=run)

@@ -132,6 +132,9 @@ class PostgresRiskStore(PostgresBase):
             return dict.fromkeys(demand, 0)
         worlds = sorted(wanted)
         async with self._transaction() as conn:
+            # The submit's own commit follows: a take lost in a crash before it lost its
+            # orders too, so this commit need not wait for the WAL flush.
+            await conn.execute("SET LOCAL synchronous_commit = off")
             await conn.execute(
                 "INSERT INTO risk_rate_buckets (world_id, tokens, updated_at)"
                 f" SELECT w, $2, {DB_NOW} FROM unnest($1::text[]) AS w ORDER BY w"

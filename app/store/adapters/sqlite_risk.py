@@ -149,7 +149,9 @@ class SqliteRiskStore(SqliteBase):
             )
             return granted
 
-        granted = await self._write(write) if wanted else {}
+        # Not fsynced on its own: the submit's durable commit that follows syncs it (WAL
+        # keeps commits in order), and a crash before that loses the orders too.
+        granted = await self._write(write, durable=False) if wanted else {}
         return {w: granted.get(w, 0) for w in demand}
 
     async def peek_order_tokens(
