@@ -205,7 +205,9 @@ class ExecutionService(TwoPhase):
                 rebalance_schema_version=version,
                 alpha_metrics_capable=capable,
                 submitted=False,
-                shared_account=figures,
+                overlay_deltas=plan.overlay_deltas,
+                shared_account=True if figures is not None else None,
+                shared_account_figures=figures,
                 alpha_metrics=(
                     plan.alpha_metrics if capable and isinstance(plan, PlanV2) else None
                 ),
@@ -246,6 +248,7 @@ class ExecutionService(TwoPhase):
                 submitted_at=submitted_at,
                 schema_version=version,
                 shared_account=response.shared_account,
+                shared_account_figures=response.shared_account_figures,
             )
             event = new_event(
                 REBALANCING_ORDERS, EVENT_SOURCE_GATEWAY, payload, subject=batch.world_id

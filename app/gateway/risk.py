@@ -26,7 +26,7 @@ from app.contracts.risk import (
     TradingState,
     stricter,
 )
-from app.gateway.orders import GLOBAL_BATCH, Holding, OrderBatch
+from app.gateway.orders import Holding, OrderBatch
 
 __all__ = [
     "RiskBasis",
@@ -138,7 +138,8 @@ class _BatchRules:
     def __init__(
         self, batch: str, basis: RiskBasis, states: RiskStates, limits: RiskLimits
     ) -> None:
-        worlds = basis.worlds if batch == GLOBAL_BATCH else [batch]
+        # A shared-account batch trades for every world of the request at once.
+        worlds = basis.worlds if basis.scope == "global" else [batch]
         glob = states.global_state.state
         world_state: TradingState = "ACTIVE"
         strictest_world = ""
@@ -160,16 +161,23 @@ class _BatchRules:
         self.do_not_buy, self.do_not_sell = limits.restricted_for(worlds)
 
 
+_CLOSE_TOLERANCE = 1e-9
+"""A close may overshoot zero by this fraction of the position: holdings summed from
+several slices carry float noise (1.9999999999999858 held, closed by a lot-rounded -2)."""
+
+
 def _shrinks(position: float, quantity: float) -> bool:
-    """True when the order moves the position toward zero without crossing it."""
+    """True when the order moves the position toward zero without crossing it (beyond
+    float noise: see ``_CLOSE_TOLERANCE``)."""
     # Signs, not a product: the product of two tiny numbers underflows to zero.
     opposite = (position > 0 > quantity) or (position < 0 < quantity)
-    return opposite and abs(quantity) <= abs(position)
+    return opposite and abs(quantity) <= abs(position) * (1.0 + _CLOSE_TOLERANCE)
 
 
 def _checked(basis: RiskBasis, states: RiskStates) -> CheckedStates:
     worlds = dict.fromkeys(basis.worlds)
-    worlds.update(dict.fromkeys(b.world_id for b in basis.batches if b.world_id != GLOBAL_BATCH))
+    if basis.scope != "global":  # the shared-account batch is not a world
+        worlds.update(dict.fromkeys(b.world_id for b in basis.batches))
     return CheckedStates(
         global_=CheckedState(state=states.global_state.state, etag=states.global_state.etag),
         worlds={

@@ -9,7 +9,7 @@ import msgspec
 
 from app.contracts.risk import RiskStates
 from app.errors import AppError, Code
-from app.gateway.orders import GLOBAL_BATCH, OrderBatch
+from app.gateway.orders import OrderBatch
 from app.gateway.risk import RiskBasis, RiskLimits, RiskOutcome, RiskSpec, check_orders
 from app.store.ports import RiskStateStore
 
@@ -60,9 +60,8 @@ class RiskGate:
     async def states(self, basis: RiskBasis) -> RiskStates:
         """The current states of the global scope and every world ``basis`` touches."""
         worlds = dict.fromkeys(basis.worlds)
-        worlds.update(
-            dict.fromkeys(b.world_id for b in basis.batches if b.world_id != GLOBAL_BATCH)
-        )
+        if basis.scope != "global":  # the shared-account batch is not a world
+            worlds.update(dict.fromkeys(b.world_id for b in basis.batches))
         return await self.store.get_risk_states(list(worlds))
 
     async def judge(

@@ -14,7 +14,7 @@ from collections.abc import Callable
 import msgspec
 import structlog
 
-from app.contracts.orders import ExecuteResponse
+from app.contracts.orders import ExecuteResponse, Order, StrategyOrder
 from app.contracts.risk import iso_time
 from app.errors import (
     AppError,
@@ -54,17 +54,25 @@ _basis_decoder = msgspec.msgpack.Decoder(PreviewBasis)
 def with_outcome(response: ExecuteResponse, outcome: RiskOutcome) -> ExecuteResponse:
     """``response`` carrying the verdict: the passed orders, the denials, the status, the
     states they were checked against and the etag over all of it."""
-    per_world = {}
-    global_orders = None
+    per_world: dict[str, list[Order]] = {}
+    global_orders: list[Order] | None = None
     for batch in outcome.batches:
         if batch.world_id == GLOBAL_BATCH and response.scope == "global":
             global_orders = batch.orders
         else:
             per_world[batch.world_id] = batch.orders
+    per_strategy = None
+    if response.scope == "per_strategy":  # the same orders, listed as QMTL's consumers read them
+        per_strategy = [
+            StrategyOrder(world_id=world, strategy_id=order.strategy_id, order=order)
+            for world, orders in per_world.items()
+            for order in orders
+        ]
     return msgspec.structs.replace(
         response,
         orders_per_world=per_world,
-        orders_global=global_orders,
+        orders_per_strategy=per_strategy,
+        orders_global=(global_orders or []) if response.scope == "global" else None,
         denied=outcome.denied,
         status=outcome.status,
         risk_states=outcome.checked,

@@ -94,6 +94,8 @@ def test_world_halt_denies_only_that_world() -> None:
         (-10.0, -1.0, False),  # grow a short
         (0.0, 1.0, False),  # open from flat
         (10.0, -15.0, False),  # a direct flip: opens a short
+        (1.9999999999999858, -2.0, True),  # a close of a position summed with float noise
+        (10.0, -10.000001, False),  # ...but not a real overshoot
     ],
 )
 def test_reducing_only_shrinks_position(held: float, qty: float, passes: bool) -> None:
@@ -110,7 +112,7 @@ def test_reducing_passes_the_closing_leg_of_a_flip_and_denies_the_opening_leg() 
     request = request_of([pos("a", "s1", "X", 10.0)])
     conversion = convert_plan(request, plan_v1({"a": [("X", -15.0, None)]}), RuleBook([], []))
     legs = [(o.quantity, o.reduce_only) for o in conversion.batches[0].orders]
-    assert legs == [(-10.0, True), (-5.0, False)]
+    assert legs == [(-10.0, True), (-5.0, None)]
     b = RiskBasis(
         scope="per_world", batches=conversion.batches, holdings=conversion.holdings,
         worlds=["a"],

@@ -88,6 +88,12 @@ def _replay(basis: RiskBasis, outcome: RiskOutcome) -> list[tuple[str, Order, fl
     return out
 
 
+def _no_growth(before: float, after: float) -> bool:
+    """|position| did not grow, and it did not cross zero (beyond a close's float noise)."""
+    crossed = before > 0 > after or before < 0 < after
+    return abs(after) <= abs(before) and (not crossed or abs(after) <= 1e-9 * abs(before))
+
+
 def _effective(states: RiskStates, world: str) -> str:
     ranks = {s: i for i, s in enumerate(TRADING_STATES)}
     return max(states.global_state.state, states.of(world).state, key=ranks.__getitem__)
@@ -102,7 +108,7 @@ def test_reducing_never_grows_halted_never_passes(
         effective = _effective(states, world)
         assert effective != "HALTED"
         if effective == "REDUCING":
-            assert abs(after) <= abs(before) and not (before > 0 > after or before < 0 < after)
+            assert _no_growth(before, after)
 
 
 @given(basis=bases(), states=snapshots(), limits=limit_sets(), budget=budgets)
@@ -160,7 +166,8 @@ def test_denied_plus_passed_are_the_converted_orders(
 
 
 @given(
-    start=st.floats(min_value=-100, max_value=100, allow_nan=False),
+    start=st.floats(min_value=-100, max_value=100, allow_nan=False)
+    | st.sampled_from([1.9999999999999858, -0.30000000000000004, 2.0000000000000004]),
     delta=st.floats(min_value=-300, max_value=300, allow_nan=False),
     lot=st.sampled_from([None, 0.5, 1.0]),
 )
@@ -181,7 +188,7 @@ def test_converted_flips_in_a_reducing_world_pass_only_their_closing_leg(
     )
     outcome = check_orders(basis, reducing, RiskLimits())
     for _, order, before, after in _replay(basis, outcome):
-        assert abs(after) <= abs(before) and not (before > 0 > after or before < 0 < after)
+        assert _no_growth(before, after)
         assert order.reduce_only is True  # exactly the reduce-only orders pass
     converted = [o for b in conversion.batches for o in b.orders]
     assert [o for b in outcome.batches for o in b.orders] == [
