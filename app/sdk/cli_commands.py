@@ -22,6 +22,7 @@ from app.sdk.cli_common import (
 )
 from app.sdk.cli_events import EVENT_COMMANDS
 from app.sdk.cli_records import RECORD_COMMANDS
+from app.sdk.cli_risk import RISK_COMMANDS
 from app.sdk.cli_tables import execute_table, plan_tables
 from app.sdk.cli_tools import TOOL_COMMANDS
 from app.sdk.cli_versions import VersionCheck, version_options
@@ -231,16 +232,39 @@ def apply(**kw: Any) -> None:
 
 @click.command()
 @_request_options
-@click.option("--submit", is_flag=True, help="Publish the orders (default: dry run).")
+@click.option("--submit", is_flag=True, help="Publish the orders (default: a preview).")
+@click.option("--preview", is_flag=True,
+              help="Store a preview to submit later with `worldgate submit` (the default).")
+@click.option("--all-or-nothing", is_flag=True, help="Refuse the submit if any order is denied.")
 @click.option("--shared-account", is_flag=True, help="Net orders across worlds.")
 @click.option("--per-strategy", is_flag=True, help="One batch per strategy.")
 @click.option("--allow-live", is_flag=True, help="Send X-Allow-Live: true (live guard).")
 def execute(**kw: Any) -> None:
-    """Turn a plan into orders (dry run unless --submit)."""
-    _send(kw, lambda client, request: client.execute_raw(
-        request, submit=kw["submit"], shared_account=kw["shared_account"],
-        per_strategy=kw["per_strategy"], allow_live=kw["allow_live"]), execute_table)
+    """Turn a plan into risk-checked orders: a stored preview unless --submit."""
+    if kw["preview"] and kw["submit"]:
+        raise click.UsageError("--preview and --submit exclude each other")
+    answers: list[dict[str, Any]] = []
+
+    def call(client: GatewayClient, request: RebalanceRequest) -> dict[str, Any]:
+        answer = client.execute_raw(
+            request, submit=kw["submit"], shared_account=kw["shared_account"],
+            per_strategy=kw["per_strategy"], allow_live=kw["allow_live"],
+            all_or_nothing=kw["all_or_nothing"])
+        answers.append(answer)
+        return answer
+
+    _send(kw, call, execute_table)
+    answer = answers[0] if answers else {}
+    if answer.get("state") == "previewed":
+        click.echo(
+            f"preview {answer.get('execution_id')} (status {answer.get('status')}, etag "
+            f"{answer.get('etag')}) expires {answer.get('expires_at')}; submit it with "
+            f"`worldgate submit {answer.get('execution_id')} --allow-live`",
+            err=True,
+        )
 
 
 COMMANDS: tuple[click.Command, ...] = (
-    health, plan, apply, execute, *RECORD_COMMANDS, *EVENT_COMMANDS, *TOOL_COMMANDS)
+    health, plan, apply, execute, *RECORD_COMMANDS, *EVENT_COMMANDS, *RISK_COMMANDS,
+    *TOOL_COMMANDS,
+)

@@ -170,7 +170,7 @@ def executions_show(execution_id: str, output: str, **kw: Any) -> None:
     """Show the stored answer of execution EXECUTION_ID."""
     with _client(kw) as client:
         try:
-            answer = client.get_execution(execution_id)
+            answer = client.get_execution_raw(execution_id)
         except SdkError as exc:
             fail_sdk(exc)
     if output == "json":

@@ -63,6 +63,16 @@ def execute_table(answer: dict[str, Any]) -> None:
                           str(o.get("symbol")), str(o.get("side")),
                           f"{o.get('quantity', 0):.10g}", str(o.get("reduce_only", False)))
     out.print(table)
+    denied = answer.get("denied") or []
+    if denied:
+        nt = Table(title=f"denied by the risk checks (status {answer.get('status')})")
+        for col in ("world", "strategy", "symbol", "quantity", "code", "detail"):
+            nt.add_column(col)
+        for d in denied:
+            nt.add_row(str(d.get("world_id")), str(d.get("strategy_id") or ""),
+                       str(d.get("symbol")), f"{d.get('quantity', 0):.10g}", str(d.get("code")),
+                       str(d.get("detail")))
+        out.print(nt)
     dropped = answer.get("dropped") or []
     if dropped:
         dt = Table(title="dropped")
@@ -82,6 +92,6 @@ def execute_table(answer: dict[str, Any]) -> None:
             bt.add_row(str(b.get("batch_id")), str(b.get("world_id")), str(b.get("scope")),
                        str(b.get("total")), str(b.get("event_id")))
         out.print(bt)
-    ids = ids_line(answer, ("execution_id",))
+    ids = ids_line(answer, ("execution_id", "etag"))
     if ids:
         out.print(ids)

@@ -89,7 +89,7 @@ def test_execute_submit_table_shows_the_execution_id(served_v1: str) -> None:
     assert len(ids) == 1
     execution_id = ids[0].split("=", 1)[1].strip()
     with GatewayClient(served_v1) as client:
-        assert client.get_execution(execution_id)["execution_id"] == execution_id
+        assert client.get_execution_raw(execution_id)["execution_id"] == execution_id
     assert "batches" in out
 
 
