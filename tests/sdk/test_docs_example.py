@@ -79,3 +79,13 @@ def test_report_example(tmp_path: Path) -> None:
     out = _run("sdk_report.py", str(tmp_path)).splitlines()
     assert out[0].startswith("sharpe ") and out[1].startswith("backtest over ")
     assert (tmp_path / "report.html").exists() and (tmp_path / "backtest.md").exists()
+
+
+def test_risk_example(served_v1: str) -> None:
+    out = _run("sdk_risk.py", served_v1).splitlines()
+    assert out[0] == "preview previewed completed, denied 0"
+    assert out[1] == "submitted True"
+    assert out[2] == "HALTED: rejected, WORLD_HALTED"
+    assert out[3] == "now ACTIVE"
+    assert out[4] == "history: ['ACTIVE', 'HALTED']"
+    assert out[5] == "stored: submitted"
