@@ -8,7 +8,7 @@ from typing import Any
 import msgspec
 
 from app.contracts.events import CloudEvent
-from app.contracts.rebalancing import PlanResponse, PlanV1, PlanV2, RebalanceRequest
+from app.contracts.rebalancing import PlanResponse, RebalanceRequest
 from app.metrics.alpha import parse_alpha_envelope
 from app.sdk.errors import ProtocolError
 
@@ -99,16 +99,16 @@ def encode_request(request: RebalanceRequest | Mapping[str, Any], **extra: Any) 
 
 
 def decode_plan(obj: object) -> PlanResponse:
-    """Decode a plan answer (v1 or v2) from its decoded JSON.
+    """Decode a plan answer (v1, v2 or v3) from its decoded JSON.
 
-    ``alpha_metrics`` is sanitised first (SPEC §4: unknown keys ignored, NaN/None/non-numbers
+    ``alpha_metrics`` is sanitised first (unknown keys ignored, NaN/None/non-numbers
     become 0.0); unknown top-level fields are ignored; a missing ``schema_version`` is v1.
 
     Args:
         obj: the decoded JSON body.
 
     Returns:
-        ``PlanV1`` or ``PlanV2``.
+        ``PlanV1``, ``PlanV2`` or ``PlanV3``.
 
     Raises:
         ProtocolError: the body is not a plan.
@@ -117,7 +117,8 @@ def decode_plan(obj: object) -> PlanResponse:
         raise ProtocolError("plan answer is not a JSON object")
     data = dict(obj)
     data.setdefault("schema_version", 1)
-    if data.get("schema_version") == 2:
+    version = data.get("schema_version")
+    if isinstance(version, int) and not isinstance(version, bool) and version >= 2:
         data["alpha_metrics"] = msgspec.to_builtins(parse_alpha_envelope(data.get("alpha_metrics")))
         intent = data.get("rebalance_intent")
         data["rebalance_intent"] = intent if isinstance(intent, Mapping) else {"meta": {}}
@@ -125,7 +126,7 @@ def decode_plan(obj: object) -> PlanResponse:
         data.pop("alpha_metrics", None)
         data.pop("rebalance_intent", None)
     try:
-        plan: PlanV1 | PlanV2 = msgspec.convert(data, PlanV1 | PlanV2, strict=False)
+        plan: PlanResponse = msgspec.convert(data, PlanResponse, strict=False)
     except msgspec.ValidationError as exc:
         raise ProtocolError(f"plan answer does not match the contract: {exc}") from exc
     return plan
