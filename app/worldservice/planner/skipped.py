@@ -68,7 +68,7 @@ def _band(
     held = banded.held
     if held is None:
         return []
-    rows = np.flatnonzero(held != 0.0)
+    rows = np.flatnonzero((held != 0.0) & (notional != 0.0))
     keys, strategies = net.key[rows], cols.strategy[rows]
     g_key, g_strategy, inverse = group(keys, strategies, len(cols.strategies))
     change = sums(inverse, notional[rows] * held[rows], len(g_key))
