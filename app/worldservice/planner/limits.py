@@ -27,7 +27,8 @@ def turnover_scale(max_turnover: float | None, equity: float, change: FloatArray
     """
     if max_turnover is None:
         return 1.0
-    total = finite(float(np.abs(change).sum()), "the turnover")
+    with np.errstate(all="ignore"):
+        total = finite(float(np.abs(change).sum()), "the turnover")
     limit = max_turnover * equity
     if total <= limit:
         return 1.0
@@ -55,7 +56,8 @@ def fund_buys(
     Raises:
         PlanOverflowError: a figure is not finite.
     """
-    wanted = finite(float(buys.sum()), "the buy notional")
+    with np.errstate(all="ignore"):
+        wanted = finite(float(buys.sum()), "the buy notional")
     budget = finite(cash.available - cash.buffer * equity + sold_notional, "the cash budget")
     affordable = max(0.0, budget)
     scale = 1.0 if wanted <= affordable else affordable / wanted
