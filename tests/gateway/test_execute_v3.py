@@ -72,4 +72,5 @@ def test_per_strategy_execution_refuses_a_policy(app: TestClient[Any]) -> None:
     assert answer.status_code == 422
     error = answer.json()
     assert error["code"] == "E_VALIDATION"
-    assert error["errors"] == [{"path": "$.policy", "message": "not allowed with per_strategy=true"}]
+    assert error["errors"] == [
+        {"path": "$.policy", "message": "not allowed with per_strategy=true"}]

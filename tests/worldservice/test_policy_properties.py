@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from hypothesis import given, settings
+from hypothesis import given, reject, settings
 from hypothesis import strategies as st
 
 from app.contracts.policy import Band, CashPolicy, RebalancePolicy
 from app.contracts.rebalancing import OverlayConfig, RebalanceRequest
-from app.worldservice.planner import PlanParts, compute_plan
+from app.worldservice.planner import PlanOverflowError, PlanParts, compute_plan
 from tests.worldservice.plan_builders import pos, request
 from tests.worldservice.reference_v2 import reference_deltas
 
@@ -82,6 +82,14 @@ def requests_st(
     )
 
 
+def plan(req: RebalanceRequest, *, explain: bool = True) -> PlanParts:
+    """The plan, or no example: a scale that overflows is a 422, tested elsewhere."""
+    try:
+        return compute_plan(req, explain=explain)
+    except PlanOverflowError:
+        reject()
+
+
 def _deltas(parts: PlanParts) -> tuple[dict[str, list[object]], list[object]]:
     per_world = {w: p.deltas for w, p in parts.per_world.items() if p.deltas}
     return per_world, list(parts.global_deltas)
@@ -111,8 +119,8 @@ def _notional(parts: PlanParts, req: RebalanceRequest) -> dict[Key, float]:
 @given(requests_st(st.sampled_from((None, RebalancePolicy(),
                                      RebalancePolicy(band=Band(abs=0.0, rel=0.0))))))
 def test_without_a_policy_v3_deltas_are_exactly_the_v2_deltas(req: RebalanceRequest) -> None:
-    explained = compute_plan(req, explain=True)
-    assert _deltas(explained) == _deltas(compute_plan(req))
+    explained = plan(req)
+    assert _deltas(explained) == _deltas(plan(req, explain=False))
     want_world, want_global = reference_deltas(req)
     got_world, got_global = _deltas(explained)
     assert got_world == {w: d for w, d in want_world.items() if d}
@@ -125,7 +133,7 @@ def test_without_a_policy_v3_deltas_are_exactly_the_v2_deltas(req: RebalanceRequ
 @given(requests_st(policy_st))
 def test_turnover_after_the_cap_is_within_the_cap(req: RebalanceRequest) -> None:
     cap = req.policy.max_turnover if req.policy is not None else None
-    parts = compute_plan(req, explain=True)
+    parts = plan(req)
     if cap is None:
         return
     turnover = sum(abs(n) for n in _notional(parts, req).values())
@@ -137,7 +145,7 @@ def test_turnover_after_the_cap_is_within_the_cap(req: RebalanceRequest) -> None
 @settings(max_examples=150)
 @given(requests_st(policy_st))
 def test_net_buy_notional_stays_within_the_cash_budget(req: RebalanceRequest) -> None:
-    parts = compute_plan(req, explain=True)
+    parts = plan(req)
     cash = req.policy.cash if req.policy is not None else None
     if cash is None:
         assert parts.funding is None
@@ -156,13 +164,12 @@ def test_net_buy_notional_stays_within_the_cash_budget(req: RebalanceRequest) ->
 @settings(max_examples=150)
 @given(requests_st(policy_st))
 def test_skipped_plus_traded_is_the_delta_without_the_policy(req: RebalanceRequest) -> None:
-    parts = compute_plan(req, explain=True)
+    parts = plan(req)
     assert parts.skipped is not None
     pre: dict[Key, float] = defaultdict(float)
     scale_room = 1.0
     for p in req.positions:
-        plan = parts.per_world[p.world_id]
-        s = plan.scale_by_strategy[p.strategy_id]
+        s = parts.per_world[p.world_id].scale_by_strategy[p.strategy_id]
         scale_room = max(scale_room, abs(s - 1.0))
         pre[(p.world_id, p.symbol, p.venue)] += p.qty * p.mark * (s - 1.0)
     marks = _marks(req)
@@ -181,7 +188,7 @@ def test_skipped_plus_traded_is_the_delta_without_the_policy(req: RebalanceReque
 @settings(max_examples=150)
 @given(requests_st(st.just(RebalancePolicy(band=Band(abs=1e9)))))
 def test_a_band_wider_than_any_move_skips_every_strategy(req: RebalanceRequest) -> None:
-    parts = compute_plan(req, explain=True)
+    parts = plan(req)
     assert all(not p.deltas for p in parts.per_world.values())
     assert parts.global_deltas == []
     assert parts.skipped is not None
