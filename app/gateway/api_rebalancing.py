@@ -51,8 +51,10 @@ _PLAN_BODY = {"plan_body": Provide(_plan_body, sync_to_thread=False)}
     description=(
         "Forwards the `MultiWorldRebalanceRequest` to WorldService with `schema_version` set "
         "to the configured `gateway.rebalance_schema_version` (or a lower one the caller "
-        "asked for); retries once as v1 when WorldService refuses v2. WorldService errors "
-        "arrive with their own status and code."
+        "asked for); when WorldService refuses a version above 1 it retries once at the "
+        "next lower version (3 → 2 → 1). WorldService errors arrive with their own status "
+        "and code; a request with a `policy` is never answered below v3 (422 "
+        "`E_POLICY_REQUIRES_V3`)."
     ),
     tags=["gateway"],
     dependencies=_PLAN_BODY,
@@ -90,7 +92,9 @@ async def apply_rebalance(
         "Plans through WorldService, then converts the plan into orders per world "
         "(`per_strategy=true`: per strategy; `shared_account=true`: netted across worlds). "
         "`submit=true` records all batches atomically with one `rebalancing_orders` event "
-        "each and needs `X-Allow-Live: true` while `gateway.enforce_live_guard` is on."
+        "each and needs `X-Allow-Live: true` while `gateway.enforce_live_guard` is on. "
+        "With a cash policy every batch lists its sells before its buys; `per_strategy` "
+        "with a policy is 422."
     ),
     tags=["gateway"],
     opt={"mutating": True},
