@@ -88,11 +88,14 @@ class RebalancePolicy(_Wire, frozen=True, kw_only=True):
     costs: Costs | None = None
 
 
-class SkippedDelta(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
+class SkippedDelta(msgspec.Struct, frozen=True, omit_defaults=True, gc=False):
     """A delta (or the part of one) that will not trade, and why.
 
     ``venue`` is always present (null without one); ``strategy_id`` only for
     ``WITHIN_BAND``, which skips one strategy's share of a (venue, symbol).
+
+    Not ``kw_only``: a plan may skip a million deltas, and positional construction (one
+    ``map`` over the columns) is the cheapest way to build them.
     """
 
     world_id: str

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from itertools import repeat
 
 import numpy as np
 
@@ -39,17 +40,17 @@ class _Names:
             if strategies is not None:
                 strategies = [s for s, k in zip(strategies, keep.tolist(), strict=True) if k]
         net = self.net
-        worlds = self.worlds[net.world[keys]].tolist()
-        symbols = self.symbols[net.symbol[keys]].tolist()
-        venues = self.venues[net.venue[keys]].tolist()
-        texts = details if isinstance(details, list) else [details] * len(worlds)
-        owners = strategies if strategies is not None else [None] * len(worlds)
-        return [
-            SkippedDelta(world_id=w, symbol=s, venue=v, delta_qty=q, code=code, detail=d,
-                         strategy_id=o)
-            for w, s, v, q, d, o in zip(worlds, symbols, venues, qty.tolist(), texts, owners,
-                                        strict=True)
+        columns = [
+            self.worlds[net.world[keys]].tolist(),
+            self.symbols[net.symbol[keys]].tolist(),
+            self.venues[net.venue[keys]].tolist(),
+            qty.tolist(),
+            repeat(code),
+            details if isinstance(details, list) else repeat(details),
         ]
+        if strategies is not None:
+            columns.append(strategies)
+        return list(map(SkippedDelta, *columns))
 
 
 def _per_unit(net: Netted, keys: IntArray) -> FloatArray:
@@ -92,24 +93,20 @@ def _rules(
     symbols: list[str],
 ) -> list[SkippedDelta]:
     """The dust and lot entries of one side (sells or buys)."""
-    with np.errstate(all="ignore"):
-        notional = np.abs(side.dust_qty / _per_unit(net, side.dust))
     out = names.entries(
         side.dust, side.dust_qty, "BELOW_MIN_NOTIONAL",
-        [f"notional {n:.6g} is below min_trade_notional {dust:g}" for n in notional.tolist()],
+        f"|delta_qty| × mark is below min_trade_notional {dust:g}",
     )
-    texts: dict[tuple[int, bool], str] = {}
-    details = []
-    for code, whole in zip(net.symbol[side.cut].tolist(), side.cut_whole.tolist(),
-                           strict=True):
-        text = texts.get((code, whole))
-        if text is None:
-            lot = lot_by_symbol[symbols[code]]
-            text = texts[(code, whole)] = (
-                f"|quantity| is below one lot of {lot:g}" if whole
-                else f"rounded toward zero to a multiple of the lot {lot:g}"
-            )
-        details.append(text)
+    if not len(side.cut):
+        return out
+    # One text per symbol and case, picked for every entry in one indexing step.
+    lots = [lot_by_symbol.get(s) for s in symbols]
+    partial = as_objects([f"rounded toward zero to a multiple of the lot {lot:g}"
+                          if lot is not None else "" for lot in lots])
+    whole = as_objects([f"|quantity| is below one lot of {lot:g}" if lot is not None else ""
+                        for lot in lots])
+    code = net.symbol[side.cut]
+    details = np.where(side.cut_whole, whole[code], partial[code]).tolist()
     return out + names.entries(side.cut, side.cut_qty, "BELOW_LOT", details)
 
 
