@@ -201,6 +201,8 @@ def _untyped_view(topic: str, data: dict[str, Any], schema_version: int) -> dict
     if schema_version <= 1:
         out = {key: value for key, value in data.items() if key in _V1_FIELDS}
         out["schema_version"] = 1
+        if "version" in out:  # ``version`` repeats the schema version: a v1 view says 1
+            out["version"] = 1
         return out
     newer = _NEWER_THAN[schema_version]
     version = data.get("schema_version")
@@ -210,6 +212,8 @@ def _untyped_view(topic: str, data: dict[str, Any], schema_version: int) -> dict
     out = {key: value for key, value in data.items() if key not in newer}
     if too_new:
         out["schema_version"] = schema_version
+        if "version" in out:
+            out["version"] = schema_version
     return out
 
 

@@ -1,8 +1,10 @@
 """What v1 and v2 clients get, byte for byte: the cases behind ``v1_v2.json``.
 
-The file was recorded from ``main`` before schema v3 existed (``python -m tests.golden.cases
---write``); ``test_v1_v2_golden.py`` checks that every answer a v1 or v2 client can get is
-still exactly those bytes.
+The file is recorded from ``main`` without schema v3 (copy this module into an export of
+``main`` and run ``python -m tests.golden.cases --write`` there; it was re-recorded so when
+main itself changed a v1/v2 answer, e.g. ``data.version`` of events in issue 12);
+``test_v1_v2_golden.py`` checks that every answer a v1 or v2 client can get is still
+exactly those bytes with v3 in the tree.
 """
 
 from __future__ import annotations
