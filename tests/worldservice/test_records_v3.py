@@ -10,10 +10,12 @@ import msgspec
 import pytest
 
 from app.contracts.events import (
+    EVENT_SOURCE_WORLDSERVICE,
     REBALANCING_PLANNED,
     PlannedV1,
     PlannedV2,
     PlannedV3,
+    new_event,
     payload_view,
     typed_payload,
 )
@@ -51,7 +53,7 @@ async def test_v3_apply_is_stored_replayed_and_announced_per_world(tmp_path: Pat
     for received in got:
         data = received.event.data
         world = data["world_id"]
-        assert data["schema_version"] == 3
+        assert data["schema_version"] == data["version"] == 3
         assert data["skipped"] == [s for s in answer["skipped"] if s["world_id"] == world]
         assert data["projection"] == answer["projection"]["per_world"][world]
         assert "funding" not in data and "total" not in data["projection"]
@@ -62,7 +64,7 @@ async def test_v3_apply_is_stored_replayed_and_announced_per_world(tmp_path: Pat
         for reader in (1, 2):
             seen = msgspec.json.decode(view_event(received.event, reader))["data"]
             assert "skipped" not in seen and "projection" not in seen
-            assert seen["schema_version"] == reader
+            assert seen["schema_version"] == seen["version"] == reader
         seen3 = msgspec.json.decode(view_event(received.event, 3))["data"]
         assert seen3["skipped"] == data["skipped"]
 
@@ -96,3 +98,16 @@ async def test_allocations_plan_with_a_policy_in_v3(tmp_path: Path) -> None:
     (delta,) = big.json()["per_world"]["a"]["deltas"]  # 0.01 → 0.0022: outside, trades
     assert delta["delta_qty"] == pytest.approx(100 * (0.1 / 0.45 - 1))
     assert refused.status_code == 422 and refused.json()["code"] == "E_POLICY_REQUIRES_V3"
+
+
+def test_a_foreign_v3_payload_is_cut_down_for_older_readers() -> None:
+    data = {"world_id": "w", "plan": {"deltas": []}, "version": 3, "schema_version": 3,
+            "skipped": [], "projection": {}, "alpha_metrics": {}, "extra": 1}
+    event = new_event(REBALANCING_PLANNED, EVENT_SOURCE_WORLDSERVICE, data, subject="w")
+    assert typed_payload(REBALANCING_PLANNED, data) is None  # not our payload type
+    v2 = msgspec.json.decode(view_event(event, 2))["data"]
+    assert v2 == {"world_id": "w", "plan": {"deltas": []}, "version": 2, "schema_version": 2,
+                  "alpha_metrics": {}, "extra": 1}
+    v1 = msgspec.json.decode(view_event(event, 1))["data"]
+    assert v1 == {"world_id": "w", "plan": {"deltas": []}, "version": 1, "schema_version": 1}
+    assert msgspec.json.decode(view_event(event, 3))["data"] == data
