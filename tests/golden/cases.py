@@ -127,6 +127,26 @@ def _text(response: Any) -> str:
     return f"{response.status_code} {response.content.decode()}"
 
 
+_VOLATILE = frozenset({"execution_id", "expires_at", "etag"})
+"""Execute previews carry a fresh id, an expiry time and etags over fresh risk states."""
+
+
+def _scrub(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: "<volatile>" if k in _VOLATILE else _scrub(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrub(v) for v in value]
+    return value
+
+
+def _execute_text(response: Any) -> str:
+    """An execute answer with its per-call values replaced (key order and the rest kept)."""
+    if response.status_code != 200:
+        return _text(response)
+    body = _scrub(msgspec.json.decode(response.content))
+    return f"{response.status_code} {msgspec.json.encode(body).decode()}"
+
+
 def _events(plan_body: bytes) -> list[Any]:
     """The planned events' ``data`` as v1 and v2 readers see it (ids and times vary)."""
     plan = decode_stored_plan(plan_body)
@@ -160,7 +180,7 @@ def collect(make_client: ClientFactory) -> dict[str, Any]:
                 if key.startswith(("overlay", "hybrid")) and flags:
                     continue
                 ex = client.post(f"/rebalancing/execute?{flags}", content=body, headers=headers)
-                out[f"{config}/execute[{flags}]/{key}"] = _text(ex)
+                out[f"{config}/execute[{flags}]/{key}"] = _execute_text(ex)
             run = f"golden-{config}-{key.replace('/', '-')}"
             apply_body = msgspec.json.encode({**msgspec.json.decode(body), "run_id": run})
             applied = client.post("/worldservice/rebalancing/apply", content=apply_body,
