@@ -61,6 +61,19 @@ def test_with_a_cash_policy_every_batch_lists_sells_first(app: TestClient[Any]) 
     assert sides(stored) == sides(got)
 
 
+def test_a_previewed_v3_execution_submits_its_sells_first(app: TestClient[Any]) -> None:
+    previewed = app.post("/rebalancing/execute", json=body({"cash": {"available": 0.0}}))
+    answer = previewed.json()
+    assert answer["state"] == "previewed" and answer["rebalance_schema_version"] == 3
+    submitted = app.post(
+        f"/rebalancing/executions/{answer['execution_id']}/submit",
+        headers={"If-Match": f'"{answer["etag"]}"'},
+    )
+    assert submitted.status_code == 200, submitted.text
+    assert sides(submitted.json()) == sides(answer) == [
+        ("B", "sell", -10.0), ("A", "buy", 5.0), ("C", "buy", 5.0)]
+
+
 def test_a_short_budget_shrinks_the_buys(app: TestClient[Any]) -> None:
     policy = {"cash": {"available": 0.0, "buffer": 0.05}}  # 500 kept back
     answer = app.post("/rebalancing/execute", json=body(policy)).json()
