@@ -22,7 +22,8 @@ __all__ = ["VersionCheck", "answer_version", "version_options"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-_LOST = {2: "alpha_metrics, rebalance_intent (--intent, --strategy-returns, --world-returns)"}
+_LOST = {2: "alpha_metrics, rebalance_intent (--intent, --strategy-returns, --world-returns)",
+         3: "skipped, projection, funding"}
 """What an answer below each version cannot carry, by the version that adds it."""
 
 

@@ -1,4 +1,4 @@
-"""The strategy Runner: reads the Gateway's capability bits and negotiates v1/v2 plans."""
+"""The strategy Runner: reads the Gateway's capability bits and negotiates v1/v2/v3 plans."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Generic, TypeVar, overload
 
+from app.contracts.policy import RebalancePolicy
 from app.contracts.rebalancing import PlanResponse, RebalanceRequest
 from app.sdk.calls import RequestLike
 from app.sdk.client import AsyncGatewayClient, GatewayClient
@@ -93,10 +94,11 @@ class _Negotiation(Generic[C]):
         returns_by_strategy: ReturnsByStrategy | None,
         returns_by_world: Mapping[str, Sequence[float]] | None,
         intent: Mapping[str, Any] | None,
+        policy: RebalancePolicy | None = None,
     ) -> RequestLike:
         return shape_request(
             request, caps, recorded=self._returns, returns_by_strategy=returns_by_strategy,
-            returns_by_world=returns_by_world, intent=intent,
+            returns_by_world=returns_by_world, intent=intent, policy=policy,
         )
 
 
@@ -104,9 +106,10 @@ class Runner(_Negotiation[GatewayClient]):
     """Plans through a Gateway with the best schema version it currently supports.
 
     The Runner reads ``/health`` on start and again when ``refresh_interval`` seconds have
-    passed. With v2 it sends ``schema_version=2``, the strategies' realized returns and the
-    intent, so the plan carries real ``alpha_performance`` metrics; with v1 it sends none of
-    them (no ``schema_version`` key at all), exactly what a v1 client sends.
+    passed. With v2 (or v3) it sends that ``schema_version``, the strategies' realized
+    returns and the intent, so the plan carries real ``alpha_performance`` metrics (and,
+    with v3, what its policy skipped and the projection); with v1 it sends none of them (no
+    ``schema_version`` key at all), exactly what a v1 client sends.
 
     Args:
         client: the Gateway client (the Runner does not close it).
@@ -138,7 +141,7 @@ class Runner(_Negotiation[GatewayClient]):
         self, request: RebalanceRequest, *,
         returns_by_strategy: ReturnsByStrategy | None = ...,
         returns_by_world: Mapping[str, Sequence[float]] | None = ...,
-        intent: Mapping[str, Any] | None = ...,
+        intent: Mapping[str, Any] | None = ..., policy: RebalancePolicy | None = ...,
     ) -> RebalanceRequest: ...
 
     @overload
@@ -146,7 +149,7 @@ class Runner(_Negotiation[GatewayClient]):
         self, request: Mapping[str, Any], *,
         returns_by_strategy: ReturnsByStrategy | None = ...,
         returns_by_world: Mapping[str, Sequence[float]] | None = ...,
-        intent: Mapping[str, Any] | None = ...,
+        intent: Mapping[str, Any] | None = ..., policy: RebalancePolicy | None = ...,
     ) -> dict[str, Any]: ...
 
     def build_request(
@@ -156,13 +159,14 @@ class Runner(_Negotiation[GatewayClient]):
         returns_by_strategy: ReturnsByStrategy | None = None,
         returns_by_world: Mapping[str, Sequence[float]] | None = None,
         intent: Mapping[str, Any] | None = None,
+        policy: RebalancePolicy | None = None,
     ) -> RequestLike:
         """Shape a request (a ``RebalanceRequest`` or a dict) for the current capabilities
         (see ``shape_request``)."""
         return shape_request(
             request, self.capabilities, recorded=self._returns,
             returns_by_strategy=returns_by_strategy, returns_by_world=returns_by_world,
-            intent=intent,
+            intent=intent, policy=policy,
         )
 
     def plan(
@@ -172,14 +176,19 @@ class Runner(_Negotiation[GatewayClient]):
         returns_by_strategy: ReturnsByStrategy | None = None,
         returns_by_world: Mapping[str, Sequence[float]] | None = None,
         intent: Mapping[str, Any] | None = None,
+        policy: RebalancePolicy | None = None,
     ) -> PlanResponse:
-        """Ask the Gateway for a plan with the negotiated version; v1 or v2 comes back.
+        """Ask the Gateway for a plan with the negotiated version; v1, v2 or v3 comes back.
 
         ``request`` is a ``RebalanceRequest`` or a plain dict in the wire shape.
+
+        Raises:
+            WorldgateError: 422 ``E_POLICY_REQUIRES_V3`` when ``policy`` is given and the
+                deployment cannot answer v3 (and any other refusal).
         """
         return self.client.plan(self.build_request(
             request, returns_by_strategy=returns_by_strategy,
-            returns_by_world=returns_by_world, intent=intent,
+            returns_by_world=returns_by_world, intent=intent, policy=policy,
         ))
 
     def apply(
@@ -189,8 +198,9 @@ class Runner(_Negotiation[GatewayClient]):
         run_id: str | None = None,
         returns_by_strategy: ReturnsByStrategy | None = None,
         intent: Mapping[str, Any] | None = None,
+        policy: RebalancePolicy | None = None,
     ) -> PlanResponse:
         """Apply a plan through the Gateway with the negotiated version."""
         shaped = self.build_request(request, returns_by_strategy=returns_by_strategy,
-                                    intent=intent)
+                                    intent=intent, policy=policy)
         return self.client.apply(shaped, run_id=run_id)
