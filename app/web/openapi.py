@@ -26,7 +26,7 @@ from litestar.openapi.plugins import (
     YamlRenderPlugin,
 )
 from litestar.openapi.spec import Components, Example, SecurityScheme
-from litestar.params import ParameterKwarg
+from litestar.params import HeaderParameter, ParameterKwarg
 from litestar.routes import HTTPRoute
 from litestar.static_files import create_static_files_router
 
@@ -176,7 +176,9 @@ def _parameters(handler: Any) -> tuple[bool, bool]:
             continue
         takes_parameters = True
         kwarg = field.kwarg_definition
-        if isinstance(kwarg, ParameterKwarg) and (kwarg.header or "").lower() == "if-match":
+        header = kwarg.name if isinstance(kwarg, HeaderParameter) else (
+            kwarg.header if isinstance(kwarg, ParameterKwarg) else None)
+        if (header or "").lower() == "if-match":
             if_match = True
     return takes_parameters, if_match
 
@@ -187,8 +189,8 @@ def _statuses(method: str, path: str, handler: Any) -> set[int]:
     if handler.opt.get(MUTATING_OPT):
         statuses |= {401, 403}
     takes_parameters, if_match = _parameters(handler)
-    if takes_parameters:
-        statuses.add(422)
+    if takes_parameters:  # a parameter that does not convert is 422 (Litestar lists a 400)
+        statuses |= {400, 422}
     if "{" in path:
         statuses |= {404, 422}
     if method in ("POST", "PUT", "PATCH"):
