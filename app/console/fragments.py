@@ -7,6 +7,7 @@ the fragment itself answered fine, and the operator sees exactly what the API sa
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -189,6 +190,10 @@ async def report_fragment(request: Request[Any, Any, Any], api: NamedDependency[
                   "built": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
         title = f"Tear sheet — {world}" if world else "Deployment tear sheet"
         report = build_plans_report(records, title=title, params=params)
+        if world:  # plans touching the world may carry other worlds too: show this one
+            report = replace(report, worlds={w: p for w, p in report.worlds.items() if w == world},
+                             latest_strategies={k: m for k, m in report.latest_strategies.items()
+                                                if k[1] == world})
         return render_plans_body(report)
     return await _render(request, api, "GET /worldservice/rebalancing/plans", show)
 

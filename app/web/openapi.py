@@ -11,11 +11,13 @@ route decorators stay as they are.
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import msgspec
-from litestar import Litestar, Router
+from litestar import Litestar, Router, get
+from litestar.datastructures import CacheControlHeader
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.plugins import (
@@ -47,6 +49,9 @@ OPENAPI_PATH = "/schema"
 ASSETS_DIR = Path(__file__).with_name("openapi_ui")
 _ASSETS_URL = f"{OPENAPI_PATH}/assets"
 BEARER_SCHEME = "bearer"
+_REDOC_URL = f"{OPENAPI_PATH}/redoc.standalone.js"
+# ReDoc's sidebar shows a logo from its CDN; the served bundle points it at a local file.
+_REDOC_LOGO = (b"https://cdn.redoc.ly/redoc/logo-mini.svg", f"{_ASSETS_URL}/favicon.svg".encode())
 # Litestar's default favicon is an image on a CDN; this one ships with the assets.
 _FAVICON = f'<link rel="icon" type="image/svg+xml" href="{_ASSETS_URL}/favicon.svg">'
 
@@ -131,7 +136,7 @@ def openapi_config(version: str) -> OpenAPIConfig:
                         "Needed on the routes marked with a lock when tokens are configured.",
         )}),
         render_plugins=[
-            RedocRenderPlugin(path="/redoc", js_url=f"{assets}/redoc/redoc.standalone.js",
+            RedocRenderPlugin(path="/redoc", js_url=_REDOC_URL,
                               google_fonts=False, favicon=_FAVICON),
             SwaggerRenderPlugin(
                 path="/swagger", js_url=f"{assets}/swagger-ui/swagger-ui-bundle.js",
@@ -149,12 +154,26 @@ def openapi_config(version: str) -> OpenAPIConfig:
 
 
 def openapi_assets_router() -> Router:
-    """Serve ``app/web/openapi_ui/`` at ``/schema/assets/`` (cached for a day: the file
-    names do not change between versions, so a restart after an upgrade may need a reload)."""
-    return create_static_files_router(
+    """Serve ``app/web/openapi_ui/`` at ``/schema/assets/`` and the ReDoc bundle with its one
+    CDN reference (the sidebar logo) pointed at a local file."""
+    cache = CacheControlHeader(max_age=3600)
+    files = create_static_files_router(
         path=_ASSETS_URL, directories=[ASSETS_DIR], include_in_schema=False,
-        name="openapi_assets", opt={"static": True},
+        name="openapi_assets", cache_control=cache,
     )
+
+    @get(_REDOC_URL, include_in_schema=False, sync_to_thread=False, cache_control=cache,
+         media_type="text/javascript; charset=utf-8")
+    def redoc_bundle() -> bytes:
+        return _redoc_bundle()
+
+    return Router(path="/", route_handlers=[files, redoc_bundle], include_in_schema=False)
+
+
+@cache
+def _redoc_bundle() -> bytes:
+    old, new = _REDOC_LOGO
+    return (ASSETS_DIR / "redoc" / "redoc.standalone.js").read_bytes().replace(old, new)
 
 
 def _error_spec(status: int) -> ResponseSpec:
