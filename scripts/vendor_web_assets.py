@@ -32,7 +32,8 @@ PACKAGES: list[tuple[Path, str, str, dict[str, str]]] = [
         "swagger-ui-bundle.js": "swagger-ui-bundle.js",
         "swagger-ui-bundle.js.LICENSE.txt": "swagger-ui-bundle.js.LICENSE.txt",
         "swagger-ui-standalone-preset.js": "swagger-ui-standalone-preset.js",
-        "swagger-ui-standalone-preset.js.LICENSE.txt": "swagger-ui-standalone-preset.js.LICENSE.txt",
+        "swagger-ui-standalone-preset.js.LICENSE.txt":
+            "swagger-ui-standalone-preset.js.LICENSE.txt",
         "swagger-ui.css": "swagger-ui.css",
         "LICENSE": "LICENSE",
         "NOTICE": "NOTICE",

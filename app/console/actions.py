@@ -180,7 +180,7 @@ async def risk_action(request: Request[Any, Any, Any],
             reply = await client.run(calls.risk_state())
         except SdkError as exc:
             return html_response(flash + error_panel(exc, "GET /risk/state"))
-    return html_response(states_html(reply, controls=True, flash=flash))
+    return html_response(states_html(reply, controls=True, flash=flash), "wg-risk-changed")
 
 
 async def _change(client: ConsoleClient, state: str, reason: str, world: str | None,

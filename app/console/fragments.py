@@ -7,9 +7,10 @@ the fragment itself answered fine, and the operator sees exactly what the API sa
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
+from urllib.parse import quote
 
 from litestar import Request, Response, get
 from litestar.di import NamedDependency
@@ -36,10 +37,13 @@ __all__ = ["READ_FRAGMENTS", "html_response"]
 _REPORT_PLANS = 1000
 
 
-def html_response(content: str) -> Response[str]:
-    """An HTML fragment answer (never cached: it shows live state)."""
-    return Response(content=content, media_type="text/html; charset=utf-8",
-                    headers={"Cache-Control": "no-store"})
+def html_response(content: str, trigger: str | None = None) -> Response[str]:
+    """An HTML fragment answer (never cached: it shows live state); ``trigger`` names an
+    event htmx raises on the page (``HX-Trigger``) so other panels can refresh."""
+    headers = {"Cache-Control": "no-store"}
+    if trigger:
+        headers["HX-Trigger"] = trigger
+    return Response(content=content, media_type="text/html; charset=utf-8", headers=headers)
 
 
 async def _render(request: Request[Any, Any, Any], api: ApiTarget, what: str,
@@ -56,7 +60,8 @@ async def health_fragment(request: Request[Any, Any, Any],
                           api: NamedDependency[ApiTarget]) -> Response[str]:
     """``GET /health`` as a panel."""
     async def show(client: ConsoleClient) -> str:
-        return health_html(await client.run(calls.health()))
+        answer = await client.run(calls.health())
+        return health_html(answer)
     return await _render(request, api, "GET /health", show)
 
 
@@ -74,7 +79,8 @@ async def risk_fragment(request: Request[Any, Any, Any], api: NamedDependency[Ap
                         controls: FromQuery[bool] = False) -> Response[str]:
     """``GET /risk/state`` as a table (with change forms when ``controls``)."""
     async def show(client: ConsoleClient) -> str:
-        return states_html(await client.run(calls.risk_state()), controls=controls)
+        answer = await client.run(calls.risk_state())
+        return states_html(answer, controls=controls)
     return await _render(request, api, "GET /risk/state", show)
 
 
@@ -83,7 +89,8 @@ async def risk_history_fragment(request: Request[Any, Any, Any],
                                 api: NamedDependency[ApiTarget]) -> Response[str]:
     """``GET /risk/history`` (the 50 newest changes)."""
     async def show(client: ConsoleClient) -> str:
-        return history_html(await client.run(calls.risk_history(limit=50)))
+        answer = await client.run(calls.risk_history(limit=50))
+        return history_html(answer)
     return await _render(request, api, "GET /risk/history", show)
 
 
@@ -92,15 +99,20 @@ async def risk_limits_fragment(request: Request[Any, Any, Any],
                                api: NamedDependency[ApiTarget]) -> Response[str]:
     """``GET /risk/limits``."""
     async def show(client: ConsoleClient) -> str:
-        return limits_html(await client.run(calls.risk_limits()))
+        answer = await client.run(calls.risk_limits())
+        return limits_html(answer)
     return await _render(request, api, "GET /risk/limits", show)
 
 
 def _plan_item(plan: dict[str, Any]) -> str:
-    response = plan.get("response") if isinstance(plan.get("response"), dict) else {}
+    raw = plan.get("response")
+    response: dict[str, Any] = raw if isinstance(raw, dict) else {}
     worlds = ", ".join(str(w) for w in plan.get("world_ids") or [])
-    deltas = sum(len(v.get("deltas") or []) for v in (response.get("per_world") or {}).values()
-                 if isinstance(v, dict))
+    per_world = response.get("per_world")
+    deltas = 0
+    for entry in per_world.values() if isinstance(per_world, dict) else ():
+        if isinstance(entry, dict) and isinstance(entry.get("deltas"), list):
+            deltas += len(entry["deltas"])
     version = badge(f"v{plan.get('schema_version', 1)}", "info")
     return (f'<details class="plan"><summary><span class="when">'
             f'{e(fmt_time(plan.get("created_at")))}</span><code>{e(plan.get("run_id", ""))}'
@@ -109,10 +121,11 @@ def _plan_item(plan: dict[str, Any]) -> str:
             f'<div class="plan-body">{plan_html(response)}</div></details>')
 
 
-def _more(url: str, target: str, cursor: str | None, **filters: str | None) -> str:
+def _more(url: str, target: str, cursor: str | None, filters: dict[str, str | None]) -> str:
     if not cursor:
         return ""
-    query = "&".join(f"{k}={e(v)}" for k, v in page_params(cursor, **filters).items())
+    query = "&".join(f"{k}={e(quote(v, safe=''))}"
+                     for k, v in page_params(cursor, filters=filters).items())
     return (f'<button class="secondary more" hx-get="{url}?{query}" hx-target="{target}" '
             'hx-swap="outerHTML">Older…</button>')
 
@@ -124,12 +137,12 @@ async def plans_fragment(request: Request[Any, Any, Any], api: NamedDependency[A
     """``GET /worldservice/rebalancing/plans``: a page of plans, each expandable."""
     async def show(client: ConsoleClient) -> str:
         answer = await client.get(f"{client.worldservice_url}/rebalancing/plans",
-                                  page_params(cursor, world_id=world_id))
+                                  page_params(cursor, filters={"world_id": world_id}))
         page = page_of(answer, "plans")
         if not page.items and not cursor:
             return '<p class="empty">No plan was applied yet.</p>'
         items = "".join(_plan_item(p) for p in page.items)
-        more = _more("/console/fragments/plans", "this", page.next, world_id=world_id)
+        more = _more("/console/fragments/plans", "this", page.next, {"world_id": world_id})
         return f'<div class="plan-list">{items}</div>{more}'
     return await _render(request, api, "GET /worldservice/rebalancing/plans", show)
 
@@ -160,7 +173,7 @@ async def executions_fragment(request: Request[Any, Any, Any], api: NamedDepende
         rows = [_execution_row(i) for i in page.items]
         return (table(["when", "execution", "state", "status", "worlds"], rows,
                       empty="No execution yet.")
-                + _more("/console/fragments/executions", "this", page.next))
+                + _more("/console/fragments/executions", "this", page.next, {}))
     return await _render(request, api, f"GET {EXECUTIONS_PATH}", show)
 
 
@@ -183,7 +196,7 @@ async def report_fragment(request: Request[Any, Any, Any], api: NamedDependency[
 
     async def show(client: ConsoleClient) -> str:
         answer = await client.get(f"{client.worldservice_url}/rebalancing/plans",
-                                  page_params(None, _REPORT_PLANS, world_id=world))
+                                  page_params(None, _REPORT_PLANS, filters={"world_id": world}))
         records = parse_applied_plans(answer)
         params = {"source": client.worldservice_url, "world": world or "all worlds",
                   "plans read": str(len(records)),

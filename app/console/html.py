@@ -59,7 +59,8 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, numeric: Seq
         return f'<p class="empty">{e(empty)}</p>'
 
     def cell(tag: str, i: int, content: str) -> str:
-        return f'<{tag} class="num">{content}</{tag}>' if i in numeric else f"<{tag}>{content}</{tag}>"
+        cls = ' class="num"' if i in numeric else ""
+        return f"<{tag}{cls}>{content}</{tag}>"
 
     head = "".join(cell("th", i, e(h)) for i, h in enumerate(headers))
     body = "".join("<tr>" + "".join(cell("td", i, c) for i, c in enumerate(row)) + "</tr>"

@@ -11,7 +11,6 @@ from app.console.html import e, page
 __all__ = ["events_page", "overview_page", "plans_page", "preview_page", "reports_page",
            "risk_page"]
 
-_LOAD = 'hx-trigger="load, wg:token from:body"'
 _SAMPLE_POSITIONS = """world_id,strategy_id,symbol,qty,mark,venue
 core,trend,BTCUSDT,4.0,60000.0,binance
 core,carry,ETHUSDT,40.0,3000.0,binance
@@ -24,8 +23,9 @@ def _panel(title: str, inner: str, *, cls: str = "", actions: str = "") -> str:
     return f'<section class="panel {cls}">{head}{inner}</section>'
 
 
-def _loading(url: str, target_id: str) -> str:
-    return (f'<div id="{target_id}" hx-get="{url}" {_LOAD}>'
+def _loading(url: str, target_id: str, also: str = "") -> str:
+    trigger = f'hx-trigger="load, wg:token from:body{also}"'
+    return (f'<div id="{target_id}" hx-get="{url}" {trigger}>'
             '<p class="muted">Loading…</p></div>')
 
 
@@ -128,7 +128,8 @@ def risk_page() -> str:
     body = (_panel("Trading states", _loading("/console/fragments/risk?controls=1",
                                               "risk-states"), actions=add)
             + '<div class="grid two">'
-            + _panel("Recent changes", _loading("/console/fragments/risk-history", "history"))
+            + _panel("Recent changes", _loading("/console/fragments/risk-history", "history",
+                                                       ", wg-risk-changed from:body"))
             + _panel("Limits in force", _loading("/console/fragments/risk-limits", "limits"))
             + "</div>")
     return page("risk", "Risk", body)

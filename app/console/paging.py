@@ -42,9 +42,11 @@ class Page:
         self.next = next_cursor
 
 
-def page_params(cursor: str | None, limit: int = PAGE_SIZE, **filters: str | None) -> dict[str, str]:
+def page_params(
+    cursor: str | None, limit: int = PAGE_SIZE, *, filters: Mapping[str, str | None] | None = None
+) -> dict[str, str]:
     """Query parameters for one page (empty filters left out)."""
-    params = {"limit": str(limit), **{k: v for k, v in filters.items() if v}}
+    params = {"limit": str(limit), **{k: v for k, v in (filters or {}).items() if v}}
     if cursor:
         params[CURSOR_PARAM] = cursor
     return params

@@ -22,7 +22,8 @@ def _facts(items: Sequence[tuple[str, str]]) -> str:
 
 def health_html(health: Mapping[str, Any]) -> str:
     """``GET /health``: overall status, each component, the capability bits."""
-    caps = health.get("capabilities") if isinstance(health.get("capabilities"), Mapping) else {}
+    raw_caps = health.get("capabilities")
+    caps: Mapping[str, Any] = raw_caps if isinstance(raw_caps, Mapping) else {}
     status = str(health.get("status", "?"))
     reason = health.get("reason")
     components = "".join(
@@ -81,9 +82,10 @@ def _row_form(scope: str, world: str, view: Mapping[str, Any]) -> str:
 
 def states_html(reply: Mapping[str, Any], *, controls: bool, flash: str = "") -> str:
     """``GET /risk/state`` as a table; with ``controls``, a change form on every row."""
-    global_view = reply.get("global") if isinstance(reply.get("global"), Mapping) else {}
-    worlds = reply.get("worlds") if isinstance(reply.get("worlds"), Mapping) else {}
-    entries = [("everything (global)", "", global_view)]
+    raw_global, raw_worlds = reply.get("global"), reply.get("worlds")
+    global_view: Mapping[str, Any] = raw_global if isinstance(raw_global, Mapping) else {}
+    worlds: Mapping[str, Any] = raw_worlds if isinstance(raw_worlds, Mapping) else {}
+    entries: list[tuple[str, str, Mapping[str, Any]]] = [("everything (global)", "", global_view)]
     entries += [(f"world {w}", w, v) for w, v in sorted(worlds.items()) if isinstance(v, Mapping)]
     rows = []
     for label, world, view in entries:

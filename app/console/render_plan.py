@@ -101,7 +101,8 @@ def _metrics(plan: Mapping[str, Any]) -> str:
 
 def plan_html(plan: Mapping[str, Any]) -> str:
     """A plan answer: each world's deltas, the netted global deltas, overlay, v3 sections."""
-    per_world = plan.get("per_world") if isinstance(plan.get("per_world"), Mapping) else {}
+    raw = plan.get("per_world")
+    per_world: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
     worlds = "".join(_world_section(w, v) for w, v in sorted(per_world.items())
                      if isinstance(v, Mapping))
     parts = [f'<div class="worlds">{worlds}</div>' if worlds else

@@ -37,11 +37,15 @@ def _json(content: bytes, headers: dict[str, str] | None = None) -> Response[byt
     )
 
 
-def _plan_body(data: Annotated[RebalanceRequest, PLAN_BODY]) -> None:  # pragma: no cover - never called
+def _plan_body(
+    data: Annotated[RebalanceRequest, PLAN_BODY],
+) -> None:  # pragma: no cover - never called
     """Documents the request body in OpenAPI; the handlers decode the raw body themselves."""
 
 
-def _apply_body(data: Annotated[ApplyRequest, APPLY_BODY]) -> None:  # pragma: no cover - never called
+def _apply_body(
+    data: Annotated[ApplyRequest, APPLY_BODY],
+) -> None:  # pragma: no cover - never called
     """Documents the apply body in OpenAPI; the handler decodes the raw body itself."""
 
 

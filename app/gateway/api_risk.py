@@ -46,7 +46,9 @@ def check_world_id(world_id: str) -> str:
     )
 
 
-def _state_body(data: Annotated[RiskStateUpdate, RISK_STATE_BODY]) -> None:  # pragma: no cover - never called
+def _state_body(
+    data: Annotated[RiskStateUpdate, RISK_STATE_BODY],
+) -> None:  # pragma: no cover - never called
     """Documents the state body in OpenAPI; the handlers decode the raw body themselves."""
 
 

@@ -75,7 +75,8 @@ class ErrorBody(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
 
 # status: (what it means, an example code, an example detail)
 _ERRORS: dict[int, tuple[str, Code, str]] = {
-    400: ("The body is not valid JSON.", Code.MALFORMED_JSON, "The request body is not valid JSON."),
+    400: ("The body is not valid JSON.", Code.MALFORMED_JSON,
+          "The request body is not valid JSON."),
     401: ("A bearer token is required and was missing or wrong.", Code.UNAUTHORIZED,
           "A valid bearer token is required (Authorization: Bearer <token>)."),
     403: ("Not allowed: the live guard (`X-Allow-Live`), a disabled policy, or a token "

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from typing import cast
 
 from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
@@ -45,7 +46,7 @@ class BearerSubprotocolMiddleware(ASGIMiddleware):
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         """Rewrite the handshake's headers, then accept with ``worldgate.events``."""
-        offered = list(scope.get("subprotocols") or [])
+        offered = [str(p) for p in cast("list[str]", scope.get("subprotocols") or [])]
         if not offered:
             await next_app(scope, receive, send)
             return
@@ -58,13 +59,13 @@ class BearerSubprotocolMiddleware(ASGIMiddleware):
         has_authorization = any(k.lower() == b"authorization" for k, _ in headers)
         if token is not None and not has_authorization:
             headers.append((b"authorization", f"Bearer {token}".encode()))
-        rewritten: Scope = {**scope, "headers": headers, "subprotocols": kept}  # type: ignore[misc]
+        rewritten = cast("Scope", {**scope, "headers": headers, "subprotocols": kept})
         wants_events = EVENTS_SUBPROTOCOL in kept
 
         async def accept_with_subprotocol(message: Message) -> None:
             if (wants_events and message["type"] == "websocket.accept"
                     and not message.get("subprotocol")):
-                message = {**message, "subprotocol": EVENTS_SUBPROTOCOL}  # type: ignore[misc]
+                message = cast("Message", {**message, "subprotocol": EVENTS_SUBPROTOCOL})
             await send(message)
 
         await next_app(rewritten, receive, accept_with_subprotocol)

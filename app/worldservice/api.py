@@ -22,7 +22,9 @@ from app.worldservice.plans import PlanningService
 __all__ = ["plan_rebalance", "worldservice_router"]
 
 
-def _openapi_body(data: Annotated[RebalanceRequest, PLAN_BODY]) -> None:  # pragma: no cover - never called
+def _openapi_body(
+    data: Annotated[RebalanceRequest, PLAN_BODY],
+) -> None:  # pragma: no cover - never called
     """Documents the plan body in OpenAPI; the handler decodes the raw body itself."""
 
 

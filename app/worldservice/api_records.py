@@ -48,11 +48,15 @@ class AppliedPlans(msgspec.Struct, frozen=True, kw_only=True):
     plans: list[AppliedPlan]
 
 
-def _apply_body(data: Annotated[ApplyRequest, APPLY_BODY]) -> None:  # pragma: no cover - never called
+def _apply_body(
+    data: Annotated[ApplyRequest, APPLY_BODY],
+) -> None:  # pragma: no cover - never called
     """Documents the apply body in OpenAPI; the handler decodes the raw body itself."""
 
 
-def _allocations_body(data: Annotated[AllocationsRequest, ALLOCATIONS_BODY]) -> None:  # pragma: no cover - never called
+def _allocations_body(
+    data: Annotated[AllocationsRequest, ALLOCATIONS_BODY],
+) -> None:  # pragma: no cover - never called
     """Documents the allocations body in OpenAPI; the handler decodes the raw body itself."""
 
 
