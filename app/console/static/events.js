@@ -46,13 +46,15 @@ function cell(text, className) {
 function summary(event) {
   const data = event.data || {};
   if (event.type === "rebalancing_planned") {
-    const deltas = ((data.plan || {}).per_world || {})[data.world_id];
-    const n = deltas && deltas.deltas ? deltas.deltas.length : 0;
-    return `run ${data.run_id || "—"} · schema v${data.schema_version} · ${n} deltas`;
+    const plan = data.plan || {};
+    const deltas = plan.deltas || ((plan.per_world || {})[data.world_id] || {}).deltas || [];
+    return `${data.world_id} · run ${data.run_id || "—"} · schema v${data.schema_version} · ` +
+      `${deltas.length} deltas`;
   }
   if (event.type === "rebalancing_orders") {
     const counts = data.counts || {};
-    return `execution ${data.execution_id} · ${data.scope} · ${counts.total || 0} orders`;
+    return `${data.world_id} · execution ${data.execution_id} · ${data.scope} · ` +
+      `${counts.total || 0} orders`;
   }
   if (event.type === "risk_state_changed") {
     return `${data.scope === "global" ? "global" : `world ${data.world_id}`}: ` +
