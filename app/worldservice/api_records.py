@@ -12,6 +12,7 @@ from litestar.status_codes import HTTP_200_OK
 from app.contracts.allocations import AllocationsReply, AllocationsRequest
 from app.contracts.rebalancing import ApplyRequest, PlanResponse
 from app.web.decoding import decode_body
+from app.web.openapi_examples import ALLOCATIONS_BODY, APPLY_BODY
 from app.web.pages import DEFAULT_PAGE, MAX_PAGE, text_page_start
 from app.worldservice.allocations import ALLOCATIONS, AllocationsService
 from app.worldservice.api_history import HISTORY_HANDLERS
@@ -23,11 +24,15 @@ __all__ = ["RECORD_HANDLERS"]
 _MUTATING = {"mutating": True}
 
 
-def _apply_body(data: ApplyRequest) -> None:  # pragma: no cover - never called
+def _apply_body(
+    data: Annotated[ApplyRequest, APPLY_BODY],
+) -> None:  # pragma: no cover - never called
     """Documents the apply body in OpenAPI; the handler decodes the raw body itself."""
 
 
-def _allocations_body(data: AllocationsRequest) -> None:  # pragma: no cover - never called
+def _allocations_body(
+    data: Annotated[AllocationsRequest, ALLOCATIONS_BODY],
+) -> None:  # pragma: no cover - never called
     """Documents the allocations body in OpenAPI; the handler decodes the raw body itself."""
 
 
