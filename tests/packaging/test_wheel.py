@@ -14,6 +14,7 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import msgspec
 import pytest
 
@@ -55,6 +56,10 @@ def test_wheel_carries_the_defaults_and_the_license(wheel: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     assert "app/default.toml" in names and "app/py.typed" in names
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
+    # Every data file of the package travels: the console's pages, the offline API docs.
+    assets = {str(p.relative_to(ROOT)) for folder in ("app/console/static", "app/web/openapi_ui")
+              for p in (ROOT / folder).rglob("*") if p.is_file()}
+    assert assets and assets <= set(names), sorted(assets - set(names))
     shipped = zipfile.ZipFile(wheel).read("app/default.toml")
     assert shipped == (ROOT / "config" / "default.toml").read_bytes()
     meta = zipfile.ZipFile(wheel).read(f"worldgate-{__version__}.dist-info/METADATA").decode()
@@ -115,6 +120,9 @@ def _serve_and_check(venv: Venv, work: Path) -> None:
                     env=clean_env(WORLDGATE__SERVER__PORT=str(port)))
         assert ready.stdout.startswith("ready: ")
         assert (work / "var" / "worldgate.sqlite3").exists()  # the default path, from the wheel
+        with httpx.Client(base_url=server.url, timeout=10, trust_env=False) as http:
+            assert http.get("/console").status_code == 200  # pages from the package data
+            assert http.get("/schema/swagger").status_code == 200
         proc = server.proc
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0, server.tail()
