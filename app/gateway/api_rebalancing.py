@@ -16,6 +16,7 @@ from app.contracts.allocations import AllocationsReply
 from app.contracts.rebalancing import ApplyRequest, RebalanceRequest
 from app.gateway.execution import ExecuteOptions, ExecutionService
 from app.gateway.negotiation import NegotiatingClient
+from app.store.ports import ExecutionRecord
 from app.web.decoding import decode_body
 from app.web.openapi_examples import APPLY_BODY, PLAN_BODY
 from app.web.pages import MAX_PAGE, Limit, next_cursor, page_start
@@ -158,13 +159,28 @@ EXECUTIONS = "executions"
 
 
 class SubmittedExecution(msgspec.Struct, frozen=True, kw_only=True):
-    """One submitted execution of the list: its ids and its stored answer."""
+    """One submitted execution of the list: its ids, its state and status (as in its
+    answer) and its stored answer."""
 
     execution_id: str
     world_ids: list[str]
     batch_ids: list[str]
     created_at: float
+    state: str | None
+    status: str | None
     response: dict[str, Any]
+
+
+def _submitted(record: ExecutionRecord) -> SubmittedExecution:
+    answer = msgspec.json.decode(record.response)
+    answer = answer if isinstance(answer, dict) else {}
+    state, status = answer.get("state"), answer.get("status")
+    return SubmittedExecution(
+        execution_id=record.execution_id, world_ids=record.world_ids,
+        batch_ids=record.batch_ids, created_at=record.created_at,
+        state=state if isinstance(state, str) else None,
+        status=status if isinstance(status, str) else None, response=answer,
+    )
 
 
 class SubmittedExecutions(msgspec.Struct, frozen=True, kw_only=True):
@@ -191,16 +207,8 @@ async def list_executions(
 ) -> SubmittedExecutions:
     """Answer ``GET /rebalancing/executions``."""
     page = await execution.history(world_id, limit, page_start(EXECUTIONS, cursor))
-    return SubmittedExecutions(
-        executions=[
-            SubmittedExecution(
-                execution_id=r.execution_id, world_ids=r.world_ids, batch_ids=r.batch_ids,
-                created_at=r.created_at, response=msgspec.json.decode(r.response),
-            )
-            for r in page.executions
-        ],
-        next=next_cursor(EXECUTIONS, page.next),
-    )
+    return SubmittedExecutions(executions=[_submitted(r) for r in page.executions],
+                               next=next_cursor(EXECUTIONS, page.next))
 
 
 @post(
