@@ -154,13 +154,15 @@ def subscription_from_message(payload: str | bytes) -> SubscriptionSpec:
     """Read a subscription from a client's JSON message (``{"type": "subscribe", ...}``).
 
     Raises:
-        SubscriptionError: not a JSON object, a ``type`` other than ``subscribe``, or a bad
-            subscription (see ``parse_subscription``).
+        SubscriptionError: not JSON (or nested too deeply), not a JSON object, a ``type``
+            other than ``subscribe``, or a bad subscription (see ``parse_subscription``).
     """
     try:
         message = msgspec.json.decode(payload)
     except msgspec.DecodeError as exc:
         raise SubscriptionError(Code.BAD_MESSAGE, f"Message is not valid JSON: {exc}.") from exc
+    except RecursionError as exc:  # msgspec's guard against deeply nested arrays/objects
+        raise SubscriptionError(Code.BAD_MESSAGE, "Message is nested too deeply.") from exc
     if not isinstance(message, dict):
         raise SubscriptionError(Code.BAD_MESSAGE, "Message must be a JSON object.")
     kind = message.get("type", "subscribe")
@@ -226,16 +228,21 @@ class EventFrame:
         self.seq = event.seq
         self.topic = topic or event.type
         self.world_id = event_world_id(event)
-        self._encoded: dict[int, str] = {}
+        self._encoded: dict[int, tuple[str, int]] = {}
+
+    def encoded_sized(self, schema_version: int) -> tuple[str, int]:
+        """Return (and cache) the event as seen by a ``schema_version`` reader, as the text
+        of a WebSocket message, with its size in bytes (encoded once, not once per client)."""
+        version = 2 if schema_version >= 2 else 1
+        cached = self._encoded.get(version)
+        if cached is None:
+            raw = view_event(self.event, version)
+            cached = self._encoded[version] = (raw.decode(), len(raw))
+        return cached
 
     def encoded(self, schema_version: int) -> str:
-        """Return (and cache) the event as seen by a ``schema_version`` reader, as the text
-        of a WebSocket message (decoded once, not once per client)."""
-        version = 2 if schema_version >= 2 else 1
-        text = self._encoded.get(version)
-        if text is None:
-            text = self._encoded[version] = view_event(self.event, version).decode()
-        return text
+        """Return (and cache) the event as seen by a ``schema_version`` reader."""
+        return self.encoded_sized(schema_version)[0]
 
 
 class RecentIds:
