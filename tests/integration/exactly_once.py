@@ -199,6 +199,6 @@ async def run_scenario(
             for i, c in enumerate(clients)
             if not done(i)()
         }
-        assert not behind, f"clients behind (last, expected, received, connections, lagged): {behind}"
+        assert not behind, f"behind (last, expected, received, connections, lagged): {behind}"
         tg.cancel_scope.cancel()  # clients wait for events that will not come
     return rows, clients
