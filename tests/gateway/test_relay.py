@@ -295,3 +295,10 @@ def test_token_bucket_allows_rate_with_burst() -> None:
     assert not bucket.take(now=100.0)
     assert bucket.take(now=100.5)
     assert not bucket.take(now=100.5)
+
+
+@pytest.mark.anyio
+async def test_client_queues_take_their_bounds_from_the_settings(sqlite_log: SqliteStore) -> None:
+    settings = RelaySettings(client_buffer=7, client_buffer_bytes=1234)
+    queue = EventRelay(MemoryControlBus(), sqlite_log, settings).register(SubscriptionSpec())
+    assert (queue.capacity, queue.max_bytes) == (7, 1234)
