@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 
 import anyio
+import anyio.lowlevel
 import pytest
 
 from app.contracts.events import EVENT_SOURCE_GATEWAY, REBALANCING_ORDERS, new_event
@@ -45,7 +46,7 @@ async def test_a_follower_of_the_log_sees_every_event_once_in_order(store: Store
                 head = item.seq
             if finished and not batch:
                 return
-            await anyio.sleep(0)
+            await anyio.lowlevel.checkpoint()
 
     with anyio.fail_after(50):
         async with anyio.create_task_group() as tg:
