@@ -33,6 +33,7 @@ from app.gateway.relay import (
     LagMarker,
     Resubscribe,
 )
+from app.runtime.ws_protocol import SEND_BATCH
 from app.settings import RelaySettings
 from app.store.ports import EventLog
 from app.web.auth import MUTATING_OPT
@@ -134,13 +135,17 @@ async def replay(
 async def _writer(
     socket: WebSocket[Any, Any, Any], queue: ClientQueue, event_log: EventLog, limit: int
 ) -> None:
-    send = socket.send  # the ASGI send itself: no per-message wrapper layers
+    send: Any = socket.send  # the ASGI send itself: no per-message wrapper layers
+    batches = SEND_BATCH in (socket.scope.get("extensions") or {})
     while True:
         item = await queue.next()
         if isinstance(item, list):  # every queued event up to the next marker
-            for text in item:
-                message: WebSocketSendEvent = {"type": _SEND, "bytes": None, "text": text}
-                await send(message)
+            if batches:  # one ASGI message for the lot (`worldgate serve`)
+                await send({"type": SEND_BATCH, "texts": item})
+            else:
+                for text in item:
+                    message: WebSocketSendEvent = {"type": _SEND, "bytes": None, "text": text}
+                    await send(message)
             if queue.metrics is not None:
                 queue.metrics.event_relayed(len(item))
         elif isinstance(item, LagMarker | GapMarker):

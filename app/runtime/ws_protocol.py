@@ -9,18 +9,39 @@ This protocol builds each frame as uvicorn does but appends it to a per-connecti
 that is written once, at the end of the current loop turn. Everything else (handshake,
 closing, pings, flow control) is uvicorn's; before any frame uvicorn writes itself (a close,
 a failure) the buffer is flushed, so frames keep their order.
+
+The protocol also offers the app an ASGI extension, ``worldgate.websocket.send_batch``
+(listed in ``scope["extensions"]``): one ``{"type": "worldgate.websocket.send_batch",
+"texts": [...]}`` message sends each text as its own WebSocket text message, so a batch
+crosses the middleware once instead of once per message. An app checks the scope before
+using it; under other servers it sends message by message.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.exceptions import InvalidState
 from websockets.frames import Frame
+from websockets.http11 import Request
+from websockets.protocol import State
 
-__all__ = ["CoalescingWebSocketProtocol"]
+__all__ = ["SEND_BATCH", "CoalescingWebSocketProtocol"]
+
+#: The ASGI extension (and message type) for sending many text messages at once.
+SEND_BATCH: Final = "worldgate.websocket.send_batch"
+
+
+def _text_frame(payload: bytes) -> bytes:
+    """An unmasked, unfragmented text frame, as a server sends it without extensions."""
+    size = len(payload)
+    if size < 126:
+        return bytes((0x81, size)) + payload
+    if size < 65_536:
+        return b"\x81\x7e" + size.to_bytes(2, "big") + payload
+    return b"\x81\x7f" + size.to_bytes(8, "big") + payload
 
 
 class CoalescingWebSocketProtocol(WebSocketsSansIOProtocol):
@@ -31,10 +52,18 @@ class CoalescingWebSocketProtocol(WebSocketsSansIOProtocol):
         self._pending: list[bytes] = []
         self._flush_scheduled = False
 
+    def handle_connect(self, event: Request) -> None:
+        """Accept the handshake as uvicorn does and advertise ``SEND_BATCH`` to the app."""
+        super().handle_connect(event)
+        scope = getattr(self, "scope", None)
+        if isinstance(scope, dict):
+            scope.setdefault("extensions", {})[SEND_BATCH] = {}
+
     async def send(self, message: Any) -> None:
-        """Queue a data frame for the end of this loop turn; anything else as uvicorn does."""
+        """Queue data frames for the end of this loop turn; anything else as uvicorn does."""
+        kind = message["type"]
         if (
-            message["type"] != "websocket.send"
+            kind not in ("websocket.send", SEND_BATCH)
             or not self.handshake_complete
             or self.close_sent
             or self.initial_response is not None
@@ -43,20 +72,30 @@ class CoalescingWebSocketProtocol(WebSocketsSansIOProtocol):
             await super().send(message)
             return
         await self.writable.wait()  # the transport's flow control, as uvicorn waits for it
-        if self.disconnected:
+        if self.disconnected or self.conn.state is not State.OPEN:
             raise ClientDisconnected()
+        pending = self._pending
+        if kind == SEND_BATCH:
+            if self.conn.extensions:  # e.g. permessage-deflate: websockets builds the frames
+                for text in message["texts"]:
+                    self._send_data(None, text)
+            else:
+                pending.extend(_text_frame(text.encode()) for text in message["texts"])
+        else:
+            self._send_data(message.get("bytes"), message.get("text"))
+        if not self._flush_scheduled and pending:
+            self._flush_scheduled = True
+            self.loop.call_soon(self.flush)
+
+    def _send_data(self, data: bytes | None, text: str | None) -> None:
         try:
-            data = message.get("bytes")
             if data is not None:
                 self.conn.send_binary(data)
-            else:
-                self.conn.send_text(message["text"].encode())
+            elif text is not None:
+                self.conn.send_text(text.encode())
         except InvalidState:
             raise ClientDisconnected() from None
         self._pending.extend(self.conn.data_to_send())
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            self.loop.call_soon(self.flush)
 
     def flush(self) -> None:
         """Write the queued frames now (one system call for all of them)."""
