@@ -58,11 +58,18 @@ def _postgres_store(settings: Settings) -> Store:
 
 
 def _event_relay(
-    settings: Settings, bus: ControlBus, store: Store, metrics: AppMetrics, drain: Drain
+    settings: Settings,
+    bus: ControlBus,
+    store: Store,
+    outbox: OutboxPublisher,
+    metrics: AppMetrics,
+    drain: Drain,
 ) -> EventRelay:
     from app.gateway.relay import EventRelay
 
     relay = EventRelay(bus, store, settings.gateway.relay, metrics=metrics)
+    # Events committed in this process are read at once, not after the outbox's bus round.
+    outbox.on_nudge(relay.wake)
     drain.add_hook(relay.close_clients)  # clients see 1001 before the server closes sockets
     return relay
 
@@ -220,7 +227,9 @@ class Container(containers.DeclarativeContainer):
 
     # Gateway event log -> WebSocket relay (`WS /events`), woken by the ControlBus; a
     # component when the gateway runs.
-    relay = providers.Singleton(_event_relay, settings, controlbus, store, metrics, drain)
+    relay = providers.Singleton(
+        _event_relay, settings, controlbus, store, outbox_publisher, metrics, drain
+    )
 
     # Gateway -> WorldService client: in-process unless gateway.worldservice_url is set.
     worldservice_client = providers.Selector(

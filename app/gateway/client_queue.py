@@ -82,11 +82,11 @@ class Close:
 
 
 #: What the writer gets from ``ClientQueue.next``: a control item, or a batch of event
-#: messages (their texts, in ``seq`` order) to send one after the other.
-QueueItem = LagMarker | GapMarker | Resubscribe | Close | list[str]
+#: messages (the UTF-8 text of each, in ``seq`` order) to send one after the other.
+QueueItem = LagMarker | GapMarker | Resubscribe | Close | list[bytes]
 _Marker = LagMarker | GapMarker
-# A queued event: (seq, encoded text, size in bytes).
-_Queued = tuple[int | None, str, int]
+# A queued event: (seq, encoded text).
+_Queued = tuple[int | None, bytes]
 
 
 class ClientQueue:
@@ -145,11 +145,12 @@ class ClientQueue:
         seq = frame.seq
         if self.floor is not None and seq is not None and seq <= self.floor:
             return False  # already sent by the replay
-        text, size = frame.encoded_sized(spec.schema_version)
+        text = frame.encoded_bytes(spec.schema_version)
+        size = len(text)
         if self._count >= self.capacity or (self._count and self._bytes + size > self.max_bytes):
             self._drop(seq)
             return False
-        self._items.append((seq, text, size))
+        self._items.append((seq, text))
         self._count += 1
         self._bytes += size
         self._wakeup.set()
@@ -199,7 +200,7 @@ class ClientQueue:
                 if item[0] is None or item[0] > cursor:
                     kept.append(item)
                     count += 1
-                    size += item[2]
+                    size += len(item[1])
             elif isinstance(item, GapMarker):
                 if item.missed_to > cursor:
                     item.missed_from = max(item.missed_from, cursor + 1)
@@ -229,12 +230,12 @@ class ClientQueue:
                     marker = items.popleft()
                     assert not isinstance(marker, tuple)
                     return marker
-                batch: list[str] = []
+                batch: list[bytes] = []
                 size = 0
                 while items and isinstance(items[0], tuple):
-                    _, text, nbytes = items.popleft()  # type: ignore[misc]
+                    _, text = items.popleft()  # type: ignore[misc]
                     batch.append(text)
-                    size += nbytes
+                    size += len(text)
                 self._inflight = (len(batch), size)
                 return batch
             self._wakeup = anyio.Event()

@@ -228,21 +228,20 @@ class EventFrame:
         self.seq = event.seq
         self.topic = topic or event.type
         self.world_id = event_world_id(event)
-        self._encoded: dict[int, tuple[str, int]] = {}
+        self._encoded: dict[int, bytes] = {}
 
-    def encoded_sized(self, schema_version: int) -> tuple[str, int]:
-        """Return (and cache) the event as seen by a ``schema_version`` reader, as the text
-        of a WebSocket message, with its size in bytes (encoded once, not once per client)."""
+    def encoded_bytes(self, schema_version: int) -> bytes:
+        """Return (and cache) the event as seen by a ``schema_version`` reader: the UTF-8
+        text of its WebSocket message, encoded once and shared by every client."""
         version = 2 if schema_version >= 2 else 1
-        cached = self._encoded.get(version)
-        if cached is None:
-            raw = view_event(self.event, version)
-            cached = self._encoded[version] = (raw.decode(), len(raw))
-        return cached
+        raw = self._encoded.get(version)
+        if raw is None:
+            raw = self._encoded[version] = view_event(self.event, version)
+        return raw
 
     def encoded(self, schema_version: int) -> str:
-        """Return (and cache) the event as seen by a ``schema_version`` reader."""
-        return self.encoded_sized(schema_version)[0]
+        """Return the event as seen by a ``schema_version`` reader, as text."""
+        return self.encoded_bytes(schema_version).decode()
 
 
 class RecentIds:

@@ -144,7 +144,9 @@ async def _writer(
                 await send({"type": SEND_BATCH, "texts": item})
             else:
                 for text in item:
-                    message: WebSocketSendEvent = {"type": _SEND, "bytes": None, "text": text}
+                    message: WebSocketSendEvent = {
+                        "type": _SEND, "bytes": None, "text": text.decode()
+                    }
                     await send(message)
             if queue.metrics is not None:
                 queue.metrics.event_relayed(len(item))

@@ -12,8 +12,9 @@ a failure) the buffer is flushed, so frames keep their order.
 
 The protocol also offers the app an ASGI extension, ``worldgate.websocket.send_batch``
 (listed in ``scope["extensions"]``): one ``{"type": "worldgate.websocket.send_batch",
-"texts": [...]}`` message sends each text as its own WebSocket text message, so a batch
-crosses the middleware once instead of once per message. An app checks the scope before
+"texts": [...]}`` message, ``texts`` being UTF-8 encoded ``bytes``, sends each as its own
+WebSocket text message, so a batch crosses the middleware once instead of once per message
+and the same encoded event can be handed to every client. An app checks the scope before
 using it; under other servers it sends message by message.
 """
 
@@ -34,14 +35,17 @@ __all__ = ["SEND_BATCH", "CoalescingWebSocketProtocol"]
 SEND_BATCH: Final = "worldgate.websocket.send_batch"
 
 
-def _text_frame(payload: bytes) -> bytes:
-    """An unmasked, unfragmented text frame, as a server sends it without extensions."""
-    size = len(payload)
+_SMALL_HEADERS: Final = tuple(bytes((0x81, size)) for size in range(126))
+
+
+def _text_header(size: int) -> bytes:
+    """The header of an unmasked, unfragmented text frame of ``size`` payload bytes, as a
+    server sends it without extensions."""
     if size < 126:
-        return bytes((0x81, size)) + payload
+        return _SMALL_HEADERS[size]
     if size < 65_536:
-        return b"\x81\x7e" + size.to_bytes(2, "big") + payload
-    return b"\x81\x7f" + size.to_bytes(8, "big") + payload
+        return b"\x81\x7e" + size.to_bytes(2, "big")
+    return b"\x81\x7f" + size.to_bytes(8, "big")
 
 
 class CoalescingWebSocketProtocol(WebSocketsSansIOProtocol):
@@ -79,20 +83,23 @@ class CoalescingWebSocketProtocol(WebSocketsSansIOProtocol):
             if self.conn.extensions:  # e.g. permessage-deflate: websockets builds the frames
                 for text in message["texts"]:
                     self._send_data(None, text)
-            else:
-                pending.extend(_text_frame(text.encode()) for text in message["texts"])
+            else:  # header and the shared payload, joined once by flush()
+                append = pending.append
+                for text in message["texts"]:
+                    append(_text_header(len(text)))
+                    append(text)
         else:
             self._send_data(message.get("bytes"), message.get("text"))
         if not self._flush_scheduled and pending:
             self._flush_scheduled = True
             self.loop.call_soon(self.flush)
 
-    def _send_data(self, data: bytes | None, text: str | None) -> None:
+    def _send_data(self, data: bytes | None, text: str | bytes | None) -> None:
         try:
             if data is not None:
                 self.conn.send_binary(data)
             elif text is not None:
-                self.conn.send_text(text.encode())
+                self.conn.send_text(text.encode() if isinstance(text, str) else text)
         except InvalidState:
             raise ClientDisconnected() from None
         self._pending.extend(self.conn.data_to_send())

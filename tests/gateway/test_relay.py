@@ -35,7 +35,7 @@ async def _drain(queue: ClientQueue, n: int) -> list[object]:
 
 
 def _seq(text: object) -> int:
-    assert isinstance(text, str)
+    assert isinstance(text, bytes)
     seq = msgspec.json.decode(text)["seq"]
     assert isinstance(seq, int)
     return seq
@@ -116,7 +116,8 @@ async def test_resubscribe_forgets_queued_events() -> None:
     queue.offer(EventFrame(orders_event("a")))
     items = await _drain(queue, 2)
     assert isinstance(items[0], Resubscribe) and items[0].spec is spec
-    assert isinstance(items[1], str) and f'"type":"{REBALANCING_ORDERS}"' in items[1]
+    assert isinstance(items[1], bytes)
+    assert f'"type":"{REBALANCING_ORDERS}"'.encode() in items[1]
 
 
 async def _texts(queue: ClientQueue, n: int) -> list[dict[str, object]]:
