@@ -112,7 +112,7 @@ async def _record_on_request(container: Any, port: int) -> None:
             break
         rate, seconds = float(line[1]), float(line[2])
         total, sent, commits = int(rate * seconds), 0, 0
-        committed: dict[int, float] = {}
+        committed: dict[int, tuple[float, float]] = {}
         start = time.perf_counter()
         while sent < total:
             due = min(total, int((time.perf_counter() - start) * rate) + 1)
@@ -123,7 +123,7 @@ async def _record_on_request(container: Any, port: int) -> None:
                     new_event(
                         REBALANCING_ORDERS,
                         "bench",
-                        {"world_id": f"w{i % 10}", "n": i, "b": batch, "sent_at": stamp},
+                        {"b": batch, "world_id": f"w{i % 10}", "n": i, "sent_at": stamp},
                         subject=f"w{i % 10}",
                     )
                     for i in range(sent, due)
@@ -133,7 +133,7 @@ async def _record_on_request(container: Any, port: int) -> None:
                     batch_ids=[], world_ids=[], created_at=stamp,
                 )
                 await store.save_execution(record, events)
-                committed[batch] = time.time()
+                committed[batch] = (stamp, time.time())
                 outbox.nudge()
                 sent, commits = due, commits + 1
             await asyncio.sleep(max(0.0, start + commits * TICK - time.perf_counter()))
@@ -146,7 +146,6 @@ async def _record_on_request(container: Any, port: int) -> None:
 
 @dataclass
 class _Stats:
-    latencies_ms: list[float] = field(default_factory=list)  # receive - stamp before commit
     received: list[tuple[int, float]] = field(default_factory=list)  # (batch, receive time)
     lagged: int = 0
     disorder: int = 0  # a seq not greater than the one before it, on one connection
@@ -213,8 +212,6 @@ class _Client(asyncio.Protocol):
             pos += head + length
             if opcode == 0x1:
                 if payload.startswith(b'{"id"'):
-                    sent = float(_number(payload, b'"sent_at":'))
-                    stats.latencies_ms.append((now - sent) * 1000.0)
                     stats.received.append((int(_number(payload, b'"b":')), now))
                     seq = int(_number(payload, b'"seq":'))
                     if seq <= self.last_seq:
@@ -278,14 +275,13 @@ async def _measure(server: _Server, rate: float) -> dict[str, float]:
     """Record at ``rate`` on ``server`` for ``SECONDS`` and collect what its clients got."""
     proc, stats = server.proc, server.stats
     assert proc.stdin is not None and proc.stdout is not None
-    stats.latencies_ms.clear()
     stats.received.clear()
     stats.lagged = stats.disorder = 0
     server_cpu, client_cpu = _cpu_seconds(proc.pid), _cpu_seconds()
     proc.stdin.write(f"record {rate} {SECONDS}\n")
     proc.stdin.flush()
     loop = asyncio.get_running_loop()
-    committed: dict[int, float] = {}
+    committed: dict[int, list[float]] = {}  # batch -> [stamp before commit, commit returned]
     while not (line := await loop.run_in_executor(None, proc.stdout.readline)).startswith(
         "BENCH recorded"
     ):
@@ -296,12 +292,13 @@ async def _measure(server: _Server, rate: float) -> dict[str, float]:
     recorded, took, commits = int(line.split()[2]), float(line.split()[3]), int(line.split()[4])
     expected = recorded * CLIENTS
     deadline = time.monotonic() + SETTLE
-    while len(stats.latencies_ms) + stats.lagged < expected:  # noqa: ASYNC110
+    while len(stats.received) + stats.lagged < expected:  # noqa: ASYNC110
         if time.monotonic() > deadline:  # polling a counter the clients bump
             break
         await asyncio.sleep(0.05)
-    got = list(stats.latencies_ms)
-    relay = [(now - committed[b]) * 1000.0 for b, now in stats.received if b in committed]
+    received = [(committed[b], now) for b, now in stats.received if b in committed]
+    got = [(now - stamps[0]) * 1000.0 for stamps, now in received]
+    relay = [(now - stamps[1]) * 1000.0 for stamps, now in received]
     return {
         "rate": rate,
         "recorded": recorded,

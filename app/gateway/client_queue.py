@@ -238,5 +238,7 @@ class ClientQueue:
                     size += len(text)
                 self._inflight = (len(batch), size)
                 return batch
-            self._wakeup = anyio.Event()
+            # A new event of the backend's own class: anyio.Event() looks the backend up
+            # on every call, a cost paid per client per batch on the relay's hot path.
+            self._wakeup = type(self._wakeup)()
             await self._wakeup.wait()
