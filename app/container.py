@@ -17,6 +17,8 @@ from app.settings import Settings
 from app.telemetry import AppMetrics
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from app.contracts.execution import PlanExecutor
     from app.contracts.worldservice_client import WorldServiceCapabilities, WorldServiceClient
     from app.controlbus.ports import ControlBus
@@ -137,11 +139,14 @@ def _worldservice_mode(settings: Settings) -> str:
 
 
 def _in_process_worldservice(
-    capabilities: WorldServiceCapabilities, planning: PlanningService, applying: ApplyingService
+    capabilities: WorldServiceCapabilities,
+    planning: PlanningService,
+    applying: ApplyingService,
+    allocations: Callable[[], AllocationsService],
 ) -> WorldServiceClient:
     from app.worldservice.face import InProcessWorldService
 
-    return InProcessWorldService(capabilities, planning, applying)
+    return InProcessWorldService(capabilities, planning, applying, allocations)
 
 
 def _http_worldservice(settings: Settings) -> WorldServiceClient:
@@ -235,7 +240,11 @@ class Container(containers.DeclarativeContainer):
     worldservice_client = providers.Selector(
         providers.Callable(_worldservice_mode, settings),
         in_process=providers.Singleton(
-            _in_process_worldservice, worldservice_capabilities, planning, applying
+            _in_process_worldservice,
+            worldservice_capabilities,
+            planning,
+            applying,
+            allocations.provider,  # looked up when first used: allocations → executor → here
         ),
         http=providers.Singleton(_http_worldservice, settings),
     )

@@ -18,7 +18,6 @@ from app.contracts.orders import Order, Scope, SharedAccountFigures
 from app.contracts.rebalancing import AlphaMetricsEnvelope, RebalanceIntent, WorldPlan
 
 __all__ = [
-    "EVENT_PAYLOAD_VERSION",
     "EVENT_SOURCE_GATEWAY",
     "EVENT_SOURCE_WORLDSERVICE",
     "JSON_CONTENT_TYPE",
@@ -45,8 +44,6 @@ EVENT_SOURCE_WORLDSERVICE: Final = "worldgate/worldservice"
 EVENT_SOURCE_GATEWAY: Final = "worldgate/gateway"
 SPECVERSION: Final = "1.0"
 JSON_CONTENT_TYPE: Final = "application/json"
-#: ``data.version`` of ``rebalancing_planned`` events: the version of the payload layout.
-EVENT_PAYLOAD_VERSION: Final = 1
 
 
 class CloudEvent(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -74,22 +71,29 @@ class CloudEvent(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
 
 
 class _PlannedBase(msgspec.Struct, frozen=True, kw_only=True, tag_field="schema_version"):
-    """Fields of every ``rebalancing_planned`` payload: one world's plan of one run."""
+    """Fields of every ``rebalancing_planned`` payload: one world's plan of one run.
+
+    ``version`` repeats the payload's schema version (QMTL's consumers read the version of
+    a planned event there); each version's type sets it, so a view of another version
+    never carries the wrong one.
+    """
 
     world_id: str
     plan: WorldPlan
-    version: int = EVENT_PAYLOAD_VERSION
+    version: int = 1
     run_id: str | None = None
     idempotency_key: str
 
 
 class PlannedV1(_PlannedBase, tag=1, frozen=True, kw_only=True):
-    """A v1 ``rebalancing_planned`` payload: never carries v2 fields."""
+    """A v1 ``rebalancing_planned`` payload: never carries v2 fields; ``version`` is 1."""
 
 
 class PlannedV2(_PlannedBase, tag=2, frozen=True, kw_only=True):
-    """A v2 payload: adds this world's ``alpha_metrics`` and the ``rebalance_intent``."""
+    """A v2 payload: adds this world's ``alpha_metrics`` and the ``rebalance_intent``;
+    ``version`` is 2."""
 
+    version: int = 2
     alpha_metrics: AlphaMetricsEnvelope
     rebalance_intent: RebalanceIntent
 
@@ -106,7 +110,11 @@ class OrderCounts(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class OrdersPayload(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
-    """A ``rebalancing_orders`` payload: one submitted batch of one execution."""
+    """A ``rebalancing_orders`` payload: one submitted batch of one execution.
+
+    A shared-account batch has ``world_id`` ``"global"``, ``shared_account: true`` and the
+    policy figures in ``shared_account_figures``; other batches carry neither field.
+    """
 
     execution_id: str
     batch_id: str
@@ -117,7 +125,8 @@ class OrdersPayload(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=Tru
     reduce_only_ratio: float
     submitted_at: str
     schema_version: int
-    shared_account: SharedAccountFigures | None = None
+    shared_account: bool | None = None
+    shared_account_figures: SharedAccountFigures | None = None
 
 
 EventPayload = PlannedV1 | PlannedV2 | OrdersPayload
@@ -148,8 +157,8 @@ def payload_view(payload: EventPayload, schema_version: int) -> EventPayload:
     """The payload as a reader of ``schema_version`` sees it.
 
     A planned payload newer than the reader becomes the reader's version, built from the
-    fields that version's type declares; an orders payload reports at most the reader's
-    version in ``schema_version``.
+    fields that version's type declares (``version`` is the reader's version, as the type
+    sets it); an orders payload reports at most the reader's version in ``schema_version``.
     """
     if isinstance(payload, OrdersPayload):
         if payload.schema_version <= schema_version:
@@ -159,7 +168,13 @@ def payload_view(payload: EventPayload, schema_version: int) -> EventPayload:
     if current <= schema_version:
         return payload
     target = _PLANNED_BY_VERSION[max(1, schema_version)]
-    return target(**{name: getattr(payload, name) for name in target.__struct_fields__})
+    return target(
+        **{
+            name: getattr(payload, name)
+            for name in target.__struct_fields__
+            if name != "version"
+        }
+    )
 
 
 def new_event(topic: str, source: str, data: Any, *, subject: str | None = None) -> CloudEvent:

@@ -1,4 +1,4 @@
-"""Gateway rebalancing handlers: plan/apply proxies, execute and execution read-back."""
+"""Gateway rebalancing handlers: plan/apply/allocations proxies, execute, execution read-back."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from litestar.enums import MediaType
 from litestar.params import FromPath, FromQuery, HeaderParameter
 from litestar.status_codes import HTTP_200_OK
 
+from app.contracts.allocations import AllocationsReply
 from app.contracts.rebalancing import ApplyRequest, RebalanceRequest
 from app.gateway.execution import ExecuteOptions, ExecutionService
 from app.gateway.negotiation import NegotiatingClient
@@ -22,6 +23,7 @@ __all__ = [
     "execute_rebalance",
     "get_execution",
     "plan_rebalance",
+    "read_allocations",
 ]
 
 _TRUE = frozenset({"true", "1", "yes"})
@@ -130,4 +132,29 @@ async def get_execution(
     return _json(await execution.get(execution_id))
 
 
-REBALANCING_HANDLERS = [plan_rebalance, apply_rebalance, execute_rebalance, get_execution]
+@get(
+    "/allocations",
+    summary="Read WorldService's stored world allocations (proxied)",
+    description=(
+        "Answers what `GET /worldservice/allocations[?world_id=]` answers (404 "
+        "`E_WORLD_NOT_FOUND` for a world without a stored allocation), so QMTL's "
+        "`world allocations` and `rebalance-apply` commands work against the Gateway. A "
+        "QMTL WorldService's snapshots are read leniently and answered in Worldgate's shape."
+    ),
+    tags=["gateway"],
+)
+async def read_allocations(
+    negotiating_client: NamedDependency[NegotiatingClient],
+    world_id: FromQuery[str | None] = None,
+) -> AllocationsReply:
+    """Answer ``GET /allocations[?world_id=]``."""
+    return await negotiating_client.allocations(world_id)
+
+
+REBALANCING_HANDLERS = [
+    plan_rebalance,
+    apply_rebalance,
+    read_allocations,
+    execute_rebalance,
+    get_execution,
+]

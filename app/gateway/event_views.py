@@ -193,6 +193,8 @@ def _untyped_view(topic: str, data: dict[str, Any], schema_version: int) -> dict
         return data
     out = {key: value for key, value in data.items() if key in _V1_FIELDS}
     out["schema_version"] = 1
+    if "version" in out:  # ``version`` repeats the schema version: a v1 view says 1
+        out["version"] = 1
     return out
 
 

@@ -19,7 +19,7 @@ from app.contracts.events import (
     OrdersPayload,
     new_event,
 )
-from app.contracts.orders import BatchSummary, ExecuteResponse, Order, Scope
+from app.contracts.orders import BatchSummary, ExecuteResponse, Order, Scope, StrategyOrder
 from app.contracts.rebalancing import PlanResponse, PlanV2, RebalanceRequest
 from app.errors import (
     AppError,
@@ -183,15 +183,25 @@ class ExecutionService:
                 global_orders = batch.orders
             else:
                 per_world[batch.world_id] = batch.orders
+        per_strategy = None
+        if scope == "per_strategy":  # the same orders, listed as QMTL's consumers read them
+            per_strategy = [
+                StrategyOrder(world_id=world, strategy_id=order.strategy_id, order=order)
+                for world, orders in per_world.items()
+                for order in orders
+            ]
         response = ExecuteResponse(
             scope=scope,
             orders_per_world=per_world,
-            orders_global=global_orders if scope == "global" else None,
+            orders_per_strategy=per_strategy,
+            orders_global=(global_orders or []) if scope == "global" else None,
+            overlay_deltas=plan.overlay_deltas,
             dropped=conversion.dropped,
             rebalance_schema_version=version,
             alpha_metrics_capable=capable,
             submitted=False,
-            shared_account=figures,
+            shared_account=True if figures is not None else None,
+            shared_account_figures=figures,
             alpha_metrics=plan.alpha_metrics if capable and isinstance(plan, PlanV2) else None,
         )
         if not submit:
@@ -225,6 +235,7 @@ class ExecutionService:
                 submitted_at=submitted_at,
                 schema_version=version,
                 shared_account=response.shared_account,
+                shared_account_figures=response.shared_account_figures,
             )
             event = new_event(
                 REBALANCING_ORDERS, EVENT_SOURCE_GATEWAY, payload, subject=batch.world_id

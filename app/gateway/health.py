@@ -88,15 +88,17 @@ class GatewayHealth(Component):
             return "down"
         return "ok" if ok else "down"
 
-    async def _worldservice(self) -> WorldServiceCapabilities | None:
+    async def _worldservice(self) -> tuple[ComponentState, WorldServiceCapabilities | None]:
         try:
             with anyio.fail_after(self.settings.gateway.probe_timeout):
-                return await self.client.capabilities()
+                return "ok", await self.client.capabilities()
         except TimeoutError:
             log.warning("health_probe_timeout", component="worldservice")
         except AppError as exc:
+            if exc.status == 404:  # a QMTL WorldService: it answers, but has no capabilities
+                return "ok", None
             log.warning("health_probe_failed", component="worldservice", error=exc.detail)
-        return None
+        return "down", None
 
     async def observe(self) -> _Observation:
         """Return a probe round no older than ``health_cache_seconds``."""
@@ -109,23 +111,23 @@ class GatewayHealth(Component):
             if cached is not None and time.monotonic() - cached.at < ttl:
                 return cached
             results: dict[str, ComponentState] = {}
-            caps: list[WorldServiceCapabilities | None] = [None]
+            ws: list[tuple[ComponentState, WorldServiceCapabilities | None]] = [("down", None)]
 
             async def run(name: str) -> None:
                 results[name] = await self._probe(name, self.probes.get(name))
 
             async def run_ws() -> None:
-                caps[0] = await self._worldservice()
+                ws[0] = await self._worldservice()
 
             async with anyio.create_task_group() as tg:
                 tg.start_soon(run, "controlbus")
                 tg.start_soon(run, "store")
                 tg.start_soon(run_ws)
             fresh = _Observation(
-                worldservice="ok" if caps[0] is not None else "down",
+                worldservice=ws[0][0],
                 controlbus=results["controlbus"],
                 store=results["store"],
-                worldservice_caps=caps[0],
+                worldservice_caps=ws[0][1],
                 at=time.monotonic(),
             )
             self._cached = fresh

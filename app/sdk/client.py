@@ -13,7 +13,7 @@ from app.contracts.rebalancing import PlanResponse
 from app.sdk import calls
 from app.sdk.calls import Call, RequestLike
 from app.sdk.errors import Unreachable
-from app.sdk.wire import GatewayHealth, decode_plan, parse_health
+from app.sdk.wire import AppliedPlanRecord, GatewayHealth, decode_plan, parse_health
 
 __all__ = ["AsyncGatewayClient", "GatewayClient", "RequestLike"]
 
@@ -109,6 +109,18 @@ class GatewayClient(_Shell[httpx.BaseTransport, httpx.Client]):
     def apply_raw(self, request: RequestLike, *, run_id: str | None = None) -> Any:
         """``POST /rebalancing/apply`` (store the plan, announce it); decoded JSON."""
         return self._run(calls.apply(request, run_id))
+
+    def applied_plans(
+        self, *, world_id: str | None = None, limit: int = 50
+    ) -> list[AppliedPlanRecord]:
+        """``GET <worldservice>/rebalancing/plans``: applied plans, newest first.
+
+        Args:
+            world_id: only plans that include this world.
+            limit: at most this many (1 … 1000).
+        """
+        return self._run(calls.applied_plans(self.worldservice_url, world_id=world_id,
+                                             limit=limit))
 
     def apply(self, request: RequestLike, *, run_id: str | None = None) -> PlanResponse:
         """``POST /rebalancing/apply``; the stored plan as ``PlanV1`` or ``PlanV2``."""
@@ -216,6 +228,13 @@ class AsyncGatewayClient(_Shell[httpx.AsyncBaseTransport, httpx.AsyncClient]):
     async def apply(self, request: RequestLike, *, run_id: str | None = None) -> PlanResponse:
         """``POST /rebalancing/apply``; the stored plan."""
         return await self._run(calls.apply(request, run_id).then(decode_plan))
+
+    async def applied_plans(
+        self, *, world_id: str | None = None, limit: int = 50
+    ) -> list[AppliedPlanRecord]:
+        """``GET <worldservice>/rebalancing/plans``: applied plans, newest first."""
+        return await self._run(calls.applied_plans(self.worldservice_url, world_id=world_id,
+                                                   limit=limit))
 
     async def execute(
         self,

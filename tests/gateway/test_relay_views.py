@@ -124,12 +124,25 @@ def test_v1_view_strips_v2_fields_and_v2_view_is_unchanged() -> None:
     assert "alpha_metrics" not in v1["data"]
     assert "rebalance_intent" not in v1["data"]
     assert v1["data"]["schema_version"] == 1
+    assert (v1["data"]["version"], v2["data"]["version"]) == (1, 2)  # version = schema version
     assert v1["data"]["plan"] == event.data["plan"]  # the world's plan is the same in v1
     assert v1["seq"] == 12
     assert v1["id"] == event.id
     assert v1["data"]["idempotency_key"] == event.data["idempotency_key"]
     # The original event is untouched (frames are shared between clients).
     assert "alpha_metrics" in event.data
+
+
+def test_v1_view_of_a_foreign_v2_payload_says_version_1() -> None:
+    # A payload that does not match the planned type (no idempotency_key): read untyped.
+    event = planned_event("w1", v2=True)
+    foreign = msgspec.structs.replace(
+        event, data={k: v for k, v in event.data.items() if k != "idempotency_key"}
+    )
+    v1 = msgspec.json.decode(view_event(foreign, 1))["data"]
+    assert (v1["schema_version"], v1["version"]) == (1, 1)
+    assert "alpha_metrics" not in v1
+    assert msgspec.json.decode(view_event(foreign, 2))["data"]["version"] == 2
 
 
 def test_v1_view_of_orders_event_keeps_its_data() -> None:
