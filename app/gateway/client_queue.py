@@ -85,8 +85,6 @@ class Close:
 #: messages (the UTF-8 text of each, in ``seq`` order) to send one after the other.
 QueueItem = LagMarker | GapMarker | Resubscribe | Close | list[bytes]
 _Marker = LagMarker | GapMarker
-# A queued event: (seq, encoded text).
-_Queued = tuple[int | None, bytes]
 
 
 class ClientQueue:
@@ -115,7 +113,9 @@ class ClientQueue:
         self.dropped = 0
         #: After a replay: live events with ``seq`` at or below it were sent already.
         self.floor: int | None = None
-        self._items: deque[_Queued | _Marker] = deque()
+        # Queued events are the shared frames themselves (no per-client object per event:
+        # at 100 clients that allocation alone kept the garbage collector busy).
+        self._items: deque[EventFrame | _Marker] = deque()
         self._count = 0  # events (not markers) in _items, plus the batch being sent
         self._bytes = 0  # bytes of those events
         self._inflight = (0, 0)  # (events, bytes) of the batch the writer is sending
@@ -150,7 +150,7 @@ class ClientQueue:
         if self._count >= self.capacity or (self._count and self._bytes + size > self.max_bytes):
             self._drop(seq)
             return False
-        self._items.append((seq, text))
+        self._items.append(frame)
         self._count += 1
         self._bytes += size
         self._wakeup.set()
@@ -193,14 +193,15 @@ class ClientQueue:
     def drop_replayed(self, cursor: int) -> None:
         """Forget queued live events the replay already covered (``seq <= cursor``)."""
         self.floor = cursor
-        kept: deque[_Queued | _Marker] = deque()
+        kept: deque[EventFrame | _Marker] = deque()
         count, size = self._inflight
+        version = self.spec.schema_version
         for item in self._items:
-            if isinstance(item, tuple):
-                if item[0] is None or item[0] > cursor:
+            if isinstance(item, EventFrame):
+                if item.seq is None or item.seq > cursor:
                     kept.append(item)
                     count += 1
-                    size += len(item[1])
+                    size += len(item.encoded_bytes(version))
             elif isinstance(item, GapMarker):
                 if item.missed_to > cursor:
                     item.missed_from = max(item.missed_from, cursor + 1)
@@ -226,14 +227,15 @@ class ClientQueue:
                 return pending
             items = self._items
             if items:
-                if not isinstance(items[0], tuple):
+                if not isinstance(items[0], EventFrame):
                     marker = items.popleft()
-                    assert not isinstance(marker, tuple)
+                    assert not isinstance(marker, EventFrame)
                     return marker
+                version = self.spec.schema_version
                 batch: list[bytes] = []
                 size = 0
-                while items and isinstance(items[0], tuple):
-                    _, text = items.popleft()  # type: ignore[misc]
+                while items and isinstance(items[0], EventFrame):
+                    text = items.popleft().encoded_bytes(version)  # type: ignore[union-attr]
                     batch.append(text)
                     size += len(text)
                 self._inflight = (len(batch), size)
