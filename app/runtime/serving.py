@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import math
 import signal
 import socket
@@ -35,19 +34,6 @@ class GracefulServer(uvicorn.Server):
         super().__init__(config)
         self.drain = drain
         self.grace_seconds = grace_seconds
-
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        """Start as uvicorn does, then move everything built so far out of the garbage
-        collector's sight.
-
-        The app, its routes, settings and imported modules live as long as the process; a
-        full collection walked all of them again and again (a 30-60 ms pause every second or
-        two while the relay streams events), so ``gc.freeze`` parks them in the permanent
-        generation and full collections only walk what was allocated since.
-        """
-        await super().startup(sockets=sockets)
-        gc.collect()
-        gc.freeze()
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         """Drain the app, then shut down as uvicorn does."""
