@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from app.gateway.health import GatewayHealth
     from app.gateway.negotiation import NegotiatingClient
     from app.gateway.relay import EventRelay
+    from app.gateway.risk_gate import RiskGate
+    from app.gateway.trading_states import TradingStates
     from app.store.outbox import OutboxPublisher
     from app.store.ports import Store
     from app.worldservice.allocations import AllocationsService
@@ -177,16 +179,31 @@ def _gateway_health(
     return GatewayHealth(settings, client, {"store": store.ping, "controlbus": bus.ping})
 
 
+def _risk_gate(settings: Settings, store: Store) -> RiskGate:
+    from app.gateway.risk_gate import RiskGate
+
+    return RiskGate(settings.gateway.risk, store)
+
+
+def _trading_states(store: Store, outbox: OutboxPublisher) -> TradingStates:
+    from app.gateway.trading_states import TradingStates
+
+    return TradingStates(store, nudge=outbox.nudge)
+
+
 def _execution(
     settings: Settings,
     client: NegotiatingClient,
     store: Store,
+    gate: RiskGate,
     outbox: OutboxPublisher,
     metrics: AppMetrics,
 ) -> ExecutionService:
     from app.gateway.execution import ExecutionService
 
-    return ExecutionService(settings, client, store, nudge=outbox.nudge, metrics=metrics)
+    return ExecutionService(
+        settings, client, store, gate, store, nudge=outbox.nudge, metrics=metrics
+    )
 
 
 class Container(containers.DeclarativeContainer):
@@ -253,9 +270,13 @@ class Container(containers.DeclarativeContainer):
     gateway_health = providers.Singleton(
         _gateway_health, settings, worldservice_client, store, controlbus
     )
-    # Gateway execute use case (orders, submit, read-back).
+    # Gateway pre-trade risk: the checks fed with stored trading states and rate buckets.
+    risk_gate = providers.Singleton(_risk_gate, settings, store)
+    # Gateway trading states (GET/PUT /risk/...), written with their events.
+    trading_states = providers.Singleton(_trading_states, store, outbox_publisher)
+    # Gateway execute use case (risk-checked orders, previews, submit, read-back).
     execution = providers.Singleton(
-        _execution, settings, negotiating_client, store, outbox_publisher, metrics
+        _execution, settings, negotiating_client, store, risk_gate, outbox_publisher, metrics
     )
 
     # Components (async context managers), in start order; they close in reverse order.

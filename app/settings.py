@@ -19,6 +19,9 @@ __all__ = [
     "InstrumentConstraint",
     "OutboxSettings",
     "RelaySettings",
+    "RestrictedSettings",
+    "RestrictedSymbols",
+    "RiskSettings",
     "SecuritySettings",
     "ServerSettings",
     "Settings",
@@ -175,6 +178,30 @@ class RelaySettings(_Section, frozen=True, kw_only=True, forbid_unknown_fields=T
     replay_limit: Annotated[int, msgspec.Meta(ge=1)] = 10_000
 
 
+class RestrictedSymbols(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Symbols that may not be bought or sold (canonical symbols, as orders carry them)."""
+
+    do_not_buy: list[str] = msgspec.field(default_factory=list)
+    do_not_sell: list[str] = msgspec.field(default_factory=list)
+
+
+class RestrictedSettings(RestrictedSymbols, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """``[gateway.risk.restricted]``: global lists plus per-world ones (``by_world``)."""
+
+    by_world: dict[str, RestrictedSymbols] = msgspec.field(default_factory=dict)
+
+
+class RiskSettings(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """``[gateway.risk]``: pre-trade limits and the preview lifetime (unset = no limit)."""
+
+    max_order_notional: NonNegFloat | None = None
+    max_world_gross_notional: NonNegFloat | None = None
+    max_orders_per_execution: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    order_rate_per_minute: PositiveFloat | None = None
+    preview_ttl_seconds: PositiveFloat = 300.0
+    restricted: RestrictedSettings = msgspec.field(default_factory=RestrictedSettings)
+
+
 class GatewaySettings(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """``[gateway]``: capability bits, WorldService client and execution rules."""
 
@@ -192,6 +219,7 @@ class GatewaySettings(_Section, frozen=True, kw_only=True, forbid_unknown_fields
     venue_policies: list[VenuePolicy] = msgspec.field(default_factory=list)
     instrument_constraints: list[InstrumentConstraint] = msgspec.field(default_factory=list)
     relay: RelaySettings = msgspec.field(default_factory=RelaySettings)
+    risk: RiskSettings = msgspec.field(default_factory=RiskSettings)
 
 
 class SecuritySettings(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):

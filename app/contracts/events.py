@@ -16,6 +16,7 @@ import msgspec
 
 from app.contracts.orders import Order, Scope, SharedAccountFigures
 from app.contracts.rebalancing import AlphaMetricsEnvelope, RebalanceIntent, WorldPlan
+from app.contracts.risk import RiskScope, TradingState
 
 __all__ = [
     "EVENT_SOURCE_GATEWAY",
@@ -23,6 +24,8 @@ __all__ = [
     "JSON_CONTENT_TYPE",
     "REBALANCING_ORDERS",
     "REBALANCING_PLANNED",
+    "RISK",
+    "RISK_STATE_CHANGED",
     "SPECVERSION",
     "TOPICS",
     "CloudEvent",
@@ -32,14 +35,21 @@ __all__ = [
     "PlannedPayload",
     "PlannedV1",
     "PlannedV2",
+    "RiskStatePayload",
     "new_event",
     "payload_view",
+    "topic_of",
     "typed_payload",
 ]
 
 REBALANCING_PLANNED: Final = "rebalancing_planned"
 REBALANCING_ORDERS: Final = "rebalancing_orders"
-TOPICS: Final[tuple[str, ...]] = (REBALANCING_PLANNED, REBALANCING_ORDERS)
+#: Event type of a trading-state change; it travels on the topic ``risk``.
+RISK_STATE_CHANGED: Final = "risk_state_changed"
+RISK: Final = "risk"
+TOPICS: Final[tuple[str, ...]] = (REBALANCING_PLANNED, REBALANCING_ORDERS, RISK)
+#: Event types whose topic is not their own name (every other type is its own topic).
+_TOPIC_OF_TYPE: Final[dict[str, str]] = {RISK_STATE_CHANGED: RISK}
 EVENT_SOURCE_WORLDSERVICE: Final = "worldgate/worldservice"
 EVENT_SOURCE_GATEWAY: Final = "worldgate/gateway"
 SPECVERSION: Final = "1.0"
@@ -129,7 +139,33 @@ class OrdersPayload(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=Tru
     shared_account_figures: SharedAccountFigures | None = None
 
 
-EventPayload = PlannedV1 | PlannedV2 | OrdersPayload
+class RiskStatePayload(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """A ``risk_state_changed`` payload: one trading state was set (``world_id`` is absent
+    for the global state). One layout for every reader version."""
+
+    scope: RiskScope
+    world_id: str | None = None
+    state: TradingState
+    previous_state: TradingState
+    reason: str
+    actor: str
+    updated_at: str
+    etag: str
+
+
+EventPayload = PlannedV1 | PlannedV2 | OrdersPayload | RiskStatePayload
+
+
+def topic_of(event_type: str) -> str:
+    """The ControlBus topic an event of ``event_type`` travels on."""
+    return _TOPIC_OF_TYPE.get(event_type, event_type)
+
+
+_PAYLOAD_OF_TYPE: Final[dict[str, Any]] = {
+    REBALANCING_PLANNED: PlannedPayload,
+    REBALANCING_ORDERS: OrdersPayload,
+    RISK_STATE_CHANGED: RiskStatePayload,
+}
 
 
 def typed_payload(topic: str, data: Any) -> EventPayload | None:
@@ -139,11 +175,9 @@ def typed_payload(topic: str, data: Any) -> EventPayload | None:
         The typed payload, or None when the topic has no payload type or ``data`` does not
         match it (an event from a foreign producer).
     """
-    if isinstance(data, (PlannedV1, PlannedV2, OrdersPayload)):
+    if isinstance(data, (PlannedV1, PlannedV2, OrdersPayload, RiskStatePayload)):
         return data
-    kind: Any = PlannedPayload if topic == REBALANCING_PLANNED else (
-        OrdersPayload if topic == REBALANCING_ORDERS else None
-    )
+    kind: Any = _PAYLOAD_OF_TYPE.get(topic)
     if kind is None:
         return None
     try:

@@ -7,11 +7,13 @@ from typing import Literal
 import msgspec
 
 from app.contracts.rebalancing import AlphaMetricsEnvelope, SymbolDelta
+from app.contracts.risk import CheckedStates, DeniedOrder, ExecutionStatus
 
 __all__ = [
     "BatchSummary",
     "DroppedOrder",
     "ExecuteResponse",
+    "ExecutionState",
     "Order",
     "Scope",
     "SharedAccountFigures",
@@ -19,6 +21,7 @@ __all__ = [
 ]
 
 Scope = Literal["per_world", "global", "per_strategy"]
+ExecutionState = Literal["previewed", "submitted"]
 
 
 class Order(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -93,6 +96,10 @@ class ExecuteResponse(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=T
     strategy, as QMTL's consumers read them); ``orders_global`` the single netted batch of
     a shared-account execution, marked by ``shared_account: true`` with the policy figures
     in ``shared_account_figures``; ``overlay_deltas`` echoes the plan's in overlay/hybrid.
+    The orders listed are those that passed the risk checks; ``denied`` lists the others.
+    A preview (``state: previewed``) carries the ``execution_id`` and ``etag`` to submit it
+    with, and ``expires_at``; ``risk_states`` are the trading states its orders were
+    checked against.
     """
 
     scope: Scope
@@ -109,3 +116,10 @@ class ExecuteResponse(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=T
     execution_id: str | None = None
     batches: list[BatchSummary] | None = None
     alpha_metrics: AlphaMetricsEnvelope | None = None
+    status: ExecutionStatus | None = None
+    denied: list[DeniedOrder] | None = None
+    state: ExecutionState | None = None
+    etag: str | None = None
+    expires_at: str | None = None
+    risk_states: CheckedStates | None = None
+    all_or_nothing: bool = False

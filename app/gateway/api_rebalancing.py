@@ -24,6 +24,7 @@ __all__ = [
     "get_execution",
     "plan_rebalance",
     "read_allocations",
+    "submit_execution",
 ]
 
 _TRUE = frozenset({"true", "1", "yes"})
@@ -91,8 +92,13 @@ async def apply_rebalance(
     description=(
         "Plans through WorldService, then converts the plan into orders per world "
         "(`per_strategy=true`: per strategy; `shared_account=true`: netted across worlds). "
-        "`submit=true` records all batches atomically with one `rebalancing_orders` event "
-        "each and needs `X-Allow-Live: true` while `gateway.enforce_live_guard` is on."
+        "Every order passes the pre-trade risk checks (`denied` lists the others, `status` "
+        "says completed / completed_adjusted / rejected). Without `submit` the answer is a "
+        "stored preview (`execution_id`, `etag`, `expires_at`) to submit with "
+        "`POST /rebalancing/executions/{id}/submit`. `submit=true` records all batches "
+        "atomically with one `rebalancing_orders` event each and needs `X-Allow-Live: true` "
+        "while `gateway.enforce_live_guard` is on; a rejected execution, or any denial with "
+        "`all_or_nothing=true`, is 422 `E_RISK_REJECTED` and nothing is recorded."
     ),
     tags=["gateway"],
     opt={"mutating": True},
@@ -104,6 +110,7 @@ async def execute_rebalance(
     submit: FromQuery[bool] = False,
     shared_account: FromQuery[bool] = False,
     per_strategy: FromQuery[bool] = False,
+    all_or_nothing: FromQuery[bool] = False,
     allow_live: Annotated[
         str | None, HeaderParameter(name="X-Allow-Live", required=False)
     ] = None,
@@ -114,6 +121,7 @@ async def execute_rebalance(
         shared_account=shared_account,
         per_strategy=per_strategy,
         allow_live=(allow_live or "").strip().lower() in _TRUE,
+        all_or_nothing=all_or_nothing,
     )
     raw = await request.body()
     body = decode_body(raw, RebalanceRequest)
@@ -122,14 +130,45 @@ async def execute_rebalance(
 
 @get(
     "/rebalancing/executions/{execution_id:str}",
-    summary="Read back a submitted execution",
+    summary="Read back an execution: submitted, else its live preview",
     tags=["gateway"],
 )
 async def get_execution(
     execution_id: FromPath[str], execution: NamedDependency[ExecutionService]
 ) -> Response[bytes]:
-    """Answer ``GET /rebalancing/executions/{execution_id}`` (404 when unknown)."""
+    """Answer ``GET /rebalancing/executions/{execution_id}`` (404 unknown, 410 an expired
+    preview)."""
     return _json(await execution.get(execution_id))
+
+
+@post(
+    "/rebalancing/executions/{execution_id:str}/submit",
+    status_code=HTTP_200_OK,
+    summary="Submit a preview: exactly its orders, re-checked against the current risk state",
+    description=(
+        "Needs `If-Match: <etag>` with the preview's etag (428 without, 412 when stale) and "
+        "`X-Allow-Live: true` while the live guard is on. The preview's orders are checked "
+        "again under the current trading states and limits: if exactly the same orders pass "
+        "they are submitted under the preview's `execution_id`; if they would differ the "
+        "answer is 412 `E_PRECONDITION_FAILED` with a fresh preview in `preview`. Past "
+        "`gateway.risk.preview_ttl_seconds`: 410 `E_PREVIEW_EXPIRED`. Submitting the same id "
+        "again answers the stored execution (`X-Idempotent-Replay: true`)."
+    ),
+    tags=["gateway"],
+    opt={"mutating": True},
+)
+async def submit_execution(
+    execution_id: FromPath[str],
+    execution: NamedDependency[ExecutionService],
+    if_match: Annotated[str | None, HeaderParameter(name="If-Match", required=False)] = None,
+    allow_live: Annotated[
+        str | None, HeaderParameter(name="X-Allow-Live", required=False)
+    ] = None,
+) -> Response[bytes]:
+    """Answer ``POST /rebalancing/executions/{execution_id}/submit``."""
+    live = (allow_live or "").strip().lower() in _TRUE
+    content, replayed = await execution.submit_preview(execution_id, if_match, live)
+    return _json(content, {"X-Idempotent-Replay": "true" if replayed else "false"})
 
 
 @get(
@@ -157,4 +196,5 @@ REBALANCING_HANDLERS = [
     read_allocations,
     execute_rebalance,
     get_execution,
+    submit_execution,
 ]

@@ -19,22 +19,24 @@ from app.contracts.events import (
     OrdersPayload,
     new_event,
 )
-from app.contracts.orders import BatchSummary, ExecuteResponse, Order, Scope, StrategyOrder
+from app.contracts.orders import BatchSummary, ExecuteResponse, Scope
 from app.contracts.rebalancing import PlanResponse, PlanV2, RebalanceRequest
 from app.errors import (
     AppError,
     Code,
-    NotFoundError,
     PermissionDeniedError,
     ServiceUnavailableError,
     ValidationFailedError,
 )
 from app.gateway.constraints import RuleBook
 from app.gateway.negotiation import NegotiatingClient, alpha_metrics_present
-from app.gateway.orders import GLOBAL_BATCH, Conversion, convert_plan
+from app.gateway.orders import OrderBatch, convert_plan
+from app.gateway.risk import RiskBasis
+from app.gateway.risk_gate import RiskGate, refused, risk_rejected
 from app.gateway.shared_account import check_policy, figures_of
+from app.gateway.two_phase import TwoPhase, with_outcome
 from app.settings import Settings
-from app.store.ports import ExecutionRecord, ExecutionStore
+from app.store.ports import ExecutionRecord, ExecutionStore, PreviewStore
 from app.telemetry import AppMetrics
 
 __all__ = ["ExecuteOptions", "ExecutionService"]
@@ -52,17 +54,22 @@ class ExecuteOptions(msgspec.Struct, frozen=True, kw_only=True):
     shared_account: bool = False
     per_strategy: bool = False
     allow_live: bool = False
+    all_or_nothing: bool = False
 
 
-class ExecutionService:
-    """Turns rebalance requests into orders and records submitted executions.
+class ExecutionService(TwoPhase):
+    """Turns rebalance requests into risk-checked orders: previews, and submitted
+    executions.
 
     Args:
-        settings: the configuration (``[gateway]`` rules and policies).
+        settings: the configuration (``[gateway]`` rules, policies and risk limits).
         client: the negotiating WorldService client.
         store: where submitted executions and their events are recorded.
+        gate: the pre-trade risk checks.
+        previews: where previews are stored until they are submitted or expire.
         nudge: called after a successful submit to wake the outbox publisher (optional).
         metrics: counts executions (``execution_recorded``), when given.
+        clock: the wall clock in seconds (preview expiry).
     """
 
     def __init__(
@@ -70,12 +77,18 @@ class ExecutionService:
         settings: Settings,
         client: NegotiatingClient,
         store: ExecutionStore,
+        gate: RiskGate,
+        previews: PreviewStore,
         nudge: Callable[[], None] | None = None,
         metrics: AppMetrics | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        self.clock = clock
         self.settings = settings
         self.client = client
         self.store = store
+        self.gate = gate
+        self.previews = previews
         self.nudge = nudge
         self.metrics = metrics
         gw = settings.gateway
@@ -95,11 +108,8 @@ class ExecutionService:
                 "(gateway.shared_account_policy.enabled = false).",
                 code=Code.SHARED_ACCOUNT_DISABLED,
             )
-        if options.submit and gw.enforce_live_guard and not options.allow_live:
-            raise PermissionDeniedError(
-                "Submitting orders needs the header `X-Allow-Live: true` while "
-                "gateway.enforce_live_guard is on."
-            )
+        if options.submit:
+            self.live_guard(options.allow_live)
         if options.shared_account:
             return "global"
         return "per_strategy" if options.per_strategy else "per_world"
@@ -116,14 +126,14 @@ class ExecutionService:
 
         Raises:
             AppError: 403 (shared account disabled, live guard), 422 (policy breach,
-                ambiguous overlay, invalid request), WorldService errors passed through,
-                503 when the store cannot record a submit.
+                ambiguous overlay, invalid request, ``E_RISK_REJECTED``), WorldService
+                errors passed through, 503 when the store cannot record a submit.
         """
         scope = self._check(options)
         negotiated = await self.client.plan(request)
         content = await self._respond(
             request, negotiated.plan, negotiated.schema_version, scope, options.submit,
-            fingerprint=fingerprint,
+            fingerprint=fingerprint, all_or_nothing=options.all_or_nothing,
         )
         if self.metrics is not None:
             self.metrics.execution_recorded(submitted=options.submit)
@@ -166,6 +176,7 @@ class ExecutionService:
         *,
         fingerprint: str,
         execution_id: str | None = None,
+        all_or_nothing: bool = False,
     ) -> bytes:
         gw = self.settings.gateway
         conversion = convert_plan(
@@ -176,42 +187,44 @@ class ExecutionService:
             figures = figures_of(conversion, request.total_equity)
             check_policy(figures, gw.shared_account_policy)
         capable = gw.alpha_metrics_capable and version >= 2 and alpha_metrics_present(plan)
-        per_world: dict[str, list[Order]] = {}
-        global_orders: list[Order] | None = None
-        for batch in conversion.batches:
-            if batch.world_id == GLOBAL_BATCH and scope == "global":
-                global_orders = batch.orders
-            else:
-                per_world[batch.world_id] = batch.orders
-        per_strategy = None
-        if scope == "per_strategy":  # the same orders, listed as QMTL's consumers read them
-            per_strategy = [
-                StrategyOrder(world_id=world, strategy_id=order.strategy_id, order=order)
-                for world, orders in per_world.items()
-                for order in orders
-            ]
-        response = ExecuteResponse(
+        worlds = {p.world_id: None for p in request.positions}
+        worlds.update(dict.fromkeys(plan.per_world))
+        basis = RiskBasis(
             scope=scope,
-            orders_per_world=per_world,
-            orders_per_strategy=per_strategy,
-            orders_global=(global_orders or []) if scope == "global" else None,
-            overlay_deltas=plan.overlay_deltas,
-            dropped=conversion.dropped,
-            rebalance_schema_version=version,
-            alpha_metrics_capable=capable,
-            submitted=False,
-            shared_account=True if figures is not None else None,
-            shared_account_figures=figures,
-            alpha_metrics=plan.alpha_metrics if capable and isinstance(plan, PlanV2) else None,
+            batches=conversion.batches,
+            holdings=conversion.holdings,
+            worlds=sorted(worlds),
+            all_or_nothing=all_or_nothing,
+        )
+        outcome = await self.gate.judge(basis, "submit" if submit else "preview")
+        response = with_outcome(
+            ExecuteResponse(
+                scope=scope,
+                orders_per_world={},
+                dropped=conversion.dropped,
+                rebalance_schema_version=version,
+                alpha_metrics_capable=capable,
+                submitted=False,
+                overlay_deltas=plan.overlay_deltas,
+                shared_account=True if figures is not None else None,
+                shared_account_figures=figures,
+                alpha_metrics=(
+                    plan.alpha_metrics if capable and isinstance(plan, PlanV2) else None
+                ),
+                all_or_nothing=all_or_nothing,
+            ),
+            outcome,
         )
         if not submit:
-            return _encoder.encode(response)
-        return await self._submit(response, conversion, version, execution_id, fingerprint)
+            return await self.save_preview(response, basis, outcome, fingerprint)
+        if refused(outcome, all_or_nothing):
+            raise risk_rejected(outcome, all_or_nothing)
+        return await self._submit(response, outcome.batches, version, execution_id, fingerprint)
 
     async def _submit(
         self,
         response: ExecuteResponse,
-        conversion: Conversion,
+        batches: list[OrderBatch],
         version: int,
         fixed_id: str | None,
         fingerprint: str,
@@ -220,7 +233,7 @@ class ExecutionService:
         submitted_at = datetime.now(UTC).isoformat()
         events: list[CloudEvent] = []
         summaries: list[BatchSummary] = []
-        for index, batch in enumerate(conversion.batches):
+        for index, batch in enumerate(batches):
             batch_id = f"{execution_id}-{index}"
             reduce_only = sum(1 for o in batch.orders if o.reduce_only)
             total = len(batch.orders)
@@ -252,7 +265,12 @@ class ExecutionService:
                 )
             )
         final = msgspec.structs.replace(
-            response, submitted=True, execution_id=execution_id, batches=summaries
+            response,
+            submitted=True,
+            execution_id=execution_id,
+            batches=summaries,
+            state="submitted",
+            expires_at=None,
         )
         content = _encoder.encode(final)
         record = ExecutionRecord(
@@ -287,8 +305,13 @@ class ExecutionService:
         return content
 
     async def get(self, execution_id: str) -> bytes:
-        """Return the stored answer of a submitted execution (404 when unknown)."""
+        """Return the stored answer of an execution: submitted, else its preview.
+
+        Raises:
+            NotFoundError: no execution or preview has this id (404).
+            AppError: the preview has expired (410 ``E_PREVIEW_EXPIRED``).
+        """
         record = await self.store.get_execution(execution_id)
         if record is None:
-            raise NotFoundError(f"No execution {execution_id!r}.", code=Code.EXECUTION_NOT_FOUND)
+            return await self.read_preview(execution_id)
         return record.response

@@ -17,6 +17,7 @@ from app.contracts.health import (
     HealthReport,
     StatusReport,
 )
+from app.contracts.risk import RestrictedView, RiskLimitsSummary, RiskLimitsView
 from app.contracts.worldservice_client import WorldServiceCapabilities, WorldServiceClient
 from app.errors import AppError
 from app.runtime.lifecycle import Component
@@ -142,6 +143,47 @@ class GatewayHealth(Component):
             compute_context_contract=gw.compute_context_contract,
         )
 
+    def risk_limits(self) -> RiskLimitsView:
+        """The pre-trade limits in force (``gateway.risk``), restricted lists included."""
+        risk = self.settings.gateway.risk
+        restricted = risk.restricted
+        return RiskLimitsView(
+            max_order_notional=risk.max_order_notional,
+            max_world_gross_notional=risk.max_world_gross_notional,
+            max_orders_per_execution=risk.max_orders_per_execution,
+            order_rate_per_minute=risk.order_rate_per_minute,
+            preview_ttl_seconds=risk.preview_ttl_seconds,
+            restricted=RestrictedView(
+                do_not_buy=sorted(restricted.do_not_buy),
+                do_not_sell=sorted(restricted.do_not_sell),
+                by_world={
+                    world: {
+                        "do_not_buy": sorted(lists.do_not_buy),
+                        "do_not_sell": sorted(lists.do_not_sell),
+                    }
+                    for world, lists in sorted(restricted.by_world.items())
+                },
+            ),
+        )
+
+    def risk_summary(self) -> RiskLimitsSummary:
+        """The limits as ``/health`` shows them: the figures, and how many symbols are
+        restricted (the lists themselves are at ``GET /risk/limits``)."""
+        risk = self.settings.gateway.risk
+        restricted = risk.restricted
+        symbols = set(restricted.do_not_buy) | set(restricted.do_not_sell)
+        for lists in restricted.by_world.values():
+            symbols |= set(lists.do_not_buy) | set(lists.do_not_sell)
+        return RiskLimitsSummary(
+            max_order_notional=risk.max_order_notional,
+            max_world_gross_notional=risk.max_world_gross_notional,
+            max_orders_per_execution=risk.max_orders_per_execution,
+            order_rate_per_minute=risk.order_rate_per_minute,
+            preview_ttl_seconds=risk.preview_ttl_seconds,
+            restricted_symbols=len(symbols),
+            restricted_worlds=len(restricted.by_world),
+        )
+
     async def health(self) -> HealthReport:
         """Build a ``GET /health`` report."""
         seen = await self.observe()
@@ -168,6 +210,7 @@ class GatewayHealth(Component):
             worldservice_max_schema_version=max_version,
             reason="; ".join(reasons) if reasons else None,
             checked_at=datetime.now(UTC).isoformat(),
+            risk=self.risk_summary(),
         )
 
     async def status(self) -> StatusReport:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from typing import Literal, TypeVar
+from typing import Literal
 
 import msgspec
 
@@ -18,12 +18,14 @@ from app.contracts.rebalancing import PlanResponse, RebalanceRequest, SymbolDelt
 from app.errors import Code, ValidationFailedError
 from app.gateway.constraints import RuleBook
 from app.gateway.per_strategy import per_strategy_deltas
+from app.gateway.pricing import Holding, Prices
 
 __all__ = [
     "GLOBAL_BATCH",
     "Conversion",
     "DroppedOrder",
     "FlipPolicy",
+    "Holding",
     "Order",
     "OrderBatch",
     "Scope",
@@ -46,8 +48,9 @@ class OrderBatch(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Conversion(msgspec.Struct, frozen=True, kw_only=True):
-    """The result: batches in plan order, dropped deltas, order notional figures (Σ|n|, Σn)
-    and the signed net notional of the positions before the orders (Σ qty·mark)."""
+    """The result: batches in plan order, dropped deltas, order notional figures (Σ|n|, Σn),
+    the signed net notional of the positions before the orders (Σ qty·mark), and the
+    holdings of every batch (what the pre-trade risk checks judge the orders against)."""
 
     scope: Scope
     batches: list[OrderBatch]
@@ -55,46 +58,7 @@ class Conversion(msgspec.Struct, frozen=True, kw_only=True):
     gross_notional: float
     net_notional: float
     current_net_notional: float = 0.0
-
-
-K = TypeVar("K")
-
-
-def _add_mark(acc: dict[K, list[float]], key: K, qty: float, mark: float) -> None:
-    slot = acc.setdefault(key, [0.0, 0.0, mark])
-    slot[0] += abs(qty) * mark
-    slot[1] += abs(qty)
-    slot[2] = mark
-
-
-def _mark(acc: dict[K, list[float]], key: K) -> float | None:
-    slot = acc.get(key)
-    if slot is None:
-        return None
-    return slot[0] / slot[1] if slot[1] > 0 else slot[2]
-
-
-class _Prices:
-    """Quantity-weighted marks by (world, venue, symbol) and by (venue, symbol)."""
-
-    def __init__(self) -> None:
-        self.world: dict[tuple[str, str | None, str], list[float]] = {}
-        self.account: dict[tuple[str | None, str], list[float]] = {}
-        self.symbol: dict[str, float] = {}
-
-    def add(self, world: str, venue: str | None, symbol: str, qty: float, mark: float) -> None:
-        _add_mark(self.world, (world, venue, symbol), qty, mark)
-        _add_mark(self.account, (venue, symbol), qty, mark)
-        self.symbol[symbol] = mark
-
-    def price(
-        self, world: str, venue: str | None, symbol: str, *, account: bool
-    ) -> float | None:
-        if account:  # one batch for the whole account: never a world's own marks
-            found = _mark(self.account, (venue, symbol))
-        else:
-            found = _mark(self.world, (world, venue, symbol))
-        return found if found is not None else self.symbol.get(symbol)
+    holdings: list[Holding] = msgspec.field(default_factory=list)
 
 
 class _Builder:
@@ -111,7 +75,7 @@ class _Builder:
         self.held: dict[_Key, float] = {}
         self.deltas: dict[_Key, float] = {}
         self.raw_symbol: dict[_Key, str] = {}
-        self.prices = _Prices()
+        self.prices = Prices()
         self.dropped: list[DroppedOrder] = []
 
     def canonical(self, venue: str | None, symbol: str) -> str:
@@ -354,4 +318,7 @@ def convert_plan(
         gross_notional=gross,
         net_notional=net,
         current_net_notional=b.current_net,
+        holdings=b.prices.holdings(
+            GLOBAL_BATCH if scope == "global" else None, b.deltas
+        ),
     )

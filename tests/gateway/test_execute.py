@@ -37,7 +37,10 @@ def test_v1_answer_orders_and_bits(client: TestClient[Any]) -> None:
     assert "b" not in answer["orders_per_world"]  # unchanged world: no orders
     assert answer["rebalance_schema_version"] == 1
     assert answer["alpha_metrics_capable"] is False
-    assert answer["submitted"] is False and "execution_id" not in answer
+    assert answer["submitted"] is False and "batches" not in answer
+    # A dry run is a stored preview (SPEC §13): its id, etag and expiry, nothing denied.
+    assert answer["state"] == "previewed" and answer["execution_id"] and answer["etag"]
+    assert answer["status"] == "completed" and answer["denied"] == []
     sides = {o["symbol"]: o["side"] for o in answer["orders_per_world"]["a"]}
     assert sides == {"BTC": "sell", "ETH": "buy"}
 

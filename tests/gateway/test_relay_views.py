@@ -7,7 +7,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from app.contracts.events import REBALANCING_ORDERS, REBALANCING_PLANNED, TOPICS
+from app.contracts.events import REBALANCING_ORDERS, REBALANCING_PLANNED, RISK
 from app.gateway.event_views import (
     EventFrame,
     RecentIds,
@@ -32,7 +32,12 @@ from tests.gateway.events_ws_support import orders_event, planned_event
         ),
         (
             {"topics": ["rebalancing_orders,rebalancing_planned"]},
-            SubscriptionSpec(topics=frozenset(TOPICS)),
+            SubscriptionSpec(topics=frozenset({REBALANCING_ORDERS, REBALANCING_PLANNED})),
+        ),
+        ({"topics": ["risk", "rebalancing_orders,rebalancing_planned"]}, SubscriptionSpec()),
+        (
+            {"topics": ["risk"], "world_id": ["a"]},
+            SubscriptionSpec(topics=frozenset({RISK}), world_ids=frozenset({"a"})),
         ),
         ({"world_id": ["a", "b,c"]}, SubscriptionSpec(world_ids=frozenset({"a", "b", "c"}))),
         ({"schema_version": ["2"]}, SubscriptionSpec(schema_version=2)),
@@ -165,3 +170,31 @@ def test_recent_ids_window_forgets_oldest() -> None:
     assert "a" not in window and len(window) == 3
     assert window.add("a")
     assert not window.add("d")
+
+
+def _risk_event(world_id: str | None) -> Any:
+    from app.contracts.events import EVENT_SOURCE_GATEWAY, RISK_STATE_CHANGED, RiskStatePayload
+    from app.contracts.events import new_event as make
+
+    payload = RiskStatePayload(
+        scope="global" if world_id is None else "world", world_id=world_id, state="HALTED",
+        previous_state="ACTIVE", reason="drill", actor="anonymous",
+        updated_at="2026-11-30T00:00:00+00:00", etag="e1",
+    )
+    return make(RISK_STATE_CHANGED, EVENT_SOURCE_GATEWAY, payload, subject=world_id)
+
+
+def test_risk_events_travel_on_topic_risk_and_global_ones_pass_world_filters() -> None:
+    world, glob = EventFrame(_risk_event("a"), RISK), EventFrame(_risk_event(None), RISK)
+    assert (world.topic, world.world_id) == (RISK, "a")
+    assert glob.world_id is None
+    only_b = SubscriptionSpec(topics=frozenset({RISK}), world_ids=frozenset({"b"}))
+    assert not only_b.matches(world.topic, world.world_id)
+    assert only_b.matches(glob.topic, glob.world_id)  # a global halt concerns every world
+    assert not SubscriptionSpec(world_ids=frozenset({"b"})).matches(REBALANCING_ORDERS, None)
+    # One layout for every reader version.
+    decoded = msgspec.json.decode(world.encoded(1))
+    assert decoded == msgspec.json.decode(world.encoded(2))
+    assert decoded["type"] == "risk_state_changed"
+    assert decoded["data"]["state"] == "HALTED" and decoded["data"]["world_id"] == "a"
+    assert "world_id" not in msgspec.json.decode(glob.encoded(1))["data"]

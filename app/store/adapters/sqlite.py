@@ -16,6 +16,7 @@ from app.store.adapters.rows import (
     stored_plan,
 )
 from app.store.adapters.sqlite_events import SqliteEventLog
+from app.store.adapters.sqlite_risk import SqliteRiskStore
 from app.store.ports import (
     AllocationDecision,
     AllocationRecord,
@@ -32,8 +33,9 @@ _ALLOC_COLS = "world_id, allocation, run_id, etag, strategy_alloc_total, updated
 _RUN_COLS = "run_id, request_hash, etag, world_ids, response, created_at"
 
 
-class SqliteStore(SqliteEventLog):
-    """The Store port on one SQLite file: plans, allocations, executions and the event log.
+class SqliteStore(SqliteRiskStore, SqliteEventLog):
+    """The Store port on one SQLite file: plans, allocations, executions, trading states,
+    previews and the event log.
 
     Args:
         path: the database file; its folder is created on ``start``.
