@@ -97,7 +97,9 @@ def serve(config_path: str | None, host: str | None, port: int | None) -> None:
     from app.runtime.serving import run_server
     from app.store.adapters.sqlite_lock import StoreLock
 
-    owner = StoreLock(settings.store.sqlite_path) if settings.store.backend == "sqlite" else None
+    store = settings.store
+    owner = (StoreLock(store.sqlite_path) if store.backend == "sqlite" and store.single_owner
+             else None)
     try:
         container = build_container(settings)
         if owner is not None:

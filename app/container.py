@@ -52,16 +52,14 @@ def _worldservice_capabilities(settings: Settings) -> WorldServiceCapabilities:
 def _sqlite_store(settings: Settings) -> Store:
     from app.store.adapters.sqlite import SqliteStore
 
-    return SqliteStore(settings.store.sqlite_path)
+    return SqliteStore(settings.store.sqlite_path, single_owner=settings.store.single_owner)
 
 
 def _postgres_store(settings: Settings) -> Store:
     from app.store.adapters.postgres import PostgresStore
 
-    # An in-memory bus cannot carry events between processes: the store is then one
-    # process's alone (a second process on it is refused at start-up).
     return PostgresStore(settings.store.postgres_dsn, pool_size=settings.store.postgres_pool_size,
-                         exclusive=settings.controlbus.backend == "memory")
+                         exclusive=settings.store.single_owner)
 
 
 def _event_relay(

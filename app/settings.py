@@ -122,6 +122,7 @@ class StoreSettings(_Section, frozen=True, kw_only=True, forbid_unknown_fields=T
     postgres_pool_size: Annotated[int, msgspec.Meta(ge=1)] = 10
     event_retention_count: Annotated[int, msgspec.Meta(ge=1)] = 100_000
     event_retention_seconds: PositiveFloat = 7 * 86_400.0
+    single_owner: bool = False
 
 
 class ControlBusSettings(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -1,5 +1,5 @@
-"""A store with no way to share events has one owner process; a second one refuses to start:
-SQLite always, PostgreSQL while the ControlBus is in memory."""
+"""``store.single_owner``: the store has one owner process; a second one refuses to start,
+naming the file (or schema) and the owner. Off (the default), processes share the store."""
 
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ async def test_a_second_process_is_refused_naming_the_file_and_pid(tmp_path: Pat
     db = tmp_path / "owned.sqlite3"
     holder = _holder(db)
     try:
-        store = SqliteStore(db)
+        store = SqliteStore(db, single_owner=True)
         with pytest.raises(StoreInUseError) as refused:
             await store.start()
         message = str(refused.value)
@@ -60,14 +60,14 @@ async def test_a_second_process_is_refused_naming_the_file_and_pid(tmp_path: Pat
         assert str(lock_path_of(db)) in message
     finally:
         _release(holder)
-    store = SqliteStore(db)  # the kernel dropped the lock with its holder: free again
+    store = SqliteStore(db, single_owner=True)  # the kernel dropped the lock: free again
     await store.start()
     await store.close()
 
 
 async def test_stores_of_one_process_share_the_ownership(tmp_path: Path) -> None:
     db = tmp_path / "shared.sqlite3"
-    first, second = SqliteStore(db), SqliteStore(db)
+    first, second = SqliteStore(db, single_owner=True), SqliteStore(db, single_owner=True)
     await first.start()
     await second.start()
     await first.close()
@@ -81,7 +81,8 @@ async def test_stores_of_one_process_share_the_ownership(tmp_path: Path) -> None
 
 def test_second_server_on_one_file_refuses_to_start(tmp_path: Path) -> None:
     db = tmp_path / "run.sqlite3"
-    env = settings_env({"store": {"sqlite_path": str(db)}, "server": {"log_level": "warning"}})
+    env = settings_env({"store": {"sqlite_path": str(db), "single_owner": True},
+                        "server": {"log_level": "warning"}})
     first = ServerProcess(env, log_path=tmp_path / "first.log")
     first.start()
     try:
@@ -95,7 +96,7 @@ def test_second_server_on_one_file_refuses_to_start(tmp_path: Path) -> None:
         assert code == 2, log
         assert f"configuration error: the SQLite store {db} is in use by process " \
                f"{first.proc.pid if first.proc else '?'} " in log
-        assert "store.sqlite_path" in log
+        assert "store.sqlite_path" in log and "store.single_owner" in log
     finally:
         first.stop()
     # Once the owner has stopped, the file is free for the next one.
@@ -118,8 +119,7 @@ async def test_postgres_with_the_memory_bus_has_one_owner() -> None:
         with pytest.raises(StoreInUseError) as refused:
             await second.start()
         assert f"pid={os.getpid()} host=" in str(refused.value)
-        assert schema in str(refused.value) and 'controlbus.backend = "redis"' in str(
-            refused.value)
+        assert schema in str(refused.value) and "store.single_owner" in str(refused.value)
         await shared.start()
         await shared.close()
         await first.close()  # the owner leaves: the next one may start
@@ -128,3 +128,14 @@ async def test_postgres_with_the_memory_bus_has_one_owner() -> None:
     finally:
         await first.close()
         await drop_schema(dsn, schema)
+
+
+async def test_without_single_owner_processes_share_the_file(tmp_path: Path) -> None:
+    db = tmp_path / "shared.sqlite3"
+    holder = _holder(db)  # another process holds the lock file...
+    try:
+        store = SqliteStore(db)  # ...which a store without single_owner never asks for
+        await store.start()
+        await store.close()
+    finally:
+        _release(holder)

@@ -56,8 +56,7 @@ class PostgresBase(Component):
         pool_size: the largest number of pooled connections.
         schema: a schema to create (if missing) and work in; None = the DSN's search_path.
         connect_timeout: seconds a new connection may take.
-        exclusive: own the store alone (see ``postgres_owner``): set when the ControlBus
-            is in memory.
+        exclusive: own the store alone (see ``postgres_owner``; ``store.single_owner``).
     """
 
     def __init__(

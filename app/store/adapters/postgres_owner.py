@@ -1,12 +1,9 @@
-"""One process per PostgreSQL store while the ControlBus is in memory.
+"""One process per PostgreSQL store, when ``store.single_owner`` asks for it.
 
-With ``controlbus.backend = "memory"`` every process publishes its outbox on its own bus,
-so two processes sharing one database (schema) would each publish the other's events to
-the wrong WebSocket clients. The store then takes a session advisory lock, keyed by the
-database schema, on a connection it keeps for its whole life; a second process is refused
-with the owner's pid and host (the lock holder's ``application_name``). The lock ends with
-the owner's connection, so a crashed owner never blocks a restart. With the Redis
-ControlBus no lock is taken: any number of processes share the store.
+The store then takes a session advisory lock, keyed by the database schema, on a connection
+it keeps for its whole life; a second process is refused with the owner's pid and host (the
+lock holder's ``application_name``). The lock ends with the owner's connection, so a
+crashed owner never blocks a restart. Without it any number of processes share the store.
 """
 
 from __future__ import annotations
@@ -76,9 +73,9 @@ class PostgresOwnership:
                 owner = str(holder or "").removeprefix(_APP_NAME).strip() or "another process"
                 raise StoreInUseError(
                     f"the PostgreSQL store (database {database}, schema {schema}) is in use by "
-                    f"a Worldgate process ({owner}) with the in-memory ControlBus, which "
-                    "cannot carry events between processes: stop that process, or set "
-                    'controlbus.backend = "redis" in every process that shares the store'
+                    f"another Worldgate process ({owner}) and store.single_owner is on: stop "
+                    "that process, or turn store.single_owner off in every process that "
+                    "shares the store"
                 )
         except BaseException:
             await conn.close()

@@ -48,16 +48,21 @@ class SqliteBase(Component):
     Args:
         path: the database file; its folder is created on ``start``.
         clock: the wall clock in seconds (tests may pass their own).
+        single_owner: refuse to start while another process has the file (a lock on
+            ``<file>.lock``); off, several processes may share it.
     """
 
-    def __init__(self, path: str | Path, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, path: str | Path, *, clock: Callable[[], float] = time.time,
+        single_owner: bool = False,
+    ) -> None:
         self.path = Path(path)
         self._clock = clock
         self._writer: sqlite3.Connection | None = None
         self._reader: sqlite3.Connection | None = None
         self._write_lock = anyio.Lock()
         self._read_lock = anyio.Lock()
-        self._owner = StoreLock(self.path)
+        self._owner = StoreLock(self.path) if single_owner else None
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -65,7 +70,8 @@ class SqliteBase(Component):
         """Create the folder, take ownership of the file, open it and run the migrations.
 
         Raises:
-            StoreInUseError: another process owns the file (see ``sqlite_lock``).
+            StoreInUseError: ``single_owner`` and another process owns the file (see
+                ``sqlite_lock``).
             ServiceUnavailableError: the file cannot be created or opened.
         """
         if self._writer is not None:
@@ -73,18 +79,19 @@ class SqliteBase(Component):
 
         def open_all() -> tuple[sqlite3.Connection, sqlite3.Connection]:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._owner.acquire()
+            if self._owner is not None:
+                self._owner.acquire()
             try:
                 writer = _connect(str(self.path))
             except BaseException:
-                self._owner.release()
+                self._release_owner()
                 raise
             try:
                 migrate(writer)
                 return writer, _connect(str(self.path))
             except BaseException:
                 writer.close()
-                self._owner.release()
+                self._release_owner()
                 raise
 
         try:
@@ -100,7 +107,7 @@ class SqliteBase(Component):
                 if conn is not None:
                     conn.close()
             if self._writer is not None:
-                self._owner.release()
+                self._release_owner()
             self._writer = self._reader = None
 
     async def ping(self) -> bool:
@@ -111,6 +118,10 @@ class SqliteBase(Component):
             return False
 
     # -- internals -----------------------------------------------------------------------
+
+    def _release_owner(self) -> None:
+        if self._owner is not None:
+            self._owner.release()
 
     def _insert_events(self, conn: sqlite3.Connection, events: Sequence[CloudEvent]) -> None:
         """Append ``events`` to the log inside the caller's transaction."""

@@ -1,11 +1,10 @@
-"""Single ownership of an embedded SQLite store: an exclusive ``flock`` on ``<file>.lock``.
+"""Single ownership of a SQLite store (``store.single_owner``): a ``flock`` on ``<file>.lock``.
 
-An embedded store belongs to one process. Two processes on one file would share its outbox,
-and each would publish the other's events on its own in-memory ControlBus, so the second
-process refuses to start, naming the file and the owner. The lock is the kernel's: it ends
-with the process (a crash or SIGKILL too), so a stale lock file never blocks a restart; the
-file's text (pid, host, start time) only serves the message. Within one process the lock is
-shared: every store of the process on that file counts one holder.
+With the setting on, the second process on one file refuses to start, naming the file and
+the owner. The lock is the kernel's: it ends with the process (a crash or SIGKILL too), so a
+stale lock file never blocks a restart; the file's text (pid, host, start time) only serves
+the message. Within one process the lock is shared: every store of the process on that file
+counts one holder.
 """
 
 from __future__ import annotations
@@ -88,10 +87,10 @@ class StoreLock:
                 os.close(fd)
                 raise StoreInUseError(
                     f"the SQLite store {self.db_path} is in use by {owner} "
-                    f"(lock file {self.path}). An embedded store has a single owner: stop "
-                    "that process, give this one its own file (store.sqlite_path, e.g. "
-                    "WORLDGATE__STORE__SQLITE_PATH=var/second.sqlite3), or run several "
-                    'processes on store.backend = "postgres" with controlbus.backend = "redis"'
+                    f"(lock file {self.path}) and store.single_owner is on: stop that "
+                    "process, give this one its own file (store.sqlite_path, e.g. "
+                    "WORLDGATE__STORE__SQLITE_PATH=var/second.sqlite3), or turn "
+                    "store.single_owner off to let several processes share the file"
                 ) from None
             except BaseException:
                 os.close(fd)
