@@ -14,7 +14,7 @@ from litestar.status_codes import HTTP_200_OK
 from app.contracts.rebalancing import ApplyRequest, RebalanceRequest
 from app.gateway.execution import ExecuteOptions, ExecutionService
 from app.gateway.negotiation import NegotiatingClient
-from app.web.decoding import decode_body
+from app.web.decoding import decode_body, json_body
 
 __all__ = [
     "REBALANCING_HANDLERS",
@@ -61,7 +61,7 @@ async def plan_rebalance(
     request: Request[Any, Any, Any], negotiating_client: NamedDependency[NegotiatingClient]
 ) -> Response[bytes]:
     """Answer ``POST /rebalancing/plan`` with WorldService's plan."""
-    body = decode_body(await request.body(), RebalanceRequest)
+    body = decode_body(await json_body(request), RebalanceRequest)
     return _json((await negotiating_client.plan(body)).body())
 
 
@@ -77,7 +77,7 @@ async def apply_rebalance(
     request: Request[Any, Any, Any], negotiating_client: NamedDependency[NegotiatingClient]
 ) -> Response[bytes]:
     """Answer ``POST /rebalancing/apply`` with WorldService's stored plan."""
-    applied = await negotiating_client.apply(decode_body(await request.body(), ApplyRequest))
+    applied = await negotiating_client.apply(decode_body(await json_body(request), ApplyRequest))
     replay = "true" if applied.replayed else "false"
     return _json(applied.body(), {"X-Idempotent-Replay": replay})
 
@@ -113,7 +113,7 @@ async def execute_rebalance(
         per_strategy=per_strategy,
         allow_live=(allow_live or "").strip().lower() in _TRUE,
     )
-    raw = await request.body()
+    raw = await json_body(request)
     body = decode_body(raw, RebalanceRequest)
     return _json(await execution.execute(body, options, hashlib.sha256(raw).hexdigest()))
 
