@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -15,6 +15,7 @@ __all__ = [
     "PlanOverflowError",
     "as_objects",
     "finite",
+    "overflow_at",
     "group",
     "sums",
 ]
@@ -25,15 +26,35 @@ PACK_LIMIT = 2**62
 """Two codes are packed into one int64 (``a * nb + b``) while the product stays below this."""
 
 
+OVERFLOW_PATHS = 20
+"""At most this many request paths are named by one ``PlanOverflowError``."""
+
+
 class PlanOverflowError(ValueError):
-    """A planned figure is not finite (inputs so large that the arithmetic overflows)."""
+    """A planned figure is not finite (inputs so large that the arithmetic overflows).
+
+    Args:
+        what: the figure that overflowed (``"qty × mark"``, ``"a world scale"``).
+        paths: the JSON paths of the request parts it came from (``$.positions[3]``).
+    """
+
+    def __init__(self, what: str, paths: Sequence[str] = ()) -> None:
+        super().__init__(f"{what} is not finite; the figures are too large to plan")
+        self.paths = list(paths[:OVERFLOW_PATHS]) or ["$"]
 
 
-def finite(value: float, what: str) -> float:
+def finite(value: float, what: str, path: str = "$") -> float:
     """Return ``value``, or raise ``PlanOverflowError`` naming ``what`` when it is not finite."""
     if not math.isfinite(value):
-        raise PlanOverflowError(f"{what} is not finite; the inputs are too large to plan")
+        raise PlanOverflowError(what, [path])
     return value
+
+
+def overflow_at(what: str, positions: IntArray) -> PlanOverflowError:
+    """The error for figures of the positions ``positions`` (indices) that overflowed."""
+    return PlanOverflowError(
+        what, [f"$.positions[{i}]" for i in positions[:OVERFLOW_PATHS].tolist()]
+    )
 
 
 def group(a: IntArray, b: IntArray, nb: int) -> tuple[IntArray, IntArray, IntArray]:

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from app.contracts.rebalancing import RebalanceRequest, SymbolDelta, WorldPlan
+from app.worldservice.planner.arrays import overflow_at
 from app.worldservice.planner.columns import Columns, columns
 from app.worldservice.planner.netting import net_keys
 from app.worldservice.planner.overlay import overlay_deltas
@@ -55,7 +58,10 @@ def compute_plan(req: RebalanceRequest, cols: Columns | None = None) -> PlanPart
     g_world = world_scales(req)
     if cols is None:
         cols = columns(req.positions)
-    notional = cols.qty * cols.mark
+    with np.errstate(over="ignore"):
+        notional = cols.qty * cols.mark
+    if not np.isfinite(notional).all():
+        raise overflow_at("qty × mark", np.flatnonzero(~np.isfinite(notional)))
     scales = strategy_scales(req, g_world, frac, cols, notional)
     per_world_deltas: dict[str, list[SymbolDelta]] = {}
     global_deltas: list[SymbolDelta] = []

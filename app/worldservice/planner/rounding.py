@@ -14,9 +14,9 @@ from app.contracts.rebalancing import SymbolDelta
 from app.worldservice.planner.arrays import (
     FloatArray,
     IntArray,
-    PlanOverflowError,
     as_objects,
     group,
+    overflow_at,
     sums,
 )
 from app.worldservice.planner.columns import Columns
@@ -84,11 +84,15 @@ def plan_deltas(
         ad = np.abs(change)
         idx = np.flatnonzero(~((ad <= NOISE_RELATIVE * abs_n) | (ad < dust)))
         qty = change[idx] * abs_q[idx] / abs_n[idx]  # change / (quantity-weighted mark)
+        big = ~np.isfinite(qty)  # the product may overflow where the quotient does not
+        qty[big] = change[idx[big]] / (abs_n[idx[big]] / abs_q[idx[big]])
         symbol = net.symbol[idx]
         lotted = lots.has[symbol]
         count = _lot_counts(qty[lotted] / lots.lot[symbol[lotted]])
-        if not (np.isfinite(qty).all() and np.isfinite(count).all()):
-            raise PlanOverflowError("a delta quantity is not finite")
+        bad = ~np.isfinite(qty)
+        bad[lotted] |= ~np.isfinite(count)
+        if bad.any():  # netting left finite sums; a quantity or lot count can still overflow
+            raise overflow_at("a delta quantity", net.positions_of(idx[bad]))
         qty[lotted] = lots.qty(count, symbol[lotted])
         keep = np.ones(len(idx), bool)
         keep[lotted] = count != 0.0
@@ -139,6 +143,9 @@ def _global(
                 g_qty[g] = lot_qty(total, lots.infos[float(lots.lot[g_symbol[g]])])
     free = ~g_has
     g_qty[free] = sums(inverse[idx[~lotted]], qty[~lotted], groups)[free]
+    if not np.isfinite(g_qty).all():  # per-world quantities summed across worlds
+        bad_keys = np.flatnonzero(~np.isfinite(g_qty)[inverse])
+        raise overflow_at("a global delta quantity", net.positions_of(bad_keys))
     emit = g_qty != 0.0
     if dust:  # the global dust check uses the all-worlds quantity-weighted mark
         g_abs_q = sums(inverse, net.abs_qty, groups)
