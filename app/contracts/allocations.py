@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import msgspec
 
+from app.contracts.ids import Identifier
 from app.contracts.rebalancing import PlanInputs
 
 __all__ = ["AllocationView", "AllocationsReply", "AllocationsRequest"]
@@ -18,10 +17,10 @@ class AllocationsRequest(PlanInputs, frozen=True, kw_only=True):
     ignored (forward compatible).
     """
 
-    run_id: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+    run_id: Identifier
     world_allocations: dict[str, float]
     execute: bool = False
-    etag: Annotated[str, msgspec.Meta(min_length=1, max_length=256)] | None = None
+    etag: Identifier | None = None
 
 
 class AllocationView(msgspec.Struct, frozen=True, kw_only=True):

@@ -6,6 +6,8 @@ from typing import Any
 
 import msgspec
 
+from app.contracts.ids import Identifier
+
 __all__ = [
     "AlphaMetricsEnvelope",
     "ApplyRequest",
@@ -89,7 +91,7 @@ class RebalanceRequest(PlanInputs, frozen=True, kw_only=True):
 class ApplyRequest(RebalanceRequest, frozen=True, kw_only=True):
     """``POST /worldservice/rebalancing/apply`` body: a plan request plus an optional run id."""
 
-    run_id: str | None = None
+    run_id: Identifier | None = None
 
 
 class SymbolDelta(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
@@ -126,7 +128,7 @@ class _PlanBase(
     per_world: dict[str, WorldPlan]
     global_deltas: list[SymbolDelta]
     overlay_deltas: list[SymbolDelta] | None = None
-    run_id: str | None = None
+    run_id: Identifier | None = None
     etag: str | None = None
     executed: bool | None = None
 

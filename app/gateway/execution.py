@@ -19,6 +19,7 @@ from app.contracts.events import (
     OrdersPayload,
     new_event,
 )
+from app.contracts.ids import check_id
 from app.contracts.orders import BatchSummary, ExecuteResponse, Order, Scope
 from app.contracts.rebalancing import PlanResponse, PlanV2, RebalanceRequest
 from app.errors import (
@@ -276,8 +277,9 @@ class ExecutionService:
         return content
 
     async def get(self, execution_id: str) -> bytes:
-        """Return the stored answer of a submitted execution (404 when unknown)."""
-        record = await self.store.get_execution(execution_id)
+        """Return the stored answer of a submitted execution (404 when unknown, 422 when
+        ``execution_id`` is not a valid identifier)."""
+        record = await self.store.get_execution(check_id(execution_id, "$.execution_id"))
         if record is None:
             raise NotFoundError(f"No execution {execution_id!r}.", code=Code.EXECUTION_NOT_FOUND)
         return record.response

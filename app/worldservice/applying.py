@@ -9,6 +9,7 @@ from collections.abc import Callable
 import msgspec
 import structlog
 
+from app.contracts.ids import check_id
 from app.contracts.rebalancing import ApplyRequest
 from app.errors import Code, ConflictError
 from app.settings import Settings
@@ -105,8 +106,11 @@ class ApplyingService:
         """Return applied plans, newest first, optionally only those touching ``world_id``.
 
         Raises:
+            ValidationFailedError: ``world_id`` is not a valid identifier (422).
             ServiceUnavailableError: the store failed (503 E_STORE_UNAVAILABLE).
         """
+        if world_id is not None:
+            check_id(world_id, "$.world_id")
         try:
             return await self._store.list_plans(world_id, limit)
         except Exception as exc:
