@@ -118,9 +118,18 @@ class ApplyingService:
 
     @staticmethod
     def request_hash(request: ApplyRequest) -> str:
-        """Hash the request without its ``run_id`` (and with ``mode`` lower-cased)."""
+        """Hash what the request means: without its ``run_id`` and ``schema_version``, with
+        ``mode`` lower-cased.
+
+        ``schema_version`` is negotiation, not meaning: the Gateway sets it to its configured
+        version before forwarding, so the same request sent to WorldService directly, or
+        through a Gateway configured for another version, is still the same request (and a
+        retry replays the answer stored in the version first negotiated).
+        """
         return canonical_hash(
-            msgspec.structs.replace(request, run_id=None, mode=request.mode.lower())
+            msgspec.structs.replace(
+                request, run_id=None, schema_version=None, mode=request.mode.lower()
+            )
         )
 
     def _replay(self, stored: StoredPlan, request_hash: str) -> ApplyResult:
