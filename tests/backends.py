@@ -8,21 +8,23 @@ from typing import Any
 
 import pytest
 from dependency_injector import providers
+from litestar import Litestar
 from litestar.testing import TestClient
 
-from app.container import build_container
+from app.container import Container, build_container
 from app.main import create_app
 from app.settings import load_settings, merge_tables
 from tests.store.postgres_support import make_postgres_store
 
-__all__ = ["BACKENDS", "backend_client", "start_client"]
+__all__ = ["BACKENDS", "backend_app", "backend_client", "start_client"]
 
 BACKENDS = ["sqlite", "postgres"]
 
 
-def start_client(backend: str, folder: Path, overrides: dict[str, Any] | None = None
-                 ) -> TestClient[Any]:
-    """An entered ``TestClient`` of an app on ``backend`` (exit it when done).
+def backend_app(
+    backend: str, folder: Path, overrides: dict[str, Any] | None = None
+) -> tuple[Litestar, Container]:
+    """An app on ``backend`` and its container (not started).
 
     SQLite keeps its file in ``folder``; PostgreSQL gets a fresh schema, dropped when the
     app stops (without a server the test skips, or fails under ``.ci/run``).
@@ -32,7 +34,14 @@ def start_client(backend: str, folder: Path, overrides: dict[str, Any] | None = 
     container = build_container(settings)
     if backend == "postgres":
         container.store.override(providers.Object(make_postgres_store()))
-    client = TestClient(create_app(container=container), raise_server_exceptions=False)
+    return create_app(container=container), container
+
+
+def start_client(backend: str, folder: Path, overrides: dict[str, Any] | None = None
+                 ) -> TestClient[Any]:
+    """An entered ``TestClient`` of an app on ``backend`` (exit it when done)."""
+    app, _ = backend_app(backend, folder, overrides)
+    client = TestClient(app, raise_server_exceptions=False)
     client.__enter__()
     return client
 

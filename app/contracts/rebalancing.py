@@ -11,6 +11,7 @@ from app.contracts.ids import Identifier
 __all__ = [
     "AlphaMetricsEnvelope",
     "ApplyRequest",
+    "ExecuteRequest",
     "OverlayConfig",
     "PLAN_DECODER",
     "PlanInputs",
@@ -90,6 +91,13 @@ class RebalanceRequest(PlanInputs, frozen=True, kw_only=True):
 
 class ApplyRequest(RebalanceRequest, frozen=True, kw_only=True):
     """``POST /worldservice/rebalancing/apply`` body: a plan request plus an optional run id."""
+
+    run_id: Identifier | None = None
+
+
+class ExecuteRequest(RebalanceRequest, frozen=True, kw_only=True):
+    """``POST /rebalancing/execute`` body: a plan request plus an optional ``run_id`` that
+    makes a submit idempotent (as the ``Idempotency-Key`` header does)."""
 
     run_id: Identifier | None = None
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from typing import Annotated, Any
 
 from litestar import Request, Response, get, post
@@ -11,7 +10,7 @@ from litestar.enums import MediaType
 from litestar.params import FromPath, FromQuery, HeaderParameter
 from litestar.status_codes import HTTP_200_OK
 
-from app.contracts.rebalancing import ApplyRequest, RebalanceRequest
+from app.contracts.rebalancing import ApplyRequest, ExecuteRequest, RebalanceRequest
 from app.gateway.execution import ExecuteOptions, ExecutionService
 from app.gateway.negotiation import NegotiatingClient
 from app.web.decoding import decode_body, json_body
@@ -39,6 +38,10 @@ def _plan_body(data: RebalanceRequest) -> None:  # pragma: no cover - never call
 
 def _apply_body(data: ApplyRequest) -> None:  # pragma: no cover - never called
     """Documents the apply body in OpenAPI; the handler decodes the raw body itself."""
+
+
+def _execute_body(data: ExecuteRequest) -> None:  # pragma: no cover - never called
+    """Documents the execute body in OpenAPI; the handler decodes the raw body itself."""
 
 
 _PLAN_BODY = {"plan_body": Provide(_plan_body, sync_to_thread=False)}
@@ -90,11 +93,14 @@ async def apply_rebalance(
         "Plans through WorldService, then converts the plan into orders per world "
         "(`per_strategy=true`: per strategy; `shared_account=true`: netted across worlds). "
         "`submit=true` records all batches atomically with one `rebalancing_orders` event "
-        "each and needs `X-Allow-Live: true` while `gateway.enforce_live_guard` is on."
+        "each and needs `X-Allow-Live: true` while `gateway.enforce_live_guard` is on. A "
+        "submit with an `Idempotency-Key` header (or a `run_id` in the body) is recorded "
+        "once: a retry gets the stored answer (`X-Idempotent-Replay: true`), the same key "
+        "with another request is 409 `E_EXECUTION_CONFLICT`."
     ),
     tags=["gateway"],
     opt={"mutating": True},
-    dependencies=_PLAN_BODY,
+    dependencies={"execute_body": Provide(_execute_body, sync_to_thread=False)},
 )
 async def execute_rebalance(
     request: Request[Any, Any, Any],
@@ -105,6 +111,9 @@ async def execute_rebalance(
     allow_live: Annotated[
         str | None, HeaderParameter(name="X-Allow-Live", required=False)
     ] = None,
+    idempotency_key: Annotated[
+        str | None, HeaderParameter(name="Idempotency-Key", required=False)
+    ] = None,
 ) -> Response[bytes]:
     """Answer ``POST /rebalancing/execute``."""
     options = ExecuteOptions(
@@ -113,9 +122,11 @@ async def execute_rebalance(
         per_strategy=per_strategy,
         allow_live=(allow_live or "").strip().lower() in _TRUE,
     )
-    raw = await json_body(request)
-    body = decode_body(raw, RebalanceRequest)
-    return _json(await execution.execute(body, options, hashlib.sha256(raw).hexdigest()))
+    body = decode_body(await json_body(request), ExecuteRequest)
+    executed = await execution.execute(body, options, idempotency_key)
+    keyed = submit and (idempotency_key is not None or body.run_id is not None)
+    headers = {"X-Idempotent-Replay": "true" if executed.replayed else "false"} if keyed else None
+    return _json(executed.content, headers)
 
 
 @get(

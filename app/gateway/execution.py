@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 import uuid
 from collections.abc import Callable
@@ -21,10 +22,11 @@ from app.contracts.events import (
 )
 from app.contracts.ids import check_id
 from app.contracts.orders import BatchSummary, ExecuteResponse, Order, Scope
-from app.contracts.rebalancing import PlanResponse, PlanV2, RebalanceRequest
+from app.contracts.rebalancing import ExecuteRequest, PlanResponse, PlanV2, RebalanceRequest
 from app.errors import (
     AppError,
     Code,
+    ConflictError,
     NotFoundError,
     PermissionDeniedError,
     ServiceUnavailableError,
@@ -38,12 +40,38 @@ from app.settings import Settings
 from app.store.ports import ExecutionRecord, ExecutionStore
 from app.telemetry import AppMetrics
 
-__all__ = ["ExecuteOptions", "ExecutionService"]
+__all__ = [
+    "ExecuteOptions",
+    "Executed",
+    "ExecutionService",
+    "allocation_execution_id",
+    "keyed_execution_id",
+]
 
 log = structlog.get_logger(__name__)
 _encoder = msgspec.json.Encoder(order="deterministic")
+_canonical = msgspec.json.Encoder(order="sorted")
 _RUN_NAMESPACE = uuid.UUID("6f1d8c2e-5a7b-4e0c-9d3f-2b8a1c4e7f60")
 """Namespace of execution ids derived from allocation ``run_id`` s (idempotent retries)."""
+_KEY_NAMESPACE = uuid.UUID("0b7e9a52-3c61-4f2d-8e15-9a4d6c2b1f83")
+"""Namespace of execution ids derived from execute idempotency keys (never an allocation's)."""
+
+
+def allocation_execution_id(run_id: str) -> str:
+    """The execution id of an allocation run executed with ``execute: true``."""
+    return str(uuid.uuid5(_RUN_NAMESPACE, run_id))
+
+
+def keyed_execution_id(key: str) -> str:
+    """The execution id of a submit made under an ``Idempotency-Key`` (or ``run_id``)."""
+    return str(uuid.uuid5(_KEY_NAMESPACE, key))
+
+
+class Executed(msgspec.Struct, frozen=True, kw_only=True):
+    """An execute answer: the JSON bytes, and whether they are a stored answer replayed."""
+
+    content: bytes
+    replayed: bool = False
 
 
 class ExecuteOptions(msgspec.Struct, frozen=True, kw_only=True):
@@ -105,37 +133,95 @@ class ExecutionService:
             return "global"
         return "per_strategy" if options.per_strategy else "per_world"
 
+    @staticmethod
+    def fingerprint(request: RebalanceRequest, options: ExecuteOptions) -> str:
+        """Hash what a submit means: the request (without ``run_id`` and the negotiated
+        ``schema_version``, ``mode`` lower-cased) and the options that shape its orders.
+
+        Bodies that decode to the same request (key order, whitespace, unknown fields)
+        hash the same, so an idempotent retry need not repeat the bytes exactly.
+        """
+        meaning = msgspec.structs.replace(
+            request, schema_version=None, mode=request.mode.lower()
+        )
+        if isinstance(meaning, ExecuteRequest):
+            meaning = msgspec.structs.replace(meaning, run_id=None)
+        flags = f"shared_account={options.shared_account};per_strategy={options.per_strategy};"
+        return hashlib.sha256(flags.encode() + _canonical.encode(meaning)).hexdigest()
+
+    @staticmethod
+    def idempotency_key(request: RebalanceRequest, header: str | None) -> str | None:
+        """The submit's idempotency key: the ``Idempotency-Key`` header or the body's
+        ``run_id``.
+
+        Raises:
+            ValidationFailedError: the key is not a valid identifier, or the header and
+                ``run_id`` disagree (422).
+        """
+        run_id = request.run_id if isinstance(request, ExecuteRequest) else None
+        if header is None:
+            return run_id
+        check_id(header, "$.headers.Idempotency-Key")
+        if run_id is not None and run_id != header:
+            raise ValidationFailedError(
+                "The Idempotency-Key header and the body's run_id name different keys.",
+                errors=[{"path": "$.run_id", "message": "differs from Idempotency-Key"}],
+            )
+        return header
+
     async def execute(
-        self, request: RebalanceRequest, options: ExecuteOptions, fingerprint: str
-    ) -> bytes:
-        """Answer ``POST /rebalancing/execute``: the encoded ``ExecuteResponse``.
+        self,
+        request: RebalanceRequest,
+        options: ExecuteOptions,
+        idempotency_key: str | None = None,
+    ) -> Executed:
+        """Answer ``POST /rebalancing/execute``.
+
+        A submit under an idempotency key (the ``Idempotency-Key`` header or the body's
+        ``run_id``) is recorded once: the same key with the same request gets the stored
+        answer back (``replayed``) and records nothing; with another request it is a 409.
 
         Args:
             request: the decoded request.
             options: the query flags and the live-guard header.
-            fingerprint: a digest of the request body (recorded with a submit).
+            idempotency_key: the ``Idempotency-Key`` header, when sent.
 
         Raises:
-            AppError: 403 (shared account disabled, live guard), 422 (policy breach,
-                ambiguous overlay, invalid request), WorldService errors passed through,
-                503 when the store cannot record a submit.
+            AppError: 403 (shared account disabled, live guard), 409 (the key was used
+                with another request), 422 (policy breach, ambiguous overlay, invalid
+                request or key), WorldService errors passed through, 503 when the store
+                cannot record a submit.
         """
         scope = self._check(options)
+        key = self.idempotency_key(request, idempotency_key)
+        fingerprint = self.fingerprint(request, options)
+        execution_id = None
+        if options.submit and key is not None:
+            execution_id = keyed_execution_id(key)
+            stored = await self._stored(execution_id)
+            if stored is not None:  # a retry: the first answer, nothing recorded again
+                return self._replay(stored, fingerprint, key)
         negotiated = await self.client.plan(request)
-        content = await self._respond(
-            request, negotiated.plan, negotiated.schema_version, scope, options.submit,
-            fingerprint=fingerprint,
-        )
-        if self.metrics is not None:
+        try:
+            executed = await self._respond(
+                request, negotiated.plan, negotiated.schema_version, scope, options.submit,
+                fingerprint=fingerprint, execution_id=execution_id,
+            )
+        except ConflictError as exc:  # a concurrent submit of another request won the key
+            if key is None:
+                raise
+            raise _key_conflict(key, execution_id) from exc
+        if self.metrics is not None and not executed.replayed:
             self.metrics.execution_recorded(submitted=options.submit)
-        return content
+        return executed
 
     async def execute_plan(self, request: RebalanceRequest, plan: PlanResponse) -> dict[str, Any]:
         """Submit ``plan`` per world, as ``/rebalancing/execute?submit=true`` would.
 
         Used by WorldService allocations with ``execute: true`` in a deployment that also
         runs the Gateway. The caller is the operator's allocation call, so the live guard
-        header is not required here.
+        header is not required here. An allocation run is executed once: its execution id
+        derives from ``run_id``, so retries (even concurrent ones) get the first execution.
 
         Returns:
             The decoded ``ExecuteResponse`` (with ``execution_id``).
@@ -143,19 +229,38 @@ class ExecutionService:
         version = 2 if isinstance(plan, PlanV2) else 1
         execution_id = None
         if plan.run_id is not None:  # a retried allocation run gets its first execution back
-            execution_id = str(uuid.uuid5(_RUN_NAMESPACE, plan.run_id))
-            stored = await self.store.get_execution(execution_id)
+            execution_id = allocation_execution_id(plan.run_id)
+            stored = await self._stored(execution_id)
             if stored is not None:
                 replay: dict[str, Any] = msgspec.json.decode(stored.response)
                 return replay
-        content = await self._respond(
+        executed = await self._respond(
             request, plan, version, "per_world", True, execution_id=execution_id,
             fingerprint=f"allocations:{plan.run_id}",
         )
-        if self.metrics is not None:
+        if self.metrics is not None and not executed.replayed:
             self.metrics.execution_recorded(submitted=True)
-        result: dict[str, Any] = msgspec.json.decode(content)
+        result: dict[str, Any] = msgspec.json.decode(executed.content)
         return result
+
+    async def _stored(self, execution_id: str) -> ExecutionRecord | None:
+        try:
+            return await self.store.get_execution(execution_id)
+        except AppError:
+            raise
+        except Exception as exc:  # any store failure: answer 503, never a guess
+            log.error("execution_read_failed", execution_id=execution_id, error=repr(exc))
+            raise ServiceUnavailableError(
+                "The execution store is unavailable; nothing was submitted.",
+                code=Code.STORE_UNAVAILABLE,
+            ) from exc
+
+    @staticmethod
+    def _replay(stored: ExecutionRecord, fingerprint: str, key: str) -> Executed:
+        if stored.request_hash != fingerprint:
+            raise _key_conflict(key, stored.execution_id)
+        log.info("execution_replayed", execution_id=stored.execution_id)
+        return Executed(content=stored.response, replayed=True)
 
     async def _respond(
         self,
@@ -167,7 +272,7 @@ class ExecutionService:
         *,
         fingerprint: str,
         execution_id: str | None = None,
-    ) -> bytes:
+    ) -> Executed:
         gw = self.settings.gateway
         conversion = convert_plan(
             request, plan, self.rules, scope=scope, flip_policy=gw.flip_policy
@@ -196,7 +301,7 @@ class ExecutionService:
             alpha_metrics=plan.alpha_metrics if capable and isinstance(plan, PlanV2) else None,
         )
         if not submit:
-            return _encoder.encode(response)
+            return Executed(content=_encoder.encode(response))
         return await self._submit(response, conversion, version, execution_id, fingerprint)
 
     async def _submit(
@@ -206,7 +311,7 @@ class ExecutionService:
         version: int,
         fixed_id: str | None,
         fingerprint: str,
-    ) -> bytes:
+    ) -> Executed:
         execution_id = fixed_id or str(uuid.uuid4())
         submitted_at = datetime.now(UTC).isoformat()
         events: list[CloudEvent] = []
@@ -254,7 +359,7 @@ class ExecutionService:
             created_at=time.time(),
         )
         try:
-            await self.store.save_execution(record, events)
+            stored, inserted = await self.store.save_execution(record, events)
         except AppError:
             raise
         except Exception as exc:  # any store failure: the submit is not acknowledged
@@ -262,9 +367,9 @@ class ExecutionService:
             raise ServiceUnavailableError(
                 "The execution could not be recorded; no orders were submitted."
             ) from exc
-        if fixed_id is not None:  # a concurrent twin may have been stored first: answer with it
-            stored = await self.store.get_execution(execution_id)
-            content = stored.response if stored is not None else content
+        if not inserted:  # a concurrent twin was stored first: answer with it, record nothing
+            log.info("execution_replayed", execution_id=execution_id)
+            return Executed(content=stored.response, replayed=True)
         log.info(
             "execution_submitted",
             execution_id=execution_id,
@@ -274,7 +379,7 @@ class ExecutionService:
         )
         if self.nudge is not None:
             self.nudge()
-        return content
+        return Executed(content=content)
 
     async def get(self, execution_id: str) -> bytes:
         """Return the stored answer of a submitted execution (404 when unknown, 422 when
@@ -283,3 +388,12 @@ class ExecutionService:
         if record is None:
             raise NotFoundError(f"No execution {execution_id!r}.", code=Code.EXECUTION_NOT_FOUND)
         return record.response
+
+
+def _key_conflict(key: str, execution_id: str | None) -> ConflictError:
+    return ConflictError(
+        f"Idempotency key {key!r} was already used to submit a different request "
+        "(another body or other query flags); nothing was submitted.",
+        code=Code.EXECUTION_CONFLICT,
+        extra={"execution_id": execution_id},
+    )

@@ -145,8 +145,17 @@ class ExecutionStore(Protocol):
 
     async def save_execution(
         self, execution: ExecutionRecord, events: Sequence[CloudEvent]
-    ) -> None:
-        """Insert the execution and its events in one transaction (all batches or none)."""
+    ) -> tuple[ExecutionRecord, bool]:
+        """Insert the execution and its events in one transaction (all batches or none).
+
+        Returns ``(execution, True)`` when inserted. When ``execution_id`` is already stored
+        with the same ``request_hash`` (an idempotent retry, or a concurrent twin that
+        committed first) it writes nothing and returns ``(stored, False)``.
+
+        Raises:
+            ConflictError: ``execution_id`` is stored with another ``request_hash`` (409
+                ``E_EXECUTION_CONFLICT``); nothing is written.
+        """
         ...
 
     async def get_execution(self, execution_id: str) -> ExecutionRecord | None:
