@@ -162,7 +162,8 @@ def _gateway_health(
 ) -> GatewayHealth:
     from app.gateway.health import GatewayHealth
 
-    return GatewayHealth(settings, client, {"store": store.ping, "controlbus": bus.ping})
+    # The store probe writes: a store that answers reads but refuses writes is not ready.
+    return GatewayHealth(settings, client, {"store": store.probe_write, "controlbus": bus.ping})
 
 
 def _execution(

@@ -140,15 +140,30 @@ class GatewayHealth(Component):
             compute_context_contract=gw.compute_context_contract,
         )
 
+    async def serving(self) -> str | None:
+        """Say why the Gateway cannot serve now, or None when it can (``GET /ready``).
+
+        Ready means started and the store takes writes (the probe round's write probe, at
+        most ``health_cache_seconds`` old): every mutating route writes there.
+        """
+        if not self.ready:
+            return "The Gateway is not ready yet (starting or shutting down)."
+        seen = await self.observe()
+        if seen.store == "down":
+            return "The record store does not take writes; mutating requests would fail."
+        return None
+
     async def health(self) -> HealthReport:
         """Build a ``GET /health`` report."""
         seen = await self.observe()
         caps = self.capabilities()
         reasons = [
             f"{name} is down"
-            for name in ("worldservice", "controlbus", "store")
+            for name in ("worldservice", "controlbus")
             if getattr(seen, name) == "down"
         ]
+        if seen.store == "down":
+            reasons.append("store is down (it does not take writes)")
         max_version = seen.worldservice_caps.max_schema_version if seen.worldservice_caps else None
         if max_version is not None and caps.rebalance_schema_version > max_version:
             reasons.append(

@@ -211,5 +211,10 @@ class Store(PlanStore, AllocationStore, ExecutionStore, EventLog, Protocol):
         ...
 
     async def ping(self) -> bool:
-        """Return True when the store answers (health probes)."""
+        """Return True when the store answers a read."""
+        ...
+
+    async def probe_write(self) -> bool:
+        """Return True when a (tiny, non-durable) write transaction commits: what serving
+        needs. A read-only file, a full disk or a read-only database make it False."""
         ...

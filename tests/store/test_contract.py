@@ -326,3 +326,9 @@ async def test_concurrent_twin_executions_are_saved_once(store: Store) -> None:
 
 async def test_ping(store: Store) -> None:
     assert await store.ping() is True
+
+
+async def test_write_probe(store: Store) -> None:
+    assert await store.probe_write() is True
+    assert await store.probe_write() is True  # it rewrites one row, whatever ran before
+    assert await store.outbox_backlog() == 0  # and touches no event

@@ -119,6 +119,18 @@ class PostgresBase(Component):
         except ServiceUnavailableError:
             return False
 
+    async def probe_write(self) -> bool:
+        """Return True when a write transaction commits (one row of ``write_probe``)."""
+        try:
+            async with self._transaction() as conn:
+                await conn.execute(
+                    f"INSERT INTO write_probe (id, checked_at) VALUES (1, {DB_NOW})"
+                    " ON CONFLICT (id) DO UPDATE SET checked_at = EXCLUDED.checked_at"
+                )
+        except ServiceUnavailableError:
+            return False
+        return True
+
     # -- internals -----------------------------------------------------------------------
 
     def _unavailable(self, exc: BaseException) -> ServiceUnavailableError:

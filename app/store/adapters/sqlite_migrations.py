@@ -65,6 +65,10 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         "CREATE INDEX events_unpublished ON events(seq) WHERE published_at IS NULL",
         "CREATE INDEX events_topic ON events(topic, seq)",
     ),
+    (
+        # One row the readiness probe rewrites: a store that cannot write is not ready.
+        "CREATE TABLE write_probe (id INTEGER PRIMARY KEY, checked_at REAL NOT NULL)",
+    ),
 )
 
 
