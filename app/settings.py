@@ -29,6 +29,7 @@ __all__ = [
     "WorldServiceSettings",
     "load_settings",
     "merge_tables",
+    "redact_url",
 ]
 
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "config" / "default.toml"
@@ -175,6 +176,18 @@ class Settings(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
     outbox: OutboxSettings = msgspec.field(default_factory=OutboxSettings)
     gateway: GatewaySettings = msgspec.field(default_factory=GatewaySettings)
     security: SecuritySettings = msgspec.field(default_factory=SecuritySettings)
+
+
+def redact_url(url: str) -> str:
+    """``url`` without its credentials: ``scheme://user:password@host`` becomes
+    ``scheme://[redacted]@host`` (for anything shown or logged: ``/status``, logs)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    authority, slash, tail = rest.partition("/")
+    if "@" not in authority:
+        return url
+    return f"{scheme}://[redacted]@{authority.rpartition('@')[2]}{slash}{tail}"
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

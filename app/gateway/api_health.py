@@ -30,7 +30,12 @@ async def get_health(gateway_health: NamedDependency[GatewayHealth]) -> HealthRe
 @get(
     "/status",
     summary="Gateway status: health plus the running configuration",
+    description=(
+        "Needs the bearer token when `security.api_tokens` is set (it discloses the "
+        "configuration); credentials in URLs are shown as `[redacted]`."
+    ),
     tags=["gateway"],
+    opt={"sensitive": True},
 )
 async def get_status(gateway_health: NamedDependency[GatewayHealth]) -> StatusReport:
     """Answer ``GET /status``."""

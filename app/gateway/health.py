@@ -20,7 +20,7 @@ from app.contracts.health import (
 from app.contracts.worldservice_client import WorldServiceCapabilities, WorldServiceClient
 from app.errors import AppError
 from app.runtime.lifecycle import Component
-from app.settings import Settings
+from app.settings import Settings, redact_url
 
 __all__ = ["GatewayHealth", "Probe"]
 
@@ -194,7 +194,9 @@ class GatewayHealth(Component):
             version=__version__,
             roles=list(self.settings.server.roles),
             worldservice_mode="http" if gw.worldservice_url else "in_process",
-            worldservice_url=gw.worldservice_url,
+            worldservice_url=(
+                redact_url(gw.worldservice_url) if gw.worldservice_url is not None else None
+            ),
             enforce_live_guard=gw.enforce_live_guard,
             flip_policy=gw.flip_policy,
             shared_account_enabled=gw.shared_account_policy.enabled,
