@@ -50,7 +50,7 @@ def serve(config_path: str | None, host: str | None, port: int | None) -> None:
         settings.server.log_level,
         secrets=settings.security.api_tokens,
     )
-    run_server(create_app(container=container), settings, container.drain())
+    run_server(create_app(container=container), settings, container.drain(), container.metrics())
 
 
 def _add_sdk_commands() -> None:

@@ -55,6 +55,10 @@ class ServerSettings(_Section, frozen=True, kw_only=True, forbid_unknown_fields=
     max_body_bytes: Annotated[int, msgspec.Meta(gt=0)] = 64 * 1024 * 1024
     max_positions: Annotated[int, msgspec.Meta(gt=0)] = 2_000_000
     shutdown_timeout: PositiveFloat = 10.0
+    header_timeout: PositiveFloat = 10.0
+    body_timeout: PositiveFloat = 30.0
+    keep_alive_timeout: PositiveFloat = 5.0
+    max_connections: Annotated[int, msgspec.Meta(ge=1)] = 1000
     log_format: Literal["console", "json"] = "console"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
@@ -80,6 +84,8 @@ class StoreSettings(_Section, frozen=True, kw_only=True, forbid_unknown_fields=T
     sqlite_path: str = "var/worldgate.sqlite3"
     postgres_dsn: str = "postgresql://127.0.0.1:5432/test"
     postgres_pool_size: Annotated[int, msgspec.Meta(ge=1)] = 10
+    postgres_connect_timeout: PositiveFloat = 5.0
+    postgres_statement_timeout: PositiveFloat = 10.0
     event_retention_count: Annotated[int, msgspec.Meta(ge=1)] = 100_000
     event_retention_seconds: PositiveFloat = 7 * 86_400.0
 

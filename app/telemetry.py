@@ -87,6 +87,14 @@ class AppMetrics:
             namespace=ns,
             registry=r,
         )
+        self.http_connections_closed = Counter(
+            "http_connections_closed",
+            "Connections the server cut, by reason (idle_timeout, header_timeout, "
+            "body_timeout, over_limit).",
+            ["reason"],
+            namespace=ns,
+            registry=r,
+        )
         self.plans_computed = Counter(
             "plans_computed",
             "Rebalance plans computed, by schema version and mode.",
@@ -151,6 +159,10 @@ class AppMetrics:
         code = str(status) if 100 <= status <= 599 else "other"
         self.http_requests.labels(label, route, code).inc()
         self.http_request_seconds.labels(label, route).observe(seconds)
+
+    def connection_closed(self, reason: str) -> None:
+        """Count one connection the server cut (slow, idle or over the limit)."""
+        self.http_connections_closed.labels(reason).inc()
 
     def plan_computed(self, schema_version: int = 1, mode: str = "scaling") -> None:
         """Count one computed plan (``/plan``, ``/apply``, ``/allocations``)."""
