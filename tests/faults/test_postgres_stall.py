@@ -15,8 +15,8 @@ import pytest
 
 from app.testing import ServerProcess, settings_env
 from tests.faults.proxy import FaultProxy
-from tests.integration.cluster import create_schema
 from tests.gateway.factories import request_body
+from tests.integration.cluster import create_schema
 from tests.services import postgres_dsn, unique_name
 from tests.store.postgres_support import drop_schema
 
