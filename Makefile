@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_WORKERS ?= 2
 
-.PHONY: install run test lint types docs unit bench clean
+.PHONY: install run test lint types docs unit bench clean chromium
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,10 +28,21 @@ types: install
 docs: install
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir var/site
 
+# Browser tests run in a pytest process of their own (see tests/browser_support.py).
 unit: install
-	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup -m "not browser"
+	$(BIN)/pytest -m browser -p no:xdist
 
 test: lint types docs unit
+
+# The browser tests drive Debian's Chromium (Playwright never downloads one). Needs root;
+# `.ci/run` calls it, and it does nothing when /usr/bin/chromium is already there. The font
+# package is named so pages render text even on a minimal image.
+chromium:
+	@if [ ! -x /usr/bin/chromium ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y --no-install-recommends chromium fonts-dejavu-core; \
+	fi
 
 bench: install
 	$(BIN)/python -m benchmarks

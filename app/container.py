@@ -17,6 +17,8 @@ from app.settings import Settings
 from app.telemetry import AppMetrics
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from app.contracts.execution import PlanExecutor
     from app.contracts.worldservice_client import WorldServiceCapabilities, WorldServiceClient
     from app.controlbus.ports import ControlBus
@@ -24,6 +26,8 @@ if TYPE_CHECKING:
     from app.gateway.health import GatewayHealth
     from app.gateway.negotiation import NegotiatingClient
     from app.gateway.relay import EventRelay
+    from app.gateway.risk_gate import RiskGate
+    from app.gateway.trading_states import TradingStates
     from app.store.outbox import OutboxPublisher
     from app.store.ports import Store
     from app.worldservice.allocations import AllocationsService
@@ -139,11 +143,14 @@ def _worldservice_mode(settings: Settings) -> str:
 
 
 def _in_process_worldservice(
-    capabilities: WorldServiceCapabilities, planning: PlanningService, applying: ApplyingService
+    capabilities: WorldServiceCapabilities,
+    planning: PlanningService,
+    applying: ApplyingService,
+    allocations: Callable[[], AllocationsService],
 ) -> WorldServiceClient:
     from app.worldservice.face import InProcessWorldService
 
-    return InProcessWorldService(capabilities, planning, applying)
+    return InProcessWorldService(capabilities, planning, applying, allocations)
 
 
 def _http_worldservice(settings: Settings) -> WorldServiceClient:
@@ -175,16 +182,31 @@ def _gateway_health(
     return GatewayHealth(settings, client, {"store": store.probe_write, "controlbus": bus.ping})
 
 
+def _risk_gate(settings: Settings, store: Store) -> RiskGate:
+    from app.gateway.risk_gate import RiskGate
+
+    return RiskGate(settings.gateway.risk, store)
+
+
+def _trading_states(store: Store, outbox: OutboxPublisher) -> TradingStates:
+    from app.gateway.trading_states import TradingStates
+
+    return TradingStates(store, nudge=outbox.nudge)
+
+
 def _execution(
     settings: Settings,
     client: NegotiatingClient,
     store: Store,
+    gate: RiskGate,
     outbox: OutboxPublisher,
     metrics: AppMetrics,
 ) -> ExecutionService:
     from app.gateway.execution import ExecutionService
 
-    return ExecutionService(settings, client, store, nudge=outbox.nudge, metrics=metrics)
+    return ExecutionService(
+        settings, client, store, gate, store, nudge=outbox.nudge, metrics=metrics
+    )
 
 
 class Container(containers.DeclarativeContainer):
@@ -235,7 +257,11 @@ class Container(containers.DeclarativeContainer):
     worldservice_client = providers.Selector(
         providers.Callable(_worldservice_mode, settings),
         in_process=providers.Singleton(
-            _in_process_worldservice, worldservice_capabilities, planning, applying
+            _in_process_worldservice,
+            worldservice_capabilities,
+            planning,
+            applying,
+            allocations.provider,  # looked up when first used: allocations → executor → here
         ),
         http=providers.Singleton(_http_worldservice, settings),
     )
@@ -244,9 +270,13 @@ class Container(containers.DeclarativeContainer):
     gateway_health = providers.Singleton(
         _gateway_health, settings, worldservice_client, store, controlbus
     )
-    # Gateway execute use case (orders, submit, read-back).
+    # Gateway pre-trade risk: the checks fed with stored trading states and rate buckets.
+    risk_gate = providers.Singleton(_risk_gate, settings, store)
+    # Gateway trading states (GET/PUT /risk/...), written with their events.
+    trading_states = providers.Singleton(_trading_states, store, outbox_publisher)
+    # Gateway execute use case (risk-checked orders, previews, submit, read-back).
     execution = providers.Singleton(
-        _execution, settings, negotiating_client, store, outbox_publisher, metrics
+        _execution, settings, negotiating_client, store, risk_gate, outbox_publisher, metrics
     )
 
     # Components (async context managers), in start order; they close in reverse order.

@@ -18,6 +18,7 @@ __all__ = [
     "NotFoundError",
     "PayloadTooLargeError",
     "PermissionDeniedError",
+    "PreconditionFailedError",
     "SchemaVersionRequiredError",
     "ServiceUnavailableError",
     "UnauthorizedError",
@@ -54,6 +55,11 @@ class Code(StrEnum):
     RUN_ID_CONFLICT = "E_RUN_ID_CONFLICT"  # a run_id re-sent with another body
     ETAG_MISMATCH = "E_ETAG_MISMATCH"  # a stale allocation etag
     EXECUTION_CONFLICT = "E_EXECUTION_CONFLICT"  # an execution id stored with another body
+    PRECONDITION_FAILED = "E_PRECONDITION_FAILED"  # If-Match names a stale etag (412)
+    PRECONDITION_REQUIRED = "E_PRECONDITION_REQUIRED"  # If-Match is required (428)
+    # Pre-trade risk and two-phase execution.
+    RISK_REJECTED = "E_RISK_REJECTED"  # a submit the risk checks refuse; nothing recorded
+    PREVIEW_EXPIRED = "E_PREVIEW_EXPIRED"  # a preview past its TTL (410)
     # Things that do not exist.
     WORLD_NOT_FOUND = "E_WORLD_NOT_FOUND"
     EXECUTION_NOT_FOUND = "E_EXECUTION_NOT_FOUND"
@@ -84,9 +90,11 @@ _BY_STATUS: dict[int, Code] = {
     405: Code.METHOD_NOT_ALLOWED,
     408: Code.REQUEST_TIMEOUT,
     409: Code.CONFLICT,
+    412: Code.PRECONDITION_FAILED,
     413: Code.PAYLOAD_TOO_LARGE,
     415: Code.UNSUPPORTED_MEDIA_TYPE,
     422: Code.VALIDATION,
+    428: Code.PRECONDITION_REQUIRED,
     429: Code.RATE_LIMITED,
     503: Code.SERVICE_UNAVAILABLE,
 }
@@ -148,6 +156,13 @@ class SchemaVersionRequiredError(AppError):
 
     status = 400
     code = Code.SCHEMA_VERSION_REQUIRED
+
+
+class PreconditionFailedError(AppError):
+    """An ``If-Match`` precondition does not hold (the etag is stale)."""
+
+    status = 412
+    code = Code.PRECONDITION_FAILED
 
 
 class ConflictError(AppError):

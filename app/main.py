@@ -48,6 +48,8 @@ def _routers(settings: Settings, container: Container) -> list[Router]:
                 execution=container.execution,
                 relay=container.relay,
                 event_log=container.store,
+                trading_states=container.trading_states,
+                api_tokens=settings.security.api_tokens,
             )
         )
     return routers

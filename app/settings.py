@@ -19,6 +19,9 @@ __all__ = [
     "InstrumentConstraint",
     "OutboxSettings",
     "RelaySettings",
+    "RestrictedSettings",
+    "RestrictedSymbols",
+    "RiskSettings",
     "SecuritySettings",
     "ServerSettings",
     "Settings",
@@ -27,6 +30,7 @@ __all__ = [
     "VenuePolicy",
     "WorldServiceServerSettings",
     "WorldServiceSettings",
+    "duration_seconds",
     "load_settings",
     "merge_tables",
     "redact_url",
@@ -70,11 +74,42 @@ class WorldServiceServerSettings(_Section, frozen=True, kw_only=True, forbid_unk
     alpha_metrics_required: bool = False
 
 
+_DURATION_UNITS: dict[str, float] = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+Duration = Annotated[str, msgspec.Meta(pattern=r"^[0-9]+(\.[0-9]+)?(ms|s|m|h|d)$")]
+"""A duration as QMTL writes it: a number and a unit (``"300s"``, ``"5m"``, ``"1.5h"``)."""
+
+
+def duration_seconds(text: str) -> float:
+    """Return the seconds of a ``Duration`` string (``"300s"`` → 300.0)."""
+    unit = "ms" if text.endswith("ms") else text[-1]
+    return float(text[: -len(unit)]) * _DURATION_UNITS[unit]
+
+
 class WorldServiceSettings(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """``[worldservice]``: WorldService behaviour."""
+    """``[worldservice]``: WorldService behaviour.
+
+    ``allocation_ttl`` is how long a stored allocation is fresh: snapshots show it as
+    ``ttl`` and are ``stale`` once older. ``allocation_ttl_seconds`` is its older,
+    deprecated spelling in seconds; when set it wins.
+    """
 
     server: WorldServiceServerSettings = msgspec.field(default_factory=WorldServiceServerSettings)
-    allocation_ttl_seconds: PositiveFloat = 86_400.0
+    allocation_ttl: Duration = "300s"
+    allocation_ttl_seconds: PositiveFloat | None = None
+
+    @property
+    def allocation_ttl_text(self) -> str:
+        """The TTL as snapshots show it (``"300s"``)."""
+        if self.allocation_ttl_seconds is not None:
+            return f"{self.allocation_ttl_seconds:g}s"
+        return self.allocation_ttl
+
+    @property
+    def allocation_ttl_value(self) -> float:
+        """The TTL in seconds."""
+        if self.allocation_ttl_seconds is not None:
+            return self.allocation_ttl_seconds
+        return duration_seconds(self.allocation_ttl)
 
 
 class StoreSettings(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -147,6 +182,30 @@ class RelaySettings(_Section, frozen=True, kw_only=True, forbid_unknown_fields=T
     replay_limit: Annotated[int, msgspec.Meta(ge=1)] = 10_000
 
 
+class RestrictedSymbols(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Symbols that may not be bought or sold (canonical symbols, as orders carry them)."""
+
+    do_not_buy: list[str] = msgspec.field(default_factory=list)
+    do_not_sell: list[str] = msgspec.field(default_factory=list)
+
+
+class RestrictedSettings(RestrictedSymbols, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """``[gateway.risk.restricted]``: global lists plus per-world ones (``by_world``)."""
+
+    by_world: dict[str, RestrictedSymbols] = msgspec.field(default_factory=dict)
+
+
+class RiskSettings(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """``[gateway.risk]``: pre-trade limits and the preview lifetime (unset = no limit)."""
+
+    max_order_notional: NonNegFloat | None = None
+    max_world_gross_notional: NonNegFloat | None = None
+    max_orders_per_execution: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    order_rate_per_minute: PositiveFloat | None = None
+    preview_ttl_seconds: PositiveFloat = 300.0
+    restricted: RestrictedSettings = msgspec.field(default_factory=RestrictedSettings)
+
+
 class GatewaySettings(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """``[gateway]``: capability bits, WorldService client and execution rules."""
 
@@ -164,6 +223,7 @@ class GatewaySettings(_Section, frozen=True, kw_only=True, forbid_unknown_fields
     venue_policies: list[VenuePolicy] = msgspec.field(default_factory=list)
     instrument_constraints: list[InstrumentConstraint] = msgspec.field(default_factory=list)
     relay: RelaySettings = msgspec.field(default_factory=RelaySettings)
+    risk: RiskSettings = msgspec.field(default_factory=RiskSettings)
 
 
 class SecuritySettings(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -264,6 +324,8 @@ def _check(settings: Settings) -> Settings:
             "worldservice.server.alpha_metrics_required needs "
             "worldservice.server.compat_rebalance_v2 = true"
         )
+    if settings.worldservice.allocation_ttl_value <= 0:
+        raise ConfigError("worldservice.allocation_ttl must be longer than zero")
     if not settings.server.roles:
         raise ConfigError("server.roles must name at least one of: worldservice, gateway")
     return settings

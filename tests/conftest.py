@@ -13,6 +13,9 @@ from litestar.testing import TestClient
 from app.main import create_app
 from app.settings import Settings, load_settings, merge_tables
 
+# Headless Chromium fixtures (``chromium``, ``browser_page``) for any test that renders pages.
+pytest_plugins = ["tests.browser_support"]
+
 # Property tests judge behaviour, never speed (the machine is shared and noisy), and write no
 # example database into the work tree.
 hypothesis_settings.register_profile("worldgate", deadline=None, database=None)

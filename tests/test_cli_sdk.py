@@ -26,6 +26,6 @@ def test_command_help(name: str) -> None:
 
 
 def test_unknown_option_is_a_usage_error() -> None:
-    result = CliRunner().invoke(cli, ["report", "--from", "x.json"])
+    result = CliRunner().invoke(cli, ["backtest", "--prices", "x.csv"])
     assert result.exit_code == 2
     assert "Missing option '--out'" in result.output

@@ -16,14 +16,16 @@ import msgspec
 
 from app.contracts.orders import Order, Scope, SharedAccountFigures
 from app.contracts.rebalancing import AlphaMetricsEnvelope, RebalanceIntent, WorldPlan
+from app.contracts.risk import RiskScope, TradingState
 
 __all__ = [
-    "EVENT_PAYLOAD_VERSION",
     "EVENT_SOURCE_GATEWAY",
     "EVENT_SOURCE_WORLDSERVICE",
     "JSON_CONTENT_TYPE",
     "REBALANCING_ORDERS",
     "REBALANCING_PLANNED",
+    "RISK",
+    "RISK_STATE_CHANGED",
     "SPECVERSION",
     "TOPICS",
     "CloudEvent",
@@ -33,20 +35,25 @@ __all__ = [
     "PlannedPayload",
     "PlannedV1",
     "PlannedV2",
+    "RiskStatePayload",
     "new_event",
     "payload_view",
+    "topic_of",
     "typed_payload",
 ]
 
 REBALANCING_PLANNED: Final = "rebalancing_planned"
 REBALANCING_ORDERS: Final = "rebalancing_orders"
-TOPICS: Final[tuple[str, ...]] = (REBALANCING_PLANNED, REBALANCING_ORDERS)
+#: Event type of a trading-state change; it travels on the topic ``risk``.
+RISK_STATE_CHANGED: Final = "risk_state_changed"
+RISK: Final = "risk"
+TOPICS: Final[tuple[str, ...]] = (REBALANCING_PLANNED, REBALANCING_ORDERS, RISK)
+#: Event types whose topic is not their own name (every other type is its own topic).
+_TOPIC_OF_TYPE: Final[dict[str, str]] = {RISK_STATE_CHANGED: RISK}
 EVENT_SOURCE_WORLDSERVICE: Final = "worldgate/worldservice"
 EVENT_SOURCE_GATEWAY: Final = "worldgate/gateway"
 SPECVERSION: Final = "1.0"
 JSON_CONTENT_TYPE: Final = "application/json"
-#: ``data.version`` of ``rebalancing_planned`` events: the version of the payload layout.
-EVENT_PAYLOAD_VERSION: Final = 1
 
 
 class CloudEvent(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -74,22 +81,29 @@ class CloudEvent(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
 
 
 class _PlannedBase(msgspec.Struct, frozen=True, kw_only=True, tag_field="schema_version"):
-    """Fields of every ``rebalancing_planned`` payload: one world's plan of one run."""
+    """Fields of every ``rebalancing_planned`` payload: one world's plan of one run.
+
+    ``version`` repeats the payload's schema version (QMTL's consumers read the version of
+    a planned event there); each version's type sets it, so a view of another version
+    never carries the wrong one.
+    """
 
     world_id: str
     plan: WorldPlan
-    version: int = EVENT_PAYLOAD_VERSION
+    version: int = 1
     run_id: str | None = None
     idempotency_key: str
 
 
 class PlannedV1(_PlannedBase, tag=1, frozen=True, kw_only=True):
-    """A v1 ``rebalancing_planned`` payload: never carries v2 fields."""
+    """A v1 ``rebalancing_planned`` payload: never carries v2 fields; ``version`` is 1."""
 
 
 class PlannedV2(_PlannedBase, tag=2, frozen=True, kw_only=True):
-    """A v2 payload: adds this world's ``alpha_metrics`` and the ``rebalance_intent``."""
+    """A v2 payload: adds this world's ``alpha_metrics`` and the ``rebalance_intent``;
+    ``version`` is 2."""
 
+    version: int = 2
     alpha_metrics: AlphaMetricsEnvelope
     rebalance_intent: RebalanceIntent
 
@@ -106,7 +120,11 @@ class OrderCounts(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class OrdersPayload(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
-    """A ``rebalancing_orders`` payload: one submitted batch of one execution."""
+    """A ``rebalancing_orders`` payload: one submitted batch of one execution.
+
+    A shared-account batch has ``world_id`` ``"global"``, ``shared_account: true`` and the
+    policy figures in ``shared_account_figures``; other batches carry neither field.
+    """
 
     execution_id: str
     batch_id: str
@@ -117,10 +135,37 @@ class OrdersPayload(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=Tru
     reduce_only_ratio: float
     submitted_at: str
     schema_version: int
-    shared_account: SharedAccountFigures | None = None
+    shared_account: bool | None = None
+    shared_account_figures: SharedAccountFigures | None = None
 
 
-EventPayload = PlannedV1 | PlannedV2 | OrdersPayload
+class RiskStatePayload(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """A ``risk_state_changed`` payload: one trading state was set (``world_id`` is absent
+    for the global state). One layout for every reader version."""
+
+    scope: RiskScope
+    world_id: str | None = None
+    state: TradingState
+    previous_state: TradingState
+    reason: str
+    actor: str
+    updated_at: str
+    etag: str
+
+
+EventPayload = PlannedV1 | PlannedV2 | OrdersPayload | RiskStatePayload
+
+
+def topic_of(event_type: str) -> str:
+    """The ControlBus topic an event of ``event_type`` travels on."""
+    return _TOPIC_OF_TYPE.get(event_type, event_type)
+
+
+_PAYLOAD_OF_TYPE: Final[dict[str, Any]] = {
+    REBALANCING_PLANNED: PlannedPayload,
+    REBALANCING_ORDERS: OrdersPayload,
+    RISK_STATE_CHANGED: RiskStatePayload,
+}
 
 
 def typed_payload(topic: str, data: Any) -> EventPayload | None:
@@ -130,11 +175,9 @@ def typed_payload(topic: str, data: Any) -> EventPayload | None:
         The typed payload, or None when the topic has no payload type or ``data`` does not
         match it (an event from a foreign producer).
     """
-    if isinstance(data, (PlannedV1, PlannedV2, OrdersPayload)):
+    if isinstance(data, (PlannedV1, PlannedV2, OrdersPayload, RiskStatePayload)):
         return data
-    kind: Any = PlannedPayload if topic == REBALANCING_PLANNED else (
-        OrdersPayload if topic == REBALANCING_ORDERS else None
-    )
+    kind: Any = _PAYLOAD_OF_TYPE.get(topic)
     if kind is None:
         return None
     try:
@@ -148,8 +191,8 @@ def payload_view(payload: EventPayload, schema_version: int) -> EventPayload:
     """The payload as a reader of ``schema_version`` sees it.
 
     A planned payload newer than the reader becomes the reader's version, built from the
-    fields that version's type declares; an orders payload reports at most the reader's
-    version in ``schema_version``.
+    fields that version's type declares (``version`` is the reader's version, as the type
+    sets it); an orders payload reports at most the reader's version in ``schema_version``.
     """
     if isinstance(payload, OrdersPayload):
         if payload.schema_version <= schema_version:
@@ -159,7 +202,13 @@ def payload_view(payload: EventPayload, schema_version: int) -> EventPayload:
     if current <= schema_version:
         return payload
     target = _PLANNED_BY_VERSION[max(1, schema_version)]
-    return target(**{name: getattr(payload, name) for name in target.__struct_fields__})
+    return target(
+        **{
+            name: getattr(payload, name)
+            for name in target.__struct_fields__
+            if name != "version"
+        }
+    )
 
 
 def new_event(topic: str, source: str, data: Any, *, subject: str | None = None) -> CloudEvent:

@@ -6,6 +6,8 @@ from typing import Literal
 
 import msgspec
 
+from app.contracts.risk import RiskLimitsSummary
+
 __all__ = ["Capabilities", "ComponentState", "HealthReport", "StatusReport"]
 
 ComponentState = Literal["ok", "down", "absent"]
@@ -34,6 +36,7 @@ class HealthReport(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True
     worldservice_max_schema_version: int | None = None
     reason: str | None = None
     checked_at: str
+    risk: RiskLimitsSummary | None = None
 
 
 class StatusReport(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):

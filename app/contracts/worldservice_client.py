@@ -6,6 +6,7 @@ from typing import Protocol
 
 import msgspec
 
+from app.contracts.allocations import AllocationsReply
 from app.contracts.rebalancing import ApplyRequest, PlanResponse, RebalanceRequest
 
 __all__ = ["WorldServiceCapabilities", "WorldServiceClient", "WorldServiceReply"]
@@ -24,8 +25,9 @@ class WorldServiceReply(msgspec.Struct, frozen=True, kw_only=True):
 
     Attributes:
         plan: the answer, typed.
-        content: the JSON body exactly as WorldService encoded it, when the adapter has it
-            (an applied plan's stored bytes); None means "encode ``plan``".
+        content: the JSON body to answer, when the adapter has it: an applied plan's stored
+            bytes in process, the normalised plan over HTTP (a peer's answer is read
+            leniently and re-encoded); None means "encode ``plan``".
         replayed: an apply answered from a stored run (an idempotent retry).
     """
 
@@ -50,6 +52,10 @@ class WorldServiceClient(Protocol):
 
     async def apply(self, request: ApplyRequest) -> WorldServiceReply:
         """``POST /worldservice/rebalancing/apply``."""
+        ...
+
+    async def allocations(self, world_id: str | None = None) -> AllocationsReply:
+        """``GET /worldservice/allocations[?world_id=]`` (404 passes through)."""
         ...
 
     async def capabilities(self) -> WorldServiceCapabilities:

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from litestar import Router
+from litestar import Request, Router
 from litestar.di import Provide
 
 from app.gateway.api_health import HEALTH_HANDLERS
 from app.gateway.api_rebalancing import REBALANCING_HANDLERS
+from app.gateway.api_risk import RISK_HANDLERS
 from app.gateway.events_ws import events_ws_route
 from app.gateway.execution import ExecutionService
 from app.gateway.health import GatewayHealth
 from app.gateway.negotiation import NegotiatingClient
 from app.gateway.relay import EventRelay
+from app.gateway.trading_states import TradingStates
 from app.store.ports import EventLog
+from app.web.auth import actor_of
 
 __all__ = ["gateway_router"]
 
@@ -27,6 +30,8 @@ def gateway_router(
     execution: Callable[[], ExecutionService],
     relay: Callable[[], EventRelay],
     event_log: Callable[[], EventLog],
+    trading_states: Callable[[], TradingStates],
+    api_tokens: Sequence[str] = (),
 ) -> Router:
     """Build the Gateway router around the services it serves.
 
@@ -36,15 +41,30 @@ def gateway_router(
         execution: gives the execute use case.
         relay: gives the ControlBus → WebSocket relay.
         event_log: gives the store's event log (resume from ``since``).
+        trading_states: gives the trading-state use cases.
+        api_tokens: ``security.api_tokens`` (who changed a trading state is derived from
+            the token presented).
     """
+    tokens = tuple(api_tokens)
+
+    def actor(request: Request[Any, Any, Any]) -> str:
+        return actor_of(request.headers.get("authorization"), tokens)
+
     dependencies: dict[str, Any] = {
         # Lambdas: Litestar reads a provider's signature, a DI provider has none.
         "gateway_health": Provide(lambda: gateway_health(), sync_to_thread=False),
         "negotiating_client": Provide(lambda: negotiating_client(), sync_to_thread=False),
         "execution": Provide(lambda: execution(), sync_to_thread=False),
+        "trading_states": Provide(lambda: trading_states(), sync_to_thread=False),
+        "actor": Provide(actor, sync_to_thread=False),
     }
     return Router(
         path="/",
-        route_handlers=[*HEALTH_HANDLERS, *REBALANCING_HANDLERS, events_ws_route(relay, event_log)],
+        route_handlers=[
+            *HEALTH_HANDLERS,
+            *REBALANCING_HANDLERS,
+            *RISK_HANDLERS,
+            events_ws_route(relay, event_log),
+        ],
         dependencies=dependencies,
     )

@@ -1,4 +1,4 @@
-"""Gateway rebalancing handlers: plan/apply proxies, execute and execution read-back."""
+"""Gateway rebalancing handlers: plan/apply/allocations proxies, execute, execution read-back."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from litestar.enums import MediaType
 from litestar.params import FromPath, FromQuery, HeaderParameter
 from litestar.status_codes import HTTP_200_OK
 
+from app.contracts.allocations import AllocationsReply
 from app.contracts.rebalancing import ApplyRequest, ExecuteRequest, RebalanceRequest
 from app.gateway.execution import ExecuteOptions, ExecutionService
 from app.gateway.negotiation import NegotiatingClient
@@ -21,6 +22,8 @@ __all__ = [
     "execute_rebalance",
     "get_execution",
     "plan_rebalance",
+    "read_allocations",
+    "submit_execution",
 ]
 
 _TRUE = frozenset({"true", "1", "yes"})
@@ -92,9 +95,14 @@ async def apply_rebalance(
     description=(
         "Plans through WorldService, then converts the plan into orders per world "
         "(`per_strategy=true`: per strategy; `shared_account=true`: netted across worlds). "
-        "`submit=true` records all batches atomically with one `rebalancing_orders` event "
-        "each and needs `X-Allow-Live: true` while `gateway.enforce_live_guard` is on. A "
-        "submit with an `Idempotency-Key` header (or a `run_id` in the body) is recorded "
+        "Every order passes the pre-trade risk checks (`denied` lists the others, `status` "
+        "says completed / completed_adjusted / rejected). Without `submit` the answer is a "
+        "stored preview (`execution_id`, `etag`, `expires_at`) to submit with "
+        "`POST /rebalancing/executions/{id}/submit`. `submit=true` records all batches "
+        "atomically with one `rebalancing_orders` event each and needs `X-Allow-Live: true` "
+        "while `gateway.enforce_live_guard` is on; a rejected execution, or any denial with "
+        "`all_or_nothing=true`, is 422 `E_RISK_REJECTED` and nothing is recorded. "
+        "A submit with an `Idempotency-Key` header (or a `run_id` in the body) is recorded "
         "once: a retry gets the stored answer (`X-Idempotent-Replay: true`), the same key "
         "with another request is 409 `E_EXECUTION_CONFLICT`."
     ),
@@ -108,6 +116,7 @@ async def execute_rebalance(
     submit: FromQuery[bool] = False,
     shared_account: FromQuery[bool] = False,
     per_strategy: FromQuery[bool] = False,
+    all_or_nothing: FromQuery[bool] = False,
     allow_live: Annotated[
         str | None, HeaderParameter(name="X-Allow-Live", required=False)
     ] = None,
@@ -121,6 +130,7 @@ async def execute_rebalance(
         shared_account=shared_account,
         per_strategy=per_strategy,
         allow_live=(allow_live or "").strip().lower() in _TRUE,
+        all_or_nothing=all_or_nothing,
     )
     body = decode_body(await json_body(request), ExecuteRequest)
     executed = await execution.execute(body, options, idempotency_key)
@@ -131,14 +141,71 @@ async def execute_rebalance(
 
 @get(
     "/rebalancing/executions/{execution_id:str}",
-    summary="Read back a submitted execution",
+    summary="Read back an execution: submitted, else its live preview",
     tags=["gateway"],
 )
 async def get_execution(
     execution_id: FromPath[str], execution: NamedDependency[ExecutionService]
 ) -> Response[bytes]:
-    """Answer ``GET /rebalancing/executions/{execution_id}`` (404 when unknown)."""
+    """Answer ``GET /rebalancing/executions/{execution_id}`` (404 unknown, 410 an expired
+    preview)."""
     return _json(await execution.get(execution_id))
 
 
-REBALANCING_HANDLERS = [plan_rebalance, apply_rebalance, execute_rebalance, get_execution]
+@post(
+    "/rebalancing/executions/{execution_id:str}/submit",
+    status_code=HTTP_200_OK,
+    summary="Submit a preview: exactly its orders, re-checked against the current risk state",
+    description=(
+        "Needs `If-Match: <etag>` with the preview's etag (428 without, 412 when stale) and "
+        "`X-Allow-Live: true` while the live guard is on. The preview's orders are checked "
+        "again under the current trading states and limits: if exactly the same orders pass "
+        "they are submitted under the preview's `execution_id`; if they would differ the "
+        "answer is 412 `E_PRECONDITION_FAILED` with a fresh preview in `preview`. Past "
+        "`gateway.risk.preview_ttl_seconds`: 410 `E_PREVIEW_EXPIRED`. Submitting the same id "
+        "again answers the stored execution (`X-Idempotent-Replay: true`)."
+    ),
+    tags=["gateway"],
+    opt={"mutating": True},
+)
+async def submit_execution(
+    execution_id: FromPath[str],
+    execution: NamedDependency[ExecutionService],
+    if_match: Annotated[str | None, HeaderParameter(name="If-Match", required=False)] = None,
+    allow_live: Annotated[
+        str | None, HeaderParameter(name="X-Allow-Live", required=False)
+    ] = None,
+) -> Response[bytes]:
+    """Answer ``POST /rebalancing/executions/{execution_id}/submit``."""
+    live = (allow_live or "").strip().lower() in _TRUE
+    content, replayed = await execution.submit_preview(execution_id, if_match, live)
+    return _json(content, {"X-Idempotent-Replay": "true" if replayed else "false"})
+
+
+@get(
+    "/allocations",
+    summary="Read WorldService's stored world allocations (proxied)",
+    description=(
+        "Answers what `GET /worldservice/allocations[?world_id=]` answers (404 "
+        "`E_WORLD_NOT_FOUND` for a world without a stored allocation), so QMTL's "
+        "`world allocations` and `rebalance-apply` commands work against the Gateway. A "
+        "QMTL WorldService's snapshots are read leniently and answered in Worldgate's shape."
+    ),
+    tags=["gateway"],
+)
+async def read_allocations(
+    negotiating_client: NamedDependency[NegotiatingClient],
+    world_id: FromQuery[str | None] = None,
+) -> AllocationsReply:
+    """Answer ``GET /allocations[?world_id=]``."""
+    return await negotiating_client.allocations(world_id)
+
+
+REBALANCING_HANDLERS = [
+    plan_rebalance,
+    apply_rebalance,
+    read_allocations,
+    execute_rebalance,
+    get_execution,
+    submit_execution,
+]

@@ -10,6 +10,7 @@ import msgspec
 
 from app.contracts.events import (
     REBALANCING_PLANNED,
+    RISK,
     TOPICS,
     CloudEvent,
     PlannedV1,
@@ -56,10 +57,16 @@ class SubscriptionSpec(msgspec.Struct, frozen=True, kw_only=True):
     since: int | None = None
 
     def matches(self, topic: str, world_id: str | None) -> bool:
-        """Say whether an event on ``topic`` about ``world_id`` passes this filter."""
+        """Say whether an event on ``topic`` about ``world_id`` passes this filter.
+
+        A change of the global trading state (topic ``risk``, no world) concerns every
+        world, so it passes every world filter.
+        """
         if topic not in self.topics:
             return False
-        return self.world_ids is None or (world_id is not None and world_id in self.world_ids)
+        if self.world_ids is None or (world_id is not None and world_id in self.world_ids):
+            return True
+        return topic == RISK and world_id is None
 
     def describe(self) -> dict[str, Any]:
         """Return the subscription as sent back in the ``subscribed`` frame."""
@@ -191,6 +198,8 @@ def _untyped_view(topic: str, data: dict[str, Any], schema_version: int) -> dict
         return data
     out = {key: value for key, value in data.items() if key in _V1_FIELDS}
     out["schema_version"] = 1
+    if "version" in out:  # ``version`` repeats the schema version: a v1 view says 1
+        out["version"] = 1
     return out
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import time
 import uuid
 from collections.abc import Callable
@@ -21,57 +20,39 @@ from app.contracts.events import (
     new_event,
 )
 from app.contracts.ids import check_id
-from app.contracts.orders import BatchSummary, ExecuteResponse, Order, Scope
-from app.contracts.rebalancing import ExecuteRequest, PlanResponse, PlanV2, RebalanceRequest
+from app.contracts.orders import BatchSummary, ExecuteResponse, Scope
+from app.contracts.rebalancing import PlanResponse, PlanV2, RebalanceRequest
 from app.errors import (
     AppError,
     Code,
     ConflictError,
-    NotFoundError,
     PermissionDeniedError,
     ServiceUnavailableError,
     ValidationFailedError,
 )
 from app.gateway.constraints import RuleBook
+from app.gateway.idempotency import (
+    Executed,
+    allocation_execution_id,
+    fingerprint,
+    idempotency_key,
+    key_conflict,
+    keyed_execution_id,
+)
 from app.gateway.negotiation import NegotiatingClient, alpha_metrics_present
-from app.gateway.orders import GLOBAL_BATCH, Conversion, convert_plan
+from app.gateway.orders import OrderBatch, convert_plan
+from app.gateway.risk import RiskBasis
+from app.gateway.risk_gate import RiskGate, refused, risk_rejected
 from app.gateway.shared_account import check_policy, figures_of
+from app.gateway.two_phase import TwoPhase, with_outcome
 from app.settings import Settings
-from app.store.ports import ExecutionRecord, ExecutionStore
+from app.store.ports import ExecutionRecord, ExecutionStore, PreviewStore
 from app.telemetry import AppMetrics
 
-__all__ = [
-    "ExecuteOptions",
-    "Executed",
-    "ExecutionService",
-    "allocation_execution_id",
-    "keyed_execution_id",
-]
+__all__ = ["ExecuteOptions", "Executed", "ExecutionService"]
 
 log = structlog.get_logger(__name__)
 _encoder = msgspec.json.Encoder(order="deterministic")
-_canonical = msgspec.json.Encoder(order="sorted")
-_RUN_NAMESPACE = uuid.UUID("6f1d8c2e-5a7b-4e0c-9d3f-2b8a1c4e7f60")
-"""Namespace of execution ids derived from allocation ``run_id`` s (idempotent retries)."""
-_KEY_NAMESPACE = uuid.UUID("0b7e9a52-3c61-4f2d-8e15-9a4d6c2b1f83")
-"""Namespace of execution ids derived from execute idempotency keys (never an allocation's)."""
-
-
-def allocation_execution_id(run_id: str) -> str:
-    """The execution id of an allocation run executed with ``execute: true``."""
-    return str(uuid.uuid5(_RUN_NAMESPACE, run_id))
-
-
-def keyed_execution_id(key: str) -> str:
-    """The execution id of a submit made under an ``Idempotency-Key`` (or ``run_id``)."""
-    return str(uuid.uuid5(_KEY_NAMESPACE, key))
-
-
-class Executed(msgspec.Struct, frozen=True, kw_only=True):
-    """An execute answer: the JSON bytes, and whether they are a stored answer replayed."""
-
-    content: bytes
-    replayed: bool = False
 
 
 class ExecuteOptions(msgspec.Struct, frozen=True, kw_only=True):
@@ -81,17 +62,22 @@ class ExecuteOptions(msgspec.Struct, frozen=True, kw_only=True):
     shared_account: bool = False
     per_strategy: bool = False
     allow_live: bool = False
+    all_or_nothing: bool = False
 
 
-class ExecutionService:
-    """Turns rebalance requests into orders and records submitted executions.
+class ExecutionService(TwoPhase):
+    """Turns rebalance requests into risk-checked orders: previews, and submitted
+    executions.
 
     Args:
-        settings: the configuration (``[gateway]`` rules and policies).
+        settings: the configuration (``[gateway]`` rules, policies and risk limits).
         client: the negotiating WorldService client.
         store: where submitted executions and their events are recorded.
+        gate: the pre-trade risk checks.
+        previews: where previews are stored until they are submitted or expire.
         nudge: called after a successful submit to wake the outbox publisher (optional).
         metrics: counts executions (``execution_recorded``), when given.
+        clock: the wall clock in seconds (preview expiry).
     """
 
     def __init__(
@@ -99,12 +85,18 @@ class ExecutionService:
         settings: Settings,
         client: NegotiatingClient,
         store: ExecutionStore,
+        gate: RiskGate,
+        previews: PreviewStore,
         nudge: Callable[[], None] | None = None,
         metrics: AppMetrics | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        self.clock = clock
         self.settings = settings
         self.client = client
         self.store = store
+        self.gate = gate
+        self.previews = previews
         self.nudge = nudge
         self.metrics = metrics
         gw = settings.gateway
@@ -124,58 +116,19 @@ class ExecutionService:
                 "(gateway.shared_account_policy.enabled = false).",
                 code=Code.SHARED_ACCOUNT_DISABLED,
             )
-        if options.submit and gw.enforce_live_guard and not options.allow_live:
-            raise PermissionDeniedError(
-                "Submitting orders needs the header `X-Allow-Live: true` while "
-                "gateway.enforce_live_guard is on."
-            )
+        if options.submit:
+            self.live_guard(options.allow_live)
         if options.shared_account:
             return "global"
         return "per_strategy" if options.per_strategy else "per_world"
-
-    @staticmethod
-    def fingerprint(request: RebalanceRequest, options: ExecuteOptions) -> str:
-        """Hash what a submit means: the request (without ``run_id`` and the negotiated
-        ``schema_version``, ``mode`` lower-cased) and the options that shape its orders.
-
-        Bodies that decode to the same request (key order, whitespace, unknown fields)
-        hash the same, so an idempotent retry need not repeat the bytes exactly.
-        """
-        meaning = msgspec.structs.replace(
-            request, schema_version=None, mode=request.mode.lower()
-        )
-        if isinstance(meaning, ExecuteRequest):
-            meaning = msgspec.structs.replace(meaning, run_id=None)
-        flags = f"shared_account={options.shared_account};per_strategy={options.per_strategy};"
-        return hashlib.sha256(flags.encode() + _canonical.encode(meaning)).hexdigest()
-
-    @staticmethod
-    def idempotency_key(request: RebalanceRequest, header: str | None) -> str | None:
-        """The submit's idempotency key: the ``Idempotency-Key`` header or the body's
-        ``run_id``.
-
-        Raises:
-            ValidationFailedError: the key is not a valid identifier, or the header and
-                ``run_id`` disagree (422).
-        """
-        run_id = request.run_id if isinstance(request, ExecuteRequest) else None
-        if header is None:
-            return run_id
-        check_id(header, "$.headers.Idempotency-Key")
-        if run_id is not None and run_id != header:
-            raise ValidationFailedError(
-                "The Idempotency-Key header and the body's run_id name different keys.",
-                errors=[{"path": "$.run_id", "message": "differs from Idempotency-Key"}],
-            )
-        return header
 
     async def execute(
         self,
         request: RebalanceRequest,
         options: ExecuteOptions,
-        idempotency_key: str | None = None,
+        key_header: str | None = None,
     ) -> Executed:
-        """Answer ``POST /rebalancing/execute``.
+        """Answer ``POST /rebalancing/execute``: the encoded ``ExecuteResponse``.
 
         A submit under an idempotency key (the ``Idempotency-Key`` header or the body's
         ``run_id``) is recorded once: the same key with the same request gets the stored
@@ -184,33 +137,42 @@ class ExecutionService:
         Args:
             request: the decoded request.
             options: the query flags and the live-guard header.
-            idempotency_key: the ``Idempotency-Key`` header, when sent.
+            key_header: the ``Idempotency-Key`` header, when sent.
 
         Raises:
             AppError: 403 (shared account disabled, live guard), 409 (the key was used
                 with another request), 422 (policy breach, ambiguous overlay, invalid
-                request or key), WorldService errors passed through, 503 when the store
-                cannot record a submit.
+                request or key, ``E_RISK_REJECTED``), WorldService errors passed through,
+                503 when the store cannot record a submit.
         """
         scope = self._check(options)
-        key = self.idempotency_key(request, idempotency_key)
-        fingerprint = self.fingerprint(request, options)
+        key = idempotency_key(request, key_header)
+        digest = fingerprint(
+            request,
+            shared_account=options.shared_account,
+            per_strategy=options.per_strategy,
+            all_or_nothing=options.all_or_nothing,
+        )
         execution_id = None
         if options.submit and key is not None:
             execution_id = keyed_execution_id(key)
             stored = await self._stored(execution_id)
             if stored is not None:  # a retry: the first answer, nothing recorded again
-                return self._replay(stored, fingerprint, key)
+                if stored.request_hash != digest:
+                    raise key_conflict(key, execution_id)
+                log.info("execution_replayed", execution_id=execution_id)
+                return Executed(content=stored.response, replayed=True)
         negotiated = await self.client.plan(request)
         try:
             executed = await self._respond(
                 request, negotiated.plan, negotiated.schema_version, scope, options.submit,
-                fingerprint=fingerprint, execution_id=execution_id,
+                fingerprint=digest, execution_id=execution_id,
+                all_or_nothing=options.all_or_nothing,
             )
         except ConflictError as exc:  # a concurrent submit of another request won the key
-            if key is None:
+            if key is None or not options.submit:
                 raise
-            raise _key_conflict(key, execution_id) from exc
+            raise key_conflict(key, execution_id) from exc
         if self.metrics is not None and not executed.replayed:
             self.metrics.execution_recorded(submitted=options.submit)
         return executed
@@ -221,7 +183,7 @@ class ExecutionService:
         Used by WorldService allocations with ``execute: true`` in a deployment that also
         runs the Gateway. The caller is the operator's allocation call, so the live guard
         header is not required here. An allocation run is executed once: its execution id
-        derives from ``run_id``, so retries (even concurrent ones) get the first execution.
+        derives from ``run_id``, so retries (concurrent ones too) get the first execution.
 
         Returns:
             The decoded ``ExecuteResponse`` (with ``execution_id``).
@@ -255,13 +217,6 @@ class ExecutionService:
                 code=Code.STORE_UNAVAILABLE,
             ) from exc
 
-    @staticmethod
-    def _replay(stored: ExecutionRecord, fingerprint: str, key: str) -> Executed:
-        if stored.request_hash != fingerprint:
-            raise _key_conflict(key, stored.execution_id)
-        log.info("execution_replayed", execution_id=stored.execution_id)
-        return Executed(content=stored.response, replayed=True)
-
     async def _respond(
         self,
         request: RebalanceRequest,
@@ -272,6 +227,7 @@ class ExecutionService:
         *,
         fingerprint: str,
         execution_id: str | None = None,
+        all_or_nothing: bool = False,
     ) -> Executed:
         gw = self.settings.gateway
         conversion = convert_plan(
@@ -282,32 +238,44 @@ class ExecutionService:
             figures = figures_of(conversion, request.total_equity)
             check_policy(figures, gw.shared_account_policy)
         capable = gw.alpha_metrics_capable and version >= 2 and alpha_metrics_present(plan)
-        per_world: dict[str, list[Order]] = {}
-        global_orders: list[Order] | None = None
-        for batch in conversion.batches:
-            if batch.world_id == GLOBAL_BATCH and scope == "global":
-                global_orders = batch.orders
-            else:
-                per_world[batch.world_id] = batch.orders
-        response = ExecuteResponse(
+        worlds = {p.world_id: None for p in request.positions}
+        worlds.update(dict.fromkeys(plan.per_world))
+        basis = RiskBasis(
             scope=scope,
-            orders_per_world=per_world,
-            orders_global=global_orders if scope == "global" else None,
-            dropped=conversion.dropped,
-            rebalance_schema_version=version,
-            alpha_metrics_capable=capable,
-            submitted=False,
-            shared_account=figures,
-            alpha_metrics=plan.alpha_metrics if capable and isinstance(plan, PlanV2) else None,
+            batches=conversion.batches,
+            holdings=conversion.holdings,
+            worlds=sorted(worlds),
+            all_or_nothing=all_or_nothing,
+        )
+        outcome = await self.gate.judge(basis, "submit" if submit else "preview")
+        response = with_outcome(
+            ExecuteResponse(
+                scope=scope,
+                orders_per_world={},
+                dropped=conversion.dropped,
+                rebalance_schema_version=version,
+                alpha_metrics_capable=capable,
+                submitted=False,
+                overlay_deltas=plan.overlay_deltas,
+                shared_account=True if figures is not None else None,
+                shared_account_figures=figures,
+                alpha_metrics=(
+                    plan.alpha_metrics if capable and isinstance(plan, PlanV2) else None
+                ),
+                all_or_nothing=all_or_nothing,
+            ),
+            outcome,
         )
         if not submit:
-            return Executed(content=_encoder.encode(response))
-        return await self._submit(response, conversion, version, execution_id, fingerprint)
+            return Executed(content=await self.save_preview(response, basis, outcome, fingerprint))
+        if refused(outcome, all_or_nothing):
+            raise risk_rejected(outcome, all_or_nothing)
+        return await self._submit(response, outcome.batches, version, execution_id, fingerprint)
 
     async def _submit(
         self,
         response: ExecuteResponse,
-        conversion: Conversion,
+        batches: list[OrderBatch],
         version: int,
         fixed_id: str | None,
         fingerprint: str,
@@ -316,7 +284,7 @@ class ExecutionService:
         submitted_at = datetime.now(UTC).isoformat()
         events: list[CloudEvent] = []
         summaries: list[BatchSummary] = []
-        for index, batch in enumerate(conversion.batches):
+        for index, batch in enumerate(batches):
             batch_id = f"{execution_id}-{index}"
             reduce_only = sum(1 for o in batch.orders if o.reduce_only)
             total = len(batch.orders)
@@ -331,6 +299,7 @@ class ExecutionService:
                 submitted_at=submitted_at,
                 schema_version=version,
                 shared_account=response.shared_account,
+                shared_account_figures=response.shared_account_figures,
             )
             event = new_event(
                 REBALANCING_ORDERS, EVENT_SOURCE_GATEWAY, payload, subject=batch.world_id
@@ -347,7 +316,12 @@ class ExecutionService:
                 )
             )
         final = msgspec.structs.replace(
-            response, submitted=True, execution_id=execution_id, batches=summaries
+            response,
+            submitted=True,
+            execution_id=execution_id,
+            batches=summaries,
+            state="submitted",
+            expires_at=None,
         )
         content = _encoder.encode(final)
         record = ExecutionRecord(
@@ -382,18 +356,14 @@ class ExecutionService:
         return Executed(content=content)
 
     async def get(self, execution_id: str) -> bytes:
-        """Return the stored answer of a submitted execution (404 when unknown, 422 when
-        ``execution_id`` is not a valid identifier)."""
+        """Return the stored answer of an execution: submitted, else its preview.
+
+        Raises:
+            ValidationFailedError: ``execution_id`` is not a valid identifier (422).
+            NotFoundError: no execution or preview has this id (404).
+            AppError: the preview has expired (410 ``E_PREVIEW_EXPIRED``).
+        """
         record = await self.store.get_execution(check_id(execution_id, "$.execution_id"))
         if record is None:
-            raise NotFoundError(f"No execution {execution_id!r}.", code=Code.EXECUTION_NOT_FOUND)
+            return await self.read_preview(execution_id)
         return record.response
-
-
-def _key_conflict(key: str, execution_id: str | None) -> ConflictError:
-    return ConflictError(
-        f"Idempotency key {key!r} was already used to submit a different request "
-        "(another body or other query flags); nothing was submitted.",
-        code=Code.EXECUTION_CONFLICT,
-        extra={"execution_id": execution_id},
-    )

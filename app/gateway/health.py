@@ -17,6 +17,7 @@ from app.contracts.health import (
     HealthReport,
     StatusReport,
 )
+from app.contracts.risk import RestrictedView, RiskLimitsSummary, RiskLimitsView
 from app.contracts.worldservice_client import WorldServiceCapabilities, WorldServiceClient
 from app.errors import AppError
 from app.runtime.lifecycle import Component
@@ -88,15 +89,17 @@ class GatewayHealth(Component):
             return "down"
         return "ok" if ok else "down"
 
-    async def _worldservice(self) -> WorldServiceCapabilities | None:
+    async def _worldservice(self) -> tuple[ComponentState, WorldServiceCapabilities | None]:
         try:
             with anyio.fail_after(self.settings.gateway.probe_timeout):
-                return await self.client.capabilities()
+                return "ok", await self.client.capabilities()
         except TimeoutError:
             log.warning("health_probe_timeout", component="worldservice")
         except AppError as exc:
+            if exc.status == 404:  # a QMTL WorldService: it answers, but has no capabilities
+                return "ok", None
             log.warning("health_probe_failed", component="worldservice", error=exc.detail)
-        return None
+        return "down", None
 
     async def observe(self) -> _Observation:
         """Return a probe round no older than ``health_cache_seconds``."""
@@ -109,23 +112,23 @@ class GatewayHealth(Component):
             if cached is not None and time.monotonic() - cached.at < ttl:
                 return cached
             results: dict[str, ComponentState] = {}
-            caps: list[WorldServiceCapabilities | None] = [None]
+            ws: list[tuple[ComponentState, WorldServiceCapabilities | None]] = [("down", None)]
 
             async def run(name: str) -> None:
                 results[name] = await self._probe(name, self.probes.get(name))
 
             async def run_ws() -> None:
-                caps[0] = await self._worldservice()
+                ws[0] = await self._worldservice()
 
             async with anyio.create_task_group() as tg:
                 tg.start_soon(run, "controlbus")
                 tg.start_soon(run, "store")
                 tg.start_soon(run_ws)
             fresh = _Observation(
-                worldservice="ok" if caps[0] is not None else "down",
+                worldservice=ws[0][0],
                 controlbus=results["controlbus"],
                 store=results["store"],
-                worldservice_caps=caps[0],
+                worldservice_caps=ws[0][1],
                 at=time.monotonic(),
             )
             self._cached = fresh
@@ -152,6 +155,47 @@ class GatewayHealth(Component):
         if seen.store == "down":
             return "The record store does not take writes; mutating requests would fail."
         return None
+
+    def risk_limits(self) -> RiskLimitsView:
+        """The pre-trade limits in force (``gateway.risk``), restricted lists included."""
+        risk = self.settings.gateway.risk
+        restricted = risk.restricted
+        return RiskLimitsView(
+            max_order_notional=risk.max_order_notional,
+            max_world_gross_notional=risk.max_world_gross_notional,
+            max_orders_per_execution=risk.max_orders_per_execution,
+            order_rate_per_minute=risk.order_rate_per_minute,
+            preview_ttl_seconds=risk.preview_ttl_seconds,
+            restricted=RestrictedView(
+                do_not_buy=sorted(restricted.do_not_buy),
+                do_not_sell=sorted(restricted.do_not_sell),
+                by_world={
+                    world: {
+                        "do_not_buy": sorted(lists.do_not_buy),
+                        "do_not_sell": sorted(lists.do_not_sell),
+                    }
+                    for world, lists in sorted(restricted.by_world.items())
+                },
+            ),
+        )
+
+    def risk_summary(self) -> RiskLimitsSummary:
+        """The limits as ``/health`` shows them: the figures, and how many symbols are
+        restricted (the lists themselves are at ``GET /risk/limits``)."""
+        risk = self.settings.gateway.risk
+        restricted = risk.restricted
+        symbols = set(restricted.do_not_buy) | set(restricted.do_not_sell)
+        for lists in restricted.by_world.values():
+            symbols |= set(lists.do_not_buy) | set(lists.do_not_sell)
+        return RiskLimitsSummary(
+            max_order_notional=risk.max_order_notional,
+            max_world_gross_notional=risk.max_world_gross_notional,
+            max_orders_per_execution=risk.max_orders_per_execution,
+            order_rate_per_minute=risk.order_rate_per_minute,
+            preview_ttl_seconds=risk.preview_ttl_seconds,
+            restricted_symbols=len(symbols),
+            restricted_worlds=len(restricted.by_world),
+        )
 
     async def health(self) -> HealthReport:
         """Build a ``GET /health`` report."""
@@ -181,6 +225,7 @@ class GatewayHealth(Component):
             worldservice_max_schema_version=max_version,
             reason="; ".join(reasons) if reasons else None,
             checked_at=datetime.now(UTC).isoformat(),
+            risk=self.risk_summary(),
         )
 
     async def status(self) -> StatusReport:

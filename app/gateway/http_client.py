@@ -9,7 +9,9 @@ import httpx
 import msgspec
 import structlog
 
-from app.contracts.rebalancing import PLAN_DECODER, ApplyRequest, RebalanceRequest
+from app.contracts.allocations import AllocationsReadError, AllocationsReply, read_allocations
+from app.contracts.plan_reading import PlanReadError, read_plan_bytes
+from app.contracts.rebalancing import ApplyRequest, RebalanceRequest
 from app.contracts.worldservice_client import WorldServiceCapabilities, WorldServiceReply
 from app.errors import AppError, Code
 from app.runtime.lifecycle import Component
@@ -34,11 +36,16 @@ def _bad_answer(what: str, exc: Exception) -> AppError:
 
 
 def _reply(response: httpx.Response, *, replayed: bool = False) -> WorldServiceReply:
+    """Read a plan answer leniently (a QMTL WorldService's plans too).
+
+    The reply's ``content`` is the normalised plan encoded (the QMTL defaults filled in,
+    unknown fields left out), not the peer's bytes: that is what the Gateway answers.
+    """
     try:
-        plan = PLAN_DECODER.decode(response.content)
-    except msgspec.DecodeError as exc:
+        plan = read_plan_bytes(response.content)
+    except PlanReadError as exc:
         raise _bad_answer("an answer", exc) from exc
-    return WorldServiceReply(plan=plan, content=response.content, replayed=replayed)
+    return WorldServiceReply(plan=plan, content=_encoder.encode(plan), replayed=replayed)
 
 
 def worldservice_unavailable(detail: str, *, timed_out: bool) -> AppError:
@@ -112,13 +119,21 @@ class HttpWorldServiceClient(Component):
         await self._client.aclose()
 
     async def _send(
-        self, method: str, path: str, body: RebalanceRequest | None, *, writes: bool
+        self,
+        method: str,
+        path: str,
+        body: RebalanceRequest | None,
+        *,
+        writes: bool,
+        params: dict[str, str] | None = None,
     ) -> httpx.Response:
         content = _encoder.encode(body) if body is not None else None
         attempt = 0
         while True:
             try:
-                response = await self._client.request(method, path, content=content)
+                response = await self._client.request(
+                    method, path, content=content, params=params
+                )
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
                 failure: httpx.TransportError = exc
                 timed_out = isinstance(exc, httpx.ConnectTimeout)
@@ -155,6 +170,15 @@ class HttpWorldServiceClient(Component):
         replayed = response.headers.get("x-idempotent-replay", "").lower() == "true"
         return _reply(response, replayed=replayed)
 
+    async def allocations(self, world_id: str | None = None) -> AllocationsReply:
+        """``GET {base}/allocations[?world_id=]``, read leniently (QMTL snapshots too)."""
+        params = {"world_id": world_id} if world_id is not None else None
+        response = await self._send("GET", "allocations", None, writes=False, params=params)
+        try:
+            return read_allocations(response.content)
+        except AllocationsReadError as exc:
+            raise _bad_answer("allocations", exc) from exc
+
     async def capabilities(self) -> WorldServiceCapabilities:
         """``GET {base}/capabilities``."""
         response = await self._send("GET", "capabilities", None, writes=False)
@@ -164,9 +188,10 @@ class HttpWorldServiceClient(Component):
             raise _bad_answer("capabilities", exc) from exc
 
     async def ping(self) -> bool:
-        """Return True when ``GET {base}/capabilities`` answers."""
+        """Return True when ``GET {base}/capabilities`` answers (a 404 too: a QMTL
+        WorldService has no such route but is up)."""
         try:
             await self.capabilities()
-        except AppError:
-            return False
+        except AppError as exc:
+            return exc.status == 404
         return True

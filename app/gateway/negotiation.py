@@ -8,6 +8,7 @@ from typing import Final, TypeVar
 import msgspec
 import structlog
 
+from app.contracts.allocations import AllocationsReply
 from app.contracts.rebalancing import ApplyRequest, PlanResponse, PlanV2, RebalanceRequest
 from app.contracts.worldservice_client import WorldServiceClient, WorldServiceReply
 from app.errors import AppError, Code
@@ -87,6 +88,10 @@ class NegotiatingClient:
     async def apply(self, request: ApplyRequest) -> NegotiatedPlan:
         """Ask WorldService to apply ``request`` at the negotiated version."""
         return await self._call(self.client.apply, request)
+
+    async def allocations(self, world_id: str | None = None) -> AllocationsReply:
+        """Read WorldService's stored allocations (a read carries no schema version)."""
+        return await self.client.allocations(world_id)
 
     async def _call(
         self, send: Callable[[R], Awaitable[WorldServiceReply]], request: R

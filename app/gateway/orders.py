@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from typing import Literal, TypeVar
+from typing import Literal
 
 import msgspec
 
@@ -17,12 +17,15 @@ from app.contracts.orders import DroppedOrder, Order, Scope
 from app.contracts.rebalancing import PlanResponse, RebalanceRequest, SymbolDelta
 from app.errors import Code, ValidationFailedError
 from app.gateway.constraints import RuleBook
+from app.gateway.per_strategy import per_strategy_deltas
+from app.gateway.pricing import Holding, Prices
 
 __all__ = [
     "GLOBAL_BATCH",
     "Conversion",
     "DroppedOrder",
     "FlipPolicy",
+    "Holding",
     "Order",
     "OrderBatch",
     "Scope",
@@ -30,8 +33,8 @@ __all__ = [
 ]
 
 FlipPolicy = Literal["flatten_then_open", "direct"]
-GLOBAL_BATCH = "*"
-"""``world_id`` of the single batch of a shared-account (global) execution."""
+GLOBAL_BATCH = "global"
+"""``world_id`` of the single batch of a shared-account (global) execution (QMTL's name)."""
 
 _Key = tuple[str, str | None, str | None, str]  # (batch world, strategy, venue, symbol)
 
@@ -45,73 +48,48 @@ class OrderBatch(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Conversion(msgspec.Struct, frozen=True, kw_only=True):
-    """The result: batches in plan order, dropped deltas, and order notional figures."""
+    """The result: batches in plan order, dropped deltas, order notional figures (Σ|n|, Σn),
+    the signed net notional of the positions before the orders (Σ qty·mark), and the
+    holdings of every batch (what the pre-trade risk checks judge the orders against)."""
 
     scope: Scope
     batches: list[OrderBatch]
     dropped: list[DroppedOrder]
     gross_notional: float
     net_notional: float
-
-
-K = TypeVar("K")
-
-
-def _add_mark(acc: dict[K, list[float]], key: K, qty: float, mark: float) -> None:
-    slot = acc.setdefault(key, [0.0, 0.0, mark])
-    slot[0] += abs(qty) * mark
-    slot[1] += abs(qty)
-    slot[2] = mark
-
-
-def _mark(acc: dict[K, list[float]], key: K) -> float | None:
-    slot = acc.get(key)
-    if slot is None:
-        return None
-    return slot[0] / slot[1] if slot[1] > 0 else slot[2]
-
-
-class _Prices:
-    """Quantity-weighted marks by (world, venue, symbol) and by (venue, symbol)."""
-
-    def __init__(self) -> None:
-        self.world: dict[tuple[str, str | None, str], list[float]] = {}
-        self.account: dict[tuple[str | None, str], list[float]] = {}
-        self.symbol: dict[str, float] = {}
-
-    def add(self, world: str, venue: str | None, symbol: str, qty: float, mark: float) -> None:
-        _add_mark(self.world, (world, venue, symbol), qty, mark)
-        _add_mark(self.account, (venue, symbol), qty, mark)
-        self.symbol[symbol] = mark
-
-    def price(self, world: str, venue: str | None, symbol: str) -> float | None:
-        if world == GLOBAL_BATCH:
-            found = _mark(self.account, (venue, symbol))
-        else:
-            found = _mark(self.world, (world, venue, symbol))
-        return found if found is not None else self.symbol.get(symbol)
+    current_net_notional: float = 0.0
+    holdings: list[Holding] = msgspec.field(default_factory=list)
 
 
 class _Builder:
     """Accumulates deltas, then turns each into zero, one or two orders."""
 
-    def __init__(self, request: RebalanceRequest, rules: RuleBook, flip_policy: FlipPolicy):
+    def __init__(
+        self, request: RebalanceRequest, rules: RuleBook, flip_policy: FlipPolicy, scope: Scope
+    ):
         self.request = request
         self.rules = rules
         self.flip_policy = flip_policy
+        self.scope = scope
+        self.current_net = 0.0
         self.held: dict[_Key, float] = {}
         self.deltas: dict[_Key, float] = {}
         self.raw_symbol: dict[_Key, str] = {}
-        self.prices = _Prices()
+        self.prices = Prices()
         self.dropped: list[DroppedOrder] = []
 
     def canonical(self, venue: str | None, symbol: str) -> str:
         return self.rules.instrument(venue, symbol).symbol
 
-    def index_positions(self, scope: Scope) -> None:
+    def price(self, world: str, venue: str | None, symbol: str) -> float | None:
+        return self.prices.price(world, venue, symbol, account=self.scope == "global")
+
+    def index_positions(self) -> None:
+        scope = self.scope
         for pos in self.request.positions:
             symbol = self.canonical(pos.venue, pos.symbol)
             self.prices.add(pos.world_id, pos.venue, symbol, pos.qty, pos.mark)
+            self.current_net += pos.qty * pos.mark
             if scope == "global":
                 key: _Key = (GLOBAL_BATCH, None, pos.venue, symbol)
             elif scope == "per_strategy":
@@ -224,7 +202,7 @@ class _Builder:
                 f"|quantity| is below one lot of {lot}",
             )
             return []
-        price = self.prices.price(world, venue, symbol)
+        price = self.price(world, venue, symbol)
         if price is not None and rule.tick_size is not None:
             price = round_to_tick(price, rule.tick_size)
             if price <= 0.0:
@@ -274,7 +252,7 @@ class _Builder:
                     side="buy" if part > 0 else "sell",
                     time_in_force=tif,
                     venue=venue,
-                    reduce_only=reduce_only if venue_rule.supports_reduce_only else None,
+                    reduce_only=True if reduce_only else None,  # present only when true
                     strategy_id=strategy,
                     price=price if rule.tick_size is not None else None,
                 )
@@ -308,18 +286,13 @@ def convert_plan(
         ValidationFailedError: an overlay instrument maps to several worlds
             (``E_OVERLAY_EXECUTION_AMBIGUOUS``).
     """
-    b = _Builder(request, rules, flip_policy)
-    b.index_positions(scope)
+    b = _Builder(request, rules, flip_policy, scope)
+    b.index_positions()
     if scope == "global":
         for delta in plan.global_deltas:
             b.add(GLOBAL_BATCH, None, delta.venue, delta.symbol, delta.delta_qty)
     elif scope == "per_strategy":
-        for pos in request.positions:
-            world_plan = plan.per_world.get(pos.world_id)
-            if world_plan is None:
-                continue
-            scale = world_plan.scale_by_strategy.get(pos.strategy_id, world_plan.scale_world)
-            b.add(pos.world_id, pos.strategy_id, pos.venue, pos.symbol, pos.qty * (scale - 1.0))
+        b.dropped.extend(per_strategy_deltas(request, plan, b.canonical, b.add))
     else:
         for world_id, world_plan in plan.per_world.items():
             for delta in world_plan.deltas:
@@ -332,12 +305,20 @@ def convert_plan(
         if not orders:
             continue
         per_batch.setdefault(key[0], []).extend(orders)
-        price = b.prices.price(key[0], key[2], key[3]) or 0.0
+        price = b.price(key[0], key[2], key[3]) or 0.0
         for order in orders:
             notional = order.quantity * (order.price if order.price is not None else price)
             gross += abs(notional)
             net += notional
     batches = [OrderBatch(world_id=w, scope=scope, orders=o) for w, o in per_batch.items()]
     return Conversion(
-        scope=scope, batches=batches, dropped=b.dropped, gross_notional=gross, net_notional=net
+        scope=scope,
+        batches=batches,
+        dropped=b.dropped,
+        gross_notional=gross,
+        net_notional=net,
+        current_net_notional=b.current_net,
+        holdings=b.prices.holdings(
+            GLOBAL_BATCH if scope == "global" else None, b.deltas
+        ),
     )

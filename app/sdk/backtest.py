@@ -19,12 +19,15 @@ def _tick(progress: Progress | None, i: int) -> None:
         progress(_CHUNK)
 
 
-def buy_hold(prices: Sequence[float], progress: Progress | None = None) -> list[float]:
+def buy_hold(
+    prices: Sequence[float], progress: Progress | None = None, *, cost: float = 0.0
+) -> list[float]:
     """Always fully invested: the strategy return of period t is ``p_t / p_{t-1} - 1``.
 
     Args:
         prices: the close prices (n ≥ 2).
         progress: called with the number of rows done, every 50 000 rows.
+        cost: cost of a position change as a fraction of equity, charged once on entry.
 
     Returns:
         n - 1 per-period returns.
@@ -36,11 +39,14 @@ def buy_hold(prices: Sequence[float], progress: Progress | None = None) -> list[
         out.append(price / prev - 1.0)
         prev = price
         _tick(progress, i)
+    if out:
+        out[0] -= cost
     return out
 
 
 def sma_cross(
-    prices: Sequence[float], *, fast: int = 10, slow: int = 30, progress: Progress | None = None
+    prices: Sequence[float], *, fast: int = 10, slow: int = 30, progress: Progress | None = None,
+    cost: float = 0.0,
 ) -> list[float]:
     """Long when the fast simple moving average is above the slow one, else flat.
 
@@ -53,9 +59,11 @@ def sma_cross(
         fast: fast window (≥ 1).
         slow: slow window (> fast).
         progress: called with the number of rows done, every 50 000 rows.
+        cost: cost of a position change (entry or exit) as a fraction of equity, charged to
+            the first period with the new position.
 
     Returns:
-        n - 1 per-period returns (0.0 while flat).
+        n - 1 per-period returns (0.0 while flat, apart from an exit's cost).
 
     Raises:
         BacktestError: the windows are not 1 ≤ fast < slow.
@@ -64,10 +72,12 @@ def sma_cross(
         raise BacktestError(f"need 1 <= fast < slow, got fast={fast} slow={slow}")
     out: list[float] = []
     fast_sum = slow_sum = 0.0
-    long = False
+    long = held = False
     for i, price in enumerate(prices):
         if i > 0:
-            out.append(price / prices[i - 1] - 1.0 if long else 0.0)
+            ret = price / prices[i - 1] - 1.0 if long else 0.0
+            out.append(ret - cost if long != held else ret)
+            held = long
         fast_sum += price
         slow_sum += price
         if i >= fast:
@@ -89,6 +99,7 @@ def backtest(
     fast: int = 10,
     slow: int = 30,
     progress: Progress | None = None,
+    cost_bps: float = 0.0,
 ) -> list[float]:
     """Run a named strategy over prices.
 
@@ -98,17 +109,22 @@ def backtest(
         fast: fast SMA window (``sma_cross``).
         slow: slow SMA window (``sma_cross``).
         progress: progress callback (rows done).
+        cost_bps: cost of each position change, in basis points of equity (≥ 0).
 
     Returns:
-        The strategy's per-period returns.
+        The strategy's per-period returns, net of costs.
 
     Raises:
-        BacktestError: unknown strategy, bad windows, or fewer than 2 prices.
+        BacktestError: unknown strategy, bad windows, a negative cost, or fewer than 2
+            prices.
     """
     if len(prices) < 2:
         raise BacktestError("need at least 2 prices to compute a return")
+    if not (0.0 <= cost_bps < 10_000.0):
+        raise BacktestError(f"cost must be in [0, 10000) bps, got {cost_bps}")
+    cost = cost_bps / 10_000.0
     if strategy == "buy_hold":
-        return buy_hold(prices, progress)
+        return buy_hold(prices, progress, cost=cost)
     if strategy == "sma_cross":
-        return sma_cross(prices, fast=fast, slow=slow, progress=progress)
+        return sma_cross(prices, fast=fast, slow=slow, progress=progress, cost=cost)
     raise BacktestError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")

@@ -5,26 +5,36 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
+from urllib.parse import quote
 
 import msgspec
 
 from app.contracts.orders import ExecuteResponse
 from app.contracts.rebalancing import RebalanceRequest
 from app.sdk.errors import ProtocolError, WorldgateError, error_from_response
-from app.sdk.wire import encode_request
+from app.sdk.wire import AppliedPlanRecord, encode_request, parse_applied_plans
 
 __all__ = [
     "Answer",
     "Call",
     "RequestLike",
+    "applied_plans",
     "apply",
+    "as_type",
     "auth_headers",
     "error_answer",
     "execute",
     "execute_response",
+    "execution",
     "health",
     "plan",
     "read_answer",
+    "risk_history",
+    "risk_limits",
+    "risk_state",
+    "set_risk_state",
+    "submit_execution",
+    "world_state",
     "worldservice_base",
     "worldservice_capabilities",
     "worldservice_plan",
@@ -163,18 +173,46 @@ def apply(request: RequestLike, run_id: str | None) -> Call[Any]:
     return _post("/rebalancing/apply", request, run_id=run_id)
 
 
+def applied_plans(
+    worldservice_url: str, *, world_id: str | None = None, limit: int = 50
+) -> Call[list[AppliedPlanRecord]]:
+    """``GET <worldservice>/rebalancing/plans``: applied plans, newest first (limit 1…1000)."""
+    params = {"limit": str(limit)}
+    if world_id is not None:
+        params["world_id"] = world_id
+    return Call("GET", f"{worldservice_url}/rebalancing/plans", parse_applied_plans,
+                params=params)
+
+
 def execute(
     request: RequestLike, *, submit: bool, shared_account: bool, per_strategy: bool,
-    allow_live: bool,
+    allow_live: bool, all_or_nothing: bool = False,
 ) -> Call[dict[str, Any]]:
     """``POST /rebalancing/execute``: the decoded answer (non-objects under ``result``)."""
     headers = dict(_JSON)
     if allow_live:
         headers["x-allow-live"] = "true"
-    flags = {"submit": submit, "shared_account": shared_account, "per_strategy": per_strategy}
+    flags = {"submit": submit, "shared_account": shared_account, "per_strategy": per_strategy,
+             "all_or_nothing": all_or_nothing}
     params = {k: "true" for k, v in flags.items() if v}
     return Call("POST", "/rebalancing/execute", _execute_object, encode_request(request),
                 headers, params)
+
+
+def as_type(kind: type[T]) -> Callable[[object], T]:
+    """A parse step decoding an answer into ``kind`` (a contract Struct).
+
+    The step raises ``ProtocolError`` when the answer does not match the contract.
+    """
+
+    def convert(body: object) -> T:
+        try:
+            return msgspec.convert(body, kind, strict=False)
+        except msgspec.ValidationError as exc:
+            name = kind.__name__
+            raise ProtocolError(f"answer does not match the contract ({name}): {exc}") from exc
+
+    return convert
 
 
 def execute_response(body: object) -> ExecuteResponse:
@@ -183,7 +221,63 @@ def execute_response(body: object) -> ExecuteResponse:
     Raises:
         ProtocolError: the answer does not match the contract.
     """
-    try:
-        return msgspec.convert(body, ExecuteResponse, strict=False)
-    except msgspec.ValidationError as exc:
-        raise ProtocolError(f"execute answer does not match the contract: {exc}") from exc
+    return as_type(ExecuteResponse)(body)
+
+
+def _segment(value: str) -> str:
+    """One path segment: every reserved character escaped (a ``/`` in an id stays in it)."""
+    return quote(value, safe="")
+
+
+def execution(execution_id: str) -> Call[dict[str, Any]]:
+    """``GET /rebalancing/executions/{id}``: a submitted execution, else its live preview."""
+    return Call("GET", f"/rebalancing/executions/{_segment(execution_id)}", _object)
+
+
+def submit_execution(execution_id: str, etag: str, *, allow_live: bool) -> Call[dict[str, Any]]:
+    """``POST /rebalancing/executions/{id}/submit`` with ``If-Match: "<etag>"``."""
+    headers = {"if-match": f'"{etag}"'}
+    if allow_live:
+        headers["x-allow-live"] = "true"
+    return Call("POST", f"/rebalancing/executions/{_segment(execution_id)}/submit", _object,
+                headers=headers)
+
+
+def risk_state() -> Call[dict[str, Any]]:
+    """``GET /risk/state``: ``{global, worlds}``."""
+    return Call("GET", "/risk/state", _object)
+
+
+def world_state(world_id: str) -> Call[dict[str, Any]]:
+    """``GET /risk/worlds/{world_id}``: one world's state (``ACTIVE`` when never set)."""
+    return Call("GET", f"/risk/worlds/{_segment(world_id)}", _object)
+
+
+def set_risk_state(
+    state: str, reason: str, *, world_id: str | None = None, etag: str | None = None
+) -> Call[dict[str, Any]]:
+    """``PUT /risk/state`` (``world_id`` None) or ``PUT /risk/worlds/{world_id}``; with
+    ``etag``, only if the state is still at it (``If-Match``)."""
+    url = "/risk/state" if world_id is None else f"/risk/worlds/{_segment(world_id)}"
+    headers = dict(_JSON)
+    if etag is not None:
+        headers["if-match"] = etag if etag == "*" else f'"{etag}"'
+    body = msgspec.json.encode({"state": state, "reason": reason})
+    return Call("PUT", url, _object, body, headers)
+
+
+def risk_history(
+    *, scope: str | None = None, world_id: str | None = None, limit: int = 100,
+    before: int | None = None,
+) -> Call[dict[str, Any]]:
+    """``GET /risk/history``: ``{changes, next_before}``, newest first."""
+    params = {"limit": str(limit)}
+    for key, value in (("scope", scope), ("world_id", world_id), ("before", before)):
+        if value is not None:
+            params[key] = str(value)
+    return Call("GET", "/risk/history", _object, params=params)
+
+
+def risk_limits() -> Call[dict[str, Any]]:
+    """``GET /risk/limits``: the pre-trade limits in force."""
+    return Call("GET", "/risk/limits", _object)

@@ -23,6 +23,7 @@ from app.sdk.cli_common import (
     fail_sdk,
     read_option,
 )
+from app.sdk.cli_risk import RISK_COMMANDS
 from app.sdk.cli_tools import TOOL_COMMANDS
 from app.sdk.client import GatewayClient
 from app.sdk.errors import SdkError, Unreachable
@@ -215,6 +216,16 @@ def _execute_table(answer: dict[str, Any]) -> None:
                           str(o.get("symbol")), str(o.get("side")),
                           f"{o.get('quantity', 0):.10g}", str(o.get("reduce_only", False)))
     out.print(table)
+    denied = answer.get("denied") or []
+    if denied:
+        nt = Table(title=f"denied by the risk checks (status {answer.get('status')})")
+        for col in ("world", "strategy", "symbol", "quantity", "code", "detail"):
+            nt.add_column(col)
+        for d in denied:
+            nt.add_row(str(d.get("world_id")), str(d.get("strategy_id") or ""),
+                       str(d.get("symbol")), f"{d.get('quantity', 0):.10g}", str(d.get("code")),
+                       str(d.get("detail")))
+        out.print(nt)
     dropped = answer.get("dropped") or []
     if dropped:
         dt = Table(title="dropped")
@@ -273,15 +284,38 @@ def apply(**kw: Any) -> None:
 
 @click.command()
 @_request_options
-@click.option("--submit", is_flag=True, help="Publish the orders (default: dry run).")
+@click.option("--submit", is_flag=True, help="Publish the orders (default: a preview).")
+@click.option("--preview", is_flag=True,
+              help="Store a preview to submit later with `worldgate submit` (the default).")
+@click.option("--all-or-nothing", is_flag=True, help="Refuse the submit if any order is denied.")
 @click.option("--shared-account", is_flag=True, help="Net orders across worlds.")
 @click.option("--per-strategy", is_flag=True, help="One batch per strategy.")
 @click.option("--allow-live", is_flag=True, help="Send X-Allow-Live: true (live guard).")
 def execute(**kw: Any) -> None:
-    """Turn a plan into orders (dry run unless --submit)."""
-    _send(kw, lambda client, request: client.execute_raw(
-        request, submit=kw["submit"], shared_account=kw["shared_account"],
-        per_strategy=kw["per_strategy"], allow_live=kw["allow_live"]), _execute_table)
+    """Turn a plan into risk-checked orders: a stored preview unless --submit."""
+    if kw["preview"] and kw["submit"]:
+        raise click.UsageError("--preview and --submit exclude each other")
+    answers: list[dict[str, Any]] = []
+
+    def call(client: GatewayClient, request: RebalanceRequest) -> dict[str, Any]:
+        answer = client.execute_raw(
+            request, submit=kw["submit"], shared_account=kw["shared_account"],
+            per_strategy=kw["per_strategy"], allow_live=kw["allow_live"],
+            all_or_nothing=kw["all_or_nothing"])
+        answers.append(answer)
+        return answer
+
+    _send(kw, call, _execute_table)
+    answer = answers[0] if answers else {}
+    if answer.get("state") == "previewed":
+        click.echo(
+            f"preview {answer.get('execution_id')} (status {answer.get('status')}, etag "
+            f"{answer.get('etag')}) expires {answer.get('expires_at')}; submit it with "
+            f"`worldgate submit {answer.get('execution_id')} --allow-live`",
+            err=True,
+        )
 
 
-COMMANDS: tuple[click.Command, ...] = (health, plan, apply, execute, *TOOL_COMMANDS)
+COMMANDS: tuple[click.Command, ...] = (
+    health, plan, apply, execute, *RISK_COMMANDS, *TOOL_COMMANDS
+)

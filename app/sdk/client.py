@@ -12,8 +12,9 @@ from app.contracts.orders import ExecuteResponse
 from app.contracts.rebalancing import PlanResponse
 from app.sdk import calls
 from app.sdk.calls import Call, RequestLike
+from app.sdk.client_risk import AsyncRiskMethods, RiskMethods
 from app.sdk.errors import Unreachable
-from app.sdk.wire import GatewayHealth, decode_plan, parse_health
+from app.sdk.wire import AppliedPlanRecord, GatewayHealth, decode_plan, parse_health
 
 __all__ = ["AsyncGatewayClient", "GatewayClient", "RequestLike"]
 
@@ -46,7 +47,7 @@ class _Shell(Generic[H, X]):
         return Unreachable(self.base_url, str(exc) or type(exc).__name__)
 
 
-class GatewayClient(_Shell[httpx.BaseTransport, httpx.Client]):
+class GatewayClient(RiskMethods, _Shell[httpx.BaseTransport, httpx.Client]):
     """Blocking client of one Gateway.
 
     Args:
@@ -110,6 +111,18 @@ class GatewayClient(_Shell[httpx.BaseTransport, httpx.Client]):
         """``POST /rebalancing/apply`` (store the plan, announce it); decoded JSON."""
         return self._run(calls.apply(request, run_id))
 
+    def applied_plans(
+        self, *, world_id: str | None = None, limit: int = 50
+    ) -> list[AppliedPlanRecord]:
+        """``GET <worldservice>/rebalancing/plans``: applied plans, newest first.
+
+        Args:
+            world_id: only plans that include this world.
+            limit: at most this many (1 … 1000).
+        """
+        return self._run(calls.applied_plans(self.worldservice_url, world_id=world_id,
+                                             limit=limit))
+
     def apply(self, request: RequestLike, *, run_id: str | None = None) -> PlanResponse:
         """``POST /rebalancing/apply``; the stored plan as ``PlanV1`` or ``PlanV2``."""
         return self._run(calls.apply(request, run_id).then(decode_plan))
@@ -122,12 +135,13 @@ class GatewayClient(_Shell[httpx.BaseTransport, httpx.Client]):
         shared_account: bool = False,
         per_strategy: bool = False,
         allow_live: bool = False,
+        all_or_nothing: bool = False,
     ) -> ExecuteResponse:
         """``POST /rebalancing/execute``, decoded into ``ExecuteResponse``; see
         ``execute_raw`` for the arguments."""
         return self._run(calls.execute(
             request, submit=submit, shared_account=shared_account, per_strategy=per_strategy,
-            allow_live=allow_live).then(calls.execute_response))
+            allow_live=allow_live, all_or_nothing=all_or_nothing).then(calls.execute_response))
 
     def execute_raw(
         self,
@@ -137,25 +151,28 @@ class GatewayClient(_Shell[httpx.BaseTransport, httpx.Client]):
         shared_account: bool = False,
         per_strategy: bool = False,
         allow_live: bool = False,
+        all_or_nothing: bool = False,
     ) -> dict[str, Any]:
-        """``POST /rebalancing/execute``: turn a plan into orders (and submit them).
+        """``POST /rebalancing/execute``: turn a plan into risk-checked orders.
 
         Args:
             request: the rebalance request.
-            submit: publish the orders (``rebalancing_orders``) instead of a dry run.
+            submit: publish the orders (``rebalancing_orders``); without it the answer is
+                a stored preview to ``submit_preview`` later.
             shared_account: net orders across worlds (needs the server policy).
             per_strategy: one batch per strategy, orders carry ``strategy_id``.
             allow_live: send ``X-Allow-Live: true`` (needed for ``submit`` under the guard).
+            all_or_nothing: refuse the submit (``RiskRejected``) if any order is denied.
 
         Returns:
             The decoded execute answer.
         """
         return self._run(calls.execute(
             request, submit=submit, shared_account=shared_account, per_strategy=per_strategy,
-            allow_live=allow_live))
+            allow_live=allow_live, all_or_nothing=all_or_nothing))
 
 
-class AsyncGatewayClient(_Shell[httpx.AsyncBaseTransport, httpx.AsyncClient]):
+class AsyncGatewayClient(AsyncRiskMethods, _Shell[httpx.AsyncBaseTransport, httpx.AsyncClient]):
     """Async client of one Gateway; same methods as ``GatewayClient``, awaited.
 
     Args:
@@ -217,6 +234,13 @@ class AsyncGatewayClient(_Shell[httpx.AsyncBaseTransport, httpx.AsyncClient]):
         """``POST /rebalancing/apply``; the stored plan."""
         return await self._run(calls.apply(request, run_id).then(decode_plan))
 
+    async def applied_plans(
+        self, *, world_id: str | None = None, limit: int = 50
+    ) -> list[AppliedPlanRecord]:
+        """``GET <worldservice>/rebalancing/plans``: applied plans, newest first."""
+        return await self._run(calls.applied_plans(self.worldservice_url, world_id=world_id,
+                                                   limit=limit))
+
     async def execute(
         self,
         request: RequestLike,
@@ -225,8 +249,9 @@ class AsyncGatewayClient(_Shell[httpx.AsyncBaseTransport, httpx.AsyncClient]):
         shared_account: bool = False,
         per_strategy: bool = False,
         allow_live: bool = False,
+        all_or_nothing: bool = False,
     ) -> ExecuteResponse:
         """``POST /rebalancing/execute``; see ``GatewayClient.execute_raw``."""
         return await self._run(calls.execute(
             request, submit=submit, shared_account=shared_account, per_strategy=per_strategy,
-            allow_live=allow_live).then(calls.execute_response))
+            allow_live=allow_live, all_or_nothing=all_or_nothing).then(calls.execute_response))

@@ -11,7 +11,10 @@ __all__ = [
     "InvalidRequest",
     "NotFound",
     "PermissionDenied",
+    "PreconditionFailed",
+    "PreviewExpired",
     "ProtocolError",
+    "RiskRejected",
     "SchemaVersionRequired",
     "SdkError",
     "ServerError",
@@ -100,6 +103,41 @@ class ConflictError(WorldgateError):
     """409: run id reuse with a different body, or a stale etag."""
 
 
+class PreconditionFailed(WorldgateError):
+    """412/428: an ``If-Match`` etag is stale or missing.
+
+    For a submit whose orders would differ now, ``preview`` is the fresh preview the
+    server stored; for a stale trading-state etag, ``current`` is the state as it is.
+    """
+
+    @property
+    def preview(self) -> dict[str, Any] | None:
+        """The fresh (or the right) preview, when the server sent one."""
+        found = self.body.get("preview")
+        return found if isinstance(found, dict) else None
+
+    @property
+    def current(self) -> dict[str, Any] | None:
+        """The current trading state, when a state change was refused."""
+        found = self.body.get("current")
+        return found if isinstance(found, dict) else None
+
+
+class PreviewExpired(WorldgateError):
+    """410 ``E_PREVIEW_EXPIRED``: the preview is past its TTL; execute again."""
+
+
+class RiskRejected(InvalidRequest):
+    """422 ``E_RISK_REJECTED``: the pre-trade risk checks refused a submit; nothing was
+    recorded. ``denied`` lists every denied order with its code."""
+
+    @property
+    def denied(self) -> list[dict[str, Any]]:
+        """The denied orders (``world_id``, ``symbol``, ``quantity``, ``code``, ...)."""
+        found = self.body.get("denied")
+        return [d for d in found if isinstance(d, dict)] if isinstance(found, list) else []
+
+
 class ServerError(WorldgateError):
     """5xx: the server or one of its dependencies cannot serve the call now."""
 
@@ -110,7 +148,10 @@ _BY_STATUS: dict[int, type[WorldgateError]] = {
     403: PermissionDenied,
     404: NotFound,
     409: ConflictError,
+    410: PreviewExpired,
+    412: PreconditionFailed,
     422: InvalidRequest,
+    428: PreconditionFailed,
 }
 
 
@@ -140,6 +181,8 @@ def error_from_response(status: int, body: object, text: str = "") -> WorldgateE
     cls: type[WorldgateError]
     if code == Code.SCHEMA_VERSION_REQUIRED:
         cls = SchemaVersionRequired
+    elif code == Code.RISK_REJECTED:
+        cls = RiskRejected
     elif status >= 500:
         cls = ServerError
     else:

@@ -17,7 +17,9 @@ __all__ = [
     "InputError",
     "parse_allocations",
     "read_positions",
+    "read_price_rows",
     "read_prices",
+    "read_return_rows",
     "read_returns",
 ]
 
@@ -105,11 +107,27 @@ def _column(rows: list[list[str]], names: tuple[str, ...], path: Path) -> tuple[
     raise InputError(f"{path}: no column named {' or '.join(names)} (header: {rows[0]})")
 
 
-def read_returns(path: str | Path) -> list[float]:
-    """Read per-period returns from ``{"returns": [...]}`` JSON or a CSV column.
+_DATE_NAMES = ("date", "datetime", "timestamp", "time")
 
-    CSV: a ``return``/``returns`` column, or the last column when there is no header.
-    Non-finite values are kept (the metrics drop them).
+
+def _date_cells(rows: list[list[str]], start: int) -> list[str] | None:
+    """The cells of the date column (``date``, ``datetime``, ``timestamp`` or ``time``)."""
+    if start == 0:
+        return None
+    header = [c.strip().lower() for c in rows[0]]
+    for name in _DATE_NAMES:
+        if name in header:
+            col = header.index(name)
+            return [row[col].strip() if col < len(row) else "" for row in rows[start:]]
+    return None
+
+
+def read_return_rows(path: str | Path) -> tuple[list[float], list[str] | None]:
+    """Read per-period returns and, when the file has them, the dates as written.
+
+    JSON: ``{"returns": [...]}`` with an optional ``"dates": [...]`` list of the same
+    length. CSV: a ``return``/``returns`` column (or the last column when there is no
+    header) and an optional ``date`` (``datetime``, ``timestamp``, ``time``) column.
 
     Raises:
         InputError: unreadable file, missing ``returns`` key, or a non-number entry.
@@ -122,15 +140,42 @@ def read_returns(path: str | Path) -> list[float]:
         values = obj["returns"]
         if not isinstance(values, list):
             raise InputError(f'{p}: "returns" must be a list of numbers')
-        return _floats(values, lambda i: f"{p}: returns[{i}]", json=True)
+        dates = obj.get("dates")
+        if dates is not None and not (
+            isinstance(dates, list) and all(isinstance(d, str) for d in dates)
+        ):
+            raise InputError(f'{p}: "dates" must be a list of ISO 8601 strings')
+        return _floats(values, lambda i: f"{p}: returns[{i}]", json=True), dates
     rows = _csv_rows(p)
     col, start = _column(rows, ("return", "returns", "ret"), p)
-    return _floats([row[col] if col < len(row) else "" for row in rows[start:]],
-                   lambda i: f"{p}: line {i + start + 1}")
+    values = _floats([row[col] if col < len(row) else "" for row in rows[start:]],
+                     lambda i: f"{p}: line {i + start + 1}")
+    return values, _date_cells(rows, start)
+
+
+def read_returns(path: str | Path) -> list[float]:
+    """Read per-period returns from ``{"returns": [...]}`` JSON or a CSV column.
+
+    CSV: a ``return``/``returns`` column, or the last column when there is no header.
+    Non-finite values are kept (the metrics drop them).
+
+    Raises:
+        InputError: unreadable file, missing ``returns`` key, or a non-number entry.
+    """
+    return read_return_rows(path)[0]
 
 
 def read_prices(path: str | Path) -> list[float]:
     """Read a price series from a CSV ``close``/``price`` column (or the last column).
+
+    Raises:
+        InputError: unreadable file, no price column, or a price that is not finite and > 0.
+    """
+    return read_price_rows(path)[0]
+
+
+def read_price_rows(path: str | Path) -> tuple[list[float], list[str] | None]:
+    """Read prices as ``read_prices`` does, and the date column's cells when there is one.
 
     Raises:
         InputError: unreadable file, no price column, or a price that is not finite and > 0.
@@ -146,7 +191,7 @@ def read_prices(path: str | Path) -> list[float]:
                 raise InputError(
                     f"{p}: line {i + start + 1}: price must be finite and > 0, got {value}"
                 )
-    return out
+    return out, _date_cells(rows, start)
 
 
 _POSITION_FIELDS = ("world_id", "strategy_id", "symbol", "qty", "mark", "venue")

@@ -8,15 +8,18 @@ from typing import Any
 import msgspec
 
 from app.contracts.events import CloudEvent
-from app.contracts.rebalancing import PlanResponse, PlanV1, PlanV2, RebalanceRequest
+from app.contracts.plan_reading import PlanReadError, read_plan
+from app.contracts.rebalancing import AlphaMetricsEnvelope, PlanResponse, RebalanceRequest
 from app.metrics.alpha import parse_alpha_envelope
 from app.sdk.errors import ProtocolError
 
 __all__ = [
+    "AppliedPlanRecord",
     "GatewayHealth",
     "decode_event",
     "decode_plan",
     "encode_request",
+    "parse_applied_plans",
     "parse_health",
     "plan_to_builtins",
 ]
@@ -99,10 +102,12 @@ def encode_request(request: RebalanceRequest | Mapping[str, Any], **extra: Any) 
 
 
 def decode_plan(obj: object) -> PlanResponse:
-    """Decode a plan answer (v1 or v2) from its decoded JSON.
+    """Decode a plan answer (v1 or v2) from its decoded JSON, leniently.
 
-    ``alpha_metrics`` is sanitised first (SPEC §4: unknown keys ignored, NaN/None/non-numbers
-    become 0.0); unknown top-level fields are ignored; a missing ``schema_version`` is v1.
+    The one lenient reader of the contract (``app.contracts.plan_reading.read_plan``) fills
+    in QMTL's defaults (no ``schema_version`` is v1, a world entry without ``world_id`` takes
+    its key, no ``global_deltas`` is ``[]``, v2 metrics are sanitised and a missing envelope
+    or intent is empty); unknown fields are ignored.
 
     Args:
         obj: the decoded JSON body.
@@ -113,22 +118,10 @@ def decode_plan(obj: object) -> PlanResponse:
     Raises:
         ProtocolError: the body is not a plan.
     """
-    if not isinstance(obj, Mapping):
-        raise ProtocolError("plan answer is not a JSON object")
-    data = dict(obj)
-    data.setdefault("schema_version", 1)
-    if data.get("schema_version") == 2:
-        data["alpha_metrics"] = msgspec.to_builtins(parse_alpha_envelope(data.get("alpha_metrics")))
-        intent = data.get("rebalance_intent")
-        data["rebalance_intent"] = intent if isinstance(intent, Mapping) else {"meta": {}}
-    else:
-        data.pop("alpha_metrics", None)
-        data.pop("rebalance_intent", None)
     try:
-        plan: PlanV1 | PlanV2 = msgspec.convert(data, PlanV1 | PlanV2, strict=False)
-    except msgspec.ValidationError as exc:
-        raise ProtocolError(f"plan answer does not match the contract: {exc}") from exc
-    return plan
+        return read_plan(obj)
+    except PlanReadError as exc:
+        raise ProtocolError(f"plan answer is not a plan: {exc}") from exc
 
 
 def plan_to_builtins(plan: PlanResponse) -> dict[str, Any]:
@@ -156,3 +149,55 @@ def decode_event(raw: str | bytes) -> CloudEvent | None:
         return msgspec.convert(obj, CloudEvent, strict=False)
     except msgspec.ValidationError:
         return None
+
+
+class AppliedPlanRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """One applied plan as ``GET /worldservice/rebalancing/plans`` lists it.
+
+    Attributes:
+        run_id: the apply's idempotency key.
+        schema_version: the negotiated version the plan was answered in.
+        world_ids: the worlds in the plan.
+        created_at: when it was applied (Unix seconds).
+        alpha_metrics: the plan's sanitised metrics (schema v2 and later), else None.
+        response: the stored answer, as decoded JSON.
+    """
+
+    run_id: str
+    schema_version: int
+    world_ids: list[str]
+    created_at: float
+    alpha_metrics: AlphaMetricsEnvelope | None
+    response: dict[str, Any]
+
+
+class _Listed(msgspec.Struct, frozen=True, kw_only=True):
+    run_id: str
+    schema_version: int
+    world_ids: list[str]
+    created_at: float
+    response: dict[str, Any]
+
+
+def parse_applied_plans(body: object) -> list[AppliedPlanRecord]:
+    """Read a plans listing (``{"plans": [...]}``); unknown fields are ignored.
+
+    Raises:
+        ProtocolError: the body is not a plans listing.
+    """
+    plans = body.get("plans") if isinstance(body, Mapping) else None
+    if not isinstance(plans, list):
+        raise ProtocolError('plans answer is not {"plans": [...]}')
+    try:
+        listed = msgspec.convert(plans, list[_Listed], strict=False)
+    except msgspec.ValidationError as exc:
+        raise ProtocolError(f"plans answer does not match the contract: {exc}") from exc
+    return [
+        AppliedPlanRecord(
+            run_id=p.run_id, schema_version=p.schema_version, world_ids=p.world_ids,
+            created_at=p.created_at, response=p.response,
+            alpha_metrics=parse_alpha_envelope(p.response["alpha_metrics"])
+            if p.schema_version >= 2 and "alpha_metrics" in p.response else None,
+        )
+        for p in listed
+    ]

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 import msgspec
 
 from app.contracts.events import CloudEvent
+from app.contracts.risk import RiskScope, RiskStates, TradingState, TradingStateRecord
 
 __all__ = [
     "AllocationDecision",
@@ -18,9 +19,14 @@ __all__ = [
     "ExecutionRecord",
     "ExecutionStore",
     "PlanStore",
+    "PreviewStore",
+    "RiskChangeRecord",
+    "RiskStateStore",
+    "StateDecision",
     "Store",
     "StoredEvent",
     "StoredPlan",
+    "StoredPreview",
 ]
 
 
@@ -76,6 +82,41 @@ class ExecutionRecord(msgspec.Struct, frozen=True, kw_only=True):
     batch_ids: list[str]
     world_ids: list[str]
     created_at: float
+
+
+class StoredPreview(msgspec.Struct, frozen=True, kw_only=True):
+    """An execution preview (``submit=false``): its answer, and the orders and holdings
+    (``basis``, an encoded ``RiskBasis``) that a submit judges again."""
+
+    execution_id: str
+    request_hash: str
+    etag: str
+    response: bytes
+    basis: bytes
+    created_at: float
+    expires_at: float
+
+
+class RiskChangeRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """One row of the trading-state history; ``seq`` increases with every change."""
+
+    seq: int
+    scope: RiskScope
+    world_id: str
+    state: TradingState
+    previous_state: TradingState
+    reason: str
+    actor: str
+    changed_at: float
+    etag: str
+    event_id: str
+
+
+class StateDecision(msgspec.Struct, frozen=True, kw_only=True):
+    """What a trading-state change writes: the new record and its event."""
+
+    record: TradingStateRecord
+    event: CloudEvent
 
 
 class StoredEvent(msgspec.Struct, frozen=True, kw_only=True):
@@ -163,6 +204,62 @@ class ExecutionStore(Protocol):
         ...
 
 
+class PreviewStore(Protocol):
+    """Execution previews, kept until some time after they expire."""
+
+    async def save_preview(self, preview: StoredPreview, prune_before: float) -> None:
+        """Insert ``preview``; drop previews that expired before ``prune_before``."""
+        ...
+
+    async def get_preview(self, execution_id: str) -> StoredPreview | None:
+        """Return the preview stored under ``execution_id``."""
+        ...
+
+
+class RiskStateStore(Protocol):
+    """Trading states (global and per world), their history, and the order-rate buckets."""
+
+    async def get_risk_states(self, world_ids: Sequence[str] | None = None) -> RiskStates:
+        """Return the global state and the stored states of ``world_ids`` (every stored
+        world when None); a scope never set is the default ``ACTIVE``."""
+        ...
+
+    async def set_risk_state(
+        self,
+        scope: RiskScope,
+        world_id: str,
+        decide: Callable[[TradingStateRecord], StateDecision],
+    ) -> TradingStateRecord:
+        """Change one state, serialised with every other change of it.
+
+        With the current record locked (the default when never set), call the pure
+        ``decide(current)``; write its record, a history row and its event in one
+        transaction. ``decide`` may raise ``AppError`` (a stale etag) to write nothing.
+        """
+        ...
+
+    async def risk_history(
+        self, scope: RiskScope | None, world_id: str | None, limit: int, before: int | None
+    ) -> list[RiskChangeRecord]:
+        """Return up to ``limit`` changes newest first, with ``seq < before`` when given,
+        of one scope (and one world) or of all when ``scope`` is None."""
+        ...
+
+    async def take_order_tokens(
+        self, demand: Mapping[str, int], rate_per_minute: float, *, all_or_nothing: bool
+    ) -> dict[str, int]:
+        """Take up to ``demand[w]`` tokens from each world's bucket (capacity and refill:
+        ``rate_per_minute`` per minute, full when new); return what was granted.
+        ``all_or_nothing``: grant every demand in full, or nothing at all."""
+        ...
+
+    async def peek_order_tokens(
+        self, world_ids: Sequence[str], rate_per_minute: float
+    ) -> dict[str, int]:
+        """Return the whole tokens each world's bucket holds now, taking none."""
+        ...
+
+
 class EventLog(Protocol):
     """The outbox and the retained event history."""
 
@@ -199,7 +296,15 @@ class EventLog(Protocol):
         ...
 
 
-class Store(PlanStore, AllocationStore, ExecutionStore, EventLog, Protocol):
+class Store(
+    PlanStore,
+    AllocationStore,
+    ExecutionStore,
+    PreviewStore,
+    RiskStateStore,
+    EventLog,
+    Protocol,
+):
     """The whole store, as adapters implement it."""
 
     async def start(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import ipaddress
 from collections.abc import Sequence
@@ -21,9 +22,11 @@ from app.settings import Settings
 from app.web.errors import error_body
 
 __all__ = [
+    "ANONYMOUS_ACTOR",
     "MUTATING_OPT",
     "SENSITIVE_OPT",
     "WS_UNAUTHORIZED_CLOSE_CODE",
+    "actor_of",
     "http_denial_for_websockets",
     "is_loopback",
     "token_guard",
@@ -71,6 +74,35 @@ def token_ok(authorization_header: str | None, tokens: Sequence[str]) -> bool:
     for token in tokens:
         matched |= hmac.compare_digest(candidate, token.encode("utf-8", "surrogateescape"))
     return matched and bool(candidate)
+
+
+#: The actor recorded for a change made while authentication is off (no tokens configured).
+ANONYMOUS_ACTOR = "anonymous"
+
+
+def actor_of(authorization_header: str | None, tokens: Sequence[str]) -> str:
+    """Name who made a change, for audit records, without ever recording a secret.
+
+    Today the caller is identified by the bearer token it presented, so the actor is
+    ``token:`` plus the first 12 hex digits of the token's SHA-256: stable per token,
+    useless to an attacker. Scoped API keys will put their key id here instead.
+
+    Args:
+        authorization_header: the raw ``Authorization`` header, or None.
+        tokens: the configured tokens; empty = authentication off.
+
+    Returns:
+        ``token:<fingerprint>``, or ``anonymous`` when authentication is off or no bearer
+        token was presented.
+    """
+    if not tokens or not authorization_header:
+        return ANONYMOUS_ACTOR
+    scheme, _, presented = authorization_header.strip().partition(" ")
+    value = presented.strip()
+    if scheme.lower() != _SCHEME or not value:
+        return ANONYMOUS_ACTOR
+    digest = hashlib.sha256(value.encode("utf-8", "surrogateescape")).hexdigest()
+    return f"token:{digest[:12]}"
 
 
 def token_guard(tokens: Sequence[str]) -> Guard:

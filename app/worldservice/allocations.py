@@ -58,7 +58,8 @@ class AllocationsService:
     ) -> None:
         self._server = settings.worldservice.server
         self._max_positions = settings.server.max_positions
-        self._ttl = settings.worldservice.allocation_ttl_seconds
+        self._ttl = settings.worldservice.allocation_ttl_value
+        self._ttl_text = settings.worldservice.allocation_ttl_text
         self._store = store
         self._executor = executor
         self._metrics = metrics
@@ -244,6 +245,7 @@ class AllocationsService:
                     etag=r.etag,
                     strategy_alloc_total=r.strategy_alloc_total,
                     updated_at=r.updated_at,
+                    ttl=self._ttl_text,
                     stale=now - r.updated_at > self._ttl,
                 )
                 for w, r in sorted(records.items())

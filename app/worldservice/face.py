@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from app.contracts.allocations import AllocationsReply
 from app.contracts.rebalancing import ApplyRequest, RebalanceRequest
 from app.contracts.worldservice_client import WorldServiceCapabilities, WorldServiceReply
 from app.errors import Code, ServiceUnavailableError
+from app.worldservice.allocations import AllocationsService
 from app.worldservice.applying import ApplyingService
 from app.worldservice.plans import PlanningService
 
@@ -22,6 +26,9 @@ class InProcessWorldService:
         capabilities: what this WorldService serves.
         planning: the plan use case.
         applying: the apply use case (None when this process cannot apply).
+        allocations: gives the allocations use case, looked up on first use (the use case
+            can hand plans to the Gateway, which holds this face: a direct reference would
+            be a cycle); None when this process cannot read allocations.
     """
 
     def __init__(
@@ -29,10 +36,12 @@ class InProcessWorldService:
         capabilities: WorldServiceCapabilities,
         planning: PlanningService,
         applying: ApplyingService | None = None,
+        allocations: Callable[[], AllocationsService] | None = None,
     ) -> None:
         self._capabilities = capabilities
         self._planning = planning
         self._applying = applying
+        self._allocations = allocations
 
     async def plan(self, request: RebalanceRequest) -> WorldServiceReply:
         """Plan ``request`` as ``POST /worldservice/rebalancing/plan`` would."""
@@ -47,6 +56,15 @@ class InProcessWorldService:
             )
         result = await self._applying.apply(request)
         return WorldServiceReply(plan=result.plan, content=result.body, replayed=result.replayed)
+
+    async def allocations(self, world_id: str | None = None) -> AllocationsReply:
+        """Read the stored allocations as ``GET /worldservice/allocations`` would."""
+        if self._allocations is None:
+            raise ServiceUnavailableError(
+                "WorldService cannot read allocations in this process.",
+                code=Code.WORLDSERVICE_UNAVAILABLE,
+            )
+        return await self._allocations().current(world_id)
 
     async def capabilities(self) -> WorldServiceCapabilities:
         """Return this WorldService's capabilities (from its settings)."""

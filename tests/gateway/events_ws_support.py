@@ -42,7 +42,7 @@ def planned_event(world_id: str, *, v2: bool = False, **extra: Any) -> CloudEven
     data: dict[str, Any] = {
         "world_id": world_id,
         "plan": plan,
-        "version": 1,
+        "version": 2 if v2 else 1,  # data.version repeats the schema version
         "schema_version": 2 if v2 else 1,
         "idempotency_key": uuid.uuid4().hex,
         **extra,

@@ -1,14 +1,24 @@
-"""A legacy WorldService (schema v1 only) for Gateway tests; serve it with ``serve_in_thread``."""
+"""Stub WorldServices for Gateway tests (a v1-only legacy one, a QMTL-shaped one); serve
+them with ``serve_in_thread``."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import anyio
+import msgspec
 from litestar import Litestar, Response, get, post
-from litestar.params import JSONBody
+from litestar.params import FromQuery, JSONBody
 
-__all__ = ["LegacyWorldService"]
+__all__ = ["QMTL_SAMPLES", "LegacyWorldService", "QmtlWorldService", "qmtl_sample"]
+
+QMTL_SAMPLES = Path(__file__).parent / "qmtl_samples"
+
+
+def qmtl_sample(name: str) -> bytes:
+    """The bytes of the recorded QMTL-shaped sample ``name`` (without ``.json``)."""
+    return (QMTL_SAMPLES / f"{name}.json").read_bytes()
 
 
 _V1_PLAN = {
@@ -71,3 +81,53 @@ class LegacyWorldService:
             return {"status": "ok"}
 
         return Litestar(route_handlers=[plan, apply, health])
+
+
+class QmtlWorldService:
+    """A WorldService that answers like a QMTL one: recorded QMTL-shaped samples.
+
+    ``plan`` is the body every plan and apply gets (the bytes of a sample, or anything a
+    test wants to send: a body that is not a plan); ``allocations`` the snapshot
+    ``GET /worldservice/allocations`` answers, narrowed to ``?world_id=`` as QMTL does (an
+    unknown world gives an empty map, not a 404). It has no ``/capabilities`` (QMTL has
+    none) and records every plan body and allocations query.
+    """
+
+    def __init__(self) -> None:
+        self.plan: bytes = qmtl_sample("plan_v1_untagged")
+        self.allocations: bytes = qmtl_sample("allocations_snapshot")
+        self.bodies: list[dict[str, Any]] = []
+        self.queries: list[str | None] = []
+
+    def app(self) -> Litestar:
+        """Build the Litestar app."""
+
+        def answer(data: dict[str, Any]) -> Response[bytes]:
+            self.bodies.append(data)
+            return Response(content=self.plan, media_type="application/json")
+
+        @post("/worldservice/rebalancing/plan")
+        async def plan(data: JSONBody[dict[str, Any]]) -> Response[bytes]:
+            return answer(data)
+
+        @post("/worldservice/rebalancing/apply")
+        async def apply(data: JSONBody[dict[str, Any]]) -> Response[bytes]:
+            return answer(data)
+
+        @get("/worldservice/allocations")
+        async def allocations(world_id: FromQuery[str | None] = None) -> Response[bytes]:
+            self.queries.append(world_id)
+            if world_id is None:
+                return Response(content=self.allocations, media_type="application/json")
+            body = msgspec.json.decode(self.allocations)
+            narrowed = {k: v for k, v in body["allocations"].items() if k == world_id}
+            return Response(
+                content=msgspec.json.encode({"allocations": narrowed}),
+                media_type="application/json",
+            )
+
+        @get("/health")
+        async def health() -> dict[str, str]:
+            return {"status": "ok"}
+
+        return Litestar(route_handlers=[plan, apply, allocations, health])

@@ -37,7 +37,10 @@ def test_v1_answer_orders_and_bits(client: TestClient[Any]) -> None:
     assert "b" not in answer["orders_per_world"]  # unchanged world: no orders
     assert answer["rebalance_schema_version"] == 1
     assert answer["alpha_metrics_capable"] is False
-    assert answer["submitted"] is False and "execution_id" not in answer
+    assert answer["submitted"] is False and "batches" not in answer
+    # A dry run is a stored preview (SPEC §13): its id, etag and expiry, nothing denied.
+    assert answer["state"] == "previewed" and answer["execution_id"] and answer["etag"]
+    assert answer["status"] == "completed" and answer["denied"] == []
     sides = {o["symbol"]: o["side"] for o in answer["orders_per_world"]["a"]}
     assert sides == {"BTC": "sell", "ETH": "buy"}
 
@@ -86,13 +89,13 @@ def flip_body() -> dict[str, Any]:
 
 def test_a_flip_is_closed_then_opened(client: TestClient[Any]) -> None:
     answer = client.post("/rebalancing/execute", json=flip_body()).json()
-    assert orders(answer, "a") == [("X", -5.0, True), ("X", -5.0, False)]
+    assert orders(answer, "a") == [("X", -5.0, True), ("X", -5.0, None)]  # None: omitted
 
 
 def test_direct_flip_policy(make_client: Callable[..., TestClient[Any]]) -> None:
     c = make_client({"gateway": {"flip_policy": "direct"}})
     answer = c.post("/rebalancing/execute", json=flip_body()).json()
-    assert orders(answer, "a") == [("X", -10.0, False)]
+    assert orders(answer, "a") == [("X", -10.0, None)]
 
 
 def test_per_strategy_orders_carry_their_strategy(client: TestClient[Any]) -> None:
@@ -125,7 +128,8 @@ def test_shared_account_allowed_nets_across_worlds(
     got = sorted((o["symbol"], o["quantity"], o["reduce_only"]) for o in answer["orders_global"])
     assert got == [("BTC", -1.0, True), ("ETH", 5.0, True)]  # net BTC held: 3 (a: 2, b: 1)
     assert answer["scope"] == "global"
-    assert answer["shared_account"]["gross_notional"] == pytest.approx(1500.0)
+    assert answer["shared_account"] is True  # QMTL's flag; the figures have their own field
+    assert answer["shared_account_figures"]["gross_notional"] == pytest.approx(1500.0)
 
 
 def test_shared_account_policy_breach_reports_figures(
@@ -276,7 +280,7 @@ def test_overlay_orders_are_mapped_to_their_world(client: TestClient[Any]) -> No
     assert response.status_code == 200, response.text
     answer = response.json()
     # World a: N = 2·1000 − 10·100 = 1000, halved → sell 500 notional of ES at 100.
-    assert orders(answer, "a") == [("ES", -5.0, False)]
+    assert orders(answer, "a") == [("ES", -5.0, None)]
     hybrid = client.post(
         "/rebalancing/execute", json=overlay_body({"a": "ES", "b": "NQ"}, mode="hybrid")
     ).json()

@@ -27,16 +27,16 @@ def orders_of(conv: Conversion, world: str) -> list[tuple[float, bool | None]]:
     [
         (-10.0, 4.0, [(4.0, True)]),  # a buy that shrinks a short is reduce-only
         (10.0, -4.0, [(-4.0, True)]),  # a sell that shrinks a long
-        (10.0, 4.0, [(4.0, False)]),  # growing a long
-        (-10.0, -4.0, [(-4.0, False)]),  # growing a short
-        (0.0, 3.0, [(3.0, False)]),  # opening
+        (10.0, 4.0, [(4.0, None)]),  # growing a long
+        (-10.0, -4.0, [(-4.0, None)]),  # growing a short
+        (0.0, 3.0, [(3.0, None)]),  # opening
         (10.0, -10.0, [(-10.0, True)]),  # closing exactly
-        (5.0, -8.0, [(-5.0, True), (-3.0, False)]),  # long -> short flip
-        (-5.0, 8.0, [(5.0, True), (3.0, False)]),  # short -> long flip
+        (5.0, -8.0, [(-5.0, True), (-3.0, None)]),  # long -> short flip
+        (-5.0, 8.0, [(5.0, True), (3.0, None)]),  # short -> long flip
     ],
 )
 def test_reduce_only_follows_the_sign_of_the_current_position(
-    current: float, delta: float, expected: list[tuple[float, bool]]
+    current: float, delta: float, expected: list[tuple[float, bool | None]]
 ) -> None:
     req = request_of([pos("a", "s", "X", current)] if current else [pos("a", "s", "Y", 1.0)])
     conv = convert_plan(req, plan_v1({"a": [("X", delta, None)]}), NO_RULES)
@@ -48,21 +48,21 @@ def test_reduce_only_follows_the_sign_of_the_current_position(
 def test_direct_flip_is_one_order_without_reduce_only() -> None:
     req = request_of([pos("a", "s", "X", 5.0)])
     conv = convert_plan(req, plan_v1({"a": [("X", -8.0, None)]}), NO_RULES, flip_policy="direct")
-    assert orders_of(conv, "a") == [(-8.0, False)]
+    assert orders_of(conv, "a") == [(-8.0, None)]
 
 
 def test_flip_close_part_is_rounded_to_the_lot() -> None:
     rules = RuleBook([InstrumentConstraint(symbol="X", lot_size=0.1)], [])
     req = request_of([pos("a", "s", "X", 5.05)])
     conv = convert_plan(req, plan_v1({"a": [("X", -8.0, None)]}), rules)
-    assert orders_of(conv, "a") == [(-5.0, True), (-3.0, False)]
+    assert orders_of(conv, "a") == [(-5.0, True), (-3.0, None)]
 
 
 def test_flip_falls_back_to_one_order_when_a_part_is_below_min_notional() -> None:
     rules = RuleBook([InstrumentConstraint(symbol="X", min_notional=25.0)], [])
     req = request_of([pos("a", "s", "X", 2.0, mark=10.0)])  # close part: 20 < 25
     conv = convert_plan(req, plan_v1({"a": [("X", -8.0, None)]}), rules)
-    assert orders_of(conv, "a") == [(-8.0, False)]
+    assert orders_of(conv, "a") == [(-8.0, None)]
 
 
 def test_constraint_drops_are_reported_with_reasons() -> None:
@@ -92,7 +92,7 @@ def test_constraint_drops_are_reported_with_reasons() -> None:
         ("MIN", "min_notional"),
         ("TICK", "tick_size"),
     }
-    assert orders_of(conv, "a") == [(1.0, False)]  # 1.3 rounded down to lots of 0.5
+    assert orders_of(conv, "a") == [(1.0, None)]  # 1.3 rounded down to lots of 0.5
 
 
 def test_request_min_trade_notional_drops_dust() -> None:
@@ -157,7 +157,7 @@ def test_per_strategy_uses_own_deltas_and_keeps_ids_when_one_is_dropped() -> Non
     plan = plan_v1({"a": []}, scales={"a": {"s1": 1.5, "s2": 0.5, "s3": 1.5}})
     conv = convert_plan(req, plan, rules, scope="per_strategy")
     orders = [(o.strategy_id, o.quantity, o.reduce_only) for o in conv.batches[0].orders]
-    assert orders == [("s2", -5.0, True), ("s3", -2.0, False)]
+    assert orders == [("s2", -5.0, True), ("s3", -2.0, None)]
     assert [(d.strategy_id, d.reason) for d in conv.dropped] == [("s1", "lot_size")]
 
 
@@ -178,7 +178,7 @@ def test_overlay_deltas_are_mapped_back_to_their_world() -> None:
         [pos("a", "s", "X", 1.0), pos("b", "s", "Y", 1.0)], mode="overlay", overlay=overlay
     )
     conv = convert_plan(req, plan_v1({"a": [], "b": []}, overlay=[("ES", -2.0)]), NO_RULES)
-    assert orders_of(conv, "a") == [(-2.0, False)]
+    assert orders_of(conv, "a") == [(-2.0, None)]
     assert orders_of(conv, "b") == []
 
 
@@ -210,3 +210,42 @@ def test_round_to_lot_has_no_float_residue(qty: float, lot: float, expected: flo
 def test_round_to_tick() -> None:
     assert round_to_tick(1.234, 0.01) == 1.23
     assert round_to_tick(1.234, None) == 1.234
+
+
+def test_per_strategy_splits_an_unexplained_world_delta_by_notional() -> None:
+    req = request_of(
+        [pos("a", "s1", "X", 1.0, mark=10.0), pos("a", "s2", "X", 3.0, mark=10.0)],
+        strategy_alloc_after_total={"a": {"s1": 1.0}},  # notional wins over allocations
+    )
+    plan = plan_v1({"a": [("X", 8.0, None)]})  # scale_world 1, no scales: nothing explained
+    conv = convert_plan(req, plan, NO_RULES, scope="per_strategy")
+    got = [(o.strategy_id, o.quantity) for o in conv.batches[0].orders]
+    assert got == [("s1", 2.0), ("s2", 6.0)]
+    assert conv.dropped == []
+
+
+def test_per_strategy_explained_world_deltas_are_not_split_again() -> None:
+    req = request_of([pos("a", "s1", "X", 10.0), pos("a", "s2", "X", 10.0)])
+    plan = plan_v1({"a": [("X", -5.0, None)]}, scales={"a": {"s1": 0.5, "s2": 1.0}})
+    conv = convert_plan(req, plan, NO_RULES, scope="per_strategy")
+    assert [(o.strategy_id, o.quantity) for o in conv.batches[0].orders] == [("s1", -5.0)]
+
+
+def test_per_strategy_delta_without_any_strategy_is_dropped_with_a_reason() -> None:
+    req = request_of([pos("a", "s1", "X", 1.0)], strategy_alloc_after_total={"b": {"s": 0.0}})
+    plan = plan_v1({"b": [("Y", 2.0, "v")]})
+    conv = convert_plan(req, plan, NO_RULES, scope="per_strategy")
+    assert conv.batches == []
+    (dropped,) = conv.dropped
+    assert (dropped.world_id, dropped.symbol, dropped.venue, dropped.reason) == (
+        "b", "Y", "v", "no_strategy"
+    )
+    assert dropped.quantity == 2.0
+
+
+def test_a_world_named_global_keeps_its_own_marks() -> None:
+    rules = RuleBook([InstrumentConstraint(symbol="X", tick_size=0.01)], [])
+    req = request_of([pos("global", "s", "X", 1.0, mark=10.0), pos("b", "s", "X", 1.0, mark=30.0)])
+    conv = convert_plan(req, plan_v1({"global": [("X", 1.0, None)]}), rules)
+    (order,) = conv.batches[0].orders
+    assert (conv.batches[0].world_id, order.price) == ("global", 10.0)  # not the account's 20

@@ -7,7 +7,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from app.contracts.events import REBALANCING_ORDERS, REBALANCING_PLANNED, TOPICS
+from app.contracts.events import REBALANCING_ORDERS, REBALANCING_PLANNED, RISK
 from app.gateway.event_views import (
     EventFrame,
     RecentIds,
@@ -32,7 +32,12 @@ from tests.gateway.events_ws_support import orders_event, planned_event
         ),
         (
             {"topics": ["rebalancing_orders,rebalancing_planned"]},
-            SubscriptionSpec(topics=frozenset(TOPICS)),
+            SubscriptionSpec(topics=frozenset({REBALANCING_ORDERS, REBALANCING_PLANNED})),
+        ),
+        ({"topics": ["risk", "rebalancing_orders,rebalancing_planned"]}, SubscriptionSpec()),
+        (
+            {"topics": ["risk"], "world_id": ["a"]},
+            SubscriptionSpec(topics=frozenset({RISK}), world_ids=frozenset({"a"})),
         ),
         ({"world_id": ["a", "b,c"]}, SubscriptionSpec(world_ids=frozenset({"a", "b", "c"}))),
         ({"schema_version": ["2"]}, SubscriptionSpec(schema_version=2)),
@@ -124,12 +129,25 @@ def test_v1_view_strips_v2_fields_and_v2_view_is_unchanged() -> None:
     assert "alpha_metrics" not in v1["data"]
     assert "rebalance_intent" not in v1["data"]
     assert v1["data"]["schema_version"] == 1
+    assert (v1["data"]["version"], v2["data"]["version"]) == (1, 2)  # version = schema version
     assert v1["data"]["plan"] == event.data["plan"]  # the world's plan is the same in v1
     assert v1["seq"] == 12
     assert v1["id"] == event.id
     assert v1["data"]["idempotency_key"] == event.data["idempotency_key"]
     # The original event is untouched (frames are shared between clients).
     assert "alpha_metrics" in event.data
+
+
+def test_v1_view_of_a_foreign_v2_payload_says_version_1() -> None:
+    # A payload that does not match the planned type (no idempotency_key): read untyped.
+    event = planned_event("w1", v2=True)
+    foreign = msgspec.structs.replace(
+        event, data={k: v for k, v in event.data.items() if k != "idempotency_key"}
+    )
+    v1 = msgspec.json.decode(view_event(foreign, 1))["data"]
+    assert (v1["schema_version"], v1["version"]) == (1, 1)
+    assert "alpha_metrics" not in v1
+    assert msgspec.json.decode(view_event(foreign, 2))["data"]["version"] == 2
 
 
 def test_v1_view_of_orders_event_keeps_its_data() -> None:
@@ -152,3 +170,31 @@ def test_recent_ids_window_forgets_oldest() -> None:
     assert "a" not in window and len(window) == 3
     assert window.add("a")
     assert not window.add("d")
+
+
+def _risk_event(world_id: str | None) -> Any:
+    from app.contracts.events import EVENT_SOURCE_GATEWAY, RISK_STATE_CHANGED, RiskStatePayload
+    from app.contracts.events import new_event as make
+
+    payload = RiskStatePayload(
+        scope="global" if world_id is None else "world", world_id=world_id, state="HALTED",
+        previous_state="ACTIVE", reason="drill", actor="anonymous",
+        updated_at="2026-11-30T00:00:00+00:00", etag="e1",
+    )
+    return make(RISK_STATE_CHANGED, EVENT_SOURCE_GATEWAY, payload, subject=world_id)
+
+
+def test_risk_events_travel_on_topic_risk_and_global_ones_pass_world_filters() -> None:
+    world, glob = EventFrame(_risk_event("a"), RISK), EventFrame(_risk_event(None), RISK)
+    assert (world.topic, world.world_id) == (RISK, "a")
+    assert glob.world_id is None
+    only_b = SubscriptionSpec(topics=frozenset({RISK}), world_ids=frozenset({"b"}))
+    assert not only_b.matches(world.topic, world.world_id)
+    assert only_b.matches(glob.topic, glob.world_id)  # a global halt concerns every world
+    assert not SubscriptionSpec(world_ids=frozenset({"b"})).matches(REBALANCING_ORDERS, None)
+    # One layout for every reader version.
+    decoded = msgspec.json.decode(world.encoded(1))
+    assert decoded == msgspec.json.decode(world.encoded(2))
+    assert decoded["type"] == "risk_state_changed"
+    assert decoded["data"]["state"] == "HALTED" and decoded["data"]["world_id"] == "a"
+    assert "world_id" not in msgspec.json.decode(glob.encoded(1))["data"]

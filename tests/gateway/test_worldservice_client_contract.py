@@ -14,6 +14,7 @@ from typing import Any
 import msgspec
 import pytest
 
+from app.contracts.allocations import AllocationsReply
 from app.contracts.rebalancing import (
     ApplyRequest,
     PlanResponse,
@@ -107,6 +108,9 @@ class Recording:
     async def apply(self, request: ApplyRequest) -> WorldServiceReply:
         self.bodies.append(msgspec.to_builtins(request))
         return await self.inner.apply(request)
+
+    async def allocations(self, world_id: str | None = None) -> AllocationsReply:
+        return await self.inner.allocations(world_id)
 
     async def capabilities(self) -> WorldServiceCapabilities:
         return await self.inner.capabilities()

@@ -7,12 +7,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from app.main import create_app
+from app.sdk.client import GatewayClient
 from app.settings import Settings
 from app.testing import free_port, serve_in_thread, settings_env
 from app.testing import serve_process as run_process
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 V2_OVERRIDES: dict[str, Any] = {
     "worldservice": {"server": {"compat_rebalance_v2": True}},
@@ -86,3 +90,22 @@ def v2_url(live_server: Callable[..., str]) -> str:
 def dead_url() -> str:
     """A loopback URL nothing listens on (a port just bound and released)."""
     return f"http://127.0.0.1:{free_port()}"
+
+
+def apply_plan_history(url: str, count: int = 4, *, prefix: str = "hist") -> list[str]:
+    """Apply ``count`` v2 plans of ``examples/plan_request.json`` with changing returns.
+
+    Each apply sends different realized returns for both worlds, so the stored plans carry
+    different ``alpha_metrics``; returns the run ids, oldest first.
+    """
+    body = msgspec.json.decode((EXAMPLES / "plan_request.json").read_bytes())
+    run_ids = []
+    with GatewayClient(url) as client:
+        for i in range(count):
+            wiggle = [0.01 * ((i + k) % 5 - 2) + 0.002 * i for k in range(12)]
+            body["realized_returns_by_world"] = {
+                "crypto-momo": wiggle, "equity-carry": [r / 2 + 0.001 for r in wiggle]}
+            run_id = f"{prefix}-{i}"
+            client.apply_raw(body, run_id=run_id)
+            run_ids.append(run_id)
+    return run_ids

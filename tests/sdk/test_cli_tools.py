@@ -1,4 +1,4 @@
-"""``worldgate report|backtest|rehearse|rollout`` through click's runner."""
+"""``worldgate rehearse|rollout`` through click's runner."""
 
 from __future__ import annotations
 
@@ -9,12 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from app.cli import cli
-from app.metrics.alpha import compute_metrics, compute_metrics_raw
-from app.sdk import cli_tools
-from app.sdk.io import read_returns
+from app.metrics.alpha import compute_metrics
 from tests.sdk.conftest import V2_OVERRIDES, serve_process
-
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 def run(*args: str) -> tuple[int, str, str]:
@@ -22,100 +18,6 @@ def run(*args: str) -> tuple[int, str, str]:
     if result.exception and not isinstance(result.exception, SystemExit):
         raise result.exception
     return result.exit_code, result.stdout, result.stderr
-
-
-@pytest.mark.parametrize("source", ["returns.json", "returns.csv"])
-@pytest.mark.parametrize("ext", ["md", "json", "html"])
-def test_report_formats(tmp_path: Path, source: str, ext: str) -> None:
-    out = tmp_path / f"report.{ext}"
-    code, stdout, _ = run("report", "--from", str(EXAMPLES / source), "--out", str(out))
-    assert code == 0
-    assert f"wrote {out} ({ext}, 60 periods)" in stdout
-    assert out.stat().st_size > 0
-
-
-def test_report_numbers_equal_metrics_module(tmp_path: Path) -> None:
-    out = tmp_path / "r.json"
-    code, _, _ = run("report", "--from", str(EXAMPLES / "returns.json"), "--out", str(out),
-                     "--rf", "0.0001", "--transaction-cost", "0.0002")
-    assert code == 0
-    data = msgspec.json.decode(out.read_bytes())
-    want = compute_metrics_raw(read_returns(EXAMPLES / "returns.json"), rf=0.0001,
-                               transaction_cost=0.0002)
-    assert data["metrics"] == want
-
-
-def test_report_html_has_chart(tmp_path: Path) -> None:
-    out = tmp_path / "r.html"
-    run("report", "--from", str(EXAMPLES / "returns.json"), "--out", str(out))
-    page = out.read_text()
-    assert "<svg" in page and "equity" in page and "drawdown" in page
-
-
-@pytest.mark.parametrize(
-    ("content", "message"),
-    [('{"values": [0.1]}', 'expected a JSON object with a "returns" list'),
-     ("[0.1, 0.2]", 'expected a JSON object with a "returns" list'),
-     ("{not json", "is not valid JSON")],
-)
-def test_report_bad_input(tmp_path: Path, content: str, message: str) -> None:
-    source = tmp_path / "in.json"
-    source.write_text(content)
-    code, _, err = run("report", "--from", str(source), "--out", str(tmp_path / "r.md"))
-    assert code == 2
-    assert "Invalid value for --from" in err and message in err
-
-
-def test_report_rejects_non_finite_rates(tmp_path: Path) -> None:
-    code, _, err = run("report", "--from", str(EXAMPLES / "returns.json"), "--out",
-                       str(tmp_path / "r.md"), "--rf", "nan")
-    assert code == 2 and "Invalid value for --rf: must be a finite number" in err
-
-
-def test_report_unreadable_and_bad_extension(tmp_path: Path) -> None:
-    code, _, err = run("report", "--from", str(tmp_path / "missing.json"), "--out",
-                       str(tmp_path / "r.md"))
-    assert code == 2 and "cannot read" in err and "missing.json" in err
-    code, _, err = run("report", "--from", str(EXAMPLES / "returns.json"), "--out",
-                       str(tmp_path / "r.pdf"))
-    assert code == 2 and "Invalid value for --out" in err
-
-
-@pytest.mark.parametrize("strategy", ["buy_hold", "sma_cross"])
-def test_backtest_writes_returns_metrics_and_report(tmp_path: Path, strategy: str) -> None:
-    out = tmp_path / "bt"
-    code, stdout, _ = run("backtest", "--prices", str(EXAMPLES / "prices.csv"), "--strategy",
-                          strategy, "--fast", "5", "--slow", "20", "--out", str(out))
-    assert code == 0
-    assert f"{strategy}: 259 periods" in stdout
-    returns = read_returns(out / "returns.json")
-    metrics = msgspec.json.decode((out / "metrics.json").read_bytes())
-    assert metrics["metrics"] == compute_metrics(returns)
-    assert metrics["strategy"] == strategy
-    assert (out / "report.md").read_text().startswith(f"# Backtest {strategy}")
-    assert "<svg" in (out / "report.html").read_text()
-
-
-def test_backtest_progress_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cli_tools, "PROGRESS_MIN_ROWS", 10)
-    code, _, _ = run("backtest", "--prices", str(EXAMPLES / "prices.csv"), "--out",
-                     str(tmp_path / "bt"))
-    assert code == 0
-
-
-def test_backtest_bad_input(tmp_path: Path) -> None:
-    prices = str(EXAMPLES / "prices.csv")
-    code, _, err = run("backtest", "--prices", prices, "--strategy", "sma_cross", "--fast", "20",
-                       "--slow", "10", "--out", str(tmp_path))
-    assert code == 2 and "Invalid value for --slow" in err
-    code, _, err = run("backtest", "--prices", str(tmp_path / "nope.csv"), "--out", str(tmp_path))
-    assert code == 2 and "cannot read" in err
-    code, _, err = run("backtest", "--prices", prices, "--strategy", "moon", "--out", "x")
-    assert code == 2 and "moon" in err
-    one = tmp_path / "one.csv"
-    one.write_text("close\n10\n")
-    code, _, err = run("backtest", "--prices", str(one), "--out", str(tmp_path))
-    assert code == 2 and "at least 2 prices" in err
 
 
 def test_rehearse_passes_against_v2(served_v2: str, tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ import httpx
 import msgspec
 import pytest
 
+from app.contracts.plan_reading import read_plan_bytes
 from app.contracts.rebalancing import PlanV1, PlanV2, PositionSlice, RebalanceRequest
 from app.metrics.alpha import METRIC_KEYS
 from app.sdk import calls
@@ -24,6 +25,7 @@ from app.sdk.errors import (
 )
 from app.sdk.samples import sample_request
 from app.sdk.wire import decode_event, decode_plan, encode_request, parse_health
+from tests.gateway.servers import qmtl_sample
 
 
 def test_health_reads_top_level_bits_first() -> None:
@@ -74,6 +76,17 @@ def test_decode_plan_v2_sanitises_metrics() -> None:
     assert world["alpha_performance.win_ratio"] == 0.5
     assert plan.alpha_metrics.per_strategy["s"]["w1"]["alpha_performance.max_drawdown"] == 0.0
     assert plan.rebalance_intent.meta == {}
+
+
+@pytest.mark.parametrize(
+    "sample", ["plan_v1_untagged", "plan_v2_no_envelopes", "plan_keyed_worlds"]
+)
+def test_decode_plan_reads_qmtl_samples_like_the_gateway(sample: str) -> None:
+    # One lenient reader: the SDK and the Gateway read a QMTL plan to the same typed plan.
+    raw = qmtl_sample(sample)
+    plan = decode_plan(msgspec.json.decode(raw))
+    assert plan == read_plan_bytes(raw)
+    assert all(world.world_id == key for key, world in plan.per_world.items())
 
 
 def test_decode_plan_rejects_non_plans() -> None:

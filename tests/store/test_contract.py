@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 import anyio
 import pytest
@@ -16,14 +17,17 @@ from app.contracts.events import (
     CloudEvent,
     new_event,
 )
+from app.contracts.risk import TradingStateRecord, default_state, state_etag
 from app.errors import AppError, ConflictError
 from app.store.ports import (
     AllocationDecision,
     AllocationRecord,
     AllocationRun,
     ExecutionRecord,
+    StateDecision,
     Store,
     StoredPlan,
+    StoredPreview,
 )
 
 pytestmark = pytest.mark.anyio
@@ -332,3 +336,156 @@ async def test_write_probe(store: Store) -> None:
     assert await store.probe_write() is True
     assert await store.probe_write() is True  # it rewrites one row, whatever ran before
     assert await store.outbox_backlog() == 0  # and touches no event
+
+
+# -- trading states ---------------------------------------------------------------------------
+
+
+def _set(state: str, reason: str = "why", actor: str = "token:abc") -> Callable[..., Any]:
+    """A decide that sets ``state`` (the pure part of a state change)."""
+    from app.contracts.events import RISK_STATE_CHANGED
+
+    def decide(current: TradingStateRecord) -> StateDecision:
+        version = current.version + 1
+        now = time.time()
+        record = TradingStateRecord(
+            scope=current.scope, world_id=current.world_id, state=state,  # type: ignore[arg-type]
+            reason=reason, actor=actor, updated_at=now, version=version,
+            etag=state_etag(current.scope, current.world_id, version, state, now),
+        )
+        event = new_event(
+            RISK_STATE_CHANGED, EVENT_SOURCE_GATEWAY, {"state": state, "previous": current.state},
+            subject=current.world_id or None,
+        )
+        return StateDecision(record=record, event=event)
+
+    return decide
+
+
+async def test_states_default_to_active_with_stable_etags(store: Store) -> None:
+    states = await store.get_risk_states()
+    assert states.global_state == default_state("global")
+    assert states.global_state.state == "ACTIVE" and states.global_state.version == 0
+    assert states.worlds == {}
+    assert states.of("w1") == default_state("world", "w1")
+    assert default_state("world", "w1").etag != default_state("world", "w2").etag
+
+
+async def test_set_state_writes_record_history_and_event(store: Store) -> None:
+    halted = await store.set_risk_state("world", "w1", _set("HALTED", "drill"))
+    assert halted.state == "HALTED" and halted.version == 1
+    await store.set_risk_state("global", "", _set("REDUCING", "incident"))
+    resumed = await store.set_risk_state("world", "w1", _set("ACTIVE", "done"))
+    assert resumed.version == 2 and resumed.etag != halted.etag
+    states = await store.get_risk_states()
+    assert states.global_state.state == "REDUCING" and states.global_state.reason == "incident"
+    assert states.worlds == {"w1": resumed}
+    assert (await store.get_risk_states(["w9"])).worlds == {}
+    assert (await store.get_risk_states(["w1", "w9"])).worlds == {"w1": resumed}
+    # History: newest first, with the previous state; filtered by scope and world; paged.
+    history = await store.risk_history(None, None, 10, None)
+    assert [(h.scope, h.world_id, h.previous_state, h.state) for h in history] == [
+        ("world", "w1", "HALTED", "ACTIVE"),
+        ("global", "", "ACTIVE", "REDUCING"),
+        ("world", "w1", "ACTIVE", "HALTED"),
+    ]
+    assert history[0].seq > history[1].seq > history[2].seq
+    assert [h.reason for h in history] == ["done", "incident", "drill"]
+    assert [h.state for h in await store.risk_history("world", "w1", 10, None)] == [
+        "ACTIVE", "HALTED"
+    ]
+    assert [h.state for h in await store.risk_history("global", None, 10, None)] == ["REDUCING"]
+    assert await store.risk_history("world", "w2", 10, None) == []
+    page = await store.risk_history(None, None, 1, history[0].seq)
+    assert [h.seq for h in page] == [history[1].seq]
+    # Each change queued its event in the same transaction, on the topic ``risk``.
+    logged = await store.events_since(0, None, 10)
+    assert [e.topic for e in logged] == ["risk"] * 3
+    assert [e.event.id for e in logged] == [h.event_id for h in reversed(history)]
+    assert [e.event.id for e in await store.events_since(0, ["risk"], 10)] == [
+        e.event.id for e in logged
+    ]
+
+
+async def test_a_refused_state_change_writes_nothing(store: Store) -> None:
+    def refuse(current: TradingStateRecord) -> StateDecision:
+        raise ConflictError("stale etag")
+
+    with pytest.raises(ConflictError):
+        await store.set_risk_state("world", "w1", refuse)
+    assert (await store.get_risk_states()).worlds == {}
+    assert await store.risk_history(None, None, 10, None) == []
+    assert await store.outbox_backlog() == 0
+
+
+async def test_concurrent_state_changes_are_serialised(store: Store) -> None:
+    seen: list[int] = []
+
+    def bump(current: TradingStateRecord) -> StateDecision:
+        seen.append(current.version)
+        return _set("HALTED" if current.version % 2 else "REDUCING")(current)
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(6):
+            tg.start_soon(store.set_risk_state, "global", "", bump)
+    assert sorted(seen) == list(range(6))  # each change saw the one before it
+    assert (await store.get_risk_states()).global_state.version == 6
+    assert len(await store.risk_history("global", None, 100, None)) == 6
+
+
+# -- order-rate buckets and previews ------------------------------------------------------
+
+
+async def test_token_buckets_take_peek_and_all_or_nothing(store: Store) -> None:
+    rate = 600.0  # ten a second: the refill during the test is a fraction of a token
+    assert await store.peek_order_tokens(["a", "b"], rate) == {"a": 600, "b": 600}
+    assert await store.take_order_tokens({"a": 590, "b": 0}, rate, all_or_nothing=False) == {
+        "a": 590, "b": 0
+    }
+    peeked = await store.peek_order_tokens(["a"], rate)
+    assert 10 <= peeked["a"] < 600
+    # All or nothing: b could, a cannot: nobody gets anything and nothing is taken.
+    got = await store.take_order_tokens({"a": 500, "b": 5}, rate, all_or_nothing=True)
+    assert got == {"a": 0, "b": 0}
+    assert (await store.peek_order_tokens(["b"], rate))["b"] == 600
+    # Partial: a gets what it holds.
+    partial = await store.take_order_tokens({"a": 500, "b": 5}, rate, all_or_nothing=False)
+    assert 10 <= partial["a"] < 500 and partial["b"] == 5
+    assert await store.take_order_tokens({}, rate, all_or_nothing=True) == {}
+
+
+async def test_concurrent_token_takes_never_overdraw(store: Store) -> None:
+    granted: list[int] = []
+    rate = 20.0  # a bucket of 20, refilled by one token every 3 seconds
+
+    async def take() -> None:
+        got = await store.take_order_tokens({"w": 7}, rate, all_or_nothing=False)
+        granted.append(got["w"])
+
+    started = time.monotonic()
+    async with anyio.create_task_group() as tg:
+        for _ in range(5):
+            tg.start_soon(take)
+    refilled = int((time.monotonic() - started) * rate / 60.0) + 1
+    # 35 asked of a full bucket: all 20 handed out, each token once (plus what refilled).
+    assert 20 <= sum(granted) <= 20 + refilled
+
+
+async def test_previews_are_saved_read_and_pruned_after_expiry(store: Store) -> None:
+    now = time.time()
+
+    def preview(execution_id: str, expires_at: float) -> StoredPreview:
+        return StoredPreview(
+            execution_id=execution_id, request_hash="h", etag=f"etag-{execution_id}",
+            response=b'{"state":"previewed"}', basis=b"\x93\x01\x02\x03", created_at=now,
+            expires_at=expires_at,
+        )
+
+    old = preview("p-old", now - 100.0)
+    await store.save_preview(old, prune_before=now - 1000.0)
+    assert await store.get_preview("p-old") == old
+    fresh = preview("p-new", now + 300.0)
+    await store.save_preview(fresh, prune_before=now - 50.0)  # p-old expired before that
+    assert await store.get_preview("p-old") is None
+    assert await store.get_preview("p-new") == fresh
+    assert await store.get_preview("nope") is None

@@ -14,6 +14,7 @@ from app.container import Container
 from app.contracts.events import REBALANCING_PLANNED
 from app.contracts.rebalancing import PlanV1, PlanV2, RebalanceRequest
 from app.errors import ServiceUnavailableError
+from app.worldservice.allocations import AllocationsService
 from tests.worldservice.records_support import alloc_body, receive, running_app
 
 pytestmark = pytest.mark.anyio
@@ -38,6 +39,7 @@ async def test_first_upsert_records_a_baseline_then_plans_from_it(tmp_path: Path
     assert current["a"]["allocation"] == 0.25 and current["a"]["run_id"] == "r2"
     assert current["a"]["etag"] == two["etag"] and current["b"]["etag"] == two["etag"]
     assert current["a"]["stale"] is False
+    assert current["a"]["ttl"] == "300s"  # the default worldservice.allocation_ttl
 
 
 async def test_same_run_id_replays_and_changed_payload_is_409(tmp_path: Path) -> None:
@@ -119,6 +121,27 @@ async def test_unknown_world_is_404_and_ttl_marks_stale(tmp_path: Path) -> None:
         one = (await client.get(ALLOC, params={"world_id": "a"})).json()["allocations"]
     assert unknown.status_code == 404
     assert list(one) == ["a"] and one["a"]["stale"] is True
+    assert one["a"]["ttl"] == "1e-09s"  # the deprecated seconds key still wins when set
+
+
+async def test_allocation_ttl_is_shown_and_decides_stale(tmp_path: Path) -> None:
+    clock = [1_000.0]
+
+    def hook(container: Container) -> None:  # the same use case on a controllable clock
+        container.allocations.override(
+            providers.Singleton(
+                AllocationsService, container.settings, container.store, clock=lambda: clock[0]
+            )
+        )
+
+    ttl = {"worldservice": {"allocation_ttl": "5m"}}
+    async with running_app(tmp_path, ttl, container_hook=hook) as (client, _):
+        await client.post(ALLOC, json=alloc_body("r1", {"a": 0.5}))
+        fresh = (await client.get(ALLOC)).json()["allocations"]["a"]
+        clock[0] += 301.0
+        old = (await client.get(ALLOC)).json()["allocations"]["a"]
+    assert (fresh["ttl"], fresh["stale"]) == ("5m", False)
+    assert (old["ttl"], old["stale"]) == ("5m", True)
 
 
 async def test_execute_without_executor_is_503_and_stores_nothing(tmp_path: Path) -> None:

@@ -93,6 +93,7 @@ async def test_v1_events_carry_no_v2_fields(tmp_path: Path) -> None:
             "world_id", "plan", "version", "schema_version", "run_id", "idempotency_key"
         }
         assert payload["schema_version"] == 1 and payload["world_id"] == world
+        assert payload["version"] == 1
         assert payload["plan"] == answer.json()["per_world"][world]
         assert payload["idempotency_key"] == f"apply:r1:{world}"
 
@@ -112,6 +113,7 @@ async def test_v2_events_carry_only_their_worlds_metrics(tmp_path: Path) -> None
     for world in ("a", "b"):
         payload = data[world]
         assert payload["schema_version"] == 2
+        assert payload["version"] == 2  # data.version = the event's schema version
         assert payload["rebalance_intent"] == {"meta": {"ticket": "T-1"}}
         metrics = payload["alpha_metrics"]
         assert metrics["per_world"] == {world: answer["alpha_metrics"]["per_world"][world]}

@@ -8,6 +8,7 @@ from typing import Any
 from app.contracts.events import CloudEvent
 from app.errors import Code, ConflictError
 from app.store.adapters.postgres_events import PostgresEventLog
+from app.store.adapters.postgres_risk import PostgresRiskStore
 from app.store.adapters.rows import (
     allocation_record,
     allocation_run,
@@ -31,8 +32,9 @@ _RUN_COLS = "run_id, request_hash, etag, world_ids, response, created_at"
 _EXEC_COLS = "execution_id, request_hash, response, batch_ids, world_ids, created_at"
 
 
-class PostgresStore(PostgresEventLog):
-    """The Store port on PostgreSQL: plans, allocations, executions and the event log.
+class PostgresStore(PostgresRiskStore, PostgresEventLog):
+    """The Store port on PostgreSQL: plans, allocations, executions, trading states,
+    previews and the event log.
 
     Several processes may share one database: idempotency keys are unique constraints
     (``INSERT ... ON CONFLICT DO NOTHING``), allocation upserts lock their worlds' rows and

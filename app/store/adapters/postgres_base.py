@@ -28,7 +28,7 @@ import anyio
 import asyncpg
 import structlog
 
-from app.contracts.events import CloudEvent
+from app.contracts.events import CloudEvent, topic_of
 from app.errors import Code, ServiceUnavailableError
 from app.runtime.lifecycle import Component
 from app.store.adapters.postgres_migrations import migrate
@@ -239,5 +239,5 @@ class PostgresBase(Component):
         await conn.execute("SELECT pg_advisory_xact_lock($1)", EVENT_APPEND_LOCK)
         await conn.executemany(
             f"INSERT INTO events (event_id, topic, body, created_at) VALUES ($1, $2, $3, {DB_NOW})",
-            [(e.id, e.type, encode_event(e)) for e in events],
+            [(e.id, topic_of(e.type), encode_event(e)) for e in events],
         )

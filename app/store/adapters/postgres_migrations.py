@@ -71,8 +71,51 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         "CREATE INDEX events_unpublished ON events(seq) WHERE published_at IS NULL",
         "CREATE INDEX events_topic ON events(topic, seq)",
     ),
+    # 2: trading states, their history, order-rate buckets, execution previews (issue 17).
     (
-        # One row the readiness probe rewrites: a store that cannot write is not ready.
+        """CREATE TABLE risk_states (
+            scope TEXT NOT NULL,
+            world_id TEXT NOT NULL,
+            state TEXT NOT NULL,
+            reason TEXT,
+            actor TEXT,
+            updated_at DOUBLE PRECISION NOT NULL,
+            version INTEGER NOT NULL,
+            etag TEXT NOT NULL,
+            PRIMARY KEY (scope, world_id)
+        )""",
+        """CREATE TABLE risk_state_history (
+            seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            scope TEXT NOT NULL,
+            world_id TEXT NOT NULL,
+            state TEXT NOT NULL,
+            previous_state TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            changed_at DOUBLE PRECISION NOT NULL,
+            etag TEXT NOT NULL,
+            event_id TEXT NOT NULL
+        )""",
+        "CREATE INDEX risk_state_history_scope ON risk_state_history(scope, world_id, seq)",
+        """CREATE TABLE risk_rate_buckets (
+            world_id TEXT PRIMARY KEY,
+            tokens DOUBLE PRECISION NOT NULL,
+            updated_at DOUBLE PRECISION NOT NULL
+        )""",
+        """CREATE TABLE execution_previews (
+            execution_id TEXT PRIMARY KEY,
+            request_hash TEXT NOT NULL,
+            etag TEXT NOT NULL,
+            response BYTEA NOT NULL,
+            basis BYTEA NOT NULL,
+            created_at DOUBLE PRECISION NOT NULL,
+            expires_at DOUBLE PRECISION NOT NULL
+        )""",
+        "CREATE INDEX execution_previews_expiry ON execution_previews(expires_at)",
+    ),
+    # 3: one row the readiness probe rewrites: a store that cannot write is not ready
+    # (issue 15).
+    (
         "CREATE TABLE write_probe (id INTEGER PRIMARY KEY, checked_at DOUBLE PRECISION NOT NULL)",
     ),
 )

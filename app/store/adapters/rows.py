@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import msgspec
 
 from app.contracts.events import CloudEvent
+from app.contracts.risk import TradingStateRecord
 from app.errors import ConfigError
 from app.store.ports import (
     AllocationRecord,
     AllocationRun,
     ExecutionRecord,
+    RiskChangeRecord,
     StoredEvent,
     StoredPlan,
+    StoredPreview,
 )
 
 __all__ = [
@@ -23,6 +27,11 @@ __all__ = [
     "encode_event",
     "encode_json",
     "execution_record",
+    "grant_tokens",
+    "refill_tokens",
+    "risk_change",
+    "stored_preview",
+    "trading_state",
     "stored_event",
     "stored_plan",
 ]
@@ -103,6 +112,60 @@ def execution_record(row: tuple[Any, ...]) -> ExecutionRecord:
         world_ids=_str_list.decode(world_ids),
         created_at=created_at,
     )
+
+
+def trading_state(row: tuple[Any, ...]) -> TradingStateRecord:
+    """``scope, world_id, state, reason, actor, updated_at, version, etag``."""
+    scope, world_id, state, reason, actor, updated_at, version, etag = row
+    return TradingStateRecord(
+        scope=scope, world_id=world_id, state=state, reason=reason, actor=actor,
+        updated_at=updated_at, version=version, etag=etag,
+    )
+
+
+def risk_change(row: tuple[Any, ...]) -> RiskChangeRecord:
+    """``seq, scope, world_id, state, previous_state, reason, actor, changed_at, etag,
+    event_id``."""
+    seq, scope, world_id, state, previous, reason, actor, changed_at, etag, event_id = row
+    return RiskChangeRecord(
+        seq=seq, scope=scope, world_id=world_id, state=state, previous_state=previous,
+        reason=reason, actor=actor, changed_at=changed_at, etag=etag, event_id=event_id,
+    )
+
+
+def stored_preview(row: tuple[Any, ...]) -> StoredPreview:
+    """``execution_id, request_hash, etag, response, basis, created_at, expires_at``."""
+    execution_id, request_hash, etag, response, basis, created_at, expires_at = row
+    return StoredPreview(
+        execution_id=execution_id, request_hash=request_hash, etag=etag,
+        response=bytes(response), basis=bytes(basis), created_at=created_at,
+        expires_at=expires_at,
+    )
+
+
+def refill_tokens(
+    tokens: float | None, updated_at: float | None, now: float, rate_per_minute: float
+) -> float:
+    """The tokens of an order-rate bucket at ``now``: refilled at ``rate_per_minute`` per
+    minute up to one minute's worth; a bucket never used (``tokens`` None) is full."""
+    if tokens is None or updated_at is None:
+        return rate_per_minute
+    refilled = tokens + max(0.0, now - updated_at) * rate_per_minute / 60.0
+    return min(rate_per_minute, max(0.0, refilled))
+
+
+def grant_tokens(
+    demand: Mapping[str, int], available: Mapping[str, float], all_or_nothing: bool
+) -> dict[str, int]:
+    """What each world gets of its ``demand`` from its ``available`` tokens.
+
+    ``all_or_nothing``: every demand in full, else nothing for anyone.
+    """
+    # A bucket refilled to 2.9999999999 holds 3 tokens, not 2: float noise is forgiven.
+    granted = {w: min(n, int(available.get(w, 0.0) + 1e-9)) for w, n in demand.items()}
+    if all_or_nothing and any(granted[w] < n for w, n in demand.items()):
+        return dict.fromkeys(demand, 0)
+    return granted
 
 
 def check_schema_version(current: int, latest: int) -> None:

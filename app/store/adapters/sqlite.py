@@ -16,6 +16,7 @@ from app.store.adapters.rows import (
     stored_plan,
 )
 from app.store.adapters.sqlite_events import SqliteEventLog
+from app.store.adapters.sqlite_risk import SqliteRiskStore
 from app.store.ports import (
     AllocationDecision,
     AllocationRecord,
@@ -33,8 +34,9 @@ _RUN_COLS = "run_id, request_hash, etag, world_ids, response, created_at"
 _EXEC_COLS = "execution_id, request_hash, response, batch_ids, world_ids, created_at"
 
 
-class SqliteStore(SqliteEventLog):
-    """The Store port on one SQLite file: plans, allocations, executions and the event log.
+class SqliteStore(SqliteRiskStore, SqliteEventLog):
+    """The Store port on one SQLite file: plans, allocations, executions, trading states,
+    previews and the event log.
 
     Args:
         path: the database file; its folder is created on ``start``.

@@ -20,7 +20,7 @@ import anyio.to_thread
 import msgspec
 import structlog
 
-from app.contracts.events import CloudEvent
+from app.contracts.events import CloudEvent, topic_of
 from app.errors import AppError, Code, ServiceUnavailableError
 from app.runtime.lifecycle import Component
 from app.store.adapters.rows import encode_event
@@ -116,7 +116,7 @@ class SqliteBase(Component):
         now = self._clock()
         conn.executemany(
             "INSERT INTO events (event_id, topic, body, created_at) VALUES (?, ?, ?, ?)",
-            [(e.id, e.type, encode_event(e), now) for e in events],
+            [(e.id, topic_of(e.type), encode_event(e), now) for e in events],
         )
 
     def _unavailable(self, exc: BaseException) -> ServiceUnavailableError:
