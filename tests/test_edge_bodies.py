@@ -1,7 +1,8 @@
-"""Hostile bodies at every POST route: 4xx in the one error shape, never a 500.
+"""Hostile bodies at every route that reads one: 4xx in the one error shape, never a 500.
 
 Invalid UTF-8, JSON nested about a thousand levels deep (a 2 KB body) and bodies that are
-not JSON by their content type reach every POST route the app has, open and guarded alike.
+not JSON by their content type reach every body route the app has (POST and PUT), open
+and guarded alike.
 """
 
 from __future__ import annotations
@@ -23,13 +24,17 @@ _AUTH = {"Authorization": f"Bearer {TOKEN}"}
 _JSON = {"content-type": "application/json", **_AUTH}
 
 
-def _post_routes(app: Litestar) -> list[str]:
-    paths = set()
+def _body_routes(app: Litestar) -> list[tuple[str, str]]:
+    """Every (method, path) whose handler reads a body (it documents one, as ``*_body``)."""
+    found = set()
     for route in app.routes:
         for handler in getattr(route, "route_handlers", ()):
-            if isinstance(handler, HTTPRouteHandler) and "POST" in handler.http_methods:
-                paths.add(route.path)
-    return sorted(paths)
+            if not isinstance(handler, HTTPRouteHandler):
+                continue
+            if any(name.endswith("_body") for name in handler.dependencies or {}):
+                for method in handler.http_methods & {"POST", "PUT", "PATCH"}:
+                    found.add((method, route.path.replace("{world_id:str}", "w1")))
+    return sorted(found)
 
 
 @pytest.fixture(scope="module")
@@ -49,10 +54,10 @@ def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient[Any]]:
         yield client
 
 
-def _routes() -> list[str]:
+def _routes() -> list[tuple[str, str]]:
     from app.settings import load_settings
 
-    return _post_routes(create_app(load_settings(environ={})))
+    return _body_routes(create_app(load_settings(environ={})))
 
 
 ROUTES = _routes()
@@ -79,14 +84,16 @@ HOSTILE = {
 }
 
 
-def test_every_post_route_is_covered() -> None:
+def test_every_body_route_is_covered() -> None:
     assert set(ROUTES) >= {
-        "/worldservice/rebalancing/plan",
-        "/worldservice/rebalancing/apply",
-        "/worldservice/allocations",
-        "/rebalancing/plan",
-        "/rebalancing/apply",
-        "/rebalancing/execute",
+        ("POST", "/worldservice/rebalancing/plan"),
+        ("POST", "/worldservice/rebalancing/apply"),
+        ("POST", "/worldservice/allocations"),
+        ("POST", "/rebalancing/plan"),
+        ("POST", "/rebalancing/apply"),
+        ("POST", "/rebalancing/execute"),
+        ("PUT", "/risk/state"),
+        ("PUT", "/risk/worlds/w1"),
     }
 
 
@@ -101,10 +108,13 @@ def _assert_error_shape(response: Any, status: int | None = None) -> dict[str, A
     return body
 
 
-@pytest.mark.parametrize("path", ROUTES)
+@pytest.mark.parametrize("route", ROUTES, ids=" ".join)
 @pytest.mark.parametrize("name", sorted(HOSTILE))
-def test_hostile_bodies_are_client_errors(edge: TestClient[Any], path: str, name: str) -> None:
-    response = edge.post(path, content=HOSTILE[name], headers=_JSON)
+def test_hostile_bodies_are_client_errors(
+    edge: TestClient[Any], route: tuple[str, str], name: str
+) -> None:
+    method, path = route
+    response = edge.request(method, path, content=HOSTILE[name], headers=_JSON)
     assert 400 <= response.status_code < 500, (name, response.status_code, response.text)
     _assert_error_shape(response)
 
@@ -118,7 +128,7 @@ def test_invalid_utf8_and_nesting_say_what_is_wrong(edge: TestClient[Any]) -> No
     assert body["code"] == "E_MALFORMED_JSON" and "nested" in body["detail"]
 
 
-@pytest.mark.parametrize("path", ROUTES)
+@pytest.mark.parametrize("route", ROUTES, ids=" ".join)
 @pytest.mark.parametrize(
     "content_type",
     [
@@ -131,12 +141,14 @@ def test_invalid_utf8_and_nesting_say_what_is_wrong(edge: TestClient[Any]) -> No
     ],
 )
 def test_bodies_that_are_not_json_by_media_type_are_415(
-    edge: TestClient[Any], path: str, content_type: str | None
+    edge: TestClient[Any], route: tuple[str, str], content_type: str | None
 ) -> None:
+    method, path = route
     headers = dict(_AUTH)
     if content_type is not None:
         headers["content-type"] = content_type
-    response = edge.post(path, content=msgspec.json.encode(_VALID), headers=headers)
+    body = msgspec.json.encode(_VALID)
+    response = edge.request(method, path, content=body, headers=headers)
     body = _assert_error_shape(response, 415)
     assert body["code"] == "E_UNSUPPORTED_MEDIA_TYPE"
 

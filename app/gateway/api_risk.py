@@ -139,7 +139,8 @@ async def get_risk_history(
     scope_name: Annotated[str | None, QueryParameter(name="scope")] = None,
     world_id: FromQuery[str | None] = None,
     limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
-    before: Annotated[int | None, QueryParameter(ge=1)] = None,
+    # History sequence numbers are 64-bit in every store: larger cursors cannot exist.
+    before: Annotated[int | None, QueryParameter(ge=1, le=2**63 - 1)] = None,
 ) -> RiskHistoryReply:
     """Answer ``GET /risk/history``."""
     scope = scope_name
