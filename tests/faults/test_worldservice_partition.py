@@ -18,7 +18,7 @@ from tests.gateway.factories import request_body
 
 pytestmark = pytest.mark.multiprocess
 
-TIMEOUT = 2.0
+TIMEOUT = 1.0
 RETRIES = 1
 # The most a call may take: every attempt times out, plus the backoff between them.
 BOUND = (RETRIES + 1) * TIMEOUT + 1.0
