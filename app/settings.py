@@ -68,10 +68,11 @@ class ServerSettings(_Section, frozen=True, kw_only=True, forbid_unknown_fields=
 
 
 class WorldServiceServerSettings(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """``[worldservice.server]``: schema v2 rollout switches."""
+    """``[worldservice.server]``: schema v2 and v3 rollout switches."""
 
     compat_rebalance_v2: bool = False
     alpha_metrics_required: bool = False
+    compat_rebalance_v3: bool = False
 
 
 _DURATION_UNITS: dict[str, float] = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -209,7 +210,7 @@ class RiskSettings(_Section, frozen=True, kw_only=True, forbid_unknown_fields=Tr
 class GatewaySettings(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """``[gateway]``: capability bits, WorldService client and execution rules."""
 
-    rebalance_schema_version: Annotated[int, msgspec.Meta(ge=1, le=2)] = 1
+    rebalance_schema_version: Annotated[int, msgspec.Meta(ge=1, le=3)] = 1
     alpha_metrics_capable: bool = False
     compute_context_contract: str | None = None
     enforce_live_guard: bool = True
@@ -323,6 +324,11 @@ def _check(settings: Settings) -> Settings:
         raise ConfigError(
             "worldservice.server.alpha_metrics_required needs "
             "worldservice.server.compat_rebalance_v2 = true"
+        )
+    if ws.compat_rebalance_v3 and not ws.compat_rebalance_v2:
+        raise ConfigError(
+            "worldservice.server.compat_rebalance_v3 needs "
+            "worldservice.server.compat_rebalance_v2 = true (schema v3 is v2 plus the policy)"
         )
     if settings.worldservice.allocation_ttl_value <= 0:
         raise ConfigError("worldservice.allocation_ttl must be longer than zero")

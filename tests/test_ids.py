@@ -124,3 +124,19 @@ def test_the_longest_valid_ids_are_stored_on_every_backend(
 )
 def test_the_rule(value: str, ok: bool) -> None:
     assert (id_problem(value) is None) is ok
+
+
+def test_a_policy_venue_follows_the_rule(make_client: Client) -> None:
+    client = make_client({
+        "worldservice": {"server": {"compat_rebalance_v2": True, "compat_rebalance_v3": True}},
+        "gateway": {"rebalance_schema_version": 3},
+    })
+    costs = {"by_venue": {"v\x00": {"fee_bps": 1.0}, "ok": {"fee_bps": 1.0}}}
+    body = {**_body(), "schema_version": 3, "policy": {"costs": costs}}
+    for path in ("/worldservice/rebalancing/plan", "/rebalancing/plan"):
+        response = client.post(path, json=body)
+        assert response.status_code == 422, (path, response.text)
+        paths = [e["path"] for e in response.json()["errors"]]
+        assert paths == ['$.policy.costs.by_venue["v\\u0000"]'], paths
+    ok = {**body, "policy": {"costs": {"by_venue": {"ok": {"fee_bps": 1.0}}}}}
+    assert client.post("/rebalancing/plan", json=ok).status_code == 200

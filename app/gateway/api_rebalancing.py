@@ -57,8 +57,10 @@ _PLAN_BODY = {"plan_body": Provide(_plan_body, sync_to_thread=False)}
     description=(
         "Forwards the `MultiWorldRebalanceRequest` to WorldService with `schema_version` set "
         "to the configured `gateway.rebalance_schema_version` (or a lower one the caller "
-        "asked for); retries once as v1 when WorldService refuses v2. WorldService errors "
-        "arrive with their own status and code."
+        "asked for); when WorldService refuses a version above 1 it retries once at the "
+        "next lower version (3 → 2 → 1). WorldService errors arrive with their own status "
+        "and code; a request with a `policy` is never answered below v3 (422 "
+        "`E_POLICY_REQUIRES_V3`)."
     ),
     tags=["gateway"],
     dependencies=_PLAN_BODY,
@@ -104,7 +106,9 @@ async def apply_rebalance(
         "`all_or_nothing=true`, is 422 `E_RISK_REJECTED` and nothing is recorded. "
         "A submit with an `Idempotency-Key` header (or a `run_id` in the body) is recorded "
         "once: a retry gets the stored answer (`X-Idempotent-Replay: true`), the same key "
-        "with another request is 409 `E_EXECUTION_CONFLICT`."
+        "with another request is 409 `E_EXECUTION_CONFLICT`. "
+        "With a cash policy every batch lists its sells before its buys; `per_strategy` "
+        "with a policy is 422."
     ),
     tags=["gateway"],
     opt={"mutating": True},

@@ -31,8 +31,12 @@ def _openapi_body(data: RebalanceRequest) -> None:  # pragma: no cover - never c
     summary="Plan a multi-world rebalance",
     description=(
         "Computes per-world deltas, netted global deltas and (overlay/hybrid) overlay deltas. "
-        "The answer is schema v1 or v2 as negotiated from `schema_version` and the server's "
-        "`compat_rebalance_v2` switch; v1 answers never carry v2 fields."
+        "The answer is schema v1, v2 or v3 as negotiated from `schema_version` and the "
+        "server's `compat_rebalance_v2`/`compat_rebalance_v3` switches; an answer never "
+        "carries the fields of a later version. v3 applies the request's `policy` (no-trade "
+        "band, turnover cap, cash-aware funding, cost model) and adds `skipped`, "
+        "`projection` and `funding`; a `policy` that negotiates below v3 is 422 "
+        "`E_POLICY_REQUIRES_V3`."
     ),
     tags=["worldservice"],
     # Litestar documents a `data` parameter of a handler dependency as the request body; the

@@ -207,7 +207,7 @@ def test_openapi_documents_the_endpoint(client: TestClient[Any]) -> None:
     ref = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]
     assert ref.endswith("/RebalanceRequest")
     one_of = operation["responses"]["200"]["content"]["application/json"]["schema"]["oneOf"]
-    assert {r["$ref"].rsplit("/", 1)[1] for r in one_of} == {"PlanV1", "PlanV2"}
+    assert {r["$ref"].rsplit("/", 1)[1] for r in one_of} == {"PlanV1", "PlanV2", "PlanV3"}
 
 
 def test_readme_example_request(make_client: ClientFactory) -> None:

@@ -18,6 +18,8 @@ __all__ = [
     "overflow_at",
     "group",
     "sums",
+    "to_notional",
+    "to_qty",
 ]
 
 FloatArray = npt.NDArray[np.float64]
@@ -40,6 +42,7 @@ class PlanOverflowError(ValueError):
 
     def __init__(self, what: str, paths: Sequence[str] = ()) -> None:
         super().__init__(f"{what} is not finite; the figures are too large to plan")
+        self.what = what
         self.paths = list(paths[:OVERFLOW_PATHS]) or ["$"]
 
 
@@ -50,11 +53,42 @@ def finite(value: float, what: str, path: str = "$") -> float:
     return value
 
 
-def overflow_at(what: str, positions: IntArray) -> PlanOverflowError:
-    """The error for figures of the positions ``positions`` (indices) that overflowed."""
+def overflow_at(what: str, positions: IntArray, also: Sequence[str] = ()) -> PlanOverflowError:
+    """The error for figures of the positions ``positions`` (indices) that overflowed.
+
+    Args:
+        what: the figure that overflowed.
+        positions: the indices of the positions it came from.
+        also: request paths named before the positions (a policy figure that took part).
+    """
     return PlanOverflowError(
-        what, [f"$.positions[{i}]" for i in positions[:OVERFLOW_PATHS].tolist()]
+        what, [*also, *(f"$.positions[{i}]" for i in positions[:OVERFLOW_PATHS].tolist())]
     )
+
+
+def to_qty(change: FloatArray, abs_qty: FloatArray, abs_notional: FloatArray) -> FloatArray:
+    """Notional changes over their keys' quantity-weighted marks (``Σ|qty|·mark / Σ|qty|``).
+
+    ``change · Σ|qty| / Σ|qty|·mark`` (the order the answers were always computed in), and
+    ``change / (Σ|qty|·mark / Σ|qty|)`` where that product overflows though the quotient
+    fits; what stays infinite really is too large (the caller names it).
+    """
+    with np.errstate(all="ignore"):
+        qty: FloatArray = change * abs_qty / abs_notional
+        big = ~np.isfinite(qty)
+        if big.any():
+            qty[big] = change[big] / (abs_notional[big] / abs_qty[big])
+    return qty
+
+
+def to_notional(qty: FloatArray, abs_qty: FloatArray, abs_notional: FloatArray) -> FloatArray:
+    """Quantities times their keys' quantity-weighted marks (the inverse of ``to_qty``)."""
+    with np.errstate(all="ignore"):
+        out: FloatArray = qty * abs_notional / abs_qty
+        big = ~np.isfinite(out)
+        if big.any():
+            out[big] = qty[big] * (abs_notional[big] / abs_qty[big])
+    return out
 
 
 def group(a: IntArray, b: IntArray, nb: int) -> tuple[IntArray, IntArray, IntArray]:

@@ -26,7 +26,7 @@ class Netted:
     Attributes:
         world, symbol, venue: the key's codes (see ``Columns``).
         change: Σ notional change; ``abs_qty``: Σ|qty|; ``abs_notional``: Σ|qty|·mark.
-        key_of: each position's key number (to name the positions behind a key).
+        key: each position's key number (also names the positions behind a key).
     """
 
     world: IntArray
@@ -35,13 +35,13 @@ class Netted:
     change: FloatArray
     abs_qty: FloatArray
     abs_notional: FloatArray
-    key_of: IntArray
+    key: IntArray
 
     def positions_of(self, keys: IntArray) -> IntArray:
         """The indices of the positions netted into ``keys`` (key numbers)."""
         mask = np.zeros(len(self.change), bool)
         mask[keys] = True
-        return np.flatnonzero(mask[self.key_of])
+        return np.flatnonzero(mask[self.key])
 
 
 def net_keys(cols: Columns, notional: FloatArray, scale_minus_one: FloatArray) -> Netted:
@@ -80,7 +80,7 @@ def net_keys(cols: Columns, notional: FloatArray, scale_minus_one: FloatArray) -
             change=sums(inverse, per_position, keys),
             abs_qty=sums(inverse, np.abs(cols.qty), keys),
             abs_notional=sums(inverse, np.abs(notional), keys),
-            key_of=inverse,
+            key=inverse,
         )
     bad_keys = ~(np.isfinite(net.change) & np.isfinite(net.abs_qty)
                  & np.isfinite(net.abs_notional))
