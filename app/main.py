@@ -7,7 +7,6 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from litestar import Litestar, Router
-from litestar.openapi import OpenAPIConfig
 
 from app import __version__
 from app.container import Container, build_container
@@ -17,7 +16,9 @@ from app.web.access import AccessMiddleware
 from app.web.auth import token_guard, warn_if_open
 from app.web.errors import exception_handlers
 from app.web.metrics_endpoint import metrics_handler
+from app.web.openapi import document_operations, openapi_assets_router, openapi_config
 from app.web.request_id import RequestIdMiddleware
+from app.web.websocket_token import BearerSubprotocolMiddleware
 from app.web.websockets import WebSocketTrackingMiddleware
 
 __all__ = ["create_app"]
@@ -52,6 +53,15 @@ def _routers(settings: Settings, container: Container) -> list[Router]:
                 api_tokens=settings.security.api_tokens,
             )
         )
+        if settings.console.enabled:
+            from app.console import console_router
+
+            routers.append(
+                console_router(
+                    api_url=settings.console.api_url,
+                    worldservice_url=settings.gateway.worldservice_url,
+                )
+            )
     return routers
 
 
@@ -86,12 +96,14 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     async def outbox_backlog() -> int:
         return int(await container.store().outbox_backlog())
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             *_routers(settings, container),
             metrics_handler(container.metrics(), outbox_backlog),
+            openapi_assets_router(),
         ],
         middleware=[
+            BearerSubprotocolMiddleware(),
             RequestIdMiddleware(),
             access,
             WebSocketTrackingMiddleware(container.drain()),
@@ -99,10 +111,12 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         before_send=[access.tag_unmatched],
         on_startup=[lambda: warn_if_open(settings)],
         exception_handlers=exception_handlers(settings.server.max_body_bytes),
-        openapi_config=OpenAPIConfig(title="Worldgate", version=__version__, path="/schema"),
+        openapi_config=openapi_config(__version__),
         lifespan=[_lifespan(container)],
         guards=[token_guard(settings.security.api_tokens)],
         request_max_body_size=settings.server.max_body_bytes,
         # Logging is structlog's, configured once by the process (app.runtime.logging).
         logging_config=None,
     )
+    document_operations(app)
+    return app

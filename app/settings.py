@@ -13,6 +13,7 @@ import msgspec
 from app.errors import ConfigError
 
 __all__ = [
+    "ConsoleSettings",
     "ControlBusSettings",
     "DEFAULT_CONFIG_PATH",
     "GatewaySettings",
@@ -233,6 +234,15 @@ class SecuritySettings(_Section, frozen=True, kw_only=True, forbid_unknown_field
     api_tokens: list[str] = msgspec.field(default_factory=list)
 
 
+class ConsoleSettings(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """``[console]``: the operator console at ``/console`` (served where the Gateway runs)."""
+
+    enabled: bool = True
+    # Where the console's server side calls the public API; None = the address the browser's
+    # request arrived on (this very server).
+    api_url: str | None = None
+
+
 class Settings(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """The whole configuration."""
 
@@ -243,6 +253,7 @@ class Settings(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
     outbox: OutboxSettings = msgspec.field(default_factory=OutboxSettings)
     gateway: GatewaySettings = msgspec.field(default_factory=GatewaySettings)
     security: SecuritySettings = msgspec.field(default_factory=SecuritySettings)
+    console: ConsoleSettings = msgspec.field(default_factory=ConsoleSettings)
 
 
 def redact_url(url: str) -> str:

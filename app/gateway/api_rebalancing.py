@@ -15,6 +15,7 @@ from app.contracts.rebalancing import ApplyRequest, ExecuteRequest, RebalanceReq
 from app.gateway.execution import ExecuteOptions, ExecutionService
 from app.gateway.negotiation import NegotiatingClient
 from app.web.decoding import decode_body, json_body
+from app.web.openapi_examples import APPLY_BODY, EXECUTE_BODY, PLAN_BODY
 
 __all__ = [
     "REBALANCING_HANDLERS",
@@ -35,15 +36,21 @@ def _json(content: bytes, headers: dict[str, str] | None = None) -> Response[byt
     )
 
 
-def _plan_body(data: RebalanceRequest) -> None:  # pragma: no cover - never called
+def _plan_body(
+    data: Annotated[RebalanceRequest, PLAN_BODY],
+) -> None:  # pragma: no cover - never called
     """Documents the request body in OpenAPI; the handlers decode the raw body themselves."""
 
 
-def _apply_body(data: ApplyRequest) -> None:  # pragma: no cover - never called
+def _apply_body(
+    data: Annotated[ApplyRequest, APPLY_BODY],
+) -> None:  # pragma: no cover - never called
     """Documents the apply body in OpenAPI; the handler decodes the raw body itself."""
 
 
-def _execute_body(data: ExecuteRequest) -> None:  # pragma: no cover - never called
+def _execute_body(
+    data: Annotated[ExecuteRequest, EXECUTE_BODY],
+) -> None:  # pragma: no cover - never called
     """Documents the execute body in OpenAPI; the handler decodes the raw body itself."""
 
 

@@ -26,6 +26,7 @@ from app.gateway.health import GatewayHealth
 from app.gateway.trading_states import TradingStates
 from app.web.decoding import decode_body, json_body
 from app.web.etags import quoted
+from app.web.openapi_examples import RISK_STATE_BODY
 
 __all__ = ["RISK_HANDLERS", "check_world_id"]
 
@@ -40,7 +41,9 @@ def check_world_id(world_id: str) -> str:
     return check_id(world_id, "$.world_id")
 
 
-def _state_body(data: RiskStateUpdate) -> None:  # pragma: no cover - never called
+def _state_body(
+    data: Annotated[RiskStateUpdate, RISK_STATE_BODY],
+) -> None:  # pragma: no cover - never called
     """Documents the state body in OpenAPI; the handlers decode the raw body themselves."""
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Request, Router, post
 from litestar.di import NamedDependency, Provide
@@ -12,6 +12,7 @@ from litestar.status_codes import HTTP_200_OK
 from app.contracts.rebalancing import PlanResponse, RebalanceRequest
 from app.contracts.worldservice_client import WorldServiceCapabilities
 from app.web.decoding import decode_body, json_body
+from app.web.openapi_examples import PLAN_BODY
 from app.worldservice.allocations import AllocationsService
 from app.worldservice.api_capabilities import capabilities_route
 from app.worldservice.api_records import RECORD_HANDLERS
@@ -21,7 +22,9 @@ from app.worldservice.plans import PlanningService
 __all__ = ["plan_rebalance", "worldservice_router"]
 
 
-def _openapi_body(data: RebalanceRequest) -> None:  # pragma: no cover - never called
+def _openapi_body(
+    data: Annotated[RebalanceRequest, PLAN_BODY],
+) -> None:  # pragma: no cover - never called
     """Documents the plan body in OpenAPI; the handler decodes the raw body itself."""
 
 
