@@ -107,6 +107,11 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         )""",
         "CREATE INDEX execution_previews_expiry ON execution_previews(expires_at)",
     ),
+    # 3: one row the readiness probe rewrites: a store that cannot write is not ready
+    # (issue 15).
+    (
+        "CREATE TABLE write_probe (id INTEGER PRIMARY KEY, checked_at REAL NOT NULL)",
+    ),
 )
 
 
