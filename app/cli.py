@@ -114,9 +114,14 @@ def serve(config_path: str | None, host: str | None, port: int | None) -> None:
         click.echo(f"configuration error: store.sqlite_path {settings.store.sqlite_path}: "
                    f"{exc.strerror or exc}", err=True)
         sys.exit(EXIT_CONFIG)
-    configure_logging(settings.server.log_format, settings.server.log_level)
+    configure_logging(
+        settings.server.log_format,
+        settings.server.log_level,
+        secrets=settings.security.api_tokens,
+    )
     try:
-        run_server(create_app(container=container), settings, container.drain())
+        run_server(create_app(container=container), settings, container.drain(),
+                   container.metrics())
     finally:
         if owner is not None:
             owner.release()

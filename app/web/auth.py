@@ -24,6 +24,7 @@ from app.web.errors import error_body
 __all__ = [
     "ANONYMOUS_ACTOR",
     "MUTATING_OPT",
+    "SENSITIVE_OPT",
     "WS_UNAUTHORIZED_CLOSE_CODE",
     "actor_of",
     "http_denial_for_websockets",
@@ -37,6 +38,9 @@ log = structlog.get_logger(__name__)
 
 #: The ``opt`` key a route handler sets (``opt={"mutating": True}``) to require a token.
 MUTATING_OPT = "mutating"
+#: The ``opt`` key of a read that discloses the running configuration (``GET /status``): it
+#: requires a token too.
+SENSITIVE_OPT = "sensitive"
 #: Close code sent to a WebSocket refused for a missing or wrong token (4000 + HTTP 401).
 WS_UNAUTHORIZED_CLOSE_CODE = 4401
 
@@ -102,7 +106,8 @@ def actor_of(authorization_header: str | None, tokens: Sequence[str]) -> str:
 
 
 def token_guard(tokens: Sequence[str]) -> Guard:
-    """Build the app-wide guard that protects handlers marked ``opt={"mutating": True}``.
+    """Build the app-wide guard that protects handlers marked ``opt={"mutating": True}``
+    (or ``{"sensitive": True}``).
 
     HTTP requests without a valid token get 401 ``E_UNAUTHORIZED`` (SPEC §10 body, with a
     ``WWW-Authenticate: Bearer`` header); WebSocket connections are closed before accept
@@ -120,7 +125,7 @@ def token_guard(tokens: Sequence[str]) -> Guard:
     async def require_token(
         connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
     ) -> None:
-        if not accepted or not handler.opt.get(MUTATING_OPT):
+        if not accepted or not (handler.opt.get(MUTATING_OPT) or handler.opt.get(SENSITIVE_OPT)):
             return
         if token_ok(connection.headers.get("authorization"), accepted):
             return

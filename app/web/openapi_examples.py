@@ -11,7 +11,7 @@ from typing import Any
 from litestar.openapi.spec import Example
 from litestar.params import Body
 
-__all__ = ["ALLOCATIONS_BODY", "APPLY_BODY", "PLAN_BODY", "RISK_STATE_BODY"]
+__all__ = ["ALLOCATIONS_BODY", "APPLY_BODY", "EXECUTE_BODY", "PLAN_BODY", "RISK_STATE_BODY"]
 
 _POSITIONS: list[dict[str, Any]] = [
     {"world_id": "crypto-momo", "strategy_id": "trend", "symbol": "BTCUSDT",
@@ -40,6 +40,11 @@ PLAN_BODY = Body(
 APPLY_BODY = Body(
     description="The plan request plus an optional `run_id` (idempotency key).",
     examples=[Example(summary="Apply with a run_id", value={**_PLAN, "run_id": "rb-2026-11-26"})],
+)
+EXECUTE_BODY = Body(
+    description="The plan request plus an optional `run_id`: a submit under it (or under an "
+                "`Idempotency-Key` header) is recorded once.",
+    examples=[Example(summary="Execute with a run_id", value={**_PLAN, "run_id": "ex-2026-11-26"})],
 )
 ALLOCATIONS_BODY = Body(
     description="New world allocations; before-allocations come from the stored ones.",

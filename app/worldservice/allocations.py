@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -11,6 +12,7 @@ import structlog
 
 from app.contracts.allocations import AllocationsReply, AllocationsRequest, AllocationView
 from app.contracts.execution import PlanExecutor
+from app.contracts.ids import check_id
 from app.contracts.pages import encode_cursor
 from app.contracts.rebalancing import PlanInputs, PlanResponse, RebalanceRequest
 from app.errors import Code, ConflictError, NotFoundError, ServiceUnavailableError
@@ -92,6 +94,8 @@ class AllocationsService:
             ServiceUnavailableError: the store failed (503 E_STORE_UNAVAILABLE), or
                 ``execute`` was asked without an executor (503 E_EXECUTOR_UNAVAILABLE).
         """
+        for world in request.world_allocations:  # world ids key stored rows: check them first
+            check_id(world, f"$.world_allocations[{json.dumps(world)}]")
         request_hash, etag = self.hashes(request)
         try:
             existing = await self._store.get_allocation_run(request.run_id)
@@ -226,9 +230,12 @@ class AllocationsService:
         else every world.
 
         Raises:
+            ValidationFailedError: ``world_id`` is not a valid identifier (422).
             NotFoundError: ``world_id`` has no stored allocation (404).
             ServiceUnavailableError: the store failed (503).
         """
+        if world_id is not None:
+            check_id(world_id, "$.world_id")
         following: str | None = None
         try:
             if world_id is None and limit is not None:

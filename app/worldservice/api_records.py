@@ -11,7 +11,7 @@ from litestar.status_codes import HTTP_200_OK
 
 from app.contracts.allocations import AllocationsReply, AllocationsRequest
 from app.contracts.rebalancing import ApplyRequest, PlanResponse
-from app.web.decoding import decode_body
+from app.web.decoding import decode_body, json_body
 from app.web.openapi_examples import ALLOCATIONS_BODY, APPLY_BODY
 from app.web.pages import DEFAULT_PAGE, MAX_PAGE, text_page_start
 from app.worldservice.allocations import ALLOCATIONS, AllocationsService
@@ -65,7 +65,7 @@ async def apply_plan(
     request: Request[Any, Any, Any], applying: NamedDependency[ApplyingService]
 ) -> Response[PlanResponse]:
     """Answer ``POST /worldservice/rebalancing/apply`` (200, also for a replay)."""
-    return _stored_answer(await applying.apply(decode_body(await request.body(), ApplyRequest)))
+    return _stored_answer(await applying.apply(decode_body(await json_body(request), ApplyRequest)))
 
 
 @post(
@@ -86,7 +86,7 @@ async def upsert_allocations(
     request: Request[Any, Any, Any], allocations: NamedDependency[AllocationsService]
 ) -> Response[PlanResponse]:
     """Answer ``POST /worldservice/allocations``."""
-    body = decode_body(await request.body(), AllocationsRequest)
+    body = decode_body(await json_body(request), AllocationsRequest)
     return _stored_answer(await allocations.upsert(body))
 
 

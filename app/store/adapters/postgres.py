@@ -202,10 +202,11 @@ class PostgresStore(PostgresRiskStore, PostgresEventLog):
 
     async def save_execution(
         self, execution: ExecutionRecord, events: Sequence[CloudEvent]
-    ) -> None:
-        """Insert the execution and its events together.
+    ) -> tuple[ExecutionRecord, bool]:
+        """Insert the execution and its events together, or return the stored twin.
 
-        A repeat with the same ``execution_id`` and ``request_hash`` writes nothing.
+        The unique ``execution_id`` decides between concurrent twins (in every process):
+        the loser's insert does nothing and it reads the winner's committed row.
 
         Raises:
             ConflictError: ``execution_id`` is stored with another ``request_hash``.
@@ -219,21 +220,23 @@ class PostgresStore(PostgresRiskStore, PostgresEventLog):
                 execution.created_at,
             )
             if seq is None:
-                stored_hash = await conn.fetchval(
-                    "SELECT request_hash FROM executions WHERE execution_id = $1",
+                row = await conn.fetchrow(
+                    f"SELECT {_EXEC_COLS} FROM executions WHERE execution_id = $1",
                     execution.execution_id,
                 )
-                if stored_hash != execution.request_hash:
+                stored = execution_record(tuple(row))
+                if stored.request_hash != execution.request_hash:
                     raise ConflictError(
                         f"execution {execution.execution_id} is stored with another request",
                         code=Code.EXECUTION_CONFLICT,
                     )
-                return
+                return stored, False
             await conn.executemany(
                 "INSERT INTO execution_worlds (world_id, execution_seq) VALUES ($1, $2)",
                 [(world, seq) for world in dict.fromkeys(execution.world_ids)],
             )
             await self._insert_events(conn, events)
+        return execution, True
 
     async def get_execution(self, execution_id: str) -> ExecutionRecord | None:
         """Return the execution stored under ``execution_id``."""

@@ -113,7 +113,12 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         )""",
         "CREATE INDEX execution_previews_expiry ON execution_previews(expires_at)",
     ),
-    # 3: a stable insertion position per execution and a world index, so executions page
+    # 3: one row the readiness probe rewrites: a store that cannot write is not ready
+    # (issue 15).
+    (
+        "CREATE TABLE write_probe (id INTEGER PRIMARY KEY, checked_at DOUBLE PRECISION NOT NULL)",
+    ),
+    # 4: a stable insertion position per execution and a world index, so executions page
     # newest first by position (a cursor) in O(page) with or without a world filter.
     (
         "ALTER TABLE executions ADD COLUMN seq BIGINT GENERATED ALWAYS AS IDENTITY",

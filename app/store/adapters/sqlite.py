@@ -183,27 +183,26 @@ class SqliteStore(SqliteRiskStore, SqliteEventLog):
 
     async def save_execution(
         self, execution: ExecutionRecord, events: Sequence[CloudEvent]
-    ) -> None:
-        """Insert the execution and its events together.
-
-        A repeat with the same ``execution_id`` and ``request_hash`` writes nothing.
+    ) -> tuple[ExecutionRecord, bool]:
+        """Insert the execution and its events together, or return the stored twin.
 
         Raises:
             ConflictError: ``execution_id`` is stored with another ``request_hash``.
         """
 
-        def write(conn: sqlite3.Connection) -> None:
+        def write(conn: sqlite3.Connection) -> tuple[ExecutionRecord, bool]:
             row = conn.execute(
-                "SELECT request_hash FROM executions WHERE execution_id = ?",
+                f"SELECT {_EXEC_COLS} FROM executions WHERE execution_id = ?",
                 (execution.execution_id,),
             ).fetchone()
             if row is not None:
-                if row[0] != execution.request_hash:
+                stored = execution_record(row)
+                if stored.request_hash != execution.request_hash:
                     raise ConflictError(
                         f"execution {execution.execution_id} is stored with another request",
                         code=Code.EXECUTION_CONFLICT,
                     )
-                return
+                return stored, False
             # One writer at a time (BEGIN IMMEDIATE): the next position cannot race.
             seq = conn.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM executions").fetchone()[0]
             conn.execute(
@@ -219,8 +218,9 @@ class SqliteStore(SqliteRiskStore, SqliteEventLog):
                 [(world, seq) for world in dict.fromkeys(execution.world_ids)],
             )
             self._insert_events(conn, events)
+            return execution, True
 
-        await self._write(write)
+        return await self._write(write)
 
     async def get_execution(self, execution_id: str) -> ExecutionRecord | None:
         """Return the execution stored under ``execution_id``."""
