@@ -22,6 +22,7 @@ __all__ = [
     "PreconditionFailedError",
     "SchemaVersionRequiredError",
     "ServiceUnavailableError",
+    "StoreInUseError",
     "UnauthorizedError",
     "ValidationFailedError",
     "code_for_status",
@@ -65,6 +66,7 @@ class Code(StrEnum):
     # Things that do not exist.
     WORLD_NOT_FOUND = "E_WORLD_NOT_FOUND"
     EXECUTION_NOT_FOUND = "E_EXECUTION_NOT_FOUND"
+    PLAN_NOT_FOUND = "E_PLAN_NOT_FOUND"  # no plan applied under that run_id
     # Dependencies that cannot serve now.
     SERVICE_UNAVAILABLE = "E_SERVICE_UNAVAILABLE"
     STORE_UNAVAILABLE = "E_STORE_UNAVAILABLE"
@@ -219,3 +221,7 @@ class ServiceUnavailableError(AppError):
 
 class ConfigError(Exception):
     """The configuration is invalid; raised at start-up, naming the key."""
+
+
+class StoreInUseError(ConfigError):
+    """Another process owns the store this one was configured to own (a start-up refusal)."""

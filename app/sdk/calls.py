@@ -26,7 +26,10 @@ __all__ = [
     "execute",
     "execute_response",
     "execution",
+    "get_plan",
     "health",
+    "list_executions",
+    "list_plans",
     "plan",
     "read_answer",
     "risk_history",
@@ -67,7 +70,7 @@ def _json_or_none(content: bytes) -> Any:
 
 
 def error_answer(status: int, content: bytes, text: str) -> WorldgateError:
-    """The typed error for an error answer whose body may or may not be SPEC §10 JSON."""
+    """The typed error for an error answer whose body may or may not be a JSON error body."""
     try:
         body = _json_or_none(content)
     except msgspec.DecodeError:
@@ -281,3 +284,33 @@ def risk_history(
 def risk_limits() -> Call[dict[str, Any]]:
     """``GET /risk/limits``: the pre-trade limits in force."""
     return Call("GET", "/risk/limits", _object)
+
+
+def _page_params(world_id: str | None, limit: int, cursor: str | None) -> dict[str, str]:
+    params = {"limit": str(limit)}
+    if world_id is not None:
+        params["world_id"] = world_id
+    if cursor is not None:
+        params["cursor"] = cursor
+    return params
+
+
+def list_plans(
+    worldservice_url: str, world_id: str | None, limit: int, cursor: str | None
+) -> Call[dict[str, Any]]:
+    """``GET <worldservice>/rebalancing/plans``: ``{"plans": [...], "next": cursor|None}``."""
+    return Call("GET", f"{worldservice_url}/rebalancing/plans", _object,
+                params=_page_params(world_id, limit, cursor))
+
+
+def get_plan(worldservice_url: str, run_id: str) -> Call[dict[str, Any]]:
+    """``GET <worldservice>/rebalancing/plans/{run_id}``: one applied plan."""
+    return Call("GET", f"{worldservice_url}/rebalancing/plans/{_segment(run_id)}", _object)
+
+
+def list_executions(
+    world_id: str | None, limit: int, cursor: str | None
+) -> Call[dict[str, Any]]:
+    """``GET /rebalancing/executions``: ``{"executions": [...], "next": cursor|None}``."""
+    return Call("GET", "/rebalancing/executions", _object,
+                params=_page_params(world_id, limit, cursor))
