@@ -17,16 +17,13 @@ def on_startup(command: str, dirty: bool) -> None:
     """Point mkdocs-click's option rows at the documented default of each option."""
     from mkdocs_click import _docs
 
-    original = getattr(_docs._format_table_option_row, "__wrapped__", None)
-    if original is not None:  # already patched (``mkdocs serve`` rebuilds)
-        return
+    if hasattr(_docs._format_table_option_row, "__wrapped__"):
+        return  # already done (``mkdocs serve`` calls the hook once per process anyway)
     original = _docs._format_table_option_row
 
     def row(option: click.Option) -> str:
-        shown: Any = option
         default = option.to_info_dict().get("default")
-        if default is not option.default:
-            shown = _WithDefault(option, default)
+        shown: Any = option if default is option.default else _WithDefault(option, default)
         return str(original(shown))
 
     row.__wrapped__ = original  # type: ignore[attr-defined]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from scripts.diagrams.svg import ARROW, INK, LINE, MUTED, TONES, Drawing
+from scripts.diagrams.svg import INK, LINE, MUTED, TONES, Drawing
 
 W = 720
 
@@ -67,11 +67,11 @@ def event_flow() -> Drawing:
     store = d.box(448, 24, 248, 72, "Store",
                   ["plan + events in one transaction", "event log: seq 41, 42, 43 …"],
                   tone="amber")
-    outbox = d.box(526, 170, 170, 60, "Outbox publisher", ["publishes new events,", "retries until sent"],
-                   tone="slate")
+    outbox = d.box(526, 170, 170, 60, "Outbox publisher",
+                   ["publishes new events,", "retries until sent"], tone="slate")
     bus = d.box(292, 170, 176, 60, "ControlBus", ["memory or Redis Streams"], tone="slate")
-    relay = d.box(24, 170, 212, 60, "Relay (Gateway)", ["reads the log after each", "client's last seq"],
-                  tone="dark")
+    relay = d.box(24, 170, 212, 60, "Relay (Gateway)",
+                  ["reads the log after each", "client's last seq"], tone="dark")
     d.arrow([apply.right, ws.left])
     d.arrow([ws.right, store.left], label="write", label_at=(424, 52))
     d.arrow([(611, 96), outbox.top], label="not yet published", label_at=(618, 138),
@@ -155,8 +155,8 @@ def two_phase() -> Drawing:
                 "orders give 412 with a fresh preview, an expired preview gives 410.")
     ex = d.box(24, 30, 190, 64, "execute", ["worldgate execute --preview", "(no submit)"],
                tone="white", line_size=10.5)
-    check = d.box(246, 30, 190, 64, "risk checks", ["trading states, limits,", "restricted symbols"],
-                  tone="slate")
+    check = d.box(246, 30, 190, 64, "risk checks",
+                  ["trading states, limits,", "restricted symbols"], tone="slate")
     prev = d.box(468, 24, 228, 76, "preview stored", ["state previewed, execution_id,",
                                                       "etag, expires_at (300 s)"], tone="blue")
     d.arrow([ex.right, check.left])
@@ -169,8 +169,8 @@ def two_phase() -> Drawing:
     d.arrow([sub.left, again.right])
     outcomes = [("submitted", ["exactly the previewed orders;", "rebalancing_orders events"],
                  "green"),
-                ("412 Precondition Failed", ["the orders would differ now:", "a fresh preview to review"],
-                 "amber"),
+                ("412 Precondition Failed",
+                 ["the orders would differ now:", "a fresh preview to review"], "amber"),
                 ("410 Gone", ["past expires_at:", "execute again"], "red")]
     for i, (title, lines, tone) in enumerate(outcomes):
         b = d.box(24 + i * 228, 254, 216, 64, title, lines, tone=tone)
@@ -225,5 +225,4 @@ def keys() -> Drawing:
                anchor="middle")
     d.note(24, 370, "submit does not lift the live-order guard: a live submit still needs "
            "X-Allow-Live: true.", size=11.5)
-    _ = (ARROW, MUTED)
     return d

@@ -194,6 +194,8 @@ class Drawing:
         self.text(tx, baseline, title, size=size, bold=True, color=colors.ink, anchor=align)
         sub = MUTED if tone not in ("dark",) else "#cbd5e1"
         for i, text in enumerate(lines):
+            if not text:  # an empty line is a gap
+                continue
             self.text(tx, baseline + line_height * (i + 1) + (line_size - size) * 0.2, text,
                       size=line_size, color=sub, anchor=align, mono=mono)
         self._parts.append("</g>")
