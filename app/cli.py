@@ -7,7 +7,7 @@ import sys
 import click
 
 from app.errors import ConfigError
-from app.settings import load_settings
+from app.settings import Settings, load_settings
 
 __all__ = ["cli", "main"]
 
@@ -47,6 +47,47 @@ def serve(config_path: str | None, host: str | None, port: int | None) -> None:
         sys.exit(2)
     configure_logging(settings.server.log_format, settings.server.log_level)
     run_server(create_app(container=container), settings, container.drain())
+
+
+@cli.command()
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Extra TOML config file (its server.roles pick the routes).",
+)
+@click.option("--markdown", is_flag=True, help="The Markdown table of docs/security.md.")
+def scopes(config_path: str | None, markdown: bool) -> None:
+    """Print every route of the configured roles and the API-key scope it needs."""
+    import tempfile
+
+    from app.main import create_app
+    from app.web.scope_table import scope_rows, scope_table
+
+    try:
+        settings = load_settings(config_path)
+    except ConfigError as exc:
+        click.echo(f"configuration error: {exc}", err=True)
+        sys.exit(2)
+    with tempfile.TemporaryDirectory() as folder:
+        # Only the routes are read: the app is built, never started, on a scratch store.
+        app = create_app(_on_scratch_store(settings, folder))
+    if markdown:
+        click.echo(scope_table(app))
+        return
+    for method, route, scope in scope_rows(app):
+        click.echo(f"{method:<6} {route:<52} {scope.replace('`', '')}")
+
+
+def _on_scratch_store(settings: Settings, folder: str) -> Settings:
+    """``settings`` on a SQLite file in ``folder`` (nothing of the real store is touched)."""
+    import msgspec
+
+    store = msgspec.structs.replace(
+        settings.store, backend="sqlite", sqlite_path=f"{folder}/scopes.sqlite3"
+    )
+    return msgspec.structs.replace(settings, store=store)
 
 
 def _add_sdk_commands() -> None:

@@ -21,6 +21,7 @@ __all__ = ["HEALTH_HANDLERS", "get_health", "get_ready", "get_status"]
         "bits appear at the top level (where QMTL SDKs read them) and under `capabilities`."
     ),
     tags=["gateway"],
+    opt={"public": True},  # probes and QMTL SDKs read it without a key
 )
 async def get_health(gateway_health: NamedDependency[GatewayHealth]) -> HealthReport:
     """Answer ``GET /health``."""
@@ -42,6 +43,7 @@ async def get_status(gateway_health: NamedDependency[GatewayHealth]) -> StatusRe
     summary="Readiness: 503 until start-up has finished",
     tags=["gateway"],
     sync_to_thread=False,
+    opt={"public": True},  # the orchestrator's readiness probe has no key
 )
 def get_ready(gateway_health: NamedDependency[GatewayHealth]) -> dict[str, str]:
     """Answer ``GET /ready``: 200 once every component has started, 503 before/after."""

@@ -15,6 +15,8 @@ from app.contracts.allocations import AllocationsReply
 from app.contracts.rebalancing import ApplyRequest, RebalanceRequest
 from app.gateway.execution import ExecuteOptions, ExecutionService
 from app.gateway.negotiation import NegotiatingClient
+from app.web.audit import note, note_answer_ids
+from app.web.auth import require_scope
 from app.web.decoding import decode_body
 
 __all__ = [
@@ -58,6 +60,7 @@ _PLAN_BODY = {"plan_body": Provide(_plan_body, sync_to_thread=False)}
         "arrive with their own status and code."
     ),
     tags=["gateway"],
+    opt={"scope": "plan"},
     dependencies=_PLAN_BODY,
 )
 async def plan_rebalance(
@@ -73,16 +76,20 @@ async def plan_rebalance(
     status_code=HTTP_200_OK,
     summary="Apply a rebalance through WorldService (schema negotiated)",
     tags=["gateway"],
-    opt={"mutating": True},
+    opt={"scope": "apply"},
     dependencies={"apply_body": Provide(_apply_body, sync_to_thread=False)},
 )
 async def apply_rebalance(
     request: Request[Any, Any, Any], negotiating_client: NamedDependency[NegotiatingClient]
 ) -> Response[bytes]:
     """Answer ``POST /rebalancing/apply`` with WorldService's stored plan."""
-    applied = await negotiating_client.apply(decode_body(await request.body(), ApplyRequest))
+    body = decode_body(await request.body(), ApplyRequest)
+    note(request, run_id=body.run_id)
+    applied = await negotiating_client.apply(body)
+    content = applied.body()
+    note_answer_ids(request, content)
     replay = "true" if applied.replayed else "false"
-    return _json(applied.body(), {"X-Idempotent-Replay": replay})
+    return _json(content, {"X-Idempotent-Replay": replay})
 
 
 @post(
@@ -101,7 +108,7 @@ async def apply_rebalance(
         "`all_or_nothing=true`, is 422 `E_RISK_REJECTED` and nothing is recorded."
     ),
     tags=["gateway"],
-    opt={"mutating": True},
+    opt={"scope": "execute", "scope_note": "and `submit` with `submit=true`"},
     dependencies=_PLAN_BODY,
 )
 async def execute_rebalance(
@@ -116,6 +123,8 @@ async def execute_rebalance(
     ] = None,
 ) -> Response[bytes]:
     """Answer ``POST /rebalancing/execute``."""
+    if submit:
+        require_scope(request, "submit")
     options = ExecuteOptions(
         submit=submit,
         shared_account=shared_account,
@@ -125,7 +134,9 @@ async def execute_rebalance(
     )
     raw = await request.body()
     body = decode_body(raw, RebalanceRequest)
-    return _json(await execution.execute(body, options, hashlib.sha256(raw).hexdigest()))
+    content = await execution.execute(body, options, hashlib.sha256(raw).hexdigest())
+    note_answer_ids(request, content)
+    return _json(content)
 
 
 @get(
@@ -155,9 +166,10 @@ async def get_execution(
         "again answers the stored execution (`X-Idempotent-Replay: true`)."
     ),
     tags=["gateway"],
-    opt={"mutating": True},
+    opt={"scope": "submit"},
 )
 async def submit_execution(
+    request: Request[Any, Any, Any],
     execution_id: FromPath[str],
     execution: NamedDependency[ExecutionService],
     if_match: Annotated[str | None, HeaderParameter(name="If-Match", required=False)] = None,
@@ -166,6 +178,7 @@ async def submit_execution(
     ] = None,
 ) -> Response[bytes]:
     """Answer ``POST /rebalancing/executions/{execution_id}/submit``."""
+    note(request, execution_id=execution_id)
     live = (allow_live or "").strip().lower() in _TRUE
     content, replayed = await execution.submit_preview(execution_id, if_match, live)
     return _json(content, {"X-Idempotent-Replay": "true" if replayed else "false"})

@@ -23,6 +23,7 @@ from app.sdk.cli_common import (
     fail_sdk,
     read_option,
 )
+from app.sdk.cli_keys import KEY_COMMANDS
 from app.sdk.cli_risk import RISK_COMMANDS
 from app.sdk.cli_tools import TOOL_COMMANDS
 from app.sdk.client import GatewayClient
@@ -317,5 +318,5 @@ def execute(**kw: Any) -> None:
 
 
 COMMANDS: tuple[click.Command, ...] = (
-    health, plan, apply, execute, *RISK_COMMANDS, *TOOL_COMMANDS
+    health, plan, apply, execute, *RISK_COMMANDS, *KEY_COMMANDS, *TOOL_COMMANDS
 )

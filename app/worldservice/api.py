@@ -35,6 +35,7 @@ def _openapi_body(data: RebalanceRequest) -> None:  # pragma: no cover - never c
         "`compat_rebalance_v2` switch; v1 answers never carry v2 fields."
     ),
     tags=["worldservice"],
+    opt={"scope": "plan"},
     # Litestar documents a `data` parameter of a handler dependency as the request body; the
     # handler itself reads raw bytes so the body is decoded once, typed, by msgspec.
     dependencies={"plan_body": Provide(_openapi_body, sync_to_thread=False)},

@@ -16,6 +16,7 @@ from app.store.adapters.rows import (
     stored_plan,
 )
 from app.store.adapters.sqlite_events import SqliteEventLog
+from app.store.adapters.sqlite_keys import SqliteKeyStore
 from app.store.adapters.sqlite_risk import SqliteRiskStore
 from app.store.ports import (
     AllocationDecision,
@@ -33,9 +34,9 @@ _ALLOC_COLS = "world_id, allocation, run_id, etag, strategy_alloc_total, updated
 _RUN_COLS = "run_id, request_hash, etag, world_ids, response, created_at"
 
 
-class SqliteStore(SqliteRiskStore, SqliteEventLog):
+class SqliteStore(SqliteRiskStore, SqliteKeyStore, SqliteEventLog):
     """The Store port on one SQLite file: plans, allocations, executions, trading states,
-    previews and the event log.
+    previews, API keys, the audit log and the event log.
 
     Args:
         path: the database file; its folder is created on ``start``.
