@@ -1,10 +1,11 @@
 """The access-control middleware: authenticate the key, check the route's scope, apply the
-key's request budget, and record every mutating or refused call in the audit log.
+key's request budget, and record every call that changes something (any scope but ``read``
+and ``plan``) or is refused in the audit log.
 
 It runs after routing (Litestar runs app middleware for matched routes), so it knows the
 route and the scope it declares. Refusals are answered here, as ordinary error bodies, and
-recorded before they are sent; a mutating call's record is written when its answer starts,
-before the first byte reaches the client.
+recorded before they are sent; an audited call's record is written when its answer
+starts, before the first byte reaches the client.
 """
 
 from __future__ import annotations
@@ -43,8 +44,11 @@ __all__ = ["AccessControlMiddleware", "CUT_OFF_STATUS"]
 
 log = structlog.get_logger(__name__)
 
-#: The status recorded for a mutating call whose client went away before it answered.
+#: The status recorded for an audited call whose client went away before it answered.
 CUT_OFF_STATUS: Final = 499
+#: Calls needing only these scopes change nothing and are not recorded (unless refused):
+#: reads, and plans (computed, never stored).
+_UNAUDITED: Final = frozenset({"read", "plan"})
 _AUTHORIZATION = b"authorization"
 _DENIED = frozenset({401, 403})
 
@@ -128,14 +132,14 @@ class AccessControlMiddleware(ASGIMiddleware):
         self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp,
         principal: Principal, need: str, notes: AuditNotes,
     ) -> None:
-        mutating = need != "read"
+        audited = need not in _UNAUDITED
         recorded = False
 
         async def record_then_send(message: Message) -> None:
             nonlocal recorded
             if message["type"] == "http.response.start" and not recorded:
                 status = int(message["status"])
-                if mutating or status in _DENIED:
+                if audited or status in _DENIED:
                     recorded = True
                     await self._record(scope, principal, status, notes)
             await send(message)
@@ -143,7 +147,7 @@ class AccessControlMiddleware(ASGIMiddleware):
         try:
             await next_app(scope, receive, record_then_send)
         finally:
-            if mutating and not recorded:  # cut off before it answered: still on record
+            if audited and not recorded:  # cut off before it answered: still on record
                 with anyio.CancelScope(shield=True):
                     notes.reason = notes.reason or "cut off before answering"
                     await self._record(scope, principal, CUT_OFF_STATUS, notes)

@@ -131,7 +131,7 @@ def _since(text: str | None) -> float | None:
 
 @get(
     "/audit",
-    summary="The audit log: every mutating and every refused call, oldest first",
+    summary="The audit log: every call that changes something, every refused call",
     description=(
         "Filters: `since` (ISO 8601 time or epoch seconds), `key` (a key id), `route` (a "
         "route template such as `/risk/worlds/{world_id}`), `outcome` (ok, denied, failed). "

@@ -2,7 +2,8 @@
 
 Every route declares the scope it needs in its ``opt`` (``opt={"scope": "apply"}``); a
 ``GET`` route that declares none needs ``read``, and a route marked ``opt={"public": True}``
-(``/health``, ``/ready``, ``/metrics``, ``/schema``) needs no key at all. The access-control
+(``/health``, ``/ready``, ``/worldservice/capabilities``, ``/metrics``, ``/schema``) needs
+no key at all. The access-control
 middleware (``app.web.access_control``) authenticates the key, checks the scope and puts
 the caller's :class:`Principal` on the connection, where handlers read it.
 """
