@@ -57,14 +57,14 @@ def expiry(text: str | None, now: datetime | None = None) -> str | None:
 
 
 def _table(keys: list[KeyView]) -> Table:
-    table = Table(title="API keys")
-    for column in ("id", "name", "scopes", "state", "source", "expires_at", "rate/min",
-                   "created_by"):
+    table = Table(title="API keys (--json for every field)")
+    table.add_column("id", no_wrap=True)  # ids are what people copy: never broken
+    for column in ("name", "scopes", "state", "source", "expires_at", "rate/min"):
         table.add_column(column)
     for k in keys:
-        table.add_row(k.id, k.name, ",".join(k.scopes), k.state, k.source, k.expires_at or "",
-                      "" if k.rate_per_minute is None else str(k.rate_per_minute),
-                      k.created_by or "")
+        table.add_row(k.id, k.name, ",".join(k.scopes), k.state, k.source,
+                      (k.expires_at or "")[:19],
+                      "" if k.rate_per_minute is None else str(k.rate_per_minute))
     return table
 
 
@@ -202,16 +202,15 @@ def audit(since: str | None, key: str | None, route: str | None, outcome: str | 
         for record in records:
             click.echo(msgspec.json.encode(record).decode())
         return
-    table = Table(title="audit log")
-    for column in ("seq", "time", "key", "method", "route", "status", "outcome", "reason",
-                   "ids"):
+    table = Table(title="audit log (--json for every field)")
+    for column in ("seq", "time (UTC)", "key", "call", "status", "reason / ids"):
         table.add_column(column)
     for r in records:
-        ids = " ".join(f"{n}={v}" for n, v in (("run", r.run_id), ("exec", r.execution_id),
-                                              ("world", r.world_id)) if v)
-        who = f"{r.key_id} ({r.key_name})" if r.key_id else (r.key_name or "-")
-        table.add_row(str(r.seq), r.time, who, r.method, r.route, str(r.status), r.outcome,
-                      r.reason or r.code or "", ids)
+        ids = [f"{n}={v}" for n, v in (("run", r.run_id), ("exec", r.execution_id),
+                                       ("world", r.world_id)) if v]
+        why = "; ".join([r.reason or r.code or "", *ids]).strip("; ")
+        table.add_row(str(r.seq), r.time[:19].replace("T", " "), r.key_id or "-",
+                      f"{r.method} {r.route}", f"{r.status} {r.outcome}", why)
     console().print(table)
 
 
