@@ -1,10 +1,11 @@
 """The audit trail: records written durably before the answer leaves, in group commits.
 
 Every call that changes something (any scope but ``read`` and ``plan``) and every refused
-call is recorded by the access-control middleware before its answer's first byte is sent. Writers that arrive while a write is running join
-the next one, so under load many records share one transaction (and one fsync) instead of
-queueing for one each; alone, a record costs one small transaction. Each record is written
-with its ``audit_recorded`` event (topic ``audit``), which the outbox then publishes.
+call is recorded by the access-control middleware before its answer's first byte is sent.
+Writers that arrive while a write is running join the next one, so under load many records
+share one transaction (and one fsync) instead of queueing for one each; alone, a record
+costs one small transaction. Each record is written with its ``audit_recorded`` event
+(topic ``audit``), which the outbox then publishes.
 """
 
 from __future__ import annotations

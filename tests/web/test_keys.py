@@ -32,6 +32,16 @@ class Clock:
         return self.now
 
 
+async def eventually(condition: Callable[[], bool], within: float = 5.0) -> None:
+    """Wait until ``condition()`` holds (polled every 10 ms; fails after ``within`` s)."""
+    with anyio.fail_after(within):
+        for _ in range(int(within * 100) + 1):
+            if condition():
+                return
+            await anyio.sleep(0.01)
+    raise AssertionError("the condition never held")
+
+
 def entry(key_id: str, secret: str, scopes: list[str], **extra: Any) -> dict[str, Any]:
     return {"id": key_id, "name": key_id, "scopes": scopes,
             "secret_sha256": hashlib.sha256(secret.encode()).hexdigest(), **extra}
@@ -104,7 +114,8 @@ async def test_authentication_outcomes(store: SqliteStore, make_settings: Any) -
         assert isinstance(found, Principal) and found.scopes == {"admin"}
         assert found.actor == "ops (ops)" and found.rate_per_minute == 7
         for header, reason in ((None, "missing"), ("Basic x", "malformed"),
-                               ("Bearer nope", "unknown_key"), ("Bearer old-secret", "key_expired")):
+                               ("Bearer nope", "unknown_key"),
+                               ("Bearer old-secret", "key_expired")):
             denial = ring.authenticate(header)
             assert isinstance(denial, Denial) and denial.status == 401, header
             assert denial.reason == reason and denial.code == "E_UNAUTHORIZED"
@@ -128,16 +139,13 @@ async def test_create_revoke_and_refresh_across_rings(store: SqliteStore) -> Non
         assert key.scopes == ["read", "plan"] and key.created_by == "ops (ops)"
         assert key.secret_sha256 == secret_digest(secret) and secret not in repr(key)
         assert isinstance(first.authenticate(f"Bearer {secret}"), Principal)  # at once here
-        with anyio.fail_after(5):
-            while second.authenticate(f"Bearer {secret}") is ANONYMOUS:  # not loaded yet
-                await anyio.sleep(0.01)
+        # Not loaded yet: the second ring sees it at its next reload (every 0.05 s here).
+        await eventually(lambda: second.authenticate(f"Bearer {secret}") is not ANONYMOUS)
         assert isinstance(second.authenticate(f"Bearer {secret}"), Principal)
         assert second.enforcing  # the first key makes every ring require keys
         revoked = await first.revoke(key.id, "ops (ops)")
         assert revoked.state(clock()) == "revoked" and revoked.revoked_by == "ops (ops)"
-        with anyio.fail_after(5):
-            while isinstance(second.authenticate(f"Bearer {secret}"), Principal):
-                await anyio.sleep(0.01)
+        await eventually(lambda: isinstance(second.authenticate(f"Bearer {secret}"), Denial))
         denial = second.authenticate(f"Bearer {secret}")
         assert isinstance(denial, Denial) and denial.reason == "key_revoked"
         assert not second.is_active(key.id) and second.enforcing  # revoked keys still count
