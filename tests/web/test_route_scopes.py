@@ -164,6 +164,10 @@ def test_the_websocket_needs_read_and_audit_needs_admin(
     both = make_key(client, "reader-admin", ["read", "admin"])[1]
     with client.websocket_connect("/events?topics=audit", headers=auth(both)) as ws:
         assert ws.receive_json()["topics"] == ["audit"]
+    # Both refusals are on record.
+    refusals = client.get("/audit", params={"route": "/events"}, headers=auth(ROOT_SECRET))
+    assert [(e["status"], e["reason"]) for e in refusals.json()["entries"]] == [
+        (403, "missing_scope:read"), (403, "missing_scope:admin")]
 
 
 def test_request_dependent_scopes(
