@@ -18,6 +18,7 @@ __all__ = [
     "NotFoundError",
     "PayloadTooLargeError",
     "PermissionDeniedError",
+    "PolicyRequiresV3Error",
     "PreconditionFailedError",
     "SchemaVersionRequiredError",
     "ServiceUnavailableError",
@@ -38,6 +39,7 @@ class Code(StrEnum):
     MALFORMED_JSON = "E_MALFORMED_JSON"  # the body is empty or not JSON
     VALIDATION = "E_VALIDATION"  # well-formed JSON that breaks a contract rule
     SCHEMA_VERSION_REQUIRED = "E_SCHEMA_VERSION_REQUIRED"  # v2 required, not asked for
+    POLICY_REQUIRES_V3 = "E_POLICY_REQUIRES_V3"  # a policy in a request that negotiated < 3
     UNSUPPORTED_MEDIA_TYPE = "E_UNSUPPORTED_MEDIA_TYPE"
     PAYLOAD_TOO_LARGE = "E_PAYLOAD_TOO_LARGE"  # body bytes or item count over a limit
     METHOD_NOT_ALLOWED = "E_METHOD_NOT_ALLOWED"
@@ -156,6 +158,14 @@ class SchemaVersionRequiredError(AppError):
 
     status = 400
     code = Code.SCHEMA_VERSION_REQUIRED
+
+
+class PolicyRequiresV3Error(AppError):
+    """The request carries a rebalancing policy but negotiated a schema version below 3
+    (a policy is never silently ignored)."""
+
+    status = 422
+    code = Code.POLICY_REQUIRES_V3
 
 
 class PreconditionFailedError(AppError):

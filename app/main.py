@@ -7,7 +7,6 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from litestar import Litestar, Router
-from litestar.openapi import OpenAPIConfig
 
 from app import __version__
 from app.container import Container, build_container
@@ -16,10 +15,12 @@ from app.settings import Settings, load_settings
 from app.web.access import AccessMiddleware
 from app.web.access_control import AccessControlMiddleware
 from app.web.api_admin import admin_router
-from app.web.auth import PUBLIC_OPT, warn_if_open, warn_legacy_tokens
+from app.web.auth import warn_if_open, warn_legacy_tokens
 from app.web.errors import exception_handlers
 from app.web.metrics_endpoint import metrics_handler
+from app.web.openapi import document_operations, openapi_assets_router, openapi_config
 from app.web.request_id import RequestIdMiddleware
+from app.web.websocket_token import BearerSubprotocolMiddleware
 from app.web.websockets import WebSocketTrackingMiddleware
 
 __all__ = ["create_app"]
@@ -56,6 +57,15 @@ def _routers(settings: Settings, container: Container) -> list[Router]:
                 key_active=lambda key_id: container.key_ring().is_active(key_id),
             )
         )
+        if settings.console.enabled:
+            from app.console import console_router
+
+            routers.append(
+                console_router(
+                    api_url=settings.console.api_url,
+                    worldservice_url=settings.gateway.worldservice_url,
+                )
+            )
     return routers
 
 
@@ -97,12 +107,14 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     async def outbox_backlog() -> int:
         return int(await container.store().outbox_backlog())
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             *_routers(settings, container),
             metrics_handler(container.metrics(), outbox_backlog),
+            openapi_assets_router(),
         ],
         middleware=[
+            BearerSubprotocolMiddleware(),
             RequestIdMiddleware(),
             access,
             WebSocketTrackingMiddleware(container.drain()),
@@ -111,16 +123,11 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         before_send=[access.tag_unmatched],
         on_startup=[warn_about_keys],
         exception_handlers=exception_handlers(settings.server.max_body_bytes),
-        openapi_config=OpenAPIConfig(
-            title="Worldgate",
-            version=__version__,
-            # The schema and its pages need no key (see the scope table in docs/security.md).
-            openapi_router=Router(
-                path="/schema", route_handlers=[], opt={PUBLIC_OPT: True}, include_in_schema=False
-            ),
-        ),
+        openapi_config=openapi_config(__version__),
         lifespan=[_lifespan(container)],
         request_max_body_size=settings.server.max_body_bytes,
         # Logging is structlog's, configured once by the process (app.runtime.logging).
         logging_config=None,
     )
+    document_operations(app)
+    return app

@@ -15,6 +15,7 @@ from app.errors import ConfigError
 
 __all__ = [
     "ConfiguredKey",
+    "ConsoleSettings",
     "ControlBusSettings",
     "DEFAULT_CONFIG_PATH",
     "GatewaySettings",
@@ -65,10 +66,11 @@ class ServerSettings(_Section, frozen=True, kw_only=True, forbid_unknown_fields=
 
 
 class WorldServiceServerSettings(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """``[worldservice.server]``: schema v2 rollout switches."""
+    """``[worldservice.server]``: schema v2 and v3 rollout switches."""
 
     compat_rebalance_v2: bool = False
     alpha_metrics_required: bool = False
+    compat_rebalance_v3: bool = False
 
 
 _DURATION_UNITS: dict[str, float] = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -204,7 +206,7 @@ class RiskSettings(_Section, frozen=True, kw_only=True, forbid_unknown_fields=Tr
 class GatewaySettings(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """``[gateway]``: capability bits, WorldService client and execution rules."""
 
-    rebalance_schema_version: Annotated[int, msgspec.Meta(ge=1, le=2)] = 1
+    rebalance_schema_version: Annotated[int, msgspec.Meta(ge=1, le=3)] = 1
     alpha_metrics_capable: bool = False
     compute_context_contract: str | None = None
     enforce_live_guard: bool = True
@@ -247,6 +249,15 @@ class SecuritySettings(_Section, frozen=True, kw_only=True, forbid_unknown_field
     default_rate_per_minute: Annotated[int, msgspec.Meta(ge=0)] = 0
 
 
+class ConsoleSettings(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """``[console]``: the operator console at ``/console`` (served where the Gateway runs)."""
+
+    enabled: bool = True
+    # Where the console's server side calls the public API; None = the address the browser's
+    # request arrived on (this very server).
+    api_url: str | None = None
+
+
 class Settings(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """The whole configuration."""
 
@@ -257,6 +268,7 @@ class Settings(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
     outbox: OutboxSettings = msgspec.field(default_factory=OutboxSettings)
     gateway: GatewaySettings = msgspec.field(default_factory=GatewaySettings)
     security: SecuritySettings = msgspec.field(default_factory=SecuritySettings)
+    console: ConsoleSettings = msgspec.field(default_factory=ConsoleSettings)
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -326,6 +338,11 @@ def _check(settings: Settings) -> Settings:
         raise ConfigError(
             "worldservice.server.alpha_metrics_required needs "
             "worldservice.server.compat_rebalance_v2 = true"
+        )
+    if ws.compat_rebalance_v3 and not ws.compat_rebalance_v2:
+        raise ConfigError(
+            "worldservice.server.compat_rebalance_v3 needs "
+            "worldservice.server.compat_rebalance_v2 = true (schema v3 is v2 plus the policy)"
         )
     if settings.worldservice.allocation_ttl_value <= 0:
         raise ConfigError("worldservice.allocation_ttl must be longer than zero")

@@ -59,6 +59,11 @@ def test_file_then_env(tmp_path: Path) -> None:
             {"WORLDGATE__WORLDSERVICE__SERVER__ALPHA_METRICS_REQUIRED": "true"},
             "compat_rebalance_v2",
         ),
+        (
+            {"WORLDGATE__WORLDSERVICE__SERVER__COMPAT_REBALANCE_V3": "true"},
+            "compat_rebalance_v3 needs",
+        ),
+        ({"WORLDGATE__GATEWAY__REBALANCE_SCHEMA_VERSION": "4"}, "rebalance_schema_version"),
         ({"WORLDGATE__SERVER__ROLES": '["dbserver"]'}, "server.roles"),
         ({"WORLDGATE__SECURITY__API_TOKENS": "[oops"}, "API_TOKENS"),
     ],
@@ -84,3 +89,7 @@ def test_shipped_rollout_examples_load() -> None:
     )
     required = load_settings(examples / "v2-required.toml", environ={})
     assert required.worldservice.server.alpha_metrics_required is True
+    v3 = load_settings(examples / "v3-enabled.toml", environ={})
+    assert v3.worldservice.server.compat_rebalance_v2 is True
+    assert v3.worldservice.server.compat_rebalance_v3 is True
+    assert (v3.gateway.rebalance_schema_version, v3.gateway.alpha_metrics_capable) == (3, True)

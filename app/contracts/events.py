@@ -16,6 +16,7 @@ import msgspec
 
 from app.contracts.audit import AuditRecord
 from app.contracts.orders import Order, Scope, SharedAccountFigures
+from app.contracts.policy import SkippedDelta, WorldProjection
 from app.contracts.rebalancing import AlphaMetricsEnvelope, RebalanceIntent, WorldPlan
 from app.contracts.risk import RiskScope, TradingState
 
@@ -41,8 +42,10 @@ __all__ = [
     "PlannedPayload",
     "PlannedV1",
     "PlannedV2",
+    "PlannedV3",
     "RiskStatePayload",
     "new_event",
+    "payload_version",
     "payload_view",
     "topic_of",
     "typed_payload",
@@ -122,8 +125,19 @@ class PlannedV2(_PlannedBase, tag=2, frozen=True, kw_only=True):
     rebalance_intent: RebalanceIntent
 
 
-PlannedPayload = PlannedV1 | PlannedV2
-_PLANNED_BY_VERSION: Final[dict[int, type[PlannedPayload]]] = {1: PlannedV1, 2: PlannedV2}
+class PlannedV3(PlannedV2, tag=3, frozen=True, kw_only=True):
+    """A v3 payload: adds this world's ``skipped`` deltas and its ``projection``;
+    ``version`` is 3."""
+
+    version: int = 3
+    skipped: list[SkippedDelta]
+    projection: WorldProjection
+
+
+PlannedPayload = PlannedV1 | PlannedV2 | PlannedV3
+_PLANNED_BY_VERSION: Final[dict[int, type[PlannedPayload]]] = {
+    1: PlannedV1, 2: PlannedV2, 3: PlannedV3,
+}
 
 
 class OrderCounts(msgspec.Struct, frozen=True, kw_only=True):
@@ -171,7 +185,15 @@ AuditPayload = AuditRecord
 """An ``audit_recorded`` payload: the audit record itself (without ``seq``, which is its
 position in the audit log, not in the event log). One layout for every reader version."""
 
-EventPayload = PlannedV1 | PlannedV2 | OrdersPayload | RiskStatePayload | AuditRecord
+EventPayload = (
+    PlannedV1 | PlannedV2 | PlannedV3 | OrdersPayload | RiskStatePayload | AuditRecord
+)
+
+
+def payload_version(payload: PlannedPayload) -> int:
+    """The schema version of a planned payload: its ``schema_version`` tag."""
+    tag = type(payload).__struct_config__.tag
+    return tag if isinstance(tag, int) else 1
 
 
 def topic_of(event_type: str) -> str:
@@ -194,7 +216,9 @@ def typed_payload(topic: str, data: Any) -> EventPayload | None:
         The typed payload, or None when the topic has no payload type or ``data`` does not
         match it (an event from a foreign producer).
     """
-    if isinstance(data, (PlannedV1, PlannedV2, OrdersPayload, RiskStatePayload, AuditRecord)):
+    if isinstance(
+        data, (PlannedV1, PlannedV2, PlannedV3, OrdersPayload, RiskStatePayload, AuditRecord)
+    ):
         return data
     kind: Any = _PAYLOAD_OF_TYPE.get(topic)
     if kind is None:
@@ -217,8 +241,9 @@ def payload_view(payload: EventPayload, schema_version: int) -> EventPayload:
         if payload.schema_version <= schema_version:
             return payload
         return msgspec.structs.replace(payload, schema_version=max(1, schema_version))
-    current = 2 if isinstance(payload, PlannedV2) else 1
-    if current <= schema_version:
+    if isinstance(payload, (RiskStatePayload, AuditRecord)):  # one layout for every reader
+        return payload
+    if payload_version(payload) <= schema_version:
         return payload
     target = _PLANNED_BY_VERSION[max(1, schema_version)]
     return target(

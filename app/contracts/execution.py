@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from app.contracts.rebalancing import PlanV1, PlanV2, RebalanceRequest
+from app.contracts.rebalancing import PlanResponse, RebalanceRequest
 
 __all__ = ["PlanExecutor"]
 
@@ -20,7 +20,7 @@ class PlanExecutor(Protocol):
     """
 
     async def execute_plan(
-        self, request: RebalanceRequest, plan: PlanV1 | PlanV2
+        self, request: RebalanceRequest, plan: PlanResponse
     ) -> dict[str, Any]:
         """Submit ``plan`` (computed from ``request``); return the execute response."""
         ...

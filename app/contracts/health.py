@@ -54,3 +54,4 @@ class StatusReport(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True
     instrument_constraints: int
     worldservice_compat_rebalance_v2: bool | None = None
     worldservice_alpha_metrics_required: bool | None = None
+    worldservice_compat_rebalance_v3: bool | None = None

@@ -3,7 +3,7 @@
 During a rollout a WorldService of another build may answer plans in QMTL's looser shape.
 Every reader of a peer's plan (the Gateway's HTTP WorldService client, the SDK) goes through
 :func:`read_plan`, which fills in QMTL's defaults and then decodes into the tagged
-``PlanV1``/``PlanV2`` types:
+``PlanV1``/``PlanV2``/``PlanV3`` types:
 
 - no ``schema_version`` → 1;
 - a ``per_world`` entry without ``world_id`` → its key; without ``scale_world`` → 1.0,
@@ -12,7 +12,8 @@ Every reader of a peer's plan (the Gateway's HTTP WorldService client, the SDK) 
 - no ``global_deltas`` → ``[]``;
 - v2 without ``alpha_metrics`` → an empty envelope (metrics are sanitised: unknown keys
   dropped, non-numbers 0.0); without ``rebalance_intent`` → ``{"meta": {}}``;
-- v1 never keeps v2 fields.
+- v3 without ``skipped`` → ``[]`` (its ``projection`` is required: it cannot be made up);
+- a version never keeps the fields of a later one (v1 no v2 or v3 field, v2 no v3 field).
 
 Only a body that is not a plan at all (not JSON, not an object, no ``per_world`` object,
 entries or deltas of the wrong type, an unknown schema version) is refused.
@@ -31,13 +32,16 @@ from app.contracts.rebalancing import (
     PLAN_DECODER,
     AlphaMetricsEnvelope,
     PlanResponse,
-    PlanV1,
     PlanV2,
 )
 
 __all__ = ["PlanReadError", "read_plan", "read_plan_bytes"]
 
-_V2_FIELDS = ("alpha_metrics", "rebalance_intent")
+_LATER_FIELDS = {
+    1: ("alpha_metrics", "rebalance_intent", "skipped", "projection", "funding"),
+    2: ("skipped", "projection", "funding"),
+}
+"""The fields a plan of each version never keeps (they belong to later versions)."""
 _METRIC_KEY_SET = frozenset(METRIC_KEYS)
 
 
@@ -82,7 +86,7 @@ def read_plan(obj: object) -> PlanResponse:
         obj: the decoded JSON body.
 
     Returns:
-        ``PlanV1`` or ``PlanV2``, complete: every field the type declares is set.
+        ``PlanV1``, ``PlanV2`` or ``PlanV3``, complete: every field the type declares is set.
 
     Raises:
         PlanReadError: the body is not a plan.
@@ -101,11 +105,12 @@ def read_plan(obj: object) -> PlanResponse:
     if version >= 2:
         data["alpha_metrics"] = msgspec.to_builtins(parse_alpha_envelope(data.get("alpha_metrics")))
         data["rebalance_intent"] = _intent(data.get("rebalance_intent"))
-    else:
-        for name in _V2_FIELDS:
-            data.pop(name, None)
+    if version >= 3 and data.get("skipped") is None:
+        data["skipped"] = []
+    for name in _LATER_FIELDS.get(version, ()):
+        data.pop(name, None)
     try:
-        plan: PlanV1 | PlanV2 = msgspec.convert(data, PlanV1 | PlanV2, strict=False)
+        plan: PlanResponse = msgspec.convert(data, PlanResponse, strict=False)
     except msgspec.ValidationError as exc:
         raise PlanReadError(f"the answer does not match the plan contract: {exc}") from exc
     return plan

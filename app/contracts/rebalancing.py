@@ -1,26 +1,37 @@
-"""Rebalancing wire types (SPEC §2, §4): the request and the v1/v2 tagged responses."""
+"""Rebalancing wire types: the request and the answers tagged by schema version (v1, v2, v3)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 import msgspec
 
+from app.contracts.policy import Funding, Projection, RebalancePolicy, SkippedDelta
+
 __all__ = [
+    "LATEST_SCHEMA_VERSION",
+    "PLAN_DECODER",
+    "POLICY_SCHEMA_VERSION",
     "AlphaMetricsEnvelope",
     "ApplyRequest",
     "OverlayConfig",
-    "PLAN_DECODER",
     "PlanInputs",
     "PlanResponse",
     "PlanV1",
     "PlanV2",
+    "PlanV3",
     "PositionSlice",
     "RebalanceIntent",
     "RebalanceRequest",
     "SymbolDelta",
     "WorldPlan",
+    "schema_version_of",
 ]
+
+LATEST_SCHEMA_VERSION: Final = 3
+"""The newest schema version of the contract."""
+POLICY_SCHEMA_VERSION: Final = 3
+"""The first schema version whose requests may carry a rebalancing ``policy``."""
 
 MetricMap = dict[str, float]
 
@@ -77,6 +88,7 @@ class PlanInputs(_Wire, frozen=True, kw_only=True):
     rebalance_intent: RebalanceIntent | None = None
     realized_returns_by_world: dict[str, list[float]] | None = None
     realized_returns_by_strategy: dict[str, dict[str, list[float]]] | None = None
+    policy: RebalancePolicy | None = None
 
 
 class RebalanceRequest(PlanInputs, frozen=True, kw_only=True):
@@ -142,7 +154,22 @@ class PlanV2(_PlanBase, tag=2, frozen=True, kw_only=True):
     rebalance_intent: RebalanceIntent
 
 
-PlanResponse = PlanV1 | PlanV2
+class PlanV3(PlanV2, tag=3, frozen=True, kw_only=True):
+    """Schema v3 response: v2 plus what the policy did (``skipped``), where the plan leaves
+    each world (``projection``) and, with a cash policy, how the buys were funded."""
+
+    skipped: list[SkippedDelta]
+    projection: Projection
+    funding: Funding | None = None
+
+
+PlanResponse = PlanV1 | PlanV2 | PlanV3
 
 PLAN_DECODER: msgspec.json.Decoder[PlanResponse] = msgspec.json.Decoder(PlanResponse)
-"""The one decoder of plan answers (v1 or v2, by their ``schema_version`` tag)."""
+"""The one decoder of plan answers (v1, v2 or v3, by their ``schema_version`` tag)."""
+
+
+def schema_version_of(plan: PlanResponse) -> int:
+    """The schema version of an answer: its ``schema_version`` tag."""
+    tag = type(plan).__struct_config__.tag
+    return tag if isinstance(tag, int) else 1

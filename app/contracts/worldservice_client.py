@@ -12,12 +12,17 @@ from app.contracts.rebalancing import ApplyRequest, PlanResponse, RebalanceReque
 __all__ = ["WorldServiceCapabilities", "WorldServiceClient", "WorldServiceReply"]
 
 
-class WorldServiceCapabilities(msgspec.Struct, frozen=True, kw_only=True):
-    """What a WorldService serves (``GET /worldservice/capabilities``)."""
+class WorldServiceCapabilities(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """What a WorldService serves (``GET /worldservice/capabilities``).
+
+    ``compat_rebalance_v3`` is sent only when on, so a WorldService without v3 answers
+    exactly what it answered before v3 existed (and an older one reads as "off").
+    """
 
     max_schema_version: int
     compat_rebalance_v2: bool
     alpha_metrics_required: bool
+    compat_rebalance_v3: bool = False
 
 
 class WorldServiceReply(msgspec.Struct, frozen=True, kw_only=True):

@@ -18,6 +18,7 @@ from app.gateway.negotiation import NegotiatingClient
 from app.web.audit import note, note_answer_ids
 from app.web.auth import require_scope
 from app.web.decoding import decode_body
+from app.web.openapi_examples import APPLY_BODY, PLAN_BODY
 
 __all__ = [
     "REBALANCING_HANDLERS",
@@ -38,11 +39,15 @@ def _json(content: bytes, headers: dict[str, str] | None = None) -> Response[byt
     )
 
 
-def _plan_body(data: RebalanceRequest) -> None:  # pragma: no cover - never called
+def _plan_body(
+    data: Annotated[RebalanceRequest, PLAN_BODY],
+) -> None:  # pragma: no cover - never called
     """Documents the request body in OpenAPI; the handlers decode the raw body themselves."""
 
 
-def _apply_body(data: ApplyRequest) -> None:  # pragma: no cover - never called
+def _apply_body(
+    data: Annotated[ApplyRequest, APPLY_BODY],
+) -> None:  # pragma: no cover - never called
     """Documents the apply body in OpenAPI; the handler decodes the raw body itself."""
 
 
@@ -56,8 +61,10 @@ _PLAN_BODY = {"plan_body": Provide(_plan_body, sync_to_thread=False)}
     description=(
         "Forwards the `MultiWorldRebalanceRequest` to WorldService with `schema_version` set "
         "to the configured `gateway.rebalance_schema_version` (or a lower one the caller "
-        "asked for); retries once as v1 when WorldService refuses v2. WorldService errors "
-        "arrive with their own status and code."
+        "asked for); when WorldService refuses a version above 1 it retries once at the "
+        "next lower version (3 → 2 → 1). WorldService errors arrive with their own status "
+        "and code; a request with a `policy` is never answered below v3 (422 "
+        "`E_POLICY_REQUIRES_V3`)."
     ),
     tags=["gateway"],
     opt={"scope": "plan"},
@@ -105,7 +112,9 @@ async def apply_rebalance(
         "`POST /rebalancing/executions/{id}/submit`. `submit=true` records all batches "
         "atomically with one `rebalancing_orders` event each and needs `X-Allow-Live: true` "
         "while `gateway.enforce_live_guard` is on; a rejected execution, or any denial with "
-        "`all_or_nothing=true`, is 422 `E_RISK_REJECTED` and nothing is recorded."
+        "`all_or_nothing=true`, is 422 `E_RISK_REJECTED` and nothing is recorded. "
+        "With a cash policy every batch lists its sells before its buys; `per_strategy` "
+        "with a policy is 422."
     ),
     tags=["gateway"],
     opt={"scope": "execute", "scope_note": "and `submit` with `submit=true`"},

@@ -26,6 +26,7 @@ from app.gateway.trading_states import TradingStates
 from app.web.audit import note
 from app.web.decoding import decode_body
 from app.web.etags import quoted
+from app.web.openapi_examples import RISK_STATE_BODY
 
 __all__ = ["RISK_HANDLERS", "check_world_id"]
 
@@ -46,7 +47,9 @@ def check_world_id(world_id: str) -> str:
     )
 
 
-def _state_body(data: RiskStateUpdate) -> None:  # pragma: no cover - never called
+def _state_body(
+    data: Annotated[RiskStateUpdate, RISK_STATE_BODY],
+) -> None:  # pragma: no cover - never called
     """Documents the state body in OpenAPI; the handlers decode the raw body themselves."""
 
 
@@ -147,7 +150,7 @@ async def get_risk_history(
     scope_name: Annotated[str | None, QueryParameter(name="scope")] = None,
     world_id: FromQuery[str | None] = None,
     limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
-    before: Annotated[int | None, QueryParameter(ge=1)] = None,
+    before: Annotated[int | None, QueryParameter(ge=1, le=2**63 - 1)] = None,
 ) -> RiskHistoryReply:
     """Answer ``GET /risk/history``."""
     scope = scope_name

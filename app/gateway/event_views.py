@@ -15,9 +15,12 @@ from app.contracts.events import (
     TOPICS,
     CloudEvent,
     PlannedV1,
+    PlannedV2,
+    PlannedV3,
     payload_view,
     typed_payload,
 )
+from app.contracts.rebalancing import LATEST_SCHEMA_VERSION
 from app.errors import Code
 
 __all__ = [
@@ -36,6 +39,10 @@ __all__ = [
 ]
 
 _V1_FIELDS: Final = frozenset(PlannedV1.__struct_fields__)
+_NEWER_THAN: Final[dict[int, frozenset[str]]] = {
+    # The fields a reader of that version must not see (added by later versions).
+    2: frozenset(PlannedV3.__struct_fields__) - frozenset(PlannedV2.__struct_fields__),
+}
 _SUBSCRIPTION_KEYS: Final = ("topics", "world_id", "schema_version", "since")
 _encoder = msgspec.json.Encoder()
 
@@ -135,10 +142,11 @@ def parse_subscription(raw: Mapping[str, list[Any]]) -> SubscriptionSpec:
     version = 1
     if raw.get("schema_version"):
         version = _int(raw["schema_version"][-1], "schema_version")
-        if version not in (1, 2):
+        if not 1 <= version <= LATEST_SCHEMA_VERSION:
+            served = ", ".join(str(v) for v in range(1, LATEST_SCHEMA_VERSION + 1))
             raise SubscriptionError(
                 Code.UNSUPPORTED_SCHEMA_VERSION,
-                f"schema_version {version} is not supported; use 1 or 2.",
+                f"schema_version {version} is not supported; use one of {served}.",
             )
     since: int | None = None
     if raw.get("since"):
@@ -194,13 +202,26 @@ def event_world_id(event: CloudEvent) -> str | None:
 
 def _untyped_view(topic: str, data: dict[str, Any], schema_version: int) -> dict[str, Any]:
     """The view of a payload that does not match its topic's type (a foreign producer):
-    a v1 reader gets only the fields the v1 type declares."""
-    if schema_version >= 2 or topic != REBALANCING_PLANNED:
+    a v1 reader gets only the fields the v1 type declares, a v2 reader none of the fields
+    v3 added."""
+    if schema_version >= LATEST_SCHEMA_VERSION or topic != REBALANCING_PLANNED:
         return data
-    out = {key: value for key, value in data.items() if key in _V1_FIELDS}
-    out["schema_version"] = 1
-    if "version" in out:  # ``version`` repeats the schema version: a v1 view says 1
-        out["version"] = 1
+    if schema_version <= 1:
+        out = {key: value for key, value in data.items() if key in _V1_FIELDS}
+        out["schema_version"] = 1
+        if "version" in out:  # ``version`` repeats the schema version: a v1 view says 1
+            out["version"] = 1
+        return out
+    newer = _NEWER_THAN[schema_version]
+    version = data.get("schema_version")
+    too_new = isinstance(version, int) and version > schema_version
+    if not too_new and newer.isdisjoint(data):
+        return data
+    out = {key: value for key, value in data.items() if key not in newer}
+    if too_new:
+        out["schema_version"] = schema_version
+        if "version" in out:
+            out["version"] = schema_version
     return out
 
 
@@ -241,7 +262,7 @@ class EventFrame:
     def encoded(self, schema_version: int) -> str:
         """Return (and cache) the event as seen by a ``schema_version`` reader, as the text
         of a WebSocket message (decoded once, not once per client)."""
-        version = 2 if schema_version >= 2 else 1
+        version = max(1, min(schema_version, LATEST_SCHEMA_VERSION))
         text = self._encoded.get(version)
         if text is None:
             text = self._encoded[version] = view_event(self.event, version).decode()

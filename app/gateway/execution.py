@@ -20,7 +20,7 @@ from app.contracts.events import (
     new_event,
 )
 from app.contracts.orders import BatchSummary, ExecuteResponse, Scope
-from app.contracts.rebalancing import PlanResponse, PlanV2, RebalanceRequest
+from app.contracts.rebalancing import PlanResponse, PlanV2, RebalanceRequest, schema_version_of
 from app.errors import (
     AppError,
     Code,
@@ -94,8 +94,15 @@ class ExecutionService(TwoPhase):
         gw = settings.gateway
         self.rules = RuleBook(gw.instrument_constraints, gw.venue_policies)
 
-    def _check(self, options: ExecuteOptions) -> Scope:
+    def _check(self, options: ExecuteOptions, request: RebalanceRequest) -> Scope:
         gw = self.settings.gateway
+        if options.per_strategy and request.policy is not None:
+            raise ValidationFailedError(
+                "per_strategy execution cannot honour a rebalancing policy: the policy "
+                "applies to the netted deltas of each world, which per-strategy batches do "
+                "not trade. Execute per world (or shared account), or leave the policy out.",
+                errors=[{"path": "$.policy", "message": "not allowed with per_strategy=true"}],
+            )
         if options.shared_account and options.per_strategy:
             raise ValidationFailedError(
                 "shared_account and per_strategy cannot be combined: a shared-account "
@@ -126,10 +133,11 @@ class ExecutionService(TwoPhase):
 
         Raises:
             AppError: 403 (shared account disabled, live guard), 422 (policy breach,
-                ambiguous overlay, invalid request, ``E_RISK_REJECTED``), WorldService
-                errors passed through, 503 when the store cannot record a submit.
+                ambiguous overlay, invalid request, ``E_RISK_REJECTED``, a rebalancing
+                policy with per_strategy), WorldService errors passed through, 503 when the
+                store cannot record a submit.
         """
-        scope = self._check(options)
+        scope = self._check(options, request)
         negotiated = await self.client.plan(request)
         content = await self._respond(
             request, negotiated.plan, negotiated.schema_version, scope, options.submit,
@@ -149,7 +157,7 @@ class ExecutionService(TwoPhase):
         Returns:
             The decoded ``ExecuteResponse`` (with ``execution_id``).
         """
-        version = 2 if isinstance(plan, PlanV2) else 1
+        version = schema_version_of(plan)
         execution_id = None
         if plan.run_id is not None:  # a retried allocation run gets its first execution back
             execution_id = str(uuid.uuid5(_RUN_NAMESPACE, plan.run_id))

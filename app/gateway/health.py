@@ -232,4 +232,5 @@ class GatewayHealth(Component):
             instrument_constraints=len(gw.instrument_constraints),
             worldservice_compat_rebalance_v2=ws.compat_rebalance_v2 if ws else None,
             worldservice_alpha_metrics_required=ws.alpha_metrics_required if ws else None,
+            worldservice_compat_rebalance_v3=ws.compat_rebalance_v3 if ws else None,
         )

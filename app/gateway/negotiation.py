@@ -9,12 +9,20 @@ import msgspec
 import structlog
 
 from app.contracts.allocations import AllocationsReply
-from app.contracts.rebalancing import ApplyRequest, PlanResponse, PlanV2, RebalanceRequest
+from app.contracts.rebalancing import (
+    POLICY_SCHEMA_VERSION,
+    ApplyRequest,
+    PlanResponse,
+    PlanV2,
+    RebalanceRequest,
+    schema_version_of,
+)
 from app.contracts.worldservice_client import WorldServiceClient, WorldServiceReply
-from app.errors import AppError, Code
+from app.errors import AppError, Code, PolicyRequiresV3Error
 
 __all__ = [
-    "RETRY_AS_V1_STATUSES",
+    "NO_RETRY_CODES",
+    "RETRY_LOWER_STATUSES",
     "NegotiatedPlan",
     "NegotiatingClient",
     "alpha_metrics_present",
@@ -23,8 +31,13 @@ __all__ = [
 
 log = structlog.get_logger(__name__)
 
-RETRY_AS_V1_STATUSES: Final = frozenset({400, 404, 415, 422, 501})
-"""WorldService answers to a v2+ request that make the Gateway retry once as v1."""
+RETRY_LOWER_STATUSES: Final = frozenset({400, 404, 415, 422, 501})
+"""WorldService answers to a v2+ request that make the Gateway retry once at the next lower
+version (3 → 2 → 1)."""
+
+NO_RETRY_CODES: Final = frozenset({Code.SCHEMA_VERSION_REQUIRED, Code.POLICY_REQUIRES_V3})
+"""Refusals that a lower version cannot cure: they are never retried, and met after a
+retry they say nothing new (the refusal that caused the retry is reported)."""
 
 R = TypeVar("R", bound=RebalanceRequest)
 _encoder = msgspec.json.Encoder()
@@ -34,8 +47,8 @@ class NegotiatedPlan(msgspec.Struct, frozen=True, kw_only=True):
     """A plan and how it was obtained.
 
     ``schema_version`` is the negotiated version (the answer's tag); ``requested`` what the
-    first call asked for; ``fell_back`` whether the single v1 retry was used; ``replayed``
-    whether an apply was answered from a stored run.
+    first call asked for; ``fell_back`` whether a retry at a lower version was used;
+    ``replayed`` whether an apply was answered from a stored run.
     """
 
     plan: PlanResponse
@@ -63,14 +76,32 @@ def requested_version(explicit: int | None, configured: int) -> int | None:
 
 
 def alpha_metrics_present(plan: PlanResponse) -> bool:
-    """Return True when ``plan`` is v2 and carries at least one metrics entry."""
+    """Return True when ``plan`` is v2 or later and carries at least one metrics entry."""
     if not isinstance(plan, PlanV2):
         return False
     return bool(plan.alpha_metrics.per_world or plan.alpha_metrics.per_strategy)
 
 
+def _policy_ignored(version: int) -> PolicyRequiresV3Error:
+    """A WorldService answered a request with a policy below v3 (one that does not know the
+    policy ignores it): the Gateway refuses rather than return a plan without it."""
+    return PolicyRequiresV3Error(
+        f"The request carries a rebalancing policy, which needs schema_version "
+        f"{POLICY_SCHEMA_VERSION}, but WorldService answered schema_version {version}.",
+        errors=[{"path": "$.policy",
+                 "message": f"needs schema_version >= {POLICY_SCHEMA_VERSION}"}],
+        extra={"negotiated_schema_version": version,
+               "required_schema_version": POLICY_SCHEMA_VERSION},
+    )
+
+
 class NegotiatingClient:
-    """Wraps a ``WorldServiceClient`` adapter with version negotiation and the v1 retry.
+    """Wraps a ``WorldServiceClient`` adapter with version negotiation and the fallback.
+
+    The Gateway sends the configured version (or a lower one the caller asked for). When
+    WorldService refuses a version above 1 with one of ``RETRY_LOWER_STATUSES``, the
+    Gateway retries once at the next lower version, and again from there: 3 → 2 → 1, each
+    step once. Version 1 is sent without a ``schema_version`` key, as a v1 client sends it.
 
     Args:
         client: the adapter (in-process or HTTP).
@@ -97,27 +128,32 @@ class NegotiatingClient:
         self, send: Callable[[R], Awaitable[WorldServiceReply]], request: R
     ) -> NegotiatedPlan:
         version = requested_version(request.schema_version, self.configured_version)
-        try:
-            reply = await send(msgspec.structs.replace(request, schema_version=version))
-            fell_back = False
-        except AppError as exc:
-            retry = version is not None and version > 1
-            if not (retry and exc.status in RETRY_AS_V1_STATUSES):
-                raise
-            log.info("worldservice_v1_retry", status=exc.status, code=exc.code, sent=version)
+        attempt = version
+        first: AppError | None = None
+        while True:
+            # A retry at version 1 sends no schema_version key at all, as a v1 client does.
+            sent = None if first is not None and attempt == 1 else attempt
             try:
-                reply = await send(msgspec.structs.replace(request, schema_version=None))
-            except AppError as retry_exc:
-                # A v1 refusal because v2 is required says nothing new: report the first error.
-                if retry_exc.code == Code.SCHEMA_VERSION_REQUIRED:
-                    raise exc from retry_exc
-                raise
-            fell_back = True
+                reply = await send(msgspec.structs.replace(request, schema_version=sent))
+                break
+            except AppError as exc:
+                if first is not None and exc.code in NO_RETRY_CODES:
+                    raise first from exc  # the lower version says nothing new
+                retryable = exc.status in RETRY_LOWER_STATUSES and exc.code not in NO_RETRY_CODES
+                if attempt is None or attempt <= 1 or not retryable:
+                    raise
+                first = first or exc
+                log.info("worldservice_version_retry", status=exc.status, code=exc.code,
+                         sent=attempt, retry=attempt - 1)
+                attempt -= 1
+        negotiated = schema_version_of(reply.plan)
+        if request.policy is not None and negotiated < POLICY_SCHEMA_VERSION:
+            raise _policy_ignored(negotiated)
         return NegotiatedPlan(
             plan=reply.plan,
             content=reply.content,
-            schema_version=2 if isinstance(reply.plan, PlanV2) else 1,
+            schema_version=negotiated,
             requested=version if version is not None and version >= 1 else 1,
-            fell_back=fell_back,
+            fell_back=first is not None,
             replayed=reply.replayed,
         )

@@ -260,6 +260,11 @@ class _Builder:
         return out
 
 
+def _sells_first(orders: list[Order]) -> list[Order]:
+    """The batch's sells, then its buys, each in their original order."""
+    return [o for o in orders if o.side == "sell"] + [o for o in orders if o.side != "sell"]
+
+
 def convert_plan(
     request: RebalanceRequest,
     plan: PlanResponse,
@@ -281,6 +286,7 @@ def convert_plan(
 
     Returns:
         The batches (only worlds with orders), the dropped deltas and the notional figures.
+        With a cash policy on the request, every batch lists its sells before its buys.
 
     Raises:
         ValidationFailedError: an overlay instrument maps to several worlds
@@ -310,6 +316,9 @@ def convert_plan(
             notional = order.quantity * (order.price if order.price is not None else price)
             gross += abs(notional)
             net += notional
+    if request.policy is not None and request.policy.cash is not None:
+        # A cash-aware plan funds its buys with its sells: send the sells first.
+        per_batch = {w: _sells_first(o) for w, o in per_batch.items()}
     batches = [OrderBatch(world_id=w, scope=scope, orders=o) for w, o in per_batch.items()]
     return Conversion(
         scope=scope,

@@ -12,9 +12,25 @@ from app.contracts.rebalancing import RebalanceRequest
 from app.metrics.alpha import METRIC_KEYS, compute_metrics
 from app.sdk.wire import GatewayHealth
 
-__all__ = ["V2_FIELDS", "Check", "health_problems", "v1_plan_problems", "v2_plan_problems"]
+__all__ = [
+    "NEWER_FIELDS",
+    "V2_FIELDS",
+    "V3_FIELDS",
+    "Check",
+    "health_problems",
+    "lower_plan_problems",
+    "v1_plan_problems",
+    "v2_plan_problems",
+    "v3_plan_problems",
+]
 
 V2_FIELDS = ("alpha_metrics", "rebalance_intent")
+V3_FIELDS = ("skipped", "projection", "funding")
+NEWER_FIELDS: dict[int, tuple[str, ...]] = {1: V2_FIELDS + V3_FIELDS, 2: V3_FIELDS}
+"""The answer fields a client of each version must never see."""
+SKIP_CODES = frozenset(
+    {"WITHIN_BAND", "TURNOVER_CAPPED", "CASH_LIMITED", "BELOW_MIN_NOTIONAL", "BELOW_LOT"}
+)
 
 
 class Check(msgspec.Struct, kw_only=True):
@@ -94,16 +110,79 @@ def v2_plan_problems(raw: object, request: RebalanceRequest) -> list[str]:
     return problems
 
 
-def v1_plan_problems(raw: object) -> list[str]:
-    """Check that a raw plan answer is a clean v1 plan (no v2 field at all)."""
+def lower_plan_problems(raw: object, version: int) -> list[str]:
+    """Check that a raw plan answer is a clean ``version`` plan (no newer field at all)."""
     if not isinstance(raw, Mapping):
         return ["plan answer is not a JSON object"]
     problems = []
-    if raw.get("schema_version", 1) != 1:
-        problems.append(f"schema_version={raw.get('schema_version')}, expected 1")
-    leaked = [f for f in V2_FIELDS if f in raw]
+    if raw.get("schema_version", 1) != version:
+        problems.append(f"schema_version={raw.get('schema_version')}, expected {version}")
+    leaked = [f for f in NEWER_FIELDS.get(version, ()) if f in raw]
     if leaked:
-        problems.append(f"v1 answer carries v2 field(s): {', '.join(leaked)}")
+        problems.append(f"v{version} answer carries newer field(s): {', '.join(leaked)}")
     if "per_world" not in raw or "global_deltas" not in raw:
-        problems.append("v1 answer lacks per_world/global_deltas")
+        problems.append(f"v{version} answer lacks per_world/global_deltas")
+    return problems
+
+
+def v1_plan_problems(raw: object) -> list[str]:
+    """Check that a raw plan answer is a clean v1 plan (no v2 or v3 field at all)."""
+    return lower_plan_problems(raw, 1)
+
+
+def _figures(obj: object, keys: tuple[str, ...], label: str) -> list[str]:
+    if not isinstance(obj, Mapping):
+        return [f"{label} is missing"]
+    return [f"{label}.{k} = {obj.get(k)!r} is not a finite number" for k in keys
+            if not (isinstance(obj.get(k), int | float) and math.isfinite(float(obj[k])))]
+
+
+def v3_plan_problems(raw: object, request: RebalanceRequest) -> list[str]:
+    """Check a raw plan answer against a v3 request: every v2 check, then ``skipped`` (known
+    codes, worlds of the plan), ``projection`` (every world, finite figures, targets as
+    sent) and, with a cash policy, ``funding`` (its budget adds up)."""
+    if not isinstance(raw, Mapping):
+        return ["plan answer is not a JSON object"]
+    if raw.get("schema_version") != 3:
+        return [f"plan came back as schema_version={raw.get('schema_version', 1)}, expected 3"]
+    problems = v2_plan_problems({**raw, "schema_version": 2}, request)
+    worlds = set(raw.get("per_world") or {})
+    skipped = raw.get("skipped")
+    if not isinstance(skipped, list):
+        problems.append("v3 plan has no skipped list")
+        skipped = []
+    for item in skipped:
+        if not isinstance(item, Mapping) or item.get("code") not in SKIP_CODES:
+            problems.append(f"skipped entry {item!r} has no known code")
+        elif item.get("world_id") not in worlds:
+            problems.append(f"skipped entry names unknown world {item.get('world_id')!r}")
+    projection = raw.get("projection")
+    if not isinstance(projection, Mapping):
+        return [*problems, "v3 plan has no projection"]
+    per_world = projection.get("per_world") or {}
+    keys = ("weight_before", "weight_after", "target", "residual", "turnover_notional",
+            "est_cost")
+    for world in sorted(worlds):
+        problems += _figures(per_world.get(world), keys, f"projection.per_world.{world}")
+        target = (per_world.get(world) or {}).get("target")
+        if target is not None and target != request.world_alloc_after.get(world, 0.0):
+            problems.append(f"projection target of {world} is {target}, sent "
+                            f"{request.world_alloc_after.get(world, 0.0)}")
+    problems += _figures(projection.get("total"), ("turnover_notional", "turnover_weight",
+                                                   "est_cost", "est_cost_bps"),
+                         "projection.total")
+    cash = request.policy.cash if request.policy is not None else None
+    funding = raw.get("funding")
+    if cash is None:
+        if funding is not None:
+            problems.append("funding present without a cash policy")
+        return problems
+    found = _figures(funding, ("available", "buffer", "buys", "sells", "budget", "buy_scale"),
+                     "funding")
+    if found or not isinstance(funding, Mapping):
+        return problems + found
+    want = cash.available - cash.buffer * request.total_equity + float(funding["sells"])
+    if not _close(float(funding["budget"]), want):
+        problems.append(f"funding.budget {funding['budget']} != available − buffer·equity + "
+                        f"sells = {want}")
     return problems

@@ -25,10 +25,11 @@ from app.sdk.cli_common import (
 )
 from app.sdk.cli_keys import KEY_COMMANDS
 from app.sdk.cli_risk import RISK_COMMANDS
+from app.sdk.cli_tables import policy_tables
 from app.sdk.cli_tools import TOOL_COMMANDS
 from app.sdk.client import GatewayClient
 from app.sdk.errors import SdkError, Unreachable
-from app.sdk.io import InputError, parse_allocations, read_positions, read_returns
+from app.sdk.io import InputError, parse_allocations, read_policy, read_positions, read_returns
 
 __all__ = ["COMMANDS", "build_request", "derive_before"]
 
@@ -97,7 +98,7 @@ def build_request(
     *, target: str | None, before: str | None, positions: str | None,
     total_equity: float | None, schema_version: int | None, request_file: str | None,
     intent: tuple[str, ...] = (), strategy_returns: tuple[str, ...] = (),
-    world_returns: tuple[str, ...] = (),
+    world_returns: tuple[str, ...] = (), policy: str | None = None,
 ) -> RebalanceRequest:
     """Build the request from CLI options (see ``docs/cli.md``).
 
@@ -147,6 +148,8 @@ def build_request(
     if world_returns:
         updates["realized_returns_by_world"] = read_option(
             "--world-returns", _world_returns, world_returns)
+    if policy:
+        updates["policy"] = read_option("--policy", read_policy, policy)
     return msgspec.structs.replace(req, **updates) if updates else req
 
 
@@ -154,6 +157,8 @@ def _request_options(fn: Any) -> Any:
     options = [
         click.option("--output", type=click.Choice(["json", "table"]), default="json",
                      show_default=True, help="Print the answer as JSON or as tables."),
+        click.option("--policy", metavar="FILE",
+                     help="Rebalancing policy (.toml or .json); needs schema_version 3."),
         click.option("--world-returns", multiple=True, metavar="WORLD=FILE",
                      help="Realized returns file of one world (v2 metrics); repeatable."),
         click.option("--strategy-returns", multiple=True, metavar="WORLD:STRATEGY=FILE",
@@ -200,6 +205,7 @@ def _plan_tables(answer: dict[str, Any]) -> None:
         for world, m in sorted(metrics.items()):
             mt.add_row(world, *(f"{float(m.get(k, 0.0)):.4f}" for k in METRIC_KEYS))
         out.print(mt)
+    policy_tables(answer)
 
 
 def _execute_table(answer: dict[str, Any]) -> None:
@@ -252,6 +258,7 @@ def _gather(kw: dict[str, Any]) -> RebalanceRequest:
         total_equity=kw["total_equity"], schema_version=kw["schema_version"],
         request_file=kw["request_file"], intent=kw["intent"],
         strategy_returns=kw["strategy_returns"], world_returns=kw["world_returns"],
+        policy=kw["policy"],
     )
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 import click
 from rich.table import Table
 
@@ -9,8 +12,8 @@ from app.sdk.checks import Check
 from app.sdk.cli_common import cannot, connection_options, console
 from app.sdk.cli_report import PROGRESS_MIN_ROWS, backtest_cmd, report
 from app.sdk.rehearse import rehearse as run_rehearsal
+from app.sdk.rollout import ROLLOUT_VERSIONS, write_rollout
 from app.sdk.rollout import rollout as run_rollout
-from app.sdk.rollout import write_rollout
 
 __all__ = ["PROGRESS_MIN_ROWS", "TOOL_COMMANDS"]
 
@@ -25,15 +28,28 @@ def _checks_table(title: str, rows: list[Check]) -> None:
     console().print(table)
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _target_option(fn: F) -> F:
+    return click.option(
+        "--target-version", type=click.Choice([str(v) for v in ROLLOUT_VERSIONS]),
+        default="2", show_default=True,
+        help="The schema version being rolled out (3 adds the rebalancing policy).")(fn)
+
+
 @click.command()
 @connection_options
 @click.option("--out", required=True, metavar="DIR",
               help="Artifacts folder: health.json, request.json, plan.json, report.md, "
               "rehearse.log.")
-def rehearse(url: str, token: str | None, timeout: float, out: str) -> None:
-    """Dry-run Gateway health → Runner → /rebalancing/plan with schema_version=2."""
+@_target_option
+def rehearse(url: str, token: str | None, timeout: float, out: str,
+             target_version: str) -> None:
+    """Dry-run Gateway health → Runner → /rebalancing/plan at the target schema version."""
     try:
-        result = run_rehearsal(url, out, token=token, timeout=timeout)
+        result = run_rehearsal(url, out, token=token, timeout=timeout,
+                               target_version=int(target_version))
     except OSError as exc:
         cannot("write to", out, exc, "--out")
     _checks_table(f"rehearsal against {url}", result.steps)
@@ -51,12 +67,14 @@ def rehearse(url: str, token: str | None, timeout: float, out: str) -> None:
               help="WorldService root when it is not <url>/worldservice.")
 @click.option("--event-timeout", type=click.FloatRange(min=0, min_open=True), default=5.0,
               show_default=True, help="Seconds to wait for each WebSocket event.")
+@_target_option
 def rollout(url: str, token: str | None, timeout: float, out: str | None,
-            worldservice_url: str | None, event_timeout: float) -> None:
-    """Run the schema v2 rollout checklist live: exit 0 ready, 1 not ready, 2 unreachable."""
+            worldservice_url: str | None, event_timeout: float, target_version: str) -> None:
+    """Run the schema rollout checklist live: exit 0 ready, 1 not ready, 2 unreachable."""
+    target = int(target_version)
     result = run_rollout(url, token=token, timeout=timeout, event_timeout=event_timeout,
-                         worldservice_url=worldservice_url)
-    _checks_table(f"schema v2 rollout — {url}", result.checks)
+                         worldservice_url=worldservice_url, target_version=target)
+    _checks_table(f"schema v{target} rollout — {url}", result.checks)
     if out:
         try:
             paths = write_rollout(result, out)
@@ -64,7 +82,8 @@ def rollout(url: str, token: str | None, timeout: float, out: str | None,
             cannot("write to", out, exc, "--out")
         click.echo("wrote " + ", ".join(str(p) for p in paths))
     failed = sum(not c.ok for c in result.checks)
-    click.echo("ready for schema v2" if result.ok else f"not ready: {failed} check(s) failed")
+    click.echo(f"ready for schema v{target}" if result.ok
+               else f"not ready: {failed} check(s) failed")
     raise SystemExit(result.exit_code)
 
 

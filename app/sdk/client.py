@@ -101,7 +101,7 @@ class GatewayClient(RiskMethods, AdminMethods, _Shell[httpx.BaseTransport, httpx
         return self._run(calls.plan(request))
 
     def plan(self, request: RequestLike) -> PlanResponse:
-        """``POST /rebalancing/plan``; the answer as ``PlanV1`` or ``PlanV2``."""
+        """``POST /rebalancing/plan``; the answer as ``PlanV1``, ``PlanV2`` or ``PlanV3``."""
         return self._run(calls.plan(request).then(decode_plan))
 
     def worldservice_plan_raw(self, request: RequestLike) -> Any:
@@ -126,7 +126,7 @@ class GatewayClient(RiskMethods, AdminMethods, _Shell[httpx.BaseTransport, httpx
                                              limit=limit))
 
     def apply(self, request: RequestLike, *, run_id: str | None = None) -> PlanResponse:
-        """``POST /rebalancing/apply``; the stored plan as ``PlanV1`` or ``PlanV2``."""
+        """``POST /rebalancing/apply``; the stored plan as ``PlanV1``, ``PlanV2`` or ``PlanV3``."""
         return self._run(calls.apply(request, run_id).then(decode_plan))
 
     def execute(
@@ -227,7 +227,7 @@ class AsyncGatewayClient(
         return await self._run(calls.plan(request))
 
     async def plan(self, request: RequestLike) -> PlanResponse:
-        """``POST /rebalancing/plan``; ``PlanV1`` or ``PlanV2``."""
+        """``POST /rebalancing/plan``; ``PlanV1``, ``PlanV2`` or ``PlanV3``."""
         return await self._run(calls.plan(request).then(decode_plan))
 
     async def apply_raw(self, request: RequestLike, *, run_id: str | None = None) -> Any:

@@ -1,21 +1,25 @@
-"""Reading the CLI's input files (returns, prices, positions) and allocation arguments."""
+"""Reading the CLI's input files (returns, prices, positions, policies) and allocation
+arguments."""
 
 from __future__ import annotations
 
 import csv
 import gc
 import math
+import tomllib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
+from app.contracts.policy import RebalancePolicy
 from app.contracts.rebalancing import PositionSlice
 
 __all__ = [
     "InputError",
     "parse_allocations",
+    "read_policy",
     "read_positions",
     "read_price_rows",
     "read_prices",
@@ -253,3 +257,31 @@ def parse_allocations(text: str) -> dict[str, float]:
             raise InputError(f"world {name!r} is given twice")
         out[name] = value
     return out
+
+
+def read_policy(path_text: str) -> RebalancePolicy:
+    """Read a rebalancing policy (schema v3) from a ``.toml`` or ``.json`` file.
+
+    The file holds the policy's fields at its top level (``[band]``, ``max_turnover``,
+    ``[cash]``, ``[costs.default]``, ``[costs.by_venue.<venue>]``), or under one ``policy``
+    table.
+
+    Raises:
+        InputError: the file is unreadable, not TOML/JSON, or not a valid policy.
+    """
+    path = Path(path_text)
+    if path.suffix.lower() == ".toml":
+        try:
+            raw: Any = tomllib.loads(_read_bytes(path).decode("utf-8"))
+        except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise InputError(f"{path} is not valid TOML: {exc}") from exc
+    elif path.suffix.lower() == ".json":
+        raw = _read_json(path)
+    else:
+        raise InputError(f"{path}: a policy file must end in .toml or .json")
+    if isinstance(raw, dict) and set(raw) == {"policy"}:
+        raw = raw["policy"]
+    try:
+        return msgspec.convert(raw, RebalancePolicy)
+    except msgspec.ValidationError as exc:
+        raise InputError(f"{path} is not a valid policy: {exc}") from exc

@@ -23,6 +23,7 @@ __all__ = [
     "PlansReport",
     "build_plans_report",
     "render_plans",
+    "render_plans_body",
 ]
 
 MAX_CHART_WORLDS = len(PALETTE)
@@ -140,6 +141,11 @@ def _plan_rows(report: PlansReport) -> list[list[str]]:
 
 def render_plans_html(report: PlansReport) -> str:
     """One self-contained page for the deployment: charts per metric, then the tables."""
+    return page(report.title, render_plans_body(report))
+
+
+def render_plans_body(report: PlansReport) -> str:
+    """The report's content without the page around it (the console embeds it)."""
     sub = (f"{len(report.plans)} applied plans, {report.with_metrics} with alpha_metrics, "
            f"{len(report.worlds)} worlds")
     parts = [f'<header class="sheet"><h1>{html.escape(report.title)}</h1>'
@@ -165,7 +171,7 @@ def render_plans_html(report: PlansReport) -> str:
                          cls="dates") + "</section>")
     parts.append("<footer>Worldgate deployment report. Metrics are the per-period "
                  "alpha_performance values WorldService stored with each plan.</footer>")
-    return page(report.title, "".join(parts))
+    return "".join(parts)
 
 
 def render_plans_markdown(report: PlansReport) -> str:

@@ -1,4 +1,4 @@
-"""The strategy Runner: reads the Gateway's capability bits and negotiates v1/v2 plans."""
+"""The strategy Runner: reads the Gateway's capability bits and negotiates v1/v2/v3 plans."""
 
 from __future__ import annotations
 
@@ -9,7 +9,13 @@ from typing import Any, Generic, TypeVar
 import msgspec
 import structlog
 
-from app.contracts.rebalancing import PlanResponse, RebalanceIntent, RebalanceRequest
+from app.contracts.policy import RebalancePolicy
+from app.contracts.rebalancing import (
+    LATEST_SCHEMA_VERSION,
+    PlanResponse,
+    RebalanceIntent,
+    RebalanceRequest,
+)
 from app.sdk.client import AsyncGatewayClient, GatewayClient
 from app.sdk.errors import Unreachable
 from app.sdk.wire import GatewayHealth
@@ -29,7 +35,8 @@ class EffectiveCapabilities(msgspec.Struct, frozen=True, kw_only=True):
     """What the Runner will actually use, derived from the last ``/health``.
 
     Attributes:
-        schema_version: 2 only when the Gateway advertises ≥ 2 and is alpha-capable, else 1.
+        schema_version: the highest version the Gateway advertises (at most the newest this
+            SDK knows) when it is alpha-capable, else 1: v2 and v3 answers carry metrics.
         alpha_metrics: whether plans will carry (and the Runner will send) metrics.
         advertised_schema_version: the Gateway's ``rebalance_schema_version``.
         advertised_alpha_metrics: the Gateway's ``alpha_metrics_capable``.
@@ -52,10 +59,11 @@ def effective_capabilities(health: GatewayHealth | None) -> EffectiveCapabilitie
             schema_version=1, alpha_metrics=False, advertised_schema_version=1,
             advertised_alpha_metrics=False, reachable=False, status="unreachable",
         )
-    v2 = health.rebalance_schema_version >= 2 and health.alpha_metrics_capable
+    alpha = health.rebalance_schema_version >= 2 and health.alpha_metrics_capable
+    version = min(health.rebalance_schema_version, LATEST_SCHEMA_VERSION) if alpha else 1
     return EffectiveCapabilities(
-        schema_version=2 if v2 else 1,
-        alpha_metrics=v2,
+        schema_version=version,
+        alpha_metrics=alpha,
         advertised_schema_version=health.rebalance_schema_version,
         advertised_alpha_metrics=health.alpha_metrics_capable,
         status=health.status,
@@ -73,8 +81,13 @@ def shape_request(
     returns_by_strategy: ReturnsByStrategy | None = None,
     returns_by_world: Mapping[str, Sequence[float]] | None = None,
     intent: Mapping[str, Any] | None = None,
+    policy: RebalancePolicy | None = None,
 ) -> RebalanceRequest:
-    """Shape a request for ``caps``: v2 with returns and intent, or a clean v1 one.
+    """Shape a request for ``caps``: v2/v3 with returns and intent, or a clean v1 one.
+
+    A policy (given here or already on ``request``) is always sent: a Gateway that cannot
+    negotiate v3 refuses it with 422 ``E_POLICY_REQUIRES_V3``, so a policy is never
+    silently dropped.
 
     Args:
         request: the base request (its own v2 fields are replaced).
@@ -83,11 +96,14 @@ def shape_request(
         returns_by_strategy: more strategy returns, taking precedence over ``recorded``.
         returns_by_world: ``{world: returns}``.
         intent: ``rebalance_intent.meta``.
+        policy: a rebalancing policy (schema v3), replacing the request's own.
 
     Returns:
-        With v2: ``schema_version=2``, the returns and the intent. With v1: no
+        With v2 or v3: that ``schema_version``, the returns and the intent. With v1: no
         ``schema_version``, no returns and no intent (what a v1 client sends).
     """
+    if policy is not None:
+        request = msgspec.structs.replace(request, policy=policy)
     if caps.schema_version < 2:
         return msgspec.structs.replace(
             request, schema_version=None, rebalance_intent=None,
@@ -101,7 +117,7 @@ def shape_request(
     by_world = {w: [float(r) for r in s] for w, s in (returns_by_world or {}).items()}
     return msgspec.structs.replace(
         request,
-        schema_version=2,
+        schema_version=caps.schema_version,
         rebalance_intent=RebalanceIntent(meta=dict(intent or {})),
         realized_returns_by_world=by_world or request.realized_returns_by_world,
         realized_returns_by_strategy=by_strategy or request.realized_returns_by_strategy,
@@ -171,10 +187,11 @@ class _Negotiation(Generic[C]):
         returns_by_strategy: ReturnsByStrategy | None,
         returns_by_world: Mapping[str, Sequence[float]] | None,
         intent: Mapping[str, Any] | None,
+        policy: RebalancePolicy | None = None,
     ) -> RebalanceRequest:
         return shape_request(
             request, caps, recorded=self._returns, returns_by_strategy=returns_by_strategy,
-            returns_by_world=returns_by_world, intent=intent,
+            returns_by_world=returns_by_world, intent=intent, policy=policy,
         )
 
 
@@ -182,9 +199,10 @@ class Runner(_Negotiation[GatewayClient]):
     """Plans through a Gateway with the best schema version it currently supports.
 
     The Runner reads ``/health`` on start and again when ``refresh_interval`` seconds have
-    passed. With v2 it sends ``schema_version=2``, the strategies' realized returns and the
-    intent, so the plan carries real ``alpha_performance`` metrics; with v1 it sends none of
-    them (no ``schema_version`` key at all), exactly what a v1 client sends.
+    passed. With v2 (or v3) it sends that ``schema_version``, the strategies' realized
+    returns and the intent, so the plan carries real ``alpha_performance`` metrics (and,
+    with v3, what its policy skipped and the projection); with v1 it sends none of them (no
+    ``schema_version`` key at all), exactly what a v1 client sends.
 
     Args:
         client: the Gateway client (the Runner does not close it).
@@ -218,10 +236,11 @@ class Runner(_Negotiation[GatewayClient]):
         returns_by_strategy: ReturnsByStrategy | None = None,
         returns_by_world: Mapping[str, Sequence[float]] | None = None,
         intent: Mapping[str, Any] | None = None,
+        policy: RebalancePolicy | None = None,
     ) -> RebalanceRequest:
         """Shape a request for the current capabilities (see ``shape_request``)."""
         return self._shape(request, self.capabilities, returns_by_strategy, returns_by_world,
-                           intent)
+                           intent, policy)
 
     def plan(
         self,
@@ -230,11 +249,17 @@ class Runner(_Negotiation[GatewayClient]):
         returns_by_strategy: ReturnsByStrategy | None = None,
         returns_by_world: Mapping[str, Sequence[float]] | None = None,
         intent: Mapping[str, Any] | None = None,
+        policy: RebalancePolicy | None = None,
     ) -> PlanResponse:
-        """Ask the Gateway for a plan with the negotiated version; v1 or v2 comes back."""
+        """Ask the Gateway for a plan with the negotiated version; v1, v2 or v3 comes back.
+
+        Raises:
+            WorldgateError: 422 ``E_POLICY_REQUIRES_V3`` when ``policy`` is given and the
+                deployment cannot answer v3 (and any other refusal).
+        """
         return self.client.plan(self.build_request(
             request, returns_by_strategy=returns_by_strategy,
-            returns_by_world=returns_by_world, intent=intent,
+            returns_by_world=returns_by_world, intent=intent, policy=policy,
         ))
 
     def apply(
@@ -244,8 +269,9 @@ class Runner(_Negotiation[GatewayClient]):
         run_id: str | None = None,
         returns_by_strategy: ReturnsByStrategy | None = None,
         intent: Mapping[str, Any] | None = None,
+        policy: RebalancePolicy | None = None,
     ) -> PlanResponse:
         """Apply a plan through the Gateway with the negotiated version."""
         shaped = self.build_request(request, returns_by_strategy=returns_by_strategy,
-                                    intent=intent)
+                                    intent=intent, policy=policy)
         return self.client.apply(shaped, run_id=run_id)

@@ -7,6 +7,7 @@ from typing import Any
 
 import structlog
 
+from app.contracts.policy import RebalancePolicy
 from app.contracts.rebalancing import PlanResponse, RebalanceRequest
 from app.sdk.client import AsyncGatewayClient
 from app.sdk.errors import Unreachable
@@ -19,7 +20,7 @@ log = structlog.get_logger(__name__)
 
 class AsyncRunner(_Negotiation[AsyncGatewayClient]):
     """Async twin of ``Runner``: reads ``/health`` on start and every ``refresh_interval``
-    seconds, asks for v2 only when advertised with ``alpha_metrics_capable``.
+    seconds, asks for v2 or v3 only when advertised with ``alpha_metrics_capable``.
 
     Args:
         client: the async Gateway client (not closed by the Runner).
@@ -54,11 +55,12 @@ class AsyncRunner(_Negotiation[AsyncGatewayClient]):
         returns_by_strategy: ReturnsByStrategy | None = None,
         returns_by_world: Mapping[str, Sequence[float]] | None = None,
         intent: Mapping[str, Any] | None = None,
+        policy: RebalancePolicy | None = None,
     ) -> PlanResponse:
-        """Ask for a plan with the negotiated version; v1 or v2 comes back."""
+        """Ask for a plan with the negotiated version; v1, v2 or v3 comes back."""
         caps = await self.capabilities()
         return await self.client.plan(
-            self._shape(request, caps, returns_by_strategy, returns_by_world, intent))
+            self._shape(request, caps, returns_by_strategy, returns_by_world, intent, policy))
 
     async def apply(
         self,
@@ -67,8 +69,10 @@ class AsyncRunner(_Negotiation[AsyncGatewayClient]):
         run_id: str | None = None,
         returns_by_strategy: ReturnsByStrategy | None = None,
         intent: Mapping[str, Any] | None = None,
+        policy: RebalancePolicy | None = None,
     ) -> PlanResponse:
         """Apply a plan with the negotiated version."""
         caps = await self.capabilities()
         return await self.client.apply(
-            self._shape(request, caps, returns_by_strategy, None, intent), run_id=run_id)
+            self._shape(request, caps, returns_by_strategy, None, intent, policy),
+            run_id=run_id)

@@ -1,10 +1,12 @@
-"""A small built-in rebalance request with realized returns (used by rehearse and rollout)."""
+"""A small built-in rebalance request with realized returns and a policy (used by rehearse
+and rollout)."""
 
 from __future__ import annotations
 
+from app.contracts.policy import Band, CashPolicy, CostModel, Costs, RebalancePolicy
 from app.contracts.rebalancing import PositionSlice, RebalanceRequest
 
-__all__ = ["sample_request", "sample_returns", "sample_world_returns"]
+__all__ = ["sample_policy", "sample_request", "sample_returns", "sample_world_returns"]
 
 
 def sample_request(prefix: str = "") -> RebalanceRequest:
@@ -55,3 +57,14 @@ def sample_world_returns(prefix: str = "") -> dict[str, list[float]]:
         f"{prefix}core": [0.009, -0.002, 0.016, -0.011, 0.006, 0.003, -0.005, 0.012],
         f"{prefix}alpha": [-0.004, 0.008, 0.003, -0.007, 0.01, -0.001, 0.005, 0.004],
     }
+
+
+def sample_policy() -> RebalancePolicy:
+    """A v3 policy for ``sample_request`` that exercises every rule: a band, a turnover cap
+    the sample exceeds, a cash budget its buys exceed, and a cost model."""
+    return RebalancePolicy(
+        band=Band(abs=0.0005),
+        max_turnover=0.05,
+        cash=CashPolicy(available=10_000.0, buffer=0.01),
+        costs=Costs(default=CostModel(fee_bps=5.0, slippage_bps=2.0, min_fee=1.0)),
+    )

@@ -102,7 +102,7 @@ def encode_request(request: RebalanceRequest | Mapping[str, Any], **extra: Any) 
 
 
 def decode_plan(obj: object) -> PlanResponse:
-    """Decode a plan answer (v1 or v2) from its decoded JSON, leniently.
+    """Decode a plan answer (v1, v2 or v3) from its decoded JSON, leniently.
 
     The one lenient reader of the contract (``app.contracts.plan_reading.read_plan``) fills
     in QMTL's defaults (no ``schema_version`` is v1, a world entry without ``world_id`` takes
@@ -113,7 +113,7 @@ def decode_plan(obj: object) -> PlanResponse:
         obj: the decoded JSON body.
 
     Returns:
-        ``PlanV1`` or ``PlanV2``.
+        ``PlanV1``, ``PlanV2`` or ``PlanV3``.
 
     Raises:
         ProtocolError: the body is not a plan.

@@ -34,6 +34,7 @@ from app.web.audit import AuditTrail, note
 from app.web.auth import actor_of
 from app.web.decoding import decode_body
 from app.web.keys import KeyRing
+from app.web.openapi_examples import KEY_CREATE_BODY, KEY_REVOKE_BODY
 
 __all__ = ["admin_router"]
 
@@ -42,11 +43,13 @@ _NO_STORE: Final = {"Cache-Control": "no-store"}
 _encoder = msgspec.json.Encoder()
 
 
-def _create_body(data: KeyCreateRequest) -> None:  # pragma: no cover - never called
+def _create_body(data: Annotated[KeyCreateRequest, KEY_CREATE_BODY]) -> None:  # pragma: no cover
     """Documents the create body in OpenAPI; the handler decodes the raw body itself."""
 
 
-def _revoke_body(data: KeyRevokeRequest | None) -> None:  # pragma: no cover - never called
+def _revoke_body(  # pragma: no cover - never called
+    data: Annotated[KeyRevokeRequest | None, KEY_REVOKE_BODY],
+) -> None:
     """Documents the revoke body in OpenAPI; the handler decodes the raw body itself."""
 
 

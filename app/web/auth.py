@@ -239,9 +239,11 @@ def warn_legacy_tokens(settings: Settings) -> bool:
 
 
 def deny_websocket(scope: Scope, denial: Denial) -> Message:
-    """The close message refusing a WebSocket before accept; ``denial`` stays on the
-    scope so :func:`http_denial_for_websockets` can answer it as HTTP."""
-    scope[_DENIAL_KEY] = denial  # type: ignore[literal-required]
+    """The close message refusing a WebSocket before accept; ``denial`` goes into the box
+    :func:`http_denial_for_websockets` left on the scope, so it can answer it as HTTP."""
+    box = scope.get(_DENIAL_KEY)
+    if isinstance(box, list):
+        box.append(denial)
     code = {401: WS_UNAUTHORIZED_CLOSE_CODE, 429: WS_RATE_LIMITED_CLOSE_CODE}.get(
         denial.status, WS_FORBIDDEN_CLOSE_CODE
     )
@@ -267,14 +269,18 @@ def http_denial_for_websockets(scope: Scope, send: Send) -> Send:
     if _WS_DENIAL_EXTENSION not in (scope.get("extensions") or {}):
         return send
     accepted = False
+    # A list, not the denial itself: middleware further in may pass a copy of the scope on,
+    # and a copy still holds this very list.
+    box: list[Denial] = []
+    scope[_DENIAL_KEY] = box  # type: ignore[literal-required]
 
     async def deny_or_send(message: Message) -> None:
         nonlocal accepted
         kind = message["type"]
-        denial = scope.get(_DENIAL_KEY)
         if kind == "websocket.accept":
             accepted = True
-        elif kind == "websocket.close" and not accepted and isinstance(denial, Denial):
+        elif kind == "websocket.close" and not accepted and box:
+            denial = box[-1]
             body = msgspec.json.encode(
                 error_body(denial.status, denial.code, denial.detail, extra=denial.extra)
             )

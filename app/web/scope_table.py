@@ -20,8 +20,8 @@ __all__ = ["TABLE_END", "TABLE_START", "scope_rows", "scope_table"]
 
 TABLE_START: Final = "<!-- scope-table:start (generated: worldgate scopes --markdown) -->"
 TABLE_END: Final = "<!-- scope-table:end -->"
-#: Route prefixes shown as one row (the OpenAPI pages).
-_COLLAPSED: Final = ("/schema",)
+#: Route prefixes shown as one row per method (the OpenAPI pages, the console).
+_COLLAPSED: Final = ("/schema", "/console")
 _METHOD_ORDER: Final = {"GET": 0, "POST": 1, "PUT": 2, "PATCH": 3, "DELETE": 4, "WS": 5}
 _PARAM_TYPE: Final = re.compile(r"\{(\w+):\w+\}")
 

@@ -11,7 +11,7 @@ import structlog
 
 from app.contracts.allocations import AllocationsReply, AllocationsRequest, AllocationView
 from app.contracts.execution import PlanExecutor
-from app.contracts.rebalancing import PlanInputs, PlanV1, PlanV2, RebalanceRequest
+from app.contracts.rebalancing import PlanInputs, PlanResponse, RebalanceRequest
 from app.errors import Code, ConflictError, NotFoundError, ServiceUnavailableError
 from app.settings import Settings
 from app.store.ports import AllocationDecision, AllocationRecord, AllocationRun, AllocationStore
@@ -80,6 +80,7 @@ class AllocationsService:
 
         Raises:
             SchemaVersionRequiredError: v2 is required and was not asked for (400).
+            PolicyRequiresV3Error: a policy in a request that negotiated below v3 (422).
             ValidationFailedError: the request breaks a contract rule (422).
             ConflictError: ``run_id`` is stored with another body (409 E_RUN_ID_CONFLICT)
                 or ``etag`` is not the current etag of the touched worlds (409
@@ -94,7 +95,9 @@ class AllocationsService:
             raise store_unavailable(exc) from exc
         if existing is not None:  # a stored run answers as stored, whatever changed since
             return await self._replay_and_execute(request, existing, request_hash)
-        version = negotiate(request.schema_version, self._server)
+        version = negotiate(
+            request.schema_version, self._server, policy=request.policy is not None
+        )
         if request.execute and self._executor is None:
             raise _executor_unavailable()
         computed: dict[str, Any] = {}
@@ -153,7 +156,7 @@ class AllocationsService:
             if record.strategy_alloc_total is not None:
                 strategy_before[world] = record.strategy_alloc_total
         plan_request = _plan_request(request, before, strategy_before or None)
-        plan: PlanV1 | PlanV2 = build_plan_response(
+        plan: PlanResponse = build_plan_response(
             plan_request, version, max_positions=self._max_positions
         )
         plan = msgspec.structs.replace(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Request, Router, post
 from litestar.di import NamedDependency, Provide
@@ -12,6 +12,7 @@ from litestar.status_codes import HTTP_200_OK
 from app.contracts.rebalancing import PlanResponse, RebalanceRequest
 from app.contracts.worldservice_client import WorldServiceCapabilities
 from app.web.decoding import decode_body
+from app.web.openapi_examples import PLAN_BODY
 from app.worldservice.allocations import AllocationsService
 from app.worldservice.api_capabilities import capabilities_route
 from app.worldservice.api_records import RECORD_HANDLERS
@@ -21,7 +22,9 @@ from app.worldservice.plans import PlanningService
 __all__ = ["plan_rebalance", "worldservice_router"]
 
 
-def _openapi_body(data: RebalanceRequest) -> None:  # pragma: no cover - never called
+def _openapi_body(
+    data: Annotated[RebalanceRequest, PLAN_BODY],
+) -> None:  # pragma: no cover - never called
     """Documents the plan body in OpenAPI; the handler decodes the raw body itself."""
 
 
@@ -31,8 +34,12 @@ def _openapi_body(data: RebalanceRequest) -> None:  # pragma: no cover - never c
     summary="Plan a multi-world rebalance",
     description=(
         "Computes per-world deltas, netted global deltas and (overlay/hybrid) overlay deltas. "
-        "The answer is schema v1 or v2 as negotiated from `schema_version` and the server's "
-        "`compat_rebalance_v2` switch; v1 answers never carry v2 fields."
+        "The answer is schema v1, v2 or v3 as negotiated from `schema_version` and the "
+        "server's `compat_rebalance_v2`/`compat_rebalance_v3` switches; an answer never "
+        "carries the fields of a later version. v3 applies the request's `policy` (no-trade "
+        "band, turnover cap, cash-aware funding, cost model) and adds `skipped`, "
+        "`projection` and `funding`; a `policy` that negotiates below v3 is 422 "
+        "`E_POLICY_REQUIRES_V3`."
     ),
     tags=["worldservice"],
     opt={"scope": "plan"},

@@ -18,8 +18,10 @@ def capabilities_route(answer: WorldServiceCapabilities) -> HTTPRouteHandler:
         sync_to_thread=False,
         summary="Schema versions this WorldService serves",
         description=(
-            "`max_schema_version` is 2 when `worldservice.server.compat_rebalance_v2` is on, "
-            "else 1; `alpha_metrics_required` means requests must ask for schema_version >= 2. "
+            "`max_schema_version` is 3 when `worldservice.server.compat_rebalance_v3` is on "
+            "(`compat_rebalance_v3: true` is then sent too), 2 when only "
+            "`compat_rebalance_v2` is, else 1; `alpha_metrics_required` means requests must "
+            "ask for schema_version >= 2. "
             "Gateways read this to report version mismatches in `/health`."
         ),
         tags=["worldservice"],

@@ -16,6 +16,7 @@ from app.contracts.rebalancing import ApplyRequest, PlanResponse
 from app.web.audit import note
 from app.web.auth import require_scope
 from app.web.decoding import decode_body
+from app.web.openapi_examples import ALLOCATIONS_BODY, APPLY_BODY
 from app.worldservice.allocations import AllocationsService
 from app.worldservice.applying import ApplyingService
 from app.worldservice.records import ApplyResult
@@ -49,11 +50,15 @@ class AppliedPlans(msgspec.Struct, frozen=True, kw_only=True):
     plans: list[AppliedPlan]
 
 
-def _apply_body(data: ApplyRequest) -> None:  # pragma: no cover - never called
+def _apply_body(
+    data: Annotated[ApplyRequest, APPLY_BODY],
+) -> None:  # pragma: no cover - never called
     """Documents the apply body in OpenAPI; the handler decodes the raw body itself."""
 
 
-def _allocations_body(data: AllocationsRequest) -> None:  # pragma: no cover - never called
+def _allocations_body(
+    data: Annotated[AllocationsRequest, ALLOCATIONS_BODY],
+) -> None:  # pragma: no cover - never called
     """Documents the allocations body in OpenAPI; the handler decodes the raw body itself."""
 
 

@@ -59,6 +59,7 @@ class ApplyingService:
 
         Raises:
             SchemaVersionRequiredError: v2 is required and was not asked for (400).
+            PolicyRequiresV3Error: a policy in a request that negotiated below v3 (422).
             ValidationFailedError: the request breaks a contract rule (422).
             ConflictError: ``run_id`` is stored with another body (409 E_RUN_ID_CONFLICT).
             ServiceUnavailableError: the store failed (503 E_STORE_UNAVAILABLE); nothing
@@ -72,7 +73,9 @@ class ApplyingService:
                 raise store_unavailable(exc) from exc
             if existing is not None:
                 return self._replay(existing, request_hash)
-        version = negotiate(request.schema_version, self._server)
+        version = negotiate(
+            request.schema_version, self._server, policy=request.policy is not None
+        )
         run_id = request.run_id or str(uuid.uuid4())
         plan = build_plan_response(request, version, max_positions=self._max_positions)
         plan = msgspec.structs.replace(plan, run_id=run_id)

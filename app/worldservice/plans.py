@@ -1,4 +1,4 @@
-"""The plan use case: negotiate the version, validate, plan, answer v1 or v2."""
+"""The plan use case: negotiate the version, validate, plan, answer v1, v2 or v3."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from app.contracts.rebalancing import (
     PlanResponse,
     PlanV1,
     PlanV2,
+    PlanV3,
     RebalanceIntent,
     RebalanceRequest,
 )
@@ -73,8 +74,9 @@ def build_plan_response(
         max_positions: the configured position limit, if any.
 
     Returns:
-        ``PlanV1`` (never carries v2 fields) or ``PlanV2`` (alpha metrics and the echoed
-        ``rebalance_intent``, ``{"meta": {}}`` when none was sent).
+        ``PlanV1`` (never carries v2 fields), ``PlanV2`` (alpha metrics and the echoed
+        ``rebalance_intent``, ``{"meta": {}}`` when none was sent) or ``PlanV3`` (v2 plus
+        ``skipped``, ``projection`` and, with a cash policy, ``funding``).
 
     Raises:
         ValidationFailedError: the request breaks a contract rule (422).
@@ -88,9 +90,20 @@ def build_plan_response(
     )
     validate_request(request, max_positions=max_positions, cols=cols)
     try:
-        parts = compute_plan(request, cols)
+        parts = compute_plan(request, cols, explain=version >= 3)
     except PlanOverflowError as exc:
         raise ValidationFailedError(str(exc), errors=[{"path": "$", "message": str(exc)}]) from exc
+    if version >= 3 and parts.skipped is not None and parts.projection is not None:
+        return PlanV3(
+            per_world=parts.per_world,
+            global_deltas=parts.global_deltas,
+            overlay_deltas=parts.overlay_deltas,
+            alpha_metrics=alpha_metrics_for(request, parts),
+            rebalance_intent=request.rebalance_intent or RebalanceIntent(),
+            skipped=parts.skipped,
+            projection=parts.projection,
+            funding=parts.funding,
+        )
     if version >= 2:
         return PlanV2(
             per_world=parts.per_world,
@@ -126,14 +139,17 @@ class PlanningService:
             request: the decoded request.
 
         Returns:
-            The v1 or v2 plan.
+            The v1, v2 or v3 plan.
 
         Raises:
             SchemaVersionRequiredError: v2 is required and was not asked for.
+            PolicyRequiresV3Error: a policy in a request that negotiated below v3.
             ValidationFailedError: the request breaks a contract rule.
             PayloadTooLargeError: too many positions.
         """
-        version = negotiate(request.schema_version, self._server)
+        version = negotiate(
+            request.schema_version, self._server, policy=request.policy is not None
+        )
         response = build_plan_response(request, version, max_positions=self._max_positions)
         if self._metrics is not None:
             self._metrics.plan_computed(version, request.mode.lower())

@@ -14,9 +14,17 @@ from app.contracts.events import (
     PlannedPayload,
     PlannedV1,
     PlannedV2,
+    PlannedV3,
     new_event,
 )
-from app.contracts.rebalancing import PLAN_DECODER, AlphaMetricsEnvelope, PlanResponse, PlanV2
+from app.contracts.policy import SkippedDelta, WorldProjection
+from app.contracts.rebalancing import (
+    PLAN_DECODER,
+    AlphaMetricsEnvelope,
+    PlanResponse,
+    PlanV2,
+    PlanV3,
+)
 from app.errors import AppError, Code, ServiceUnavailableError
 
 __all__ = [
@@ -82,6 +90,19 @@ def _world_metrics(metrics: AlphaMetricsEnvelope, world_id: str) -> AlphaMetrics
     )
 
 
+_NO_PROJECTION = WorldProjection(
+    weight_before=0.0, weight_after=0.0, target=0.0, residual=0.0, turnover_notional=0.0,
+    est_cost=0.0,
+)
+
+
+def _skipped_by_world(plan: PlanV3) -> dict[str, list[SkippedDelta]]:
+    out: dict[str, list[SkippedDelta]] = {}
+    for item in plan.skipped:
+        out.setdefault(item.world_id, []).append(item)
+    return out
+
+
 def planned_events(plan: PlanResponse, run_id: str, kind: str) -> list[CloudEvent]:
     """Build one ``rebalancing_planned`` event per world of ``plan``.
 
@@ -92,13 +113,23 @@ def planned_events(plan: PlanResponse, run_id: str, kind: str) -> list[CloudEven
 
     Returns:
         Events whose payload carries only that world's plan; v2 adds only that world's
-        ``alpha_metrics`` and the ``rebalance_intent``.
+        ``alpha_metrics`` and the ``rebalance_intent``; v3 adds only that world's
+        ``skipped`` deltas and its ``projection``.
     """
     events: list[CloudEvent] = []
+    skipped = _skipped_by_world(plan) if isinstance(plan, PlanV3) else {}
     for world_id, world_plan in plan.per_world.items():
         key = f"{kind}:{run_id}:{world_id}"
         payload: PlannedPayload
-        if isinstance(plan, PlanV2):
+        if isinstance(plan, PlanV3):
+            payload = PlannedV3(
+                world_id=world_id, plan=world_plan, run_id=run_id, idempotency_key=key,
+                alpha_metrics=_world_metrics(plan.alpha_metrics, world_id),
+                rebalance_intent=plan.rebalance_intent,
+                skipped=skipped.get(world_id, []),
+                projection=plan.projection.per_world.get(world_id, _NO_PROJECTION),
+            )
+        elif isinstance(plan, PlanV2):
             payload = PlannedV2(
                 world_id=world_id, plan=world_plan, run_id=run_id, idempotency_key=key,
                 alpha_metrics=_world_metrics(plan.alpha_metrics, world_id),

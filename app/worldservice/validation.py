@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from app.contracts.policy import CostModel, RebalancePolicy
 from app.contracts.rebalancing import PositionSlice, RebalanceRequest
 from app.errors import ErrorItem, PayloadTooLargeError, ValidationFailedError
 from app.worldservice.planner.columns import Columns
@@ -120,6 +121,33 @@ def _overlay(errors: _Errors, req: RebalanceRequest, mode: str, worlds: list[str
             )
 
 
+def _costs(errors: _Errors, path: _Path, model: CostModel) -> None:
+    for name in ("fee_bps", "slippage_bps", "min_fee"):
+        errors.number(_key(path, name), getattr(model, name), lo=0.0, hi=_INF, lo_open=False)
+
+
+def _policy(errors: _Errors, policy: RebalancePolicy) -> None:
+    """The policy's ranges (decoding checks them too; requests built in Python skip that)."""
+    if policy.band is not None:
+        errors.number("$.policy.band.abs", policy.band.abs, lo=0.0, hi=_INF, lo_open=False)
+        errors.number("$.policy.band.rel", policy.band.rel, lo=0.0, hi=_INF, lo_open=False)
+    if policy.max_turnover is not None:
+        errors.number("$.policy.max_turnover", policy.max_turnover, lo=0.0, hi=_INF,
+                      lo_open=True)
+    cash = policy.cash
+    if cash is not None:
+        errors.number("$.policy.cash.available", cash.available, lo=0.0, hi=_INF,
+                      lo_open=False)
+        if not (math.isfinite(cash.buffer) and 0.0 <= cash.buffer < 1.0):
+            errors.add("$.policy.cash.buffer", "must be in [0, 1)")
+    costs = policy.costs
+    if costs is not None:
+        _costs(errors, "$.policy.costs.default", costs.default)
+        for venue, model in costs.by_venue.items():
+            errors.ident(_key("$.policy.costs.by_venue", venue), venue)
+            _costs(errors, _key("$.policy.costs.by_venue", venue), model)
+
+
 def _columns_ok(
     positions: Sequence[PositionSlice], cols: Columns | None
 ) -> tuple[set[str], bool]:
@@ -195,6 +223,8 @@ def validate_request(
                           lo_open=True)
     if req.schema_version is not None and req.schema_version < 1:
         errors.add("$.schema_version", "must be >= 1")
+    if req.policy is not None:
+        _policy(errors, req.policy)
     for path, returns in (
         ("$.realized_returns_by_world", req.realized_returns_by_world),
         ("$.realized_returns_by_strategy", req.realized_returns_by_strategy),

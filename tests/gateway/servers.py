@@ -1,5 +1,5 @@
-"""Stub WorldServices for Gateway tests (a v1-only legacy one, a QMTL-shaped one); serve
-them with ``serve_in_thread``."""
+"""Stub WorldServices for Gateway tests (a legacy one that serves v1 only, or v1 and v2; a
+QMTL-shaped one); serve them with ``serve_in_thread``."""
 
 from __future__ import annotations
 
@@ -33,19 +33,30 @@ _V1_PLAN = {
     },
     "global_deltas": [{"symbol": "BTC", "delta_qty": -1.0}],
 }
+_V2_PLAN = {
+    **_V1_PLAN,
+    "schema_version": 2,
+    "alpha_metrics": {"per_world": {}, "per_strategy": {}},
+    "rebalance_intent": {"meta": {}},
+}
 
 
 class LegacyWorldService:
-    """A WorldService that only knows schema v1 (as QMTL's before v2) and records bodies.
+    """A WorldService that only knows schema v1 (as QMTL's before v2), or v1 and v2 with
+    ``max_version=2`` (as QMTL's today: it ignores a ``policy``), and records bodies.
 
-    It refuses any ``schema_version`` above 1 with ``status`` and has no capabilities
-    endpoint; ``mode="slow"`` answers after ``delay`` seconds; ``mode="crash"`` answers 500.
+    It refuses any ``schema_version`` above ``max_version`` with ``status`` and has no
+    capabilities endpoint; ``mode="slow"`` answers after ``delay`` seconds;
+    ``mode="crash"`` answers 500.
     """
 
-    def __init__(self, status: int = 422, mode: str = "normal", delay: float = 2.0) -> None:
+    def __init__(
+        self, status: int = 422, mode: str = "normal", delay: float = 2.0, max_version: int = 1
+    ) -> None:
         self.status = status
         self.mode = mode
         self.delay = delay
+        self.max_version = max_version
         self.bodies: list[dict[str, Any]] = []
 
     def app(self) -> Litestar:
@@ -58,14 +69,17 @@ class LegacyWorldService:
             if self.mode == "crash":
                 return Response(content="boom", status_code=500, media_type="text/plain")
             version = data.get("schema_version")
-            if isinstance(version, int) and version > 1:
+            if isinstance(version, int) and version > self.max_version:
                 body = {
                     "status": self.status,
                     "code": "E_LEGACY_VERSION",
                     "detail": f"unsupported schema_version {version}",
-                    "errors": [{"path": "$.schema_version", "message": "must be 1"}],
+                    "errors": [{"path": "$.schema_version",
+                                "message": f"must be at most {self.max_version}"}],
                 }
                 return Response(content=body, status_code=self.status)
+            if isinstance(version, int) and version >= 2:
+                return Response(content=_V2_PLAN, status_code=200)
             return Response(content=_V1_PLAN, status_code=200)
 
         @post("/worldservice/rebalancing/plan")

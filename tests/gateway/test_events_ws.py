@@ -202,7 +202,7 @@ def test_subscribe_with_a_first_message(app: WsApp) -> None:
     ("query", "code"),
     [
         ("topics=policy", "E_UNKNOWN_TOPIC"),
-        ("schema_version=3", "E_UNSUPPORTED_SCHEMA_VERSION"),
+        ("schema_version=4", "E_UNSUPPORTED_SCHEMA_VERSION"),
         ("since=-4", "E_BAD_SUBSCRIPTION"),
         ("since=abc", "E_BAD_SUBSCRIPTION"),
     ],

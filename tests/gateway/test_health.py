@@ -39,6 +39,35 @@ def test_v2_health_bits(v2_client: TestClient[Any]) -> None:
     assert body["worldservice_max_schema_version"] == 2
 
 
+V3_WS = {"worldservice": {"server": {"compat_rebalance_v2": True, "compat_rebalance_v3": True}}}
+
+
+def test_v3_health_bits_and_status(make_client: Callable[..., TestClient[Any]]) -> None:
+    c = make_client({**V3_WS, "gateway": {"rebalance_schema_version": 3,
+                                          "alpha_metrics_capable": True}})
+    body = c.get("/health").json()
+    assert body["status"] == "ok"
+    assert body["capabilities"] == {"rebalance_schema_version": 3, "alpha_metrics_capable": True}
+    assert body["worldservice_max_schema_version"] == 3
+    status = c.get("/status").json()
+    assert status["worldservice_compat_rebalance_v3"] is True
+    caps = c.get("/worldservice/capabilities").json()
+    assert caps == {"max_schema_version": 3, "compat_rebalance_v2": True,
+                    "alpha_metrics_required": False, "compat_rebalance_v3": True}
+
+
+def test_a_v3_gateway_before_a_v2_worldservice_is_degraded(
+    make_client: Callable[..., TestClient[Any]],
+) -> None:
+    c = make_client({"worldservice": {"server": {"compat_rebalance_v2": True}},
+                     "gateway": {"rebalance_schema_version": 3, "alpha_metrics_capable": True}})
+    body = c.get("/health").json()
+    assert body["status"] == "degraded"
+    assert "rebalance_schema_version is 3 but WorldService serves at most schema version 2" in (
+        body["reason"])
+    assert "compat_rebalance_v3" not in c.get("/worldservice/capabilities").json()
+
+
 def test_compute_context_contract_is_advertised(
     make_client: Callable[..., TestClient[Any]],
 ) -> None:

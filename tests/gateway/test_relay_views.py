@@ -55,7 +55,7 @@ def test_parse_subscription_accepts(raw: dict[str, list[Any]], expected: Subscri
     [
         ({"topics": ["policy"]}, "E_UNKNOWN_TOPIC"),
         ({"topics": ["rebalancing_planned,nope"]}, "E_UNKNOWN_TOPIC"),
-        ({"schema_version": ["3"]}, "E_UNSUPPORTED_SCHEMA_VERSION"),
+        ({"schema_version": ["4"]}, "E_UNSUPPORTED_SCHEMA_VERSION"),
         ({"schema_version": ["two"]}, "E_BAD_SUBSCRIPTION"),
         ({"schema_version": [True]}, "E_BAD_SUBSCRIPTION"),
         ({"since": ["-1"]}, "E_BAD_SUBSCRIPTION"),

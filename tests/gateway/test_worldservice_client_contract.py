@@ -20,6 +20,7 @@ from app.contracts.rebalancing import (
     PlanResponse,
     PlanV1,
     PlanV2,
+    PlanV3,
     RebalanceRequest,
 )
 from app.contracts.worldservice_client import (
@@ -46,7 +47,10 @@ WS_CONFIGS: dict[str, dict[str, bool]] = {
     "v1": {},
     "v2": {"compat_rebalance_v2": True},
     "required": {"compat_rebalance_v2": True, "alpha_metrics_required": True},
+    "v3": {"compat_rebalance_v2": True, "compat_rebalance_v3": True},
 }
+LEGACY: dict[str, int] = {"legacy": 1, "legacy2": 2}
+"""Foreign WorldServices by the highest version they accept (above it: 422)."""
 
 
 def ws_settings(path: Path, name: str) -> Settings:
@@ -55,7 +59,8 @@ def ws_settings(path: Path, name: str) -> Settings:
         overrides={
             "server": {"roles": ["worldservice"]},
             "store": {"sqlite_path": str(path)},
-            "worldservice": {"server": WS_CONFIGS.get(name, {})},
+            "worldservice": {"server": WS_CONFIGS.get(
+                name, WS_CONFIGS["v2"] if LEGACY.get(name) == 2 else {})},
         },
     )
 
@@ -63,12 +68,13 @@ def ws_settings(path: Path, name: str) -> Settings:
 class Servers(msgspec.Struct, kw_only=True):
     urls: dict[str, str]
     legacy: LegacyWorldService
+    foreign: dict[str, LegacyWorldService]
     paths: dict[str, Path]
 
 
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
-    legacy = LegacyWorldService()
+    foreign = {name: LegacyWorldService(max_version=top) for name, top in LEGACY.items()}
     with ExitStack() as stack:
         urls: dict[str, str] = {}
         paths: dict[str, Path] = {}
@@ -76,17 +82,25 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
             paths[name] = tmp_path_factory.mktemp(name) / "ws.sqlite3"
             base = stack.enter_context(serve_in_thread(create_app(ws_settings(paths[name], name))))
             urls[name] = f"{base}/worldservice"
-        urls["legacy"] = f"{stack.enter_context(serve_in_thread(legacy.app()))}/worldservice"
-        yield Servers(urls=urls, legacy=legacy, paths=paths)
+        for name, service in foreign.items():
+            urls[name] = f"{stack.enter_context(serve_in_thread(service.app()))}/worldservice"
+        yield Servers(urls=urls, legacy=foreign["legacy"], foreign=foreign, paths=paths)
 
 
 class LegacyPlanning(PlanningService):
-    """In-process twin of ``LegacyWorldService``: refuses schema_version > 1."""
+    """In-process twin of ``LegacyWorldService``: refuses a schema_version above its top and
+    (like QMTL) knows nothing of a policy."""
+
+    top = 1
 
     def plan(self, request: RebalanceRequest) -> PlanResponse:
-        if request.schema_version is not None and request.schema_version > 1:
+        if request.schema_version is not None and request.schema_version > self.top:
             raise AppError("unsupported schema_version", code="E_LEGACY_VERSION", status=422)
-        return super().plan(request)
+        return super().plan(msgspec.structs.replace(request, policy=None))
+
+
+class Legacy2Planning(LegacyPlanning):
+    top = 2
 
 
 def typed(body: dict[str, Any]) -> RebalanceRequest:
@@ -135,7 +149,8 @@ async def build(request: pytest.FixtureRequest, servers: Servers) -> AsyncIterat
             adapter = http
         else:
             settings = ws_settings(servers.paths.get(name, Path("unused")), name)
-            planning = (LegacyPlanning if name == "legacy" else PlanningService)(settings)
+            kind = {"legacy": LegacyPlanning, "legacy2": Legacy2Planning}.get(name, PlanningService)
+            planning = kind(settings)
             caps = capabilities_of(settings.worldservice.server)
             adapter = InProcessWorldService(caps, planning)
         recording = Recording(adapter)
@@ -217,9 +232,86 @@ async def test_schema_version_required_400_passes_through(build: Build) -> None:
 
 
 async def test_capabilities(build: Build) -> None:
-    for name, expected in (("v1", 1), ("v2", 2), ("required", 2)):
+    for name, expected in (("v1", 1), ("v2", 2), ("required", 2), ("v3", 3)):
         client, _ = await build(name, 2)
         caps = await client.client.capabilities()
         assert caps.max_schema_version == expected
         assert caps.alpha_metrics_required is (name == "required")
+        assert caps.compat_rebalance_v3 is (name == "v3")
         assert await client.client.ping()
+
+
+POLICY = {"max_turnover": 0.01, "costs": {"default": {"fee_bps": 10.0}}}
+
+
+async def test_v3_gateway_and_v3_worldservice_negotiate_v3(build: Build) -> None:
+    client, recording = await build("v3", 3)
+    result = await client.plan(typed(request_body(policy=POLICY)))
+    assert (result.schema_version, result.requested, result.fell_back) == (3, 3, False)
+    assert isinstance(result.plan, PlanV3)
+    assert {s.code for s in result.plan.skipped} == {"TURNOVER_CAPPED"}
+    assert result.plan.projection.total.turnover_weight == pytest.approx(0.01)
+    assert [b["schema_version"] for b in recording.bodies] == [3]
+
+
+async def test_a_v2_worldgate_answers_a_v3_gateway_with_v2(build: Build) -> None:
+    client, recording = await build("v2", 3)
+    result = await client.plan(typed(request_body()))
+    assert (result.schema_version, result.fell_back) == (2, False)  # negotiated, not refused
+    assert [b["schema_version"] for b in recording.bodies] == [3]
+    assert b"skipped" not in result.body() and b"projection" not in result.body()
+
+
+async def test_refused_v3_falls_back_to_v2_once(build: Build, servers: Servers) -> None:
+    servers.foreign["legacy2"].bodies.clear()
+    client, recording = await build("legacy2", 3)
+    result = await client.plan(typed(request_body()))
+    assert (result.schema_version, result.requested, result.fell_back) == (2, 3, True)
+    assert isinstance(result.plan, PlanV2) and not isinstance(result.plan, PlanV3)
+    assert [b.get("schema_version") for b in recording.bodies] == [3, 2]
+
+
+async def test_refused_v3_and_v2_fall_back_3_2_1(build: Build, servers: Servers) -> None:
+    servers.legacy.bodies.clear()
+    client, recording = await build("legacy", 3)
+    result = await client.plan(typed(request_body()))
+    assert (result.schema_version, result.requested, result.fell_back) == (1, 3, True)
+    assert [b.get("schema_version") for b in recording.bodies] == [3, 2, None]
+    assert "schema_version" not in recording.bodies[2]
+    if servers.legacy.bodies:  # the HTTP run: what the real server received
+        assert [b.get("schema_version") for b in servers.legacy.bodies] == [3, 2, None]
+
+
+async def test_a_policy_below_v3_is_refused_without_retry(build: Build) -> None:
+    client, recording = await build("v2", 3)
+    with pytest.raises(AppError) as caught:
+        await client.plan(typed(request_body(policy=POLICY)))
+    assert (caught.value.status, caught.value.code) == (422, "E_POLICY_REQUIRES_V3")
+    assert caught.value.extra["negotiated_schema_version"] == 2
+    assert len(recording.bodies) == 1
+
+
+async def test_a_policy_is_refused_when_the_gateway_is_below_v3(build: Build) -> None:
+    client, recording = await build("v3", 2)
+    with pytest.raises(AppError) as caught:
+        await client.plan(typed(request_body(policy=POLICY, schema_version=3)))
+    assert (caught.value.status, caught.value.code) == (422, "E_POLICY_REQUIRES_V3")
+    assert [b["schema_version"] for b in recording.bodies] == [2]
+
+
+async def test_a_worldservice_ignoring_the_policy_never_answers_without_it(
+    build: Build,
+) -> None:
+    client, recording = await build("legacy2", 3)
+    with pytest.raises(AppError) as caught:
+        await client.plan(typed(request_body(policy=POLICY)))
+    assert (caught.value.status, caught.value.code) == (422, "E_POLICY_REQUIRES_V3")
+    assert [b.get("schema_version") for b in recording.bodies] == [3, 2]
+
+
+async def test_a_bad_field_with_a_policy_reports_the_bad_field(build: Build) -> None:
+    client, _ = await build("v3", 3)
+    with pytest.raises(AppError) as caught:
+        await client.plan(typed(request_body(policy=POLICY, mode="sideways")))
+    assert (caught.value.status, caught.value.code) == (422, "E_VALIDATION")
+    assert any(e["path"] == "$.mode" for e in caught.value.errors or [])

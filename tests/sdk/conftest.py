@@ -22,6 +22,10 @@ V2_OVERRIDES: dict[str, Any] = {
     "worldservice": {"server": {"compat_rebalance_v2": True}},
     "gateway": {"rebalance_schema_version": 2, "alpha_metrics_capable": True},
 }
+V3_OVERRIDES: dict[str, Any] = {
+    "worldservice": {"server": {"compat_rebalance_v2": True, "compat_rebalance_v3": True}},
+    "gateway": {"rebalance_schema_version": 3, "alpha_metrics_capable": True},
+}
 
 
 # ``serve`` is imported by the SDK tests under this name.
@@ -55,6 +59,13 @@ def served_v1(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def served_v2(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A v2 server in a child process, shared by one module's CLI tests."""
     with serve_process(V2_OVERRIDES, tmp_path_factory.mktemp("v2")) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def served_v3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A v3 server in a child process, shared by one module's CLI tests."""
+    with serve_process(V3_OVERRIDES, tmp_path_factory.mktemp("v3")) as url:
         yield url
 
 

@@ -131,7 +131,9 @@ def test_unreachable_gateway_means_v1(dead_url: str) -> None:
 @pytest.mark.parametrize(
     ("health", "version"),
     [(V2_HEALTH, 2), ({"rebalance_schema_version": 1, "alpha_metrics_capable": True}, 1),
-     ({"rebalance_schema_version": 3, "alpha_metrics_capable": True}, 2),
+     ({"rebalance_schema_version": 3, "alpha_metrics_capable": True}, 3),
+     ({"rebalance_schema_version": 4, "alpha_metrics_capable": True}, 3),
+     ({"rebalance_schema_version": 3, "alpha_metrics_capable": False}, 1),
      ({"capabilities": {"rebalance_schema_version": 2, "alpha_metrics_capable": True}}, 2),
      ({}, 1)],
 )

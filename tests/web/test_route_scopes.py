@@ -69,6 +69,11 @@ RECIPES: dict[tuple[str, str], Recipe] = {
     ("GET", "/ready"): lambda c, h: c.get("/ready", headers=h),
     ("GET", "/metrics"): lambda c, h: c.get("/metrics", headers=h),
     ("GET", "/schema/*"): lambda c, h: c.get("/schema/openapi.json", headers=h),
+    # The console's own routes need no key: they forward the browser's key to the API.
+    ("GET", "/console/*"): lambda c, h: c.get("/console/", headers=h),
+    ("POST", "/console/*"):
+        lambda c, h: c.post("/console/fragments/preview", headers={**h, "HX-Request": "true"},
+                            json={"positions": "[]", "targets": "a=0.5"}),
     ("GET", "/status"): lambda c, h: c.get("/status", headers=h),
     ("GET", "/allocations"): lambda c, h: c.get("/allocations", headers=h),
     ("GET", "/worldservice/allocations"):
@@ -130,6 +135,7 @@ def test_every_route_refuses_without_its_scope_and_serves_with_only_it(
     client, only, all_but = walk
     rows = scope_rows(client.app)
     http_rows = {(m, p): s for m, p, s in rows if m != "WS"}
+    assert len(http_rows) == len([r for r in rows if r[0] != "WS"]), "one scope per route"
     assert set(http_rows) == set(RECIPES), "every route needs a recipe here (and no more)"
     for (method, path), shown in http_rows.items():
         recipe = RECIPES[(method, path)]

@@ -203,10 +203,11 @@ def test_too_many_positions_is_413(make_client: ClientFactory) -> None:
 def test_openapi_documents_the_endpoint(client: TestClient[Any]) -> None:
     schema = client.get("/schema/openapi.json").json()
     operation = schema["paths"][URL]["post"]
-    ref = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]
-    assert ref.endswith("/RebalanceRequest")
+    body = operation["requestBody"]["content"]["application/json"]["schema"]
+    # The body schema wraps the reference to carry a description and a worked example.
+    assert body["allOf"][0]["$ref"].endswith("/RebalanceRequest") and body["examples"]
     one_of = operation["responses"]["200"]["content"]["application/json"]["schema"]["oneOf"]
-    assert {r["$ref"].rsplit("/", 1)[1] for r in one_of} == {"PlanV1", "PlanV2"}
+    assert {r["$ref"].rsplit("/", 1)[1] for r in one_of} == {"PlanV1", "PlanV2", "PlanV3"}
 
 
 def test_readme_example_request(make_client: ClientFactory) -> None:

@@ -19,6 +19,7 @@ class Netted:
     Attributes:
         world, symbol, venue: the key's codes (see ``Columns``).
         change: Σ notional change; ``abs_qty``: Σ|qty|; ``abs_notional``: Σ|qty|·mark.
+        key: each position's key number.
     """
 
     world: IntArray
@@ -27,6 +28,7 @@ class Netted:
     change: FloatArray
     abs_qty: FloatArray
     abs_notional: FloatArray
+    key: IntArray
 
 
 def net_keys(cols: Columns, notional: FloatArray, scale_minus_one: FloatArray) -> Netted:
@@ -56,4 +58,5 @@ def net_keys(cols: Columns, notional: FloatArray, scale_minus_one: FloatArray) -
         change=sums(inverse, notional * scale_minus_one, keys),
         abs_qty=sums(inverse, np.abs(cols.qty), keys),
         abs_notional=sums(inverse, np.abs(notional), keys),
+        key=inverse,
     )

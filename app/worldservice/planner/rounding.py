@@ -1,10 +1,16 @@
-"""The fourth planner pass: netted changes to lot-rounded, dust-free per-world and global deltas."""
+"""Lot and dust rules of the planner: netted changes to lot-rounded, dust-free deltas.
+
+The pipeline rounds the sells, then (after the cash limit) the buys, with ``round_keys``,
+joins them with ``merge`` and builds the per-world and global deltas with ``assemble``.
+"""
 
 from __future__ import annotations
 
 import itertools
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -22,14 +28,14 @@ from app.worldservice.planner.arrays import (
 from app.worldservice.planner.columns import Columns
 from app.worldservice.planner.netting import Netted
 
-__all__ = ["NOISE_RELATIVE", "plan_deltas"]
+__all__ = ["NOISE_RELATIVE", "Lots", "Rounded", "assemble", "merge", "round_keys"]
 
 NOISE_RELATIVE = 1e-12
 """A netted notional change smaller than this fraction of the key's gross notional is float
 noise from summation order (not a trade) and is treated as zero."""
 
 
-class _Lots:
+class Lots:
     """Lot sizes per symbol code: ``has`` mask, lot, mantissa and power of ten (NaN/1 if none)."""
 
     __slots__ = ("has", "infos", "lot", "mantissa", "scale")
@@ -61,41 +67,115 @@ def _lot_counts(units: FloatArray) -> FloatArray:
     return np.where(np.abs(units - nearest) <= LOT_TOLERANCE, nearest, np.trunc(units))
 
 
-def plan_deltas(
-    cols: Columns, net: Netted, lot_by_symbol: Mapping[str, float], dust: float
-) -> tuple[dict[str, list[SymbolDelta]], list[SymbolDelta]]:
-    """Turn netted keys into lot-rounded per-world deltas and netted global deltas.
+@dataclass(frozen=True, slots=True)
+class Rounded:
+    """Netted keys after the dust and lot rules (arrays aligned with ``idx``).
+
+    Attributes:
+        idx: the keys that trade, ascending.
+        qty: their lot-rounded quantities.
+        lotted: which of them have a lot size.
+        count: their whole lot counts (0 where no lot size applies).
+        dust, dust_qty: keys dropped below ``min_trade_notional`` and their quantities.
+        cut, cut_qty: keys that rounding toward a lot shrank or removed, and the part cut;
+            ``cut_whole`` says which of them were removed (less than one lot).
+    """
+
+    idx: IntArray
+    qty: FloatArray
+    lotted: npt.NDArray[np.bool_]
+    count: FloatArray
+    dust: IntArray
+    dust_qty: FloatArray
+    cut: IntArray
+    cut_qty: FloatArray
+    cut_whole: npt.NDArray[np.bool_]
+
+
+def round_keys(
+    lots: Lots, net: Netted, idx: IntArray, change: FloatArray, dust: float
+) -> Rounded:
+    """Drop the keys below ``dust`` and round the others toward zero to their lots.
 
     Args:
-        cols: the position columns (for the names).
-        net: the netted keys.
-        lot_by_symbol: lot sizes.
+        lots: the lot sizes.
+        net: the netted keys (their marks convert notional to quantity).
+        idx: the keys to round, ascending.
+        change: their notional changes.
         dust: ``min_trade_notional`` (0 for none).
-
-    Returns:
-        ``({world: deltas in (symbol, venue) order}, global deltas in (symbol, venue) order)``.
 
     Raises:
         PlanOverflowError: a delta quantity is not finite.
     """
-    lots = _Lots(cols.symbols, lot_by_symbol)
-    change, abs_q, abs_n = net.change, net.abs_qty, net.abs_notional
+    abs_q, abs_n = net.abs_qty, net.abs_notional
     with np.errstate(all="ignore"):
-        ad = np.abs(change)
-        idx = np.flatnonzero(~((ad <= NOISE_RELATIVE * abs_n) | (ad < dust)))
-        qty = change[idx] * abs_q[idx] / abs_n[idx]  # change / (quantity-weighted mark)
+        small = np.abs(change) < dust
+        dropped = idx[small]
+        dust_qty = change[small] * abs_q[dropped] / abs_n[dropped]
+        idx, change = idx[~small], change[~small]
+        qty = change * abs_q[idx] / abs_n[idx]  # change / (quantity-weighted mark)
         symbol = net.symbol[idx]
         lotted = lots.has[symbol]
-        count = _lot_counts(qty[lotted] / lots.lot[symbol[lotted]])
+        units = qty[lotted] / lots.lot[symbol[lotted]]
+        count = _lot_counts(units)
         if not (np.isfinite(qty).all() and np.isfinite(count).all()):
             raise PlanOverflowError("a delta quantity is not finite")
-        qty[lotted] = lots.qty(count, symbol[lotted])
+        raw = qty[lotted]
+        rounded = lots.qty(count, symbol[lotted])
+        qty[lotted] = rounded
+        # Within the tolerance a quantity is snapped to its multiple, not cut (unless that
+        # multiple is zero).
+        cut = (count == 0.0) | (np.abs(units - np.rint(units)) > LOT_TOLERANCE)
+        lotted_idx = idx[lotted]
         keep = np.ones(len(idx), bool)
         keep[lotted] = count != 0.0
-        idx, qty, lotted = idx[keep], qty[keep], lotted[keep]
-        count = count[count != 0.0]
-        per_world = _per_world(cols, net, idx, qty)
-        global_deltas = _global(cols, net, lots, idx, qty, lotted, count, dust)
+        counts = np.zeros(len(idx))
+        counts[lotted] = count
+    return Rounded(
+        idx=idx[keep], qty=qty[keep], lotted=lotted[keep], count=counts[keep],
+        dust=dropped, dust_qty=dust_qty,
+        cut=lotted_idx[cut], cut_qty=(raw - rounded)[cut], cut_whole=(count == 0.0)[cut],
+    )
+
+
+def merge(keys: int, *sides: Rounded) -> Rounded:
+    """Join the rounded sides (disjoint sets of keys) back into key order, in O(keys)."""
+    idx = np.concatenate([side.idx for side in sides])
+    present = np.zeros(keys, bool)
+    present[idx] = True
+    place = (np.cumsum(present) - 1)[idx]  # where each key goes among the kept ones
+
+    def joined(name: str) -> npt.NDArray[Any]:
+        values = np.concatenate([getattr(side, name) for side in sides])
+        out = np.empty_like(values)
+        out[place] = values
+        return out
+
+    return Rounded(
+        idx=np.flatnonzero(present), qty=joined("qty"), lotted=joined("lotted"),
+        count=joined("count"),
+        dust=np.concatenate([side.dust for side in sides]),
+        dust_qty=np.concatenate([side.dust_qty for side in sides]),
+        cut=np.concatenate([side.cut for side in sides]),
+        cut_qty=np.concatenate([side.cut_qty for side in sides]),
+        cut_whole=np.concatenate([side.cut_whole for side in sides]),
+    )
+
+
+def assemble(
+    cols: Columns, net: Netted, lots: Lots, final: Rounded, dust: float
+) -> tuple[dict[str, list[SymbolDelta]], list[SymbolDelta]]:
+    """The answer's deltas: per world, and netted across worlds with the same rules.
+
+    Returns:
+        ``({world: deltas in (symbol, venue) order}, global deltas in (symbol, venue) order)``.
+    """
+    with np.errstate(all="ignore"):
+        per_world = _per_world(cols, net, final.idx, final.qty)
+        global_deltas = _global(
+            cols, net, lots, final.idx, final.qty, final.lotted, final.count[final.lotted],
+            dust,
+        )
     return per_world, global_deltas
 
 
@@ -119,7 +199,7 @@ def _per_world(
 
 
 def _global(
-    cols: Columns, net: Netted, lots: _Lots, idx: IntArray, qty: FloatArray,
+    cols: Columns, net: Netted, lots: Lots, idx: IntArray, qty: FloatArray,
     lotted: npt.NDArray[np.bool_], count: FloatArray, dust: float,
 ) -> list[SymbolDelta]:
     g_symbol, g_venue, inverse = group(net.symbol, net.venue, len(cols.venues))

@@ -59,18 +59,25 @@ class StrategyScales:
 
     Attributes:
         pair: each position's (world, strategy) group number.
+        pair_world, pair_strategy: each group's world and strategy codes.
         by_world: ``{world: {strategy: scale}}`` sorted (the answer's ``scale_by_strategy``).
         per_position: each position's scale minus one (``s − 1``), for netting.
+        before, after: each group's allocation before and after, as fractions of total
+            equity after the cascade (only when asked for, else empty).
     """
 
     pair: IntArray
+    pair_world: IntArray
+    pair_strategy: IntArray
     by_world: dict[str, dict[str, float]]
     per_position: FloatArray
+    before: FloatArray
+    after: FloatArray
 
 
 def strategy_scales(
     req: RebalanceRequest, g_world: Mapping[str, float], frac: float, cols: Columns,
-    notional: FloatArray,
+    notional: FloatArray, *, fractions: bool = False,
 ) -> StrategyScales:
     """Effective scale of every (world, strategy) with positions (the cascade of §3).
 
@@ -84,6 +91,8 @@ def strategy_scales(
         frac: the overlay fraction ``f``.
         cols: the position columns.
         notional: ``qty · mark`` per position.
+        fractions: also return every group's allocation before and after (the band's
+            inputs).
 
     Raises:
         PlanOverflowError: a scale overflowed.
@@ -96,7 +105,7 @@ def strategy_scales(
     # before allocation.
     net: list[float] = [0.0] * len(pair_world)
     gross: list[float] = []
-    if any(world not in before_maps for world in after_maps):
+    if fractions or any(world not in before_maps for world in after_maps):
         net = sums(pair, notional, len(pair_world)).tolist()
         if equity <= 0.0:  # allocations are then measured against the world's gross notional
             gross = sums(cols.world, np.abs(notional), len(cols.worlds)).tolist()
@@ -106,27 +115,40 @@ def strategy_scales(
     worlds, strategies = cols.worlds, cols.strategies
     by_world: dict[str, dict[str, float]] = {}
     scales: list[float] = []
+    befores: list[float] = []
+    afters: list[float] = []
     for w, s, n in zip(pair_world.tolist(), pair_strategy.tolist(), net, strict=True):
         world, strategy = worlds[w], strategies[s]
         g_w = g_world.get(world)
         if g_w is None:
             raise ValueError(f"world {world!r} has positions but no allocation")
         after_map = after_maps.get(world)
-        if after_map is None or strategy not in after_map:
-            g = g_w  # cascade (before × g_w) / before, or absent from the after map
-        else:
+        explicit = after_map is not None and strategy in after_map
+        if explicit or fractions:
             before_map = before_maps.get(world)
             if before_map is not None:
                 before = before_map.get(strategy, 0.0)
             else:
                 denom = equity if equity > 0.0 else gross[w]
                 before = n / denom if denom > 0.0 else 0.0
+        if after_map is None or strategy not in after_map:
+            g = g_w  # cascade (before × g_w) / before, or absent from the after map
+            after = before * g_w if fractions else 0.0
+        else:
+            after = after_map[strategy]
             if before <= 0.0:
                 g = g_w if after_w.get(world, 0.0) > 0.0 else 0.0
             else:
-                g = finite(after_map[strategy] / before, "a strategy scale")
+                g = finite(after / before, "a strategy scale")
+        if fractions:
+            befores.append(before)
+            afters.append(after)
         g = 1.0 + keep * (g - 1.0) if frac else g
         scales.append(g)
         by_world.setdefault(world, {})[strategy] = g
     per_position = np.asarray(scales, np.float64)[pair] - 1.0 if scales else np.zeros(0)
-    return StrategyScales(pair=pair, by_world=by_world, per_position=per_position)
+    return StrategyScales(
+        pair=pair, pair_world=pair_world, pair_strategy=pair_strategy, by_world=by_world,
+        per_position=per_position, before=np.asarray(befores, np.float64),
+        after=np.asarray(afters, np.float64),
+    )
