@@ -13,6 +13,7 @@ import msgspec
 import pytest
 from litestar.testing import TestClient
 
+from app.container import build_container
 from app.contracts.keys import SCOPES, KeyCreateRequest
 from app.errors import ConfigError, NotFoundError, ValidationFailedError
 from app.settings import Settings
@@ -251,3 +252,24 @@ def test_default_rate_applies_to_keys_without_their_own(
     client = make_client(root_settings(default_rate_per_minute=1))
     assert client.get("/keys", headers=auth(ROOT_SECRET)).status_code == 200
     assert client.get("/keys", headers=auth(ROOT_SECRET)).status_code == 429
+
+
+@pytest.mark.parametrize(
+    ("gateway", "tokens", "sent"),
+    [
+        ({"worldservice_api_key": "ws-key-secret"}, ["legacy"], "Bearer ws-key-secret"),
+        ({}, ["legacy"], "Bearer legacy"),
+        ({}, [], None),
+    ],
+)
+def test_the_gateway_presents_its_worldservice_key(
+    make_settings: Callable[..., Settings], gateway: dict[str, Any], tokens: list[str],
+    sent: str | None,
+) -> None:
+    settings = make_settings({
+        "server": {"roles": ["gateway"]},
+        "gateway": {"worldservice_url": "http://worldservice:8000/worldservice", **gateway},
+        "security": {"api_tokens": tokens},
+    })
+    client = build_container(settings).worldservice_client()
+    assert client._client.headers.get("authorization") == sent
