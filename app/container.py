@@ -64,11 +64,18 @@ def _postgres_store(settings: Settings) -> Store:
 
 
 def _event_relay(
-    settings: Settings, bus: ControlBus, metrics: AppMetrics, drain: Drain
+    settings: Settings,
+    bus: ControlBus,
+    store: Store,
+    outbox: OutboxPublisher,
+    metrics: AppMetrics,
+    drain: Drain,
 ) -> EventRelay:
     from app.gateway.relay import EventRelay
 
-    relay = EventRelay(bus, settings.gateway.relay, metrics=metrics)
+    relay = EventRelay(bus, store, settings.gateway.relay, metrics=metrics)
+    # Events committed in this process are read at once, not after the outbox's bus round.
+    outbox.on_nudge(relay.wake)
     drain.add_hook(relay.close_clients)  # clients see 1001 before the server closes sockets
     return relay
 
@@ -263,8 +270,11 @@ class Container(containers.DeclarativeContainer):
         _allocations, settings, store, plan_executor, outbox_publisher, metrics
     )
 
-    # Gateway ControlBus -> WebSocket relay (`WS /events`); a component when the gateway runs.
-    relay = providers.Singleton(_event_relay, settings, controlbus, metrics, drain)
+    # Gateway event log -> WebSocket relay (`WS /events`), woken by the ControlBus; a
+    # component when the gateway runs.
+    relay = providers.Singleton(
+        _event_relay, settings, controlbus, store, outbox_publisher, metrics, drain
+    )
 
     # Gateway -> WorldService client: in-process unless gateway.worldservice_url is set.
     worldservice_client = providers.Selector(

@@ -174,6 +174,9 @@ class RelaySettings(_Section, frozen=True, kw_only=True, forbid_unknown_fields=T
     """``[gateway.relay]``: the ControlBus → WebSocket relay."""
 
     client_buffer: Annotated[int, msgspec.Meta(ge=1)] = 1_000
+    client_buffer_bytes: Annotated[int, msgspec.Meta(ge=1)] = 16 * 1024 * 1024
+    poll_interval: PositiveFloat = 1.0
+    log_batch: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 500
     max_message_bytes: Annotated[int, msgspec.Meta(gt=0)] = 64 * 1024
     max_messages_per_second: PositiveFloat = 50.0
     replay_limit: Annotated[int, msgspec.Meta(ge=1)] = 10_000

@@ -170,13 +170,15 @@ def subscription_from_message(payload: str | bytes) -> SubscriptionSpec:
     """Read a subscription from a client's JSON message (``{"type": "subscribe", ...}``).
 
     Raises:
-        SubscriptionError: not a JSON object, a ``type`` other than ``subscribe``, or a bad
-            subscription (see ``parse_subscription``).
+        SubscriptionError: not JSON (or nested too deeply), not a JSON object, a ``type``
+            other than ``subscribe``, or a bad subscription (see ``parse_subscription``).
     """
     try:
         message = msgspec.json.decode(payload)
     except msgspec.DecodeError as exc:
         raise SubscriptionError(Code.BAD_MESSAGE, f"Message is not valid JSON: {exc}.") from exc
+    except RecursionError as exc:  # msgspec's guard against deeply nested arrays/objects
+        raise SubscriptionError(Code.BAD_MESSAGE, "Message is nested too deeply.") from exc
     if not isinstance(message, dict):
         raise SubscriptionError(Code.BAD_MESSAGE, "Message must be a JSON object.")
     kind = message.get("type", "subscribe")
@@ -257,16 +259,20 @@ class EventFrame:
         self.seq = event.seq
         self.topic = topic or event.type
         self.world_id = event_world_id(event)
-        self._encoded: dict[int, str] = {}
+        self._encoded: dict[int, bytes] = {}
+
+    def encoded_bytes(self, schema_version: int) -> bytes:
+        """Return (and cache) the event as seen by a ``schema_version`` reader: the UTF-8
+        text of its WebSocket message, encoded once and shared by every client."""
+        version = max(1, min(schema_version, LATEST_SCHEMA_VERSION))
+        raw = self._encoded.get(version)
+        if raw is None:
+            raw = self._encoded[version] = view_event(self.event, version)
+        return raw
 
     def encoded(self, schema_version: int) -> str:
-        """Return (and cache) the event as seen by a ``schema_version`` reader, as the text
-        of a WebSocket message (decoded once, not once per client)."""
-        version = max(1, min(schema_version, LATEST_SCHEMA_VERSION))
-        text = self._encoded.get(version)
-        if text is None:
-            text = self._encoded[version] = view_event(self.event, version).decode()
-        return text
+        """Return the event as seen by a ``schema_version`` reader, as text."""
+        return self.encoded_bytes(schema_version).decode()
 
 
 class RecentIds:

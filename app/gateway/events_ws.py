@@ -12,6 +12,7 @@ import structlog
 from litestar import WebSocket, websocket
 from litestar.exceptions import WebSocketDisconnect
 from litestar.handlers import WebsocketRouteHandler
+from litestar.types import WebSocketSendEvent
 
 from app.contracts.events import AUDIT
 from app.errors import Code
@@ -25,7 +26,15 @@ from app.gateway.event_views import (
     subscription_from_message,
     subscription_from_query,
 )
-from app.gateway.relay import ClientQueue, Close, EventRelay, LagMarker, Resubscribe
+from app.gateway.relay import (
+    ClientQueue,
+    Close,
+    EventRelay,
+    GapMarker,
+    LagMarker,
+    Resubscribe,
+)
+from app.runtime.ws_protocol import SEND_BATCH
 from app.settings import RelaySettings
 from app.store.ports import EventLog
 from app.web.audit import notes_of
@@ -47,11 +56,12 @@ log = structlog.get_logger(__name__)
 CLOSE_POLICY: Final = 1008
 #: Close code after a client message larger than ``max_message_bytes``.
 CLOSE_MESSAGE_TOO_BIG: Final = 1009
-#: Close code after the event log failed during a resume.
+#: Close code after the event log failed during a resume (or a server fault).
 CLOSE_INTERNAL: Final = 1011
 _REPLAY_BATCH: Final = 500
 #: How often a connected client's key is checked again (a revoked key is cut off).
 KEY_CHECK_SECONDS: Final = 1.0
+_SEND: Final = "websocket.send"
 _Disconnected = (WebSocketDisconnect, OSError, anyio.BrokenResourceError)
 
 
@@ -130,43 +140,62 @@ async def replay(
 async def _writer(
     socket: WebSocket[Any, Any, Any], queue: ClientQueue, event_log: EventLog, limit: int
 ) -> None:
+    send: Any = socket.send  # the ASGI send itself: no per-message wrapper layers
+    batches = SEND_BATCH in (socket.scope.get("extensions") or {})
     while True:
         item = await queue.next()
-        if isinstance(item, EventFrame):
-            await socket.send_text(item.encoded(queue.spec.schema_version))
+        if isinstance(item, list):  # every queued event up to the next marker
+            if batches:  # one ASGI message for the lot (`worldgate serve`)
+                await send({"type": SEND_BATCH, "texts": item})
+            else:
+                for text in item:
+                    message: WebSocketSendEvent = {
+                        "type": _SEND, "bytes": None, "text": text.decode()
+                    }
+                    await send(message)
             if queue.metrics is not None:
-                queue.metrics.event_relayed()
-        elif isinstance(item, LagMarker):
+                queue.metrics.event_relayed(len(item))
+        elif isinstance(item, LagMarker | GapMarker):
             await socket.send_text(encode_message(item.frame()))
         elif isinstance(item, Resubscribe):
-            window: tuple[int, int] | Exception | None = None
-            if item.spec.since is not None:
-                try:
-                    window = await event_log.retained_range()
-                except Exception as exc:  # reported after the `subscribed` frame, below
-                    window = exc
-            await socket.send_text(encode_message(item.spec.describe()))
-            if window is not None:
-                try:
-                    if isinstance(window, Exception):
-                        raise window
-                    cursor = await replay(socket, item.spec, event_log, limit, window)
-                except _Disconnected:
-                    raise
-                except Exception as exc:  # the store failed: say so instead of a bare 1011
-                    log.warning("ws_replay_failed", error=repr(exc))
-                    detail = "The event log is unavailable; retry the resume later."
-                    queue.close(
-                        CLOSE_INTERNAL, "replay failed", error_frame(Code.REPLAY_FAILED, detail)
-                    )
-                    continue
-                if queue.spec is item.spec:  # not replaced by a newer subscription meanwhile
-                    queue.drop_replayed(cursor)
+            await _resubscribe(socket, queue, item, event_log, limit)
         elif isinstance(item, Close):
             if item.frame is not None:
                 await socket.send_text(item.frame)
             await socket.close(code=item.code, reason=item.reason)
             return
+
+
+async def _resubscribe(
+    socket: WebSocket[Any, Any, Any],
+    queue: ClientQueue,
+    item: Resubscribe,
+    event_log: EventLog,
+    limit: int,
+) -> None:
+    """Ack a (new) subscription, then replay its ``since`` from the log."""
+    window: tuple[int, int] | Exception | None = None
+    if item.spec.since is not None:
+        try:
+            window = await event_log.retained_range()
+        except Exception as exc:  # reported after the `subscribed` frame, below
+            window = exc
+    await socket.send_text(encode_message(item.spec.describe()))
+    if window is None:
+        return
+    try:
+        if isinstance(window, Exception):
+            raise window
+        cursor = await replay(socket, item.spec, event_log, limit, window)
+    except _Disconnected:
+        raise
+    except Exception as exc:  # the store failed: say so instead of a bare 1011
+        log.warning("ws_replay_failed", error=repr(exc))
+        detail = "The event log is unavailable; retry the resume later."
+        queue.close(CLOSE_INTERNAL, "replay failed", error_frame(Code.REPLAY_FAILED, detail))
+        return
+    if queue.spec is item.spec:  # not replaced by a newer subscription meanwhile
+        queue.drop_replayed(cursor)
 
 
 async def _reader(
@@ -262,6 +291,12 @@ async def _serve(
                     left = await _reader(socket, queue, settings)
                 except _Disconnected:
                     left = True
+                except Exception:  # a bug must still end in a documented close, not 4500
+                    log.exception("ws_reader_failed")
+                    detail = "The server failed to handle a message; reconnect with `since`."
+                    frame = error_frame(Code.INTERNAL, detail)
+                    queue.close(CLOSE_INTERNAL, "internal error", frame)
+                    left = False
                 if left:
                     tg.cancel_scope.cancel()
 

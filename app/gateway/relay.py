@@ -1,21 +1,41 @@
-"""The ControlBus → WebSocket relay: one bus subscription per Gateway process, fanned out
-to bounded per-client queues that never block the bus or each other."""
+"""The event log → WebSocket relay: events are read from the store's durable log in ``seq``
+order and fanned out to bounded per-client queues; the ControlBus only wakes the relay up.
+
+Why the log and not the bus: the bus gives no order across topics (one Redis stream per
+topic) nor across processes publishing at once, so relaying bus envelopes made clients see
+``seq`` out of order, and a client resuming with ``since`` then skipped some events and got
+others twice. The log is one sequence, and an event becomes visible there only after every
+event with a smaller ``seq`` is visible (SQLite: one writer at a time; PostgreSQL: the
+advisory lock of ``PostgresBase._insert_events``, held until commit). So one reader following
+``events_since(head)`` sees every event exactly once and in order, whatever the bus and
+however many processes write.
+"""
 
 from __future__ import annotations
 
-from collections import deque
 from contextlib import AsyncExitStack
-from typing import Any, Final
+from typing import Final
 
 import anyio
+import anyio.lowlevel
+import msgspec
 import structlog
 from anyio.abc import TaskGroup, TaskStatus
 
 from app.contracts.events import TOPICS
 from app.controlbus.ports import ControlBus
+from app.gateway.client_queue import (
+    ClientQueue,
+    Close,
+    GapMarker,
+    LagMarker,
+    QueueItem,
+    Resubscribe,
+)
 from app.gateway.event_views import EventFrame, RecentIds, SubscriptionSpec
 from app.runtime.lifecycle import Component
 from app.settings import RelaySettings
+from app.store.ports import EventLog, StoredEvent
 from app.telemetry import AppMetrics
 
 __all__ = [
@@ -23,7 +43,9 @@ __all__ = [
     "ClientQueue",
     "Close",
     "EventRelay",
+    "GapMarker",
     "LagMarker",
+    "QueueItem",
     "Resubscribe",
 ]
 
@@ -32,154 +54,26 @@ log = structlog.get_logger(__name__)
 #: WebSocket close code sent to every client when the Gateway shuts down.
 CLOSE_GOING_AWAY: Final = 1001
 _RETRY_SECONDS: Final = 0.5
-
-
-class LagMarker:
-    """Stands in a client's queue for the events dropped because the queue was full."""
-
-    __slots__ = ("count", "missed_from", "missed_to")
-
-    def __init__(self, seq: int | None) -> None:
-        self.missed_from = seq
-        self.missed_to = seq
-        self.count = 1
-
-    def extend(self, seq: int | None) -> None:
-        """Count one more dropped event."""
-        self.count += 1
-        if seq is not None:
-            self.missed_from = seq if self.missed_from is None else min(self.missed_from, seq)
-            self.missed_to = seq if self.missed_to is None else max(self.missed_to, seq)
-
-    def frame(self) -> dict[str, Any]:
-        """Return the ``lagged`` control message."""
-        return {
-            "type": "lagged",
-            "missed_from": self.missed_from,
-            "missed_to": self.missed_to,
-            "count": self.count,
-        }
-
-
-class Resubscribe:
-    """Asks the client's writer to (re)apply a subscription: ack it, then replay ``since``."""
-
-    __slots__ = ("spec",)
-
-    def __init__(self, spec: SubscriptionSpec) -> None:
-        self.spec = spec
-
-
-class Close:
-    """Asks the client's writer to send ``frame`` (if any) and close with ``code``."""
-
-    __slots__ = ("code", "frame", "reason")
-
-    def __init__(self, code: int, reason: str = "", frame: bytes | None = None) -> None:
-        self.code = code
-        self.reason = reason
-        self.frame = frame
-
-
-QueueItem = EventFrame | LagMarker | Resubscribe | Close
-
-
-class ClientQueue:
-    """One client's bounded queue of events, fed by the relay, drained by its writer.
-
-    ``offer`` never waits: past ``capacity`` events are dropped and summed up in one
-    ``LagMarker`` at the tail, so the client learns exactly which sequence range it missed.
-    """
-
-    def __init__(
-        self, spec: SubscriptionSpec, capacity: int, metrics: AppMetrics | None = None
-    ) -> None:
-        self.spec = spec
-        self.metrics = metrics
-        self.capacity = max(1, capacity)
-        self.dropped = 0
-        #: After a replay: live events with ``seq`` at or below it were sent already.
-        self.floor: int | None = None
-        self._items: deque[EventFrame | LagMarker] = deque()
-        self._pending: Resubscribe | None = Resubscribe(spec)
-        self._close: Close | None = None
-        self._wakeup = anyio.Event()
-
-    def offer(self, frame: EventFrame) -> None:
-        """Queue ``frame`` if it matches the subscription; drop and record it when full."""
-        if self._close is not None or not self.spec.matches(frame.topic, frame.world_id):
-            return
-        if self.floor is not None and frame.seq is not None and frame.seq <= self.floor:
-            return  # already sent by the replay (the log also holds not-yet-published events)
-        if len(self._items) >= self.capacity:
-            self.dropped += 1
-            if self.metrics is not None:
-                self.metrics.event_dropped("lagging")
-            tail = self._items[-1] if self._items else None
-            if isinstance(tail, LagMarker):
-                tail.extend(frame.seq)
-            else:
-                self._items.append(LagMarker(frame.seq))
-            return
-        self._items.append(frame)
-        self._wakeup.set()
-
-    def resubscribe(self, spec: SubscriptionSpec) -> None:
-        """Switch to ``spec``: forget what is queued; the writer acks and replays next."""
-        self.spec = spec
-        self.floor = None
-        self._items.clear()
-        self._pending = Resubscribe(spec)
-        self._wakeup.set()
-
-    def close(self, code: int, reason: str = "", frame: bytes | None = None) -> None:
-        """Ask the writer to close the connection (first request wins)."""
-        if self._close is None:
-            self._close = Close(code, reason, frame)
-            self._wakeup.set()
-
-    def drop_replayed(self, cursor: int) -> None:
-        """Forget queued live events the replay already covered (``seq <= cursor``)."""
-        self.floor = cursor
-        kept: deque[EventFrame | LagMarker] = deque()
-        for item in self._items:
-            if isinstance(item, EventFrame):
-                if item.seq is None or item.seq > cursor:
-                    kept.append(item)
-            elif item.missed_to is None or item.missed_to > cursor:
-                if item.missed_from is not None and item.missed_from <= cursor:
-                    item.missed_from = cursor + 1
-                kept.append(item)
-        self._items = kept
-
-    async def next(self) -> QueueItem:
-        """Wait for the next thing to do: a close, a new subscription, or an event."""
-        while True:
-            if self._close is not None:
-                return self._close
-            if self._pending is not None:
-                pending, self._pending = self._pending, None
-                return pending
-            if self._items:
-                return self._items.popleft()
-            self._wakeup = anyio.Event()
-            await self._wakeup.wait()
+_MAX_BACKOFF: Final = 5.0
 
 
 class EventRelay(Component):
-    """Relays ControlBus events to WebSocket client queues (a component).
+    """Relays the event log to WebSocket client queues (a component).
 
     Args:
-        bus: the ControlBus; the relay holds one fan-out subscription to every topic.
-        settings: ``[gateway.relay]`` (``client_buffer`` sizes each client queue).
+        bus: the ControlBus; one fan-out subscription to every topic wakes the relay when
+            an event is published (and carries events that never went through the store).
+        event_log: the store's event log, read in ``seq`` order.
+        settings: ``[gateway.relay]`` (queue bounds, log batch size, poll interval).
         metrics: where relayed/dropped events and connected clients are counted.
-        dedupe_window: how many recent event ids are remembered to drop re-deliveries.
-        close_grace: the most seconds ``stop`` waits for clients to leave.
+        dedupe_window: how many recent ids of bus-only events are remembered.
+        close_grace: the most seconds ``close`` waits for clients to leave.
     """
 
     def __init__(
         self,
         bus: ControlBus,
+        event_log: EventLog,
         settings: RelaySettings,
         *,
         metrics: AppMetrics | None = None,
@@ -191,13 +85,17 @@ class EventRelay(Component):
         self.metrics = metrics
         self.relayed = 0
         self.duplicates = 0
+        #: The last ``seq`` read from the log (None until the log answered once).
+        self.head: int | None = None
         self._bus = bus
+        self._log = event_log
         self._recent = RecentIds(dedupe_window)
         self._clients: set[ClientQueue] = set()
         self._task_group: TaskGroup | None = None
         self._stack = AsyncExitStack()
         self._stopping = False
         self._all_gone = anyio.Event()
+        self._wake = anyio.Event()
 
     @property
     def clients(self) -> int:
@@ -205,8 +103,13 @@ class EventRelay(Component):
         return len(self._clients)
 
     def register(self, spec: SubscriptionSpec) -> ClientQueue:
-        """Add a client; it gets every matching event relayed from now on."""
-        queue = ClientQueue(spec, self.settings.client_buffer, self.metrics)
+        """Add a client; it gets every matching event read from the log from now on."""
+        queue = ClientQueue(
+            spec,
+            self.settings.client_buffer,
+            self.metrics,
+            max_bytes=self.settings.client_buffer_bytes,
+        )
         if self._stopping:
             queue.close(CLOSE_GOING_AWAY, "server shutting down")
         self._clients.add(queue)
@@ -222,8 +125,17 @@ class EventRelay(Component):
         if not self._clients:
             self._all_gone.set()
 
+    def wake(self, seq: int | None = None) -> None:
+        """Read the log now (``seq``: an event known to be stored; None: just look)."""
+        if seq is None or self.head is None or seq > self.head:
+            self._wake.set()
+
     def dispatch(self, frame: EventFrame) -> bool:
-        """Hand one event to every client queue; False when it was a re-delivery."""
+        """Hand one event to every client queue; False when it was a re-delivery.
+
+        Events read from the log are each dispatched once; the id window only catches
+        re-deliveries of events that reach the relay straight from the bus.
+        """
         if not self._recent.add(frame.id):
             self.duplicates += 1
             if self.metrics is not None:
@@ -235,10 +147,16 @@ class EventRelay(Component):
         return True
 
     async def start(self) -> None:
-        """Subscribe to the bus and start relaying; returns once subscribed."""
+        """Learn the log's head, subscribe to the bus and start relaying; returns once
+        subscribed (or once the first subscription attempt failed: it is retried)."""
         self._stopping = False
+        try:
+            self.head = (await self._log.retained_range())[1]
+        except Exception as exc:  # the follower learns it as soon as the store answers
+            log.warning("relay_log_unavailable", error=repr(exc))
         self._task_group = await self._stack.enter_async_context(anyio.create_task_group())
-        await self._task_group.start(self._run)
+        self._task_group.start_soon(self._follow)
+        await self._task_group.start(self._listen)
 
     async def close_clients(self, code: int = CLOSE_GOING_AWAY, grace: float = 5.0) -> None:
         """Close every client with ``code`` and wait (up to ``grace`` seconds) until they left.
@@ -255,7 +173,7 @@ class EventRelay(Component):
                 await self._all_gone.wait()
 
     async def close(self) -> None:
-        """Close every client with 1001 and end the bus subscription."""
+        """Close every client with 1001 and stop following the log and the bus."""
         await self.close_clients(grace=self.close_grace)
         task_group, self._task_group = self._task_group, None
         if task_group is not None:
@@ -263,7 +181,74 @@ class EventRelay(Component):
             await self._stack.aclose()
         log.info("relay_stopped", relayed=self.relayed, duplicates=self.duplicates)
 
-    async def _run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+    # -- following the log ---------------------------------------------------------------
+
+    async def catch_up(self) -> int:
+        """Dispatch every event stored after ``head``, in ``seq`` order; return how many.
+
+        Raises:
+            Exception: the store failed; ``head`` stays at the last event dispatched.
+        """
+        if self.head is None:
+            self.head = (await self._log.retained_range())[1]
+        count = 0
+        batch_size = self.settings.log_batch
+        while True:
+            batch = await self._log.events_since(self.head, None, batch_size)
+            if not batch:
+                return count
+            if batch[0].seq > self.head + 1:
+                await self._check_retention(batch[0].seq)
+            for stored in batch:
+                if self._dispatch_stored(stored):
+                    await anyio.lowlevel.checkpoint()  # let the writers drain their queues
+                self.head = stored.seq
+            count += len(batch)
+            if len(batch) < batch_size:
+                return count
+
+    async def _check_retention(self, first_seq: int) -> None:
+        # A jump in seq is normally a rolled-back append (PostgreSQL identities leave holes);
+        # it is a loss only when the log no longer holds what came after ``head``.
+        assert self.head is not None
+        oldest, _ = await self._log.retained_range()
+        if oldest > self.head + 1:
+            missed_from, missed_to = self.head + 1, min(oldest, first_seq) - 1
+            log.warning("relay_behind_retention", missed_from=missed_from, missed_to=missed_to)
+            for queue in tuple(self._clients):
+                queue.gap(missed_from, missed_to)
+
+    def _dispatch_stored(self, stored: StoredEvent) -> bool:
+        """Offer one stored event to every client; True when some queue is half full."""
+        event = stored.event
+        if event.seq != stored.seq:  # the log's seq is the one clients resume from
+            event = msgspec.structs.replace(event, seq=stored.seq)
+        frame = EventFrame(event, stored.topic)
+        self.relayed += 1
+        pressure = False
+        for queue in tuple(self._clients):
+            pressure |= queue.offer(frame)
+        return pressure
+
+    async def _follow(self) -> None:
+        """Read the log whenever woken (or every ``poll_interval`` seconds)."""
+        backoff = 0.0
+        while True:
+            with anyio.move_on_after(backoff or self.settings.poll_interval):
+                await self._wake.wait()
+            self._wake = anyio.Event()  # a wake during the read triggers the next one
+            try:
+                await self.catch_up()
+                backoff = 0.0
+            except anyio.get_cancelled_exc_class():
+                raise
+            except Exception as exc:  # a store outage must not kill the Gateway: retry
+                backoff = min(_MAX_BACKOFF, max(_RETRY_SECONDS, backoff * 2))
+                log.warning("relay_log_read_failed", error=repr(exc), retry_in=backoff)
+
+    # -- the bus -------------------------------------------------------------------------
+
+    async def _listen(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         started = False
         while not self._stopping:
             try:
@@ -273,7 +258,11 @@ class EventRelay(Component):
                         task_status.started()
                     log.info("relay_subscribed", topics=list(TOPICS))
                     async for envelope in subscription:
-                        self.dispatch(EventFrame(envelope.event, envelope.topic))
+                        event = envelope.event
+                        if event.seq is None:  # never stored: there is no log to read it from
+                            self.dispatch(EventFrame(event, envelope.topic))
+                        else:
+                            self.wake(event.seq)
             except anyio.get_cancelled_exc_class():
                 raise
             except Exception as exc:  # a bus outage must not kill the Gateway: retry
@@ -281,5 +270,7 @@ class EventRelay(Component):
             if not started:
                 started = True
                 task_status.started()
+            self.wake()  # events published while the subscription was down are in the log
             if not self._stopping:
                 await anyio.sleep(_RETRY_SECONDS)
+

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import socket
 import uuid
+from collections.abc import Callable
 from contextlib import AsyncExitStack
 from typing import Protocol
 
@@ -77,6 +78,7 @@ class OutboxPublisher(Component):
         self._metrics = metrics
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._wake = anyio.Event()
+        self._listeners: list[Callable[[], None]] = []
         self._stopping = False
         self._done = anyio.Event()
         self._tg: TaskGroup | None = None
@@ -84,8 +86,15 @@ class OutboxPublisher(Component):
         self.published = 0
 
     def nudge(self) -> None:
-        """Wake the loop now (called after a use case committed events)."""
+        """Wake the loop now (called after a use case committed events), and every
+        listener added with ``on_nudge`` (the WebSocket relay of this process)."""
         self._wake.set()
+        for listener in self._listeners:
+            listener()
+
+    def on_nudge(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` (it must not block) whenever events were committed here."""
+        self._listeners.append(listener)
 
     async def start(self) -> None:
         """Start the loop; it first publishes whatever an earlier run left unsent."""

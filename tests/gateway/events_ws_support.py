@@ -16,6 +16,7 @@ from app.contracts.events import REBALANCING_ORDERS, REBALANCING_PLANNED, CloudE
 from app.controlbus.ports import ControlBus
 from app.main import create_app
 from app.runtime.serving import GracefulServer
+from app.runtime.ws_protocol import CoalescingWebSocketProtocol
 from app.settings import Settings
 from app.store.ports import ExecutionRecord, Store
 from app.testing import ThreadedServer
@@ -145,6 +146,7 @@ class LiveServer(ThreadedServer):
             log_config=None,
             access_log=False,
             lifespan="on",
+            ws=CoalescingWebSocketProtocol,  # as `worldgate serve` runs it
         )
         super().__init__(GracefulServer(config, self.container.drain(), grace_seconds=5.0))
         self.url = self.ws_url

@@ -222,6 +222,17 @@ def test_bad_subscription_message_gets_an_error_frame_and_1008(app: WsApp) -> No
         assert recv_closed(ws) == 1008
 
 
+@pytest.mark.parametrize("depth", [990, 5_000])
+def test_deeply_nested_message_gets_an_error_frame_and_1008(app: WsApp, depth: int) -> None:
+    with app.client.websocket_connect("/events") as ws:
+        subscribed(ws)
+        ws.send_text('{"topics": ' + "[" * depth + "]" * depth + "}")
+        error = recv(ws)  # too deep to decode, or decoded and refused: never a 4500 close
+        assert error["type"] == "error"
+        assert error["code"] in ("E_BAD_MESSAGE", "E_BAD_SUBSCRIPTION")
+        assert recv_closed(ws) == 1008
+
+
 def test_oversized_client_message_closes_with_1009(make_settings: SettingsFactory) -> None:
     with ws_app(make_settings({"gateway": {"relay": {"max_message_bytes": 64}}})) as app:
         with app.client.websocket_connect("/events") as ws:

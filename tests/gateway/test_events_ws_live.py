@@ -92,6 +92,23 @@ def test_a_stalled_client_does_not_delay_another(make_settings: SettingsFactory)
             assert stream.count(b'"type":"rebalancing_planned"') == first_missed - 1
 
 
+def test_batched_frames_of_every_length_arrive_intact(make_settings: SettingsFactory) -> None:
+    # One commit, so the relay hands the writer one batch: short frames, frames with a
+    # 16-bit length and one with a 64-bit length leave in one socket write and must
+    # arrive as separate, intact text messages.
+    events = [
+        planned_event("w1", pad="é" * n) for n in (0, 50, 200, 40_000, 70_000, 5, 126, 65_536)
+    ]
+    with live_server(make_settings()) as server:
+        with connect(f"{server.url}/events", max_size=None) as ws:
+            assert recv(ws)["type"] == "subscribed"
+            server.emit(*events)
+            got = [recv(ws) for _ in events]
+    assert [m["id"] for m in got] == [e.id for e in events]
+    assert [m["data"]["pad"] for m in got] == [e.data["pad"] for e in events]
+    assert [m["seq"] for m in got] == list(range(1, len(events) + 1))
+
+
 def test_shutdown_closes_clients_with_1001(make_settings: SettingsFactory) -> None:
     with live_server(make_settings()) as server:
         with connect(f"{server.url}/events?schema_version=2") as ws:

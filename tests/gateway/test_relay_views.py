@@ -157,8 +157,8 @@ def test_v1_view_of_orders_event_keeps_its_data() -> None:
 
 def test_event_frame_caches_each_encoding() -> None:
     frame = EventFrame(planned_event("w1", v2=True))
-    assert frame.encoded(1) is frame.encoded(1)
-    assert frame.encoded(2) is frame.encoded(2)
+    assert frame.encoded_bytes(1) is frame.encoded_bytes(1)
+    assert frame.encoded_bytes(2) is frame.encoded_bytes(2)
     assert frame.encoded(1) != frame.encoded(2)
     assert frame.topic == REBALANCING_PLANNED and frame.world_id == "w1"
 

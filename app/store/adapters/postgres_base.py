@@ -6,7 +6,10 @@ made it durable. Several processes share the database:
 * event ``seq`` values come from an identity column, and every transaction that appends
   events takes the transaction-level advisory lock ``EVENT_APPEND_LOCK`` just before its
   inserts, so events become visible in ``seq`` order (a reader resuming after ``seq`` n can
-  never later find a smaller, late-committed seq);
+  never later find a smaller, late-committed seq). It holds because the identity draws its
+  values (cache 1) only after the lock is taken, and PostgreSQL releases transaction locks
+  only after the commit is visible to new snapshots; the WebSocket relay follows the log on
+  this property, and ``tests/store/test_event_visibility.py`` fails without the lock;
 * times used across processes (leases, ``created_at`` / ``published_at`` of events) are the
   database's clock, not each host's.
 """
