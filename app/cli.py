@@ -45,8 +45,15 @@ def serve(config_path: str | None, host: str | None, port: int | None) -> None:
     except ConfigError as exc:
         click.echo(f"configuration error: {exc}", err=True)
         sys.exit(2)
-    configure_logging(settings.server.log_format, settings.server.log_level)
-    run_server(create_app(container=container), settings, container.drain())
+    configure_logging(
+        settings.server.log_format,
+        settings.server.log_level,
+        secrets=[
+            *settings.security.api_tokens,
+            *filter(None, [settings.gateway.worldservice_api_key]),
+        ],
+    )
+    run_server(create_app(container=container), settings, container.drain(), container.metrics())
 
 
 @cli.command()

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from dependency_injector import containers, providers
 
 from app.errors import ConfigError
-from app.runtime.shutdown import Drain
+from app.runtime.shutdown import OUTBOX_FLUSH_SHARE, STORE_CLOSE_SHARE, Drain
 from app.settings import Settings
 from app.telemetry import AppMetrics
 
@@ -60,7 +60,15 @@ def _sqlite_store(settings: Settings) -> Store:
 def _postgres_store(settings: Settings) -> Store:
     from app.store.adapters.postgres import PostgresStore
 
-    return PostgresStore(settings.store.postgres_dsn, pool_size=settings.store.postgres_pool_size)
+    store = settings.store
+    return PostgresStore(
+        store.postgres_dsn,
+        pool_size=store.postgres_pool_size,
+        connect_timeout=store.postgres_connect_timeout,
+        statement_timeout=store.postgres_statement_timeout,
+        # Part of the shutdown budget (see app.runtime.serving).
+        close_timeout=settings.server.shutdown_timeout * STORE_CLOSE_SHARE,
+    )
 
 
 def _event_relay(
@@ -99,7 +107,8 @@ def _outbox_publisher(
         lease_seconds=settings.outbox.lease_seconds,
         retention_count=settings.store.event_retention_count,
         retention_seconds=settings.store.event_retention_seconds,
-        flush_timeout=settings.server.shutdown_timeout,
+        # Part of the shutdown budget (see app.runtime.serving).
+        flush_timeout=settings.server.shutdown_timeout * OUTBOX_FLUSH_SHARE,
         metrics=metrics,
     )
 
@@ -181,7 +190,8 @@ def _gateway_health(
 ) -> GatewayHealth:
     from app.gateway.health import GatewayHealth
 
-    return GatewayHealth(settings, client, {"store": store.ping, "controlbus": bus.ping})
+    # The store probe writes: a store that answers reads but refuses writes is not ready.
+    return GatewayHealth(settings, client, {"store": store.probe_write, "controlbus": bus.ping})
 
 
 def _risk_gate(settings: Settings, store: Store) -> RiskGate:

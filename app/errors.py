@@ -44,6 +44,7 @@ class Code(StrEnum):
     PAYLOAD_TOO_LARGE = "E_PAYLOAD_TOO_LARGE"  # body bytes or item count over a limit
     METHOD_NOT_ALLOWED = "E_METHOD_NOT_ALLOWED"
     NOT_FOUND = "E_NOT_FOUND"
+    REQUEST_TIMEOUT = "E_REQUEST_TIMEOUT"  # headers or body not sent in time (connection cut)
     OVERLAY_EXECUTION_AMBIGUOUS = "E_OVERLAY_EXECUTION_AMBIGUOUS"  # instrument in 2+ worlds
     # Authentication and permission.
     UNAUTHORIZED = "E_UNAUTHORIZED"  # bearer token missing or wrong
@@ -91,6 +92,7 @@ _BY_STATUS: dict[int, Code] = {
     403: Code.PERMISSION_DENIED,
     404: Code.NOT_FOUND,
     405: Code.METHOD_NOT_ALLOWED,
+    408: Code.REQUEST_TIMEOUT,
     409: Code.CONFLICT,
     412: Code.PRECONDITION_FAILED,
     413: Code.PAYLOAD_TOO_LARGE,

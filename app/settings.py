@@ -36,6 +36,7 @@ __all__ = [
     "duration_seconds",
     "load_settings",
     "merge_tables",
+    "redact_url",
 ]
 
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "config" / "default.toml"
@@ -61,6 +62,10 @@ class ServerSettings(_Section, frozen=True, kw_only=True, forbid_unknown_fields=
     max_body_bytes: Annotated[int, msgspec.Meta(gt=0)] = 64 * 1024 * 1024
     max_positions: Annotated[int, msgspec.Meta(gt=0)] = 2_000_000
     shutdown_timeout: PositiveFloat = 10.0
+    header_timeout: PositiveFloat = 10.0
+    body_timeout: PositiveFloat = 30.0
+    keep_alive_timeout: PositiveFloat = 5.0
+    max_connections: Annotated[int, msgspec.Meta(ge=1)] = 1000
     log_format: Literal["console", "json"] = "console"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
@@ -118,6 +123,8 @@ class StoreSettings(_Section, frozen=True, kw_only=True, forbid_unknown_fields=T
     sqlite_path: str = "var/worldgate.sqlite3"
     postgres_dsn: str = "postgresql://127.0.0.1:5432/test"
     postgres_pool_size: Annotated[int, msgspec.Meta(ge=1)] = 10
+    postgres_connect_timeout: PositiveFloat = 5.0
+    postgres_statement_timeout: PositiveFloat = 10.0
     event_retention_count: Annotated[int, msgspec.Meta(ge=1)] = 100_000
     event_retention_seconds: PositiveFloat = 7 * 86_400.0
 
@@ -272,6 +279,18 @@ class Settings(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
     gateway: GatewaySettings = msgspec.field(default_factory=GatewaySettings)
     security: SecuritySettings = msgspec.field(default_factory=SecuritySettings)
     console: ConsoleSettings = msgspec.field(default_factory=ConsoleSettings)
+
+
+def redact_url(url: str) -> str:
+    """``url`` without its credentials: ``scheme://user:password@host`` becomes
+    ``scheme://[redacted]@host`` (for anything shown or logged: ``/status``, logs)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    authority, slash, tail = rest.partition("/")
+    if "@" not in authority:
+        return url
+    return f"{scheme}://[redacted]@{authority.rpartition('@')[2]}{slash}{tail}"
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

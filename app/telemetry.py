@@ -5,13 +5,31 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import generate_latest
 
-__all__ = ["CONTENT_TYPE", "AppMetrics", "UNMATCHED_ROUTE"]
+__all__ = [
+    "CONTENT_TYPE",
+    "HTTP_METHODS",
+    "OTHER_METHOD",
+    "UNMATCHED_ROUTE",
+    "AppMetrics",
+    "method_label",
+]
 
 #: The media type of the ``/metrics`` answer (Prometheus text format 0.0.4; Litestar adds
 #: the charset).
 CONTENT_TYPE = "text/plain; version=0.0.4"
 #: The route label of requests that matched no route (keeps label cardinality bounded).
 UNMATCHED_ROUTE = "<unmatched>"
+
+#: The HTTP methods counted under their own name; any other method a client invents is
+#: counted as ``OTHER_METHOD`` (a label takes its values from a bounded set).
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+OTHER_METHOD = "other"
+
+
+def method_label(method: str) -> str:
+    """The ``method`` label of a request: a standard method, or ``"other"``."""
+    return method if method in HTTP_METHODS else OTHER_METHOD
+
 
 _LATENCY_BUCKETS = (
     0.001,
@@ -66,6 +84,14 @@ class AppMetrics:
         self.http_in_flight = Gauge(
             "http_requests_in_flight",
             "HTTP requests being handled now.",
+            namespace=ns,
+            registry=r,
+        )
+        self.http_connections_closed = Counter(
+            "http_connections_closed",
+            "Connections the server cut, by reason (idle_timeout, header_timeout, "
+            "body_timeout, over_limit).",
+            ["reason"],
             namespace=ns,
             registry=r,
         )
@@ -155,9 +181,19 @@ class AppMetrics:
         self.audit_failures.inc()
 
     def request_finished(self, method: str, route: str, status: int, seconds: float) -> None:
-        """Count one answered HTTP request and observe its latency."""
-        self.http_requests.labels(method, route, str(status)).inc()
-        self.http_request_seconds.labels(method, route).observe(seconds)
+        """Count one answered HTTP request and observe its latency.
+
+        ``method`` is reduced to :data:`HTTP_METHODS` or ``"other"`` and ``status`` to a
+        three-digit code, so no client can add series at will.
+        """
+        label = method_label(method)
+        code = str(status) if 100 <= status <= 599 else "other"
+        self.http_requests.labels(label, route, code).inc()
+        self.http_request_seconds.labels(label, route).observe(seconds)
+
+    def connection_closed(self, reason: str) -> None:
+        """Count one connection the server cut (slow, idle or over the limit)."""
+        self.http_connections_closed.labels(reason).inc()
 
     def plan_computed(self, schema_version: int = 1, mode: str = "scaling") -> None:
         """Count one computed plan (``/plan``, ``/apply``, ``/allocations``)."""

@@ -114,3 +114,14 @@ def test_error_answers_are_documented_with_the_error_body() -> None:
     assert set(ERROR_STATUSES) <= seen
     body = _schema()["components"]["schemas"]["ErrorBody"]
     assert {"status", "code", "detail"} <= set(body["required"])
+
+
+def test_json_only_bodies_and_idempotent_submits_are_documented() -> None:
+    with_body = {(m, p) for m, p, op in _operations() if "requestBody" in op}
+    with_415 = {(m, p) for m, p, op in _operations() if "415" in op["responses"]}
+    assert with_body and with_415 == with_body
+    execute = _schema()["paths"]["/rebalancing/execute"]["post"]
+    assert "409" in execute["responses"]
+    schema = execute["requestBody"]["content"]["application/json"]["schema"]
+    assert schema["allOf"] == [{"$ref": "#/components/schemas/ExecuteRequest"}]
+    assert "run_id" in schema["examples"][0]

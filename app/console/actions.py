@@ -42,7 +42,9 @@ async def _form(request: Request[Any, Any, Any]) -> dict[str, str]:
                                     "(HX-Request: true); use the API for anything else.")
     try:
         body = msgspec.json.decode(await request.body())
-    except msgspec.DecodeError:
+    # Invalid UTF-8 in a key surfaces as UnicodeDecodeError, and msgspec stops at Python's
+    # recursion limit on JSON nested hundreds of levels: both are the client's, never a 500.
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
         raise ValidationFailedError("The form is not valid JSON.",
                                     code=Code.MALFORMED_JSON, status=400) from None
     if not isinstance(body, dict):

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Any
 
 import msgspec
 
+from app.contracts.ids import Identifier
 from app.contracts.rebalancing import PlanInputs
 
 __all__ = [
@@ -26,10 +27,10 @@ class AllocationsRequest(PlanInputs, frozen=True, kw_only=True):
     ignored (forward compatible).
     """
 
-    run_id: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+    run_id: Identifier
     world_allocations: dict[str, float]
     execute: bool = False
-    etag: Annotated[str, msgspec.Meta(min_length=1, max_length=256)] | None = None
+    etag: Identifier | None = None
 
 
 class AllocationView(msgspec.Struct, frozen=True, kw_only=True):

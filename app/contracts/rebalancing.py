@@ -6,6 +6,7 @@ from typing import Any, Final
 
 import msgspec
 
+from app.contracts.ids import Identifier
 from app.contracts.policy import Funding, Projection, RebalancePolicy, SkippedDelta
 
 __all__ = [
@@ -14,6 +15,7 @@ __all__ = [
     "POLICY_SCHEMA_VERSION",
     "AlphaMetricsEnvelope",
     "ApplyRequest",
+    "ExecuteRequest",
     "OverlayConfig",
     "PlanInputs",
     "PlanResponse",
@@ -101,7 +103,14 @@ class RebalanceRequest(PlanInputs, frozen=True, kw_only=True):
 class ApplyRequest(RebalanceRequest, frozen=True, kw_only=True):
     """``POST /worldservice/rebalancing/apply`` body: a plan request plus an optional run id."""
 
-    run_id: str | None = None
+    run_id: Identifier | None = None
+
+
+class ExecuteRequest(RebalanceRequest, frozen=True, kw_only=True):
+    """``POST /rebalancing/execute`` body: a plan request plus an optional ``run_id`` that
+    makes a submit idempotent (as the ``Idempotency-Key`` header does)."""
+
+    run_id: Identifier | None = None
 
 
 class SymbolDelta(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
@@ -138,7 +147,7 @@ class _PlanBase(
     per_world: dict[str, WorldPlan]
     global_deltas: list[SymbolDelta]
     overlay_deltas: list[SymbolDelta] | None = None
-    run_id: str | None = None
+    run_id: Identifier | None = None
     etag: str | None = None
     executed: bool | None = None
 

@@ -31,7 +31,12 @@ async def get_health(gateway_health: NamedDependency[GatewayHealth]) -> HealthRe
 @get(
     "/status",
     summary="Gateway status: health plus the running configuration",
+    description=(
+        "Needs a key with the `read` scope once any key exists (it discloses the "
+        "configuration); credentials in URLs are shown as `[redacted]`."
+    ),
     tags=["gateway"],
+    opt={"scope": "read"},  # said explicitly: it discloses the configuration
 )
 async def get_status(gateway_health: NamedDependency[GatewayHealth]) -> StatusReport:
     """Answer ``GET /status``."""
@@ -40,15 +45,20 @@ async def get_status(gateway_health: NamedDependency[GatewayHealth]) -> StatusRe
 
 @get(
     "/ready",
-    summary="Readiness: 503 until start-up has finished",
+    summary="Readiness: 200 while the Gateway can serve, 503 E_NOT_READY otherwise",
+    description=(
+        "503 until start-up has finished, after shutdown began, and while the record "
+        "store does not take writes (a write probe, refreshed every "
+        "`gateway.health_cache_seconds`)."
+    ),
     tags=["gateway"],
-    sync_to_thread=False,
     opt={"public": True},  # the orchestrator's readiness probe has no key
 )
-def get_ready(gateway_health: NamedDependency[GatewayHealth]) -> dict[str, str]:
-    """Answer ``GET /ready``: 200 once every component has started, 503 before/after."""
-    if not gateway_health.ready:
-        raise ServiceUnavailableError("The Gateway is not ready yet.", code=Code.NOT_READY)
+async def get_ready(gateway_health: NamedDependency[GatewayHealth]) -> dict[str, str]:
+    """Answer ``GET /ready``: 200 while the Gateway can serve, 503 otherwise."""
+    reason = await gateway_health.serving()
+    if reason is not None:
+        raise ServiceUnavailableError(reason, code=Code.NOT_READY)
     return {"status": "ready"}
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from typing import Annotated, Any
 
 from litestar import Request, Response, get, post
@@ -12,13 +11,13 @@ from litestar.params import FromPath, FromQuery, HeaderParameter
 from litestar.status_codes import HTTP_200_OK
 
 from app.contracts.allocations import AllocationsReply
-from app.contracts.rebalancing import ApplyRequest, RebalanceRequest
+from app.contracts.rebalancing import ApplyRequest, ExecuteRequest, RebalanceRequest
 from app.gateway.execution import ExecuteOptions, ExecutionService
 from app.gateway.negotiation import NegotiatingClient
 from app.web.audit import note, note_answer_ids
 from app.web.auth import require_scope
-from app.web.decoding import decode_body
-from app.web.openapi_examples import APPLY_BODY, PLAN_BODY
+from app.web.decoding import decode_body, json_body
+from app.web.openapi_examples import APPLY_BODY, EXECUTE_BODY, PLAN_BODY
 
 __all__ = [
     "REBALANCING_HANDLERS",
@@ -51,6 +50,12 @@ def _apply_body(
     """Documents the apply body in OpenAPI; the handler decodes the raw body itself."""
 
 
+def _execute_body(
+    data: Annotated[ExecuteRequest, EXECUTE_BODY],
+) -> None:  # pragma: no cover - never called
+    """Documents the execute body in OpenAPI; the handler decodes the raw body itself."""
+
+
 _PLAN_BODY = {"plan_body": Provide(_plan_body, sync_to_thread=False)}
 
 
@@ -74,7 +79,7 @@ async def plan_rebalance(
     request: Request[Any, Any, Any], negotiating_client: NamedDependency[NegotiatingClient]
 ) -> Response[bytes]:
     """Answer ``POST /rebalancing/plan`` with WorldService's plan."""
-    body = decode_body(await request.body(), RebalanceRequest)
+    body = decode_body(await json_body(request), RebalanceRequest)
     return _json((await negotiating_client.plan(body)).body())
 
 
@@ -90,7 +95,7 @@ async def apply_rebalance(
     request: Request[Any, Any, Any], negotiating_client: NamedDependency[NegotiatingClient]
 ) -> Response[bytes]:
     """Answer ``POST /rebalancing/apply`` with WorldService's stored plan."""
-    body = decode_body(await request.body(), ApplyRequest)
+    body = decode_body(await json_body(request), ApplyRequest)
     note(request, run_id=body.run_id)
     applied = await negotiating_client.apply(body)
     content = applied.body()
@@ -113,12 +118,15 @@ async def apply_rebalance(
         "atomically with one `rebalancing_orders` event each and needs `X-Allow-Live: true` "
         "while `gateway.enforce_live_guard` is on; a rejected execution, or any denial with "
         "`all_or_nothing=true`, is 422 `E_RISK_REJECTED` and nothing is recorded. "
+        "A submit with an `Idempotency-Key` header (or a `run_id` in the body) is recorded "
+        "once: a retry gets the stored answer (`X-Idempotent-Replay: true`), the same key "
+        "with another request is 409 `E_EXECUTION_CONFLICT`. "
         "With a cash policy every batch lists its sells before its buys; `per_strategy` "
         "with a policy is 422."
     ),
     tags=["gateway"],
     opt={"scope": "execute", "scope_note": "and `submit` with `submit=true`"},
-    dependencies=_PLAN_BODY,
+    dependencies={"execute_body": Provide(_execute_body, sync_to_thread=False)},
 )
 async def execute_rebalance(
     request: Request[Any, Any, Any],
@@ -129,6 +137,9 @@ async def execute_rebalance(
     all_or_nothing: FromQuery[bool] = False,
     allow_live: Annotated[
         str | None, HeaderParameter(name="X-Allow-Live", required=False)
+    ] = None,
+    idempotency_key: Annotated[
+        str | None, HeaderParameter(name="Idempotency-Key", required=False)
     ] = None,
 ) -> Response[bytes]:
     """Answer ``POST /rebalancing/execute``."""
@@ -141,11 +152,13 @@ async def execute_rebalance(
         allow_live=(allow_live or "").strip().lower() in _TRUE,
         all_or_nothing=all_or_nothing,
     )
-    raw = await request.body()
-    body = decode_body(raw, RebalanceRequest)
-    content = await execution.execute(body, options, hashlib.sha256(raw).hexdigest())
-    note_answer_ids(request, content)
-    return _json(content)
+    body = decode_body(await json_body(request), ExecuteRequest)
+    note(request, run_id=body.run_id)
+    executed = await execution.execute(body, options, idempotency_key)
+    note_answer_ids(request, executed.content)
+    keyed = submit and (idempotency_key is not None or body.run_id is not None)
+    headers = {"X-Idempotent-Replay": "true" if executed.replayed else "false"} if keyed else None
+    return _json(executed.content, headers)
 
 
 @get(

@@ -19,16 +19,26 @@ from app.contracts.events import (
     OrdersPayload,
     new_event,
 )
+from app.contracts.ids import check_id
 from app.contracts.orders import BatchSummary, ExecuteResponse, Scope
 from app.contracts.rebalancing import PlanResponse, PlanV2, RebalanceRequest, schema_version_of
 from app.errors import (
     AppError,
     Code,
+    ConflictError,
     PermissionDeniedError,
     ServiceUnavailableError,
     ValidationFailedError,
 )
 from app.gateway.constraints import RuleBook
+from app.gateway.idempotency import (
+    Executed,
+    allocation_execution_id,
+    fingerprint,
+    idempotency_key,
+    key_conflict,
+    keyed_execution_id,
+)
 from app.gateway.negotiation import NegotiatingClient, alpha_metrics_present
 from app.gateway.orders import OrderBatch, convert_plan
 from app.gateway.risk import RiskBasis
@@ -39,12 +49,10 @@ from app.settings import Settings
 from app.store.ports import ExecutionRecord, ExecutionStore, PreviewStore
 from app.telemetry import AppMetrics
 
-__all__ = ["ExecuteOptions", "ExecutionService"]
+__all__ = ["ExecuteOptions", "Executed", "ExecutionService"]
 
 log = structlog.get_logger(__name__)
 _encoder = msgspec.json.Encoder(order="deterministic")
-_RUN_NAMESPACE = uuid.UUID("6f1d8c2e-5a7b-4e0c-9d3f-2b8a1c4e7f60")
-"""Namespace of execution ids derived from allocation ``run_id`` s (idempotent retries)."""
 
 
 class ExecuteOptions(msgspec.Struct, frozen=True, kw_only=True):
@@ -122,37 +130,68 @@ class ExecutionService(TwoPhase):
         return "per_strategy" if options.per_strategy else "per_world"
 
     async def execute(
-        self, request: RebalanceRequest, options: ExecuteOptions, fingerprint: str
-    ) -> bytes:
+        self,
+        request: RebalanceRequest,
+        options: ExecuteOptions,
+        key_header: str | None = None,
+    ) -> Executed:
         """Answer ``POST /rebalancing/execute``: the encoded ``ExecuteResponse``.
+
+        A submit under an idempotency key (the ``Idempotency-Key`` header or the body's
+        ``run_id``) is recorded once: the same key with the same request gets the stored
+        answer back (``replayed``) and records nothing; with another request it is a 409.
 
         Args:
             request: the decoded request.
             options: the query flags and the live-guard header.
-            fingerprint: a digest of the request body (recorded with a submit).
+            key_header: the ``Idempotency-Key`` header, when sent.
 
         Raises:
-            AppError: 403 (shared account disabled, live guard), 422 (policy breach,
-                ambiguous overlay, invalid request, ``E_RISK_REJECTED``, a rebalancing
-                policy with per_strategy), WorldService errors passed through, 503 when the
-                store cannot record a submit.
+            AppError: 403 (shared account disabled, live guard), 409 (the key was used
+                with another request), 422 (policy breach, ambiguous overlay, invalid
+                request or key, ``E_RISK_REJECTED``, a rebalancing policy with
+                per_strategy), WorldService errors passed through, 503 when the store
+                cannot record a submit.
         """
         scope = self._check(options, request)
-        negotiated = await self.client.plan(request)
-        content = await self._respond(
-            request, negotiated.plan, negotiated.schema_version, scope, options.submit,
-            fingerprint=fingerprint, all_or_nothing=options.all_or_nothing,
+        key = idempotency_key(request, key_header)
+        digest = fingerprint(
+            request,
+            shared_account=options.shared_account,
+            per_strategy=options.per_strategy,
+            all_or_nothing=options.all_or_nothing,
         )
-        if self.metrics is not None:
+        execution_id = None
+        if options.submit and key is not None:
+            execution_id = keyed_execution_id(key)
+            stored = await self._stored(execution_id)
+            if stored is not None:  # a retry: the first answer, nothing recorded again
+                if stored.request_hash != digest:
+                    raise key_conflict(key, execution_id)
+                log.info("execution_replayed", execution_id=execution_id)
+                return Executed(content=stored.response, replayed=True)
+        negotiated = await self.client.plan(request)
+        try:
+            executed = await self._respond(
+                request, negotiated.plan, negotiated.schema_version, scope, options.submit,
+                fingerprint=digest, execution_id=execution_id,
+                all_or_nothing=options.all_or_nothing,
+            )
+        except ConflictError as exc:  # a concurrent submit of another request won the key
+            if key is None or not options.submit:
+                raise
+            raise key_conflict(key, execution_id) from exc
+        if self.metrics is not None and not executed.replayed:
             self.metrics.execution_recorded(submitted=options.submit)
-        return content
+        return executed
 
     async def execute_plan(self, request: RebalanceRequest, plan: PlanResponse) -> dict[str, Any]:
         """Submit ``plan`` per world, as ``/rebalancing/execute?submit=true`` would.
 
         Used by WorldService allocations with ``execute: true`` in a deployment that also
         runs the Gateway. The caller is the operator's allocation call, so the live guard
-        header is not required here.
+        header is not required here. An allocation run is executed once: its execution id
+        derives from ``run_id``, so retries (concurrent ones too) get the first execution.
 
         Returns:
             The decoded ``ExecuteResponse`` (with ``execution_id``).
@@ -160,19 +199,31 @@ class ExecutionService(TwoPhase):
         version = schema_version_of(plan)
         execution_id = None
         if plan.run_id is not None:  # a retried allocation run gets its first execution back
-            execution_id = str(uuid.uuid5(_RUN_NAMESPACE, plan.run_id))
-            stored = await self.store.get_execution(execution_id)
+            execution_id = allocation_execution_id(plan.run_id)
+            stored = await self._stored(execution_id)
             if stored is not None:
                 replay: dict[str, Any] = msgspec.json.decode(stored.response)
                 return replay
-        content = await self._respond(
+        executed = await self._respond(
             request, plan, version, "per_world", True, execution_id=execution_id,
             fingerprint=f"allocations:{plan.run_id}",
         )
-        if self.metrics is not None:
+        if self.metrics is not None and not executed.replayed:
             self.metrics.execution_recorded(submitted=True)
-        result: dict[str, Any] = msgspec.json.decode(content)
+        result: dict[str, Any] = msgspec.json.decode(executed.content)
         return result
+
+    async def _stored(self, execution_id: str) -> ExecutionRecord | None:
+        try:
+            return await self.store.get_execution(execution_id)
+        except AppError:
+            raise
+        except Exception as exc:  # any store failure: answer 503, never a guess
+            log.error("execution_read_failed", execution_id=execution_id, error=repr(exc))
+            raise ServiceUnavailableError(
+                "The execution store is unavailable; nothing was submitted.",
+                code=Code.STORE_UNAVAILABLE,
+            ) from exc
 
     async def _respond(
         self,
@@ -185,7 +236,7 @@ class ExecutionService(TwoPhase):
         fingerprint: str,
         execution_id: str | None = None,
         all_or_nothing: bool = False,
-    ) -> bytes:
+    ) -> Executed:
         gw = self.settings.gateway
         conversion = convert_plan(
             request, plan, self.rules, scope=scope, flip_policy=gw.flip_policy
@@ -224,7 +275,7 @@ class ExecutionService(TwoPhase):
             outcome,
         )
         if not submit:
-            return await self.save_preview(response, basis, outcome, fingerprint)
+            return Executed(content=await self.save_preview(response, basis, outcome, fingerprint))
         if refused(outcome, all_or_nothing):
             raise risk_rejected(outcome, all_or_nothing)
         return await self._submit(response, outcome.batches, version, execution_id, fingerprint)
@@ -236,7 +287,7 @@ class ExecutionService(TwoPhase):
         version: int,
         fixed_id: str | None,
         fingerprint: str,
-    ) -> bytes:
+    ) -> Executed:
         execution_id = fixed_id or str(uuid.uuid4())
         submitted_at = datetime.now(UTC).isoformat()
         events: list[CloudEvent] = []
@@ -290,7 +341,7 @@ class ExecutionService(TwoPhase):
             created_at=time.time(),
         )
         try:
-            await self.store.save_execution(record, events)
+            stored, inserted = await self.store.save_execution(record, events)
         except AppError:
             raise
         except Exception as exc:  # any store failure: the submit is not acknowledged
@@ -298,9 +349,9 @@ class ExecutionService(TwoPhase):
             raise ServiceUnavailableError(
                 "The execution could not be recorded; no orders were submitted."
             ) from exc
-        if fixed_id is not None:  # a concurrent twin may have been stored first: answer with it
-            stored = await self.store.get_execution(execution_id)
-            content = stored.response if stored is not None else content
+        if not inserted:  # a concurrent twin was stored first: answer with it, record nothing
+            log.info("execution_replayed", execution_id=execution_id)
+            return Executed(content=stored.response, replayed=True)
         log.info(
             "execution_submitted",
             execution_id=execution_id,
@@ -310,16 +361,17 @@ class ExecutionService(TwoPhase):
         )
         if self.nudge is not None:
             self.nudge()
-        return content
+        return Executed(content=content)
 
     async def get(self, execution_id: str) -> bytes:
         """Return the stored answer of an execution: submitted, else its preview.
 
         Raises:
+            ValidationFailedError: ``execution_id`` is not a valid identifier (422).
             NotFoundError: no execution or preview has this id (404).
             AppError: the preview has expired (410 ``E_PREVIEW_EXPIRED``).
         """
-        record = await self.store.get_execution(execution_id)
+        record = await self.store.get_execution(check_id(execution_id, "$.execution_id"))
         if record is None:
             return await self.read_preview(execution_id)
         return record.response

@@ -21,7 +21,7 @@ from app.contracts.risk import RestrictedView, RiskLimitsSummary, RiskLimitsView
 from app.contracts.worldservice_client import WorldServiceCapabilities, WorldServiceClient
 from app.errors import AppError
 from app.runtime.lifecycle import Component
-from app.settings import Settings
+from app.settings import Settings, redact_url
 
 __all__ = ["GatewayHealth", "Probe"]
 
@@ -143,6 +143,19 @@ class GatewayHealth(Component):
             compute_context_contract=gw.compute_context_contract,
         )
 
+    async def serving(self) -> str | None:
+        """Say why the Gateway cannot serve now, or None when it can (``GET /ready``).
+
+        Ready means started and the store takes writes (the probe round's write probe, at
+        most ``health_cache_seconds`` old): every mutating route writes there.
+        """
+        if not self.ready:
+            return "The Gateway is not ready yet (starting or shutting down)."
+        seen = await self.observe()
+        if seen.store == "down":
+            return "The record store does not take writes; mutating requests would fail."
+        return None
+
     def risk_limits(self) -> RiskLimitsView:
         """The pre-trade limits in force (``gateway.risk``), restricted lists included."""
         risk = self.settings.gateway.risk
@@ -190,9 +203,11 @@ class GatewayHealth(Component):
         caps = self.capabilities()
         reasons = [
             f"{name} is down"
-            for name in ("worldservice", "controlbus", "store")
+            for name in ("worldservice", "controlbus")
             if getattr(seen, name) == "down"
         ]
+        if seen.store == "down":
+            reasons.append("store is down (it does not take writes)")
         max_version = seen.worldservice_caps.max_schema_version if seen.worldservice_caps else None
         if max_version is not None and caps.rebalance_schema_version > max_version:
             reasons.append(
@@ -224,7 +239,9 @@ class GatewayHealth(Component):
             version=__version__,
             roles=list(self.settings.server.roles),
             worldservice_mode="http" if gw.worldservice_url else "in_process",
-            worldservice_url=gw.worldservice_url,
+            worldservice_url=(
+                redact_url(gw.worldservice_url) if gw.worldservice_url is not None else None
+            ),
             enforce_live_guard=gw.enforce_live_guard,
             flip_policy=gw.flip_policy,
             shared_account_enabled=gw.shared_account_policy.enabled,

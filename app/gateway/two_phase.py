@@ -14,6 +14,7 @@ from collections.abc import Callable
 import msgspec
 import structlog
 
+from app.contracts.ids import check_id
 from app.contracts.orders import ExecuteResponse, Order, StrategyOrder
 from app.contracts.risk import iso_time
 from app.errors import (
@@ -24,6 +25,7 @@ from app.errors import (
     PreconditionFailedError,
     ServiceUnavailableError,
 )
+from app.gateway.idempotency import Executed
 from app.gateway.orders import GLOBAL_BATCH, OrderBatch
 from app.gateway.risk import RiskBasis, RiskOutcome, preview_etag
 from app.gateway.risk_gate import RiskGate, refused, risk_rejected
@@ -102,7 +104,7 @@ class TwoPhase:
         version: int,
         fixed_id: str | None,
         fingerprint: str,
-    ) -> bytes:
+    ) -> Executed:
         raise NotImplementedError  # pragma: no cover - ExecutionService implements it
 
     def live_guard(self, allow_live: bool) -> None:
@@ -193,7 +195,7 @@ class TwoPhase:
                 422 ``E_RISK_REJECTED``, 503 store failure.
         """
         self.live_guard(allow_live)
-        done = await self.store.get_execution(execution_id)
+        done = await self.store.get_execution(check_id(execution_id, "$.execution_id"))
         if done is not None:
             return done.response, True
         preview = await self._live_preview(execution_id)
@@ -225,13 +227,14 @@ class TwoPhase:
         if refused(outcome, kept.basis.all_or_nothing):
             raise risk_rejected(outcome, kept.basis.all_or_nothing)
         response = msgspec.structs.replace(with_outcome(answer, outcome), etag=preview.etag)
-        content = await self._submit(
+        executed = await self._submit(
             response,
             kept.passed,
             answer.rebalance_schema_version,
             execution_id,
             f"preview:{preview.etag}",
         )
-        if self.metrics is not None:
+        if self.metrics is not None and not executed.replayed:
             self.metrics.execution_recorded(submitted=True)
-        return content, False
+        # A concurrent submit of the same preview may have recorded it first: its answer.
+        return executed.content, executed.replayed

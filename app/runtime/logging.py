@@ -1,14 +1,27 @@
-"""structlog set-up: JSON lines in production, readable console lines in development."""
+"""structlog set-up: JSON lines in production, readable console lines in development.
+
+Whatever the format, no line carries a secret: configured tokens, ``Bearer`` credentials, API
+key secrets (``wgk_...``), the browser's WebSocket token subprotocol
+(``worldgate.bearer.<base64url>``) and the ``user:password@`` part of URLs are replaced by
+``[redacted]``, and exceptions are
+written as plain tracebacks (file, line, function, message), never with local variables,
+so a failing request's headers and body stay out of the log, and logging an error costs
+about as much as any other line.
+"""
 
 from __future__ import annotations
 
 import logging
+import re
 import sys
+from collections.abc import Callable, Iterable, MutableMapping
 from typing import Any, Literal, TextIO
 
 import structlog
 
-__all__ = ["configure_logging"]
+__all__ = ["REDACTED", "configure_logging", "redactor"]
+
+REDACTED = "[redacted]"
 
 _LEVELS = {
     "debug": logging.DEBUG,
@@ -16,6 +29,69 @@ _LEVELS = {
     "warning": logging.WARNING,
     "error": logging.ERROR,
 }
+# ``Bearer <credential>`` anywhere in a text (a header echoed in a message, a repr).
+_BEARER = re.compile(r"(?i)\b(bearer\s+)[^\s\"',;)}\]]+")
+# An API key secret as the server issues them (``wgk_`` + base64url), wherever it appears.
+_KEY_SECRET = re.compile(r"\bwgk_[A-Za-z0-9_\-]+")
+# The console's WebSocket token, offered as the subprotocol ``worldgate.bearer.<base64url>``.
+_BEARER_SUBPROTOCOL = re.compile(r"(?i)\b(worldgate\.bearer\.)[A-Za-z0-9_\-=]+")
+# The userinfo of a URL: ``scheme://user:password@host`` -> ``scheme://[redacted]@host``.
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)[^/\s@\"']*@")
+# Keys whose whole value is a credential, whatever it looks like.
+_SECRET_KEYS = frozenset({
+    "authorization", "token", "password", "api_tokens", "secret", "worldservice_api_key",
+})
+_SCALARS = (bool, int, float, type(None))
+
+Processor = Callable[[Any, str, MutableMapping[str, Any]], MutableMapping[str, Any]]
+
+
+def redactor(secrets: Iterable[str] = ()) -> Processor:
+    """Build the processor that scrubs credentials from every value of a log event.
+
+    Args:
+        secrets: literal values never to write (the configured bearer tokens, the
+            Gateway's WorldService key).
+
+    Returns:
+        A structlog processor; it also scrubs strings inside lists, tuples and dicts, and
+        turns other objects into their scrubbed ``str``.
+    """
+    literals = sorted({s for s in secrets if s}, key=len, reverse=True)
+    exact = re.compile("|".join(re.escape(s) for s in literals)) if literals else None
+
+    def scrub(text: str) -> str:
+        if exact is not None:
+            text = exact.sub(REDACTED, text)
+        if "://" in text:
+            text = _USERINFO.sub(rf"\1{REDACTED}@", text)
+        if "wgk_" in text:
+            text = _KEY_SECRET.sub(REDACTED, text)
+        if "bearer" in text.lower():
+            text = _BEARER_SUBPROTOCOL.sub(rf"\1{REDACTED}", text)
+            text = _BEARER.sub(rf"\1{REDACTED}", text)
+        return text
+
+    def clean(value: Any, depth: int = 0) -> Any:
+        if isinstance(value, str):
+            return scrub(value)
+        if isinstance(value, _SCALARS):
+            return value
+        if depth < 3 and isinstance(value, list | tuple):
+            return [clean(item, depth + 1) for item in value]
+        if depth < 3 and isinstance(value, dict):
+            return {
+                str(k): REDACTED if str(k).lower() in _SECRET_KEYS else clean(v, depth + 1)
+                for k, v in value.items()
+            }
+        return scrub(str(value))
+
+    def process(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+        for key, value in event.items():
+            event[key] = REDACTED if key.lower() in _SECRET_KEYS else clean(value)
+        return event
+
+    return process
 
 
 def configure_logging(
@@ -23,6 +99,7 @@ def configure_logging(
     log_level: str = "info",
     stream: TextIO | None = None,
     cache_loggers: bool = True,
+    secrets: Iterable[str] = (),
 ) -> None:
     """Route structlog and the standard ``logging`` module (uvicorn) through one renderer.
 
@@ -35,6 +112,9 @@ def configure_logging(
         stream: where lines go; standard error when None.
         cache_loggers: let structlog freeze loggers on first use (fast; tests that
             reconfigure logging pass False).
+        secrets: values never written (``security.api_tokens``,
+            ``gateway.worldservice_api_key``); ``Bearer`` credentials, API key secrets, the
+            WebSocket token subprotocol and URL passwords are scrubbed in any case.
     """
     level = _LEVELS.get(log_level.lower(), logging.INFO)
     shared: list[Any] = [
@@ -42,13 +122,18 @@ def configure_logging(
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
+        # A plain traceback string (no locals: they hold headers and bodies), made before
+        # the redaction so exception messages are scrubbed too.
+        structlog.processors.format_exc_info,
+        redactor(secrets),
     ]
     renderer: Any
     if log_format == "json":
         renderer = structlog.processors.JSONRenderer()
-        shared.append(structlog.processors.format_exc_info)
     else:
-        renderer = structlog.dev.ConsoleRenderer(colors=False)
+        renderer = structlog.dev.ConsoleRenderer(
+            colors=False, exception_formatter=structlog.dev.plain_traceback
+        )
     structlog.configure(
         processors=[
             *shared,

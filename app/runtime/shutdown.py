@@ -8,15 +8,32 @@ shutdown path (:mod:`app.runtime.serving`), so clients see a normal close and re
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Final
 
 import anyio
 import structlog
 from litestar.exceptions import WebSocketDisconnect
 from litestar.types import Message, Send
 
-__all__ = ["GOING_AWAY", "Drain", "DrainHook", "TrackedWebSocket"]
+__all__ = [
+    "DRAIN_SHARE",
+    "GOING_AWAY",
+    "OUTBOX_FLUSH_SHARE",
+    "REQUESTS_SHARE",
+    "STORE_CLOSE_SHARE",
+    "Drain",
+    "DrainHook",
+    "TrackedWebSocket",
+]
 
 log = structlog.get_logger(__name__)
+
+# The shutdown budget: shares of ``server.shutdown_timeout`` for each phase (the rest is
+# slack before the watchdog of ``app.runtime.serving`` ends the process).
+DRAIN_SHARE: Final = 0.2  # drain hooks and closing WebSockets
+REQUESTS_SHARE: Final = 0.4  # in-flight HTTP requests
+OUTBOX_FLUSH_SHARE: Final = 0.2  # the outbox publisher's last round
+STORE_CLOSE_SHARE: Final = 0.1  # closing the store's connections
 
 #: WebSocket close code "going away" (RFC 6455 §7.4.1): the server is shutting down.
 GOING_AWAY = 1001
@@ -101,14 +118,16 @@ class Drain:
         """Start draining: run hooks, close WebSockets with 1001, wait for their handlers.
 
         Args:
-            grace_seconds: the most seconds spent in each hook and in waiting for handlers.
+            grace_seconds: the most seconds the whole drain (hooks and waiting for the
+                handlers) takes.
         """
         if self.draining:
             return
         self.draining = True
+        deadline = anyio.current_time() + grace_seconds
         log.info("drain_started", websockets=len(self._sockets), hooks=len(self._hooks))
         for hook in list(self._hooks):
-            with anyio.move_on_after(grace_seconds) as scope:
+            with anyio.move_on_after(max(0.0, deadline - anyio.current_time())) as scope:
                 try:
                     await hook()
                 except Exception:  # one failing hook must not block the others
@@ -122,6 +141,6 @@ class Drain:
                 log.info("websocket_close_failed", error_type=type(exc).__name__)
         if self._sockets:
             self._all_closed = anyio.Event()
-            with anyio.move_on_after(grace_seconds):
+            with anyio.move_on_after(max(0.0, deadline - anyio.current_time())):
                 await self._all_closed.wait()
         log.info("drain_finished", websockets_left=len(self._sockets))

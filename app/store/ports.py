@@ -203,8 +203,17 @@ class ExecutionStore(Protocol):
 
     async def save_execution(
         self, execution: ExecutionRecord, events: Sequence[CloudEvent]
-    ) -> None:
-        """Insert the execution and its events in one transaction (all batches or none)."""
+    ) -> tuple[ExecutionRecord, bool]:
+        """Insert the execution and its events in one transaction (all batches or none).
+
+        Returns ``(execution, True)`` when inserted. When ``execution_id`` is already stored
+        with the same ``request_hash`` (an idempotent retry, or a concurrent twin that
+        committed first) it writes nothing and returns ``(stored, False)``.
+
+        Raises:
+            ConflictError: ``execution_id`` is stored with another ``request_hash`` (409
+                ``E_EXECUTION_CONFLICT``); nothing is written.
+        """
         ...
 
     async def get_execution(self, execution_id: str) -> ExecutionRecord | None:
@@ -368,5 +377,10 @@ class Store(
         ...
 
     async def ping(self) -> bool:
-        """Return True when the store answers (health probes)."""
+        """Return True when the store answers a read."""
+        ...
+
+    async def probe_write(self) -> bool:
+        """Return True when a (tiny, non-durable) write transaction commits: what serving
+        needs. A read-only file, a full disk or a read-only database make it False."""
         ...

@@ -9,7 +9,7 @@ from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.telemetry import UNMATCHED_ROUTE, AppMetrics
+from app.telemetry import UNMATCHED_ROUTE, AppMetrics, method_label
 from app.web.request_id import REQUEST_ID_KEY, request_id_from, with_request_id
 
 __all__ = ["AccessMiddleware"]
@@ -57,7 +57,7 @@ class AccessMiddleware(ASGIMiddleware):
             if self.access_log:
                 log.info(
                     "http_request",
-                    method=method,
+                    method=method_label(method),
                     route=route,
                     status=status,
                     duration_ms=round(elapsed * 1000, 3),
@@ -76,5 +76,5 @@ class AccessMiddleware(ASGIMiddleware):
             return  # a matched route: the middleware chain counted and tagged it
         with_request_id(message, request_id_from(scope))
         self.metrics.http_requests.labels(
-            scope.get("method", ""), UNMATCHED_ROUTE, str(message["status"])
+            method_label(str(scope.get("method", ""))), UNMATCHED_ROUTE, str(message["status"])
         ).inc()

@@ -26,7 +26,7 @@ from app.contracts.audit import AuditRecord, Outcome
 from app.contracts.risk import iso_time
 from app.errors import Code
 from app.telemetry import AppMetrics
-from app.web.audit import AuditNotes, AuditTrail, notes_of
+from app.web.audit import AuditNotes, AuditTrail, notes_of, printable
 from app.web.auth import (
     Denial,
     Principal,
@@ -228,8 +228,8 @@ class AccessControlMiddleware(ASGIMiddleware):
             key_id=key_id,
             key_name=key_name,
             method=str(scope.get("method", "WEBSOCKET")),
-            route=str(scope.get("path_template") or scope.get("path", "")),
-            path=str(scope.get("path", ""))[:1000],
+            route=printable(str(scope.get("path_template") or scope.get("path", "")), 1000),
+            path=printable(str(scope.get("path", "")), 1000),
             status=status,
             outcome=_outcome(status),
             code=notes.code,

@@ -19,6 +19,7 @@ from app.contracts.audit import (
     Outcome,
     decode_cursor,
 )
+from app.contracts.ids import MAX_ID_LENGTH, check_id
 from app.contracts.keys import (
     SCOPES,
     KeyCreated,
@@ -32,7 +33,7 @@ from app.errors import ValidationFailedError
 from app.store.ports import AuditQuery
 from app.web.audit import AuditTrail, note
 from app.web.auth import actor_of
-from app.web.decoding import decode_body
+from app.web.decoding import decode_body, json_body, optional_json_body
 from app.web.keys import KeyRing
 from app.web.openapi_examples import KEY_CREATE_BODY, KEY_REVOKE_BODY
 
@@ -71,7 +72,7 @@ async def create_key(
     request: Request[Any, Any, Any], keyring: NamedDependency[KeyRing]
 ) -> Response[bytes]:
     """Answer ``POST /keys``."""
-    body = decode_body(await request.body(), KeyCreateRequest)
+    body = decode_body(await json_body(request), KeyCreateRequest)
     key, secret = await keyring.create(body, actor_of(request))
     note(request, reason=f"created {key.id} ({key.name}): {', '.join(key.scopes)}")
     created = KeyCreated(key=key.view(keyring.now()), secret=secret)
@@ -89,7 +90,7 @@ async def list_keys(keyring: NamedDependency[KeyRing]) -> KeyList:
 @get("/keys/{key_id:str}", summary="One API key", tags=["security"], opt=_ADMIN)
 async def get_key(key_id: FromPath[str], keyring: NamedDependency[KeyRing]) -> KeyView:
     """Answer ``GET /keys/{key_id}`` (404 ``E_KEY_NOT_FOUND``)."""
-    return (await keyring.get(key_id)).view(keyring.now())
+    return (await keyring.get(check_id(key_id, "$.key_id"))).view(keyring.now())
 
 
 @post(
@@ -109,8 +110,9 @@ async def revoke_key(
     request: Request[Any, Any, Any], key_id: FromPath[str], keyring: NamedDependency[KeyRing]
 ) -> KeyView:
     """Answer ``POST /keys/{key_id}/revoke``."""
-    raw = await request.body()
-    reason = decode_body(raw, KeyRevokeRequest).reason if raw.strip() else None
+    key_id = check_id(key_id, "$.key_id")
+    raw = await optional_json_body(request)
+    reason = decode_body(raw, KeyRevokeRequest).reason if raw else None
     key = await keyring.revoke(key_id, actor_of(request))
     note(request, reason=f"revoked {key.id} ({key.name})" + (f": {reason}" if reason else ""))
     return key.view(keyring.now())
@@ -147,8 +149,8 @@ def _since(text: str | None) -> float | None:
 async def read_audit(
     audit_trail: NamedDependency[AuditTrail],
     since: Annotated[str | None, QueryParameter(name="since")] = None,
-    key: Annotated[str | None, QueryParameter(name="key", max_length=200)] = None,
-    route: Annotated[str | None, QueryParameter(name="route", max_length=1000)] = None,
+    key: Annotated[str | None, QueryParameter(name="key", max_length=MAX_ID_LENGTH)] = None,
+    route: Annotated[str | None, QueryParameter(name="route", max_length=MAX_ID_LENGTH)] = None,
     outcome: Annotated[Literal["ok", "denied", "failed"] | None, QueryParameter()] = None,
     limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
     cursor: Annotated[str | None, QueryParameter(max_length=100)] = None,
@@ -163,6 +165,9 @@ async def read_audit(
                 f"Invalid cursor: {exc}; pass the `next` value of a previous answer unchanged.",
                 errors=[{"path": "$.cursor", "message": str(exc)}],
             ) from None
+    # Both reach a store query: the identifier rule keeps NUL and the like out of it.
+    key = check_id(key, "$.key") if key else None
+    route = check_id(route, "$.route") if route else None
     chosen: Outcome | None = outcome
     query = AuditQuery(after=after, since=_since(since), key_id=key or None,
                        route=route or None, outcome=chosen, limit=limit)

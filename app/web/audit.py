@@ -10,6 +10,7 @@ costs one small transaction. Each record is written with its ``audit_recorded`` 
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from typing import Any, Final
@@ -23,12 +24,13 @@ from app.contracts.events import AUDIT_RECORDED, EVENT_SOURCE_SECURITY, CloudEve
 from app.runtime.lifecycle import Component
 from app.store.ports import AuditLog, AuditQuery
 
-__all__ = ["AuditNotes", "AuditTrail", "note", "note_answer_ids", "notes_of"]
+__all__ = ["AuditNotes", "AuditTrail", "note", "note_answer_ids", "notes_of", "printable"]
 
 log = structlog.get_logger(__name__)
 
 _NOTES_KEY: Final = "worldgate.audit_notes"
 _MAX_TEXT: Final = 500
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 
 class AuditNotes:
@@ -55,8 +57,21 @@ def notes_of(scope: Any) -> AuditNotes:
     return notes
 
 
+def printable(text: str, limit: int = _MAX_TEXT) -> str:
+    """``text`` cut to ``limit`` characters with control characters written as ``%XX``.
+
+    A record must be storable on every backend (PostgreSQL refuses NUL in text), or a call
+    with a NUL in its path or reason would go unrecorded; and a log reader should not be
+    fed terminal escapes.
+    """
+    text = text[:limit]
+    if _CONTROL.search(text) is None:
+        return text
+    return _CONTROL.sub(lambda m: f"%{ord(m.group()):02X}", text)
+
+
 def _short(value: str | None) -> str | None:
-    return None if value is None else value[:_MAX_TEXT]
+    return None if value is None else printable(value)
 
 
 def note(connection: Any, **fields: str | None) -> None:

@@ -10,6 +10,7 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 
+from app.contracts.ids import ID_PATTERN
 from app.errors import AppError, Code, ErrorItem, code_for_status
 from app.web.audit import note
 
@@ -19,6 +20,9 @@ log = structlog.get_logger(__name__)
 
 _MISSING_FIELD = re.compile(r"missing required field `([^`]+)`")
 _MSGSPEC_PATH = re.compile(r"^(?P<message>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)
+# msgspec names the identifier pattern as a regex; say what it means instead.
+_ID_REGEX_MESSAGE = f"Expected `str` matching regex {ID_PATTERN!r}"
+_ID_RULE = "must not contain control characters (U+0000-U+001F, U+007F-U+009F)"
 
 
 def error_body(
@@ -67,7 +71,8 @@ def error_item(message: str, key: str | None = None) -> ErrorItem:
     match = _MSGSPEC_PATH.match(message)
     assert match is not None  # the pattern matches every string
     path = match.group("path")
-    item = {"path": f"${path}" if path is not None else "$", "message": match.group("message")}
+    text = match.group("message").replace(_ID_REGEX_MESSAGE, _ID_RULE)
+    item = {"path": f"${path}" if path is not None else "$", "message": text}
     if key and key != "data" and item["path"] == "$":  # "data" is the body itself
         item["path"] = f"$.{key}"
     missing = _MISSING_FIELD.search(item["message"])

@@ -86,7 +86,8 @@ _ERRORS: dict[int, tuple[str, Code, str]] = {
           Code.FORBIDDEN_SCOPE,
           "This call needs the scope `submit`; key key_3f9a1c2b7d4e (notebook) has: read."),
     404: ("Nothing with that id or world.", Code.NOT_FOUND, "No execution with that id."),
-    409: ("The `run_id` was used with another body, or the `etag` is stale.",
+    409: ("The `run_id` (or `Idempotency-Key`) was used with another body, or the `etag` is "
+          "stale.",
           Code.RUN_ID_CONFLICT, "run_id r-1 was already applied with another body."),
     410: ("The preview expired (`gateway.risk.preview_ttl_seconds`).", Code.PREVIEW_EXPIRED,
           "The preview expired; execute again for a fresh one."),
@@ -94,6 +95,10 @@ _ERRORS: dict[int, tuple[str, Code, str]] = {
           Code.PRECONDITION_FAILED, "The state changed since the etag you sent."),
     413: ("The body exceeds `server.max_body_bytes`.", Code.PAYLOAD_TOO_LARGE,
           "The request body exceeds the limit of 67108864 bytes (server.max_body_bytes)."),
+    415: ("The body is not declared as JSON (`Content-Type: application/json`).",
+          Code.UNSUPPORTED_MEDIA_TYPE,
+          "The request body must be JSON: send `Content-Type: application/json` "
+          "(got `text/plain`)."),
     422: ("A field, parameter or rule is invalid; `errors` lists each bad field.",
           Code.VALIDATION, "Input should be greater than 0 (at $.positions[0].mark)"),
     428: ("`If-Match` is required.", Code.PRECONDITION_REQUIRED,
@@ -117,7 +122,7 @@ _EXTRA: dict[tuple[str, str], set[int]] = {
     ("GET", "/worldservice/allocations"): {404},
     ("POST", "/rebalancing/plan"): _PROXIED,
     ("POST", "/rebalancing/apply"): {409} | _PROXIED,
-    ("POST", "/rebalancing/execute"): _PROXIED,
+    ("POST", "/rebalancing/execute"): {409} | _PROXIED,
     ("GET", "/allocations"): {404} | _PROXIED,
     ("GET", "/rebalancing/executions/{execution_id}"): {410},
     ("POST", "/rebalancing/executions/{execution_id}/submit"): {410, 428},
@@ -227,6 +232,8 @@ def _statuses(method: str, path: str, handler: Any) -> set[int]:
         statuses |= {413, 422}
         if handler.resolve_dependencies() or handler.parsed_fn_signature.parameters.get("data"):
             statuses.add(400)
+        if any(name.endswith("_body") for name in handler.resolve_dependencies()):
+            statuses.add(415)  # a body must be declared JSON (``json_body``)
     if if_match:
         statuses.add(412)
     return statuses | _EXTRA.get((method, path), set())

@@ -14,6 +14,7 @@ from litestar.params import Body
 __all__ = [
     "ALLOCATIONS_BODY",
     "APPLY_BODY",
+    "EXECUTE_BODY",
     "KEY_CREATE_BODY",
     "KEY_REVOKE_BODY",
     "PLAN_BODY",
@@ -47,6 +48,11 @@ PLAN_BODY = Body(
 APPLY_BODY = Body(
     description="The plan request plus an optional `run_id` (idempotency key).",
     examples=[Example(summary="Apply with a run_id", value={**_PLAN, "run_id": "rb-2026-11-26"})],
+)
+EXECUTE_BODY = Body(
+    description="The plan request plus an optional `run_id`: a submit under it (or under an "
+                "`Idempotency-Key` header) is recorded once.",
+    examples=[Example(summary="Execute with a run_id", value={**_PLAN, "run_id": "ex-2026-11-26"})],
 )
 ALLOCATIONS_BODY = Body(
     description="New world allocations; before-allocations come from the stored ones.",

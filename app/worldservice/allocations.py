@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -11,6 +12,7 @@ import structlog
 
 from app.contracts.allocations import AllocationsReply, AllocationsRequest, AllocationView
 from app.contracts.execution import PlanExecutor
+from app.contracts.ids import check_id
 from app.contracts.rebalancing import PlanInputs, PlanResponse, RebalanceRequest
 from app.errors import Code, ConflictError, NotFoundError, ServiceUnavailableError
 from app.settings import Settings
@@ -88,6 +90,8 @@ class AllocationsService:
             ServiceUnavailableError: the store failed (503 E_STORE_UNAVAILABLE), or
                 ``execute`` was asked without an executor (503 E_EXECUTOR_UNAVAILABLE).
         """
+        for world in request.world_allocations:  # world ids key stored rows: check them first
+            check_id(world, f"$.world_allocations[{json.dumps(world)}]")
         request_hash, etag = self.hashes(request)
         try:
             existing = await self._store.get_allocation_run(request.run_id)
@@ -218,9 +222,12 @@ class AllocationsService:
         """Return the stored allocations (one world when ``world_id`` is given).
 
         Raises:
+            ValidationFailedError: ``world_id`` is not a valid identifier (422).
             NotFoundError: ``world_id`` has no stored allocation (404).
             ServiceUnavailableError: the store failed (503).
         """
+        if world_id is not None:
+            check_id(world_id, "$.world_id")
         try:
             records = await self._store.get_allocations(None if world_id is None else [world_id])
         except Exception as exc:

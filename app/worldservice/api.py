@@ -11,7 +11,7 @@ from litestar.status_codes import HTTP_200_OK
 
 from app.contracts.rebalancing import PlanResponse, RebalanceRequest
 from app.contracts.worldservice_client import WorldServiceCapabilities
-from app.web.decoding import decode_body
+from app.web.decoding import decode_body, json_body
 from app.web.openapi_examples import PLAN_BODY
 from app.worldservice.allocations import AllocationsService
 from app.worldservice.api_capabilities import capabilities_route
@@ -51,7 +51,7 @@ async def plan_rebalance(
     request: Request[Any, Any, Any], planning: NamedDependency[PlanningService]
 ) -> PlanResponse:
     """Answer ``POST /worldservice/rebalancing/plan``."""
-    return await planning.answer(decode_body(await request.body(), RebalanceRequest))
+    return await planning.answer(decode_body(await json_body(request), RebalanceRequest))
 
 
 def worldservice_router(

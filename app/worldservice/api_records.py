@@ -15,7 +15,7 @@ from app.contracts.events import REBALANCING_PLANNED
 from app.contracts.rebalancing import ApplyRequest, PlanResponse
 from app.web.audit import note
 from app.web.auth import require_scope
-from app.web.decoding import decode_body
+from app.web.decoding import decode_body, json_body
 from app.web.openapi_examples import ALLOCATIONS_BODY, APPLY_BODY
 from app.worldservice.allocations import AllocationsService
 from app.worldservice.applying import ApplyingService
@@ -91,7 +91,7 @@ async def apply_plan(
     request: Request[Any, Any, Any], applying: NamedDependency[ApplyingService]
 ) -> Response[PlanResponse]:
     """Answer ``POST /worldservice/rebalancing/apply`` (200, also for a replay)."""
-    body = decode_body(await request.body(), ApplyRequest)
+    body = decode_body(await json_body(request), ApplyRequest)
     note(request, run_id=body.run_id)
     result = await applying.apply(body)
     note(request, run_id=result.run_id)
@@ -116,7 +116,7 @@ async def upsert_allocations(
     request: Request[Any, Any, Any], allocations: NamedDependency[AllocationsService]
 ) -> Response[PlanResponse]:
     """Answer ``POST /worldservice/allocations``."""
-    body = decode_body(await request.body(), AllocationsRequest)
+    body = decode_body(await json_body(request), AllocationsRequest)
     note(request, run_id=body.run_id)
     if body.execute:  # hands the plan to the Gateway for live submission
         require_scope(request, "submit")

@@ -9,6 +9,7 @@ from collections.abc import Callable
 import msgspec
 import structlog
 
+from app.contracts.ids import check_id
 from app.contracts.rebalancing import ApplyRequest
 from app.errors import Code, ConflictError
 from app.settings import Settings
@@ -108,8 +109,11 @@ class ApplyingService:
         """Return applied plans, newest first, optionally only those touching ``world_id``.
 
         Raises:
+            ValidationFailedError: ``world_id`` is not a valid identifier (422).
             ServiceUnavailableError: the store failed (503 E_STORE_UNAVAILABLE).
         """
+        if world_id is not None:
+            check_id(world_id, "$.world_id")
         try:
             return await self._store.list_plans(world_id, limit)
         except Exception as exc:
@@ -117,9 +121,18 @@ class ApplyingService:
 
     @staticmethod
     def request_hash(request: ApplyRequest) -> str:
-        """Hash the request without its ``run_id`` (and with ``mode`` lower-cased)."""
+        """Hash what the request means: without its ``run_id`` and ``schema_version``, with
+        ``mode`` lower-cased.
+
+        ``schema_version`` is negotiation, not meaning: the Gateway sets it to its configured
+        version before forwarding, so the same request sent to WorldService directly, or
+        through a Gateway configured for another version, is still the same request (and a
+        retry replays the answer stored in the version first negotiated).
+        """
         return canonical_hash(
-            msgspec.structs.replace(request, run_id=None, mode=request.mode.lower())
+            msgspec.structs.replace(
+                request, run_id=None, schema_version=None, mode=request.mode.lower()
+            )
         )
 
     def _replay(self, stored: StoredPlan, request_hash: str) -> ApplyResult:

@@ -91,8 +91,9 @@ def build_plan_response(
     validate_request(request, max_positions=max_positions, cols=cols)
     try:
         parts = compute_plan(request, cols, explain=version >= 3)
-    except PlanOverflowError as exc:
-        raise ValidationFailedError(str(exc), errors=[{"path": "$", "message": str(exc)}]) from exc
+    except PlanOverflowError as exc:  # a 422 naming where the too-large figures came from
+        errors = [{"path": path, "message": str(exc)} for path in exc.paths]
+        raise ValidationFailedError(f"{str(exc)} (at {exc.paths[0]})", errors=errors) from exc
     if version >= 3 and parts.skipped is not None and parts.projection is not None:
         return PlanV3(
             per_world=parts.per_world,

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from app.contracts.ids import bad_ids, id_problem
 from app.contracts.policy import CostModel, RebalancePolicy
 from app.contracts.rebalancing import PositionSlice, RebalanceRequest
 from app.errors import ErrorItem, PayloadTooLargeError, ValidationFailedError
@@ -58,9 +59,11 @@ class _Errors:
             low = f"> {lo:g}" if lo_open else f">= {lo:g}"
             self.add(path, f"must be {low}" if hi == _INF else f"must be in [{lo:g}, {hi:g}]")
 
-    def ident(self, path: _Path, value: str) -> None:
-        if not value:
-            self.add(path, "must be a non-empty string")
+    def ident(self, path: _Path, value: str, *, allow_empty: bool = False) -> None:
+        """Apply the identifier rule (``app.contracts.ids``) to ``value``."""
+        problem = id_problem(value, allow_empty=allow_empty)
+        if problem is not None:
+            self.add(path, problem)
 
 
 def _position(errors: _Errors, i: int, p: PositionSlice) -> None:
@@ -69,6 +72,8 @@ def _position(errors: _Errors, i: int, p: PositionSlice) -> None:
     errors.ident(f"{base}.world_id", p.world_id)
     errors.ident(f"{base}.strategy_id", p.strategy_id)
     errors.ident(f"{base}.symbol", p.symbol)
+    if p.venue is not None:
+        errors.ident(f"{base}.venue", p.venue, allow_empty=True)
     if not math.isfinite(p.qty):
         errors.add(f"{base}.qty", "must be a finite number")
     errors.number(f"{base}.mark", p.mark, lo=0.0, hi=_INF, lo_open=True)
@@ -100,8 +105,13 @@ def _overlay(errors: _Errors, req: RebalanceRequest, mode: str, worlds: list[str
         "$.overlay.min_order_notional", overlay.min_order_notional, lo=0.0, hi=_INF, lo_open=False
     )
     for symbol, price in overlay.price_by_symbol.items():
+        errors.ident(_key("$.overlay.price_by_symbol", symbol), symbol)
         errors.number(_key("$.overlay.price_by_symbol", symbol), price, lo=0.0, hi=_INF,
                       lo_open=True)
+    for world, name in overlay.instrument_by_world.items():
+        errors.ident(_key("$.overlay.instrument_by_world", world), world)
+        if name:
+            errors.ident(_key("$.overlay.instrument_by_world", world), name)
     fraction = overlay.overlay_fraction
     if fraction is not None:
         errors.number("$.overlay.overlay_fraction", fraction, lo=0.0, hi=1.0, lo_open=False)
@@ -150,35 +160,36 @@ def _policy(errors: _Errors, policy: RebalancePolicy) -> None:
 
 def _columns_ok(
     positions: Sequence[PositionSlice], cols: Columns | None
-) -> tuple[set[str], bool]:
-    """The world ids seen, and whether every position's numbers and ids are fine."""
+) -> tuple[set[str], set[str], bool]:
+    """The world ids seen, the ids that break the identifier rule, and whether every
+    position's numbers are fine (fast checks over whole columns and distinct names)."""
     if cols is not None:
         mark, qty = cols.mark, cols.qty
-        return set(cols.worlds), bool(
-            not cols.n
-            or (
-                np.isfinite(qty).all()
-                and np.isfinite(mark).all()
-                and mark.min() > 0.0
-                and "" not in cols.worlds
-                and "" not in cols.strategies
-                and "" not in cols.symbols
-            )
+        numbers_ok = not cols.n or bool(
+            np.isfinite(qty).all() and np.isfinite(mark).all() and mark.min() > 0.0
         )
-    seen = {p.world_id for p in positions}
-    # NaN/inf make the sums non-finite, as may an overflow (which only costs the slow pass).
-    marks = [p.mark for p in positions]
-    return seen, bool(
-        not positions
-        or (
+        names = (cols.worlds, cols.strategies, cols.symbols, cols.venues)
+    else:
+        # NaN/inf make the sums non-finite, as may an overflow (which only costs the slow pass).
+        marks = [p.mark for p in positions]
+        numbers_ok = not positions or (
             math.isfinite(sum(marks))
             and min(marks) > 0.0
             and math.isfinite(sum([p.qty for p in positions]))
-            and "" not in seen
-            and "" not in {p.strategy_id for p in positions}
-            and "" not in {p.symbol for p in positions}
         )
-    )
+        names = (
+            sorted({p.world_id for p in positions}),
+            sorted({p.strategy_id for p in positions}),
+            sorted({p.symbol for p in positions}),
+            sorted({p.venue or "" for p in positions}),
+        )
+    seen = set(names[0])
+    bad: set[str] = set()
+    required = names[:3]
+    if any("" in group for group in required) or bad_ids(n for group in names for n in group):
+        bad = {n for group in required for n in group if id_problem(n)}
+        bad |= {n for n in names[3] if id_problem(n, allow_empty=True)}
+    return seen, bad, numbers_ok
 
 
 def validate_request(
@@ -216,7 +227,9 @@ def validate_request(
     sizes = list(lots.values())
     # Fast check (NaN/inf make the sum non-finite, as may an overflow, which only costs the
     # per-symbol pass); the per-symbol pass names each bad entry.
-    if sizes and not (math.isfinite(sum(sizes)) and min(sizes) > 0.0 and "" not in lots):
+    if sizes and not (
+        math.isfinite(sum(sizes)) and min(sizes) > 0.0 and "" not in lots and not bad_ids(lots)
+    ):
         for symbol, lot in lots.items():
             errors.ident(_key("$.lot_size_by_symbol", symbol), symbol)
             errors.number(_key("$.lot_size_by_symbol", symbol), lot, lo=0.0, hi=_INF,
@@ -234,15 +247,17 @@ def validate_request(
 
     positions = req.positions
     # Fast check over whole columns; details (a slow per-position pass) only when it fails.
-    seen, fine = _columns_ok(positions, cols)
-    if not fine:
+    seen, bad, numbers_ok = _columns_ok(positions, cols)
+    if bad or not numbers_ok:
         for i, p in enumerate(positions):
             q = p.qty
             m = p.mark
-            if not (-_INF < q < _INF and 0.0 < m < _INF and p.world_id and p.strategy_id
-                    and p.symbol):
+            if not (-_INF < q < _INF and 0.0 < m < _INF) or (
+                p.world_id in bad or p.strategy_id in bad or p.symbol in bad
+                or (p.venue or "") in bad
+            ):
                 _position(errors, i, p)
-    worlds = sorted(w for w in seen if w)
+    worlds = sorted(w for w in seen if w and w not in bad)
     for world in worlds:
         for path, alloc in (
             ("$.world_alloc_before", req.world_alloc_before),

@@ -49,6 +49,10 @@ def test_actions_come_from_the_console_page_only(live_server: Callable[..., str]
     assert bad.status_code == 400 and bad.json()["code"] == "E_MALFORMED_JSON"
     listed = httpx.post(f"{url}/console/fragments/risk", content=b"[1]", headers=HX)
     assert listed.status_code == 422 and listed.json()["code"] == "E_VALIDATION"
+    deep = b'{"x":' + b"[" * 990 + b"]" * 990 + b"}"
+    for hostile in (deep, b'{"\xff":1}', b'{"a":"\xc3\x28"}'):  # never a 500
+        answer = httpx.post(f"{url}/console/fragments/preview", content=hostile, headers=HX)
+        assert answer.status_code == 400 and answer.json()["code"] == "E_MALFORMED_JSON"
     with GatewayClient(url) as client:
         assert client.risk_state().worlds == {}
 

@@ -85,13 +85,15 @@ def test_bad_bodies_are_422(client: Client, body: Any) -> None:
 
 
 def test_bad_world_ids_and_history_queries_are_422(client: Client) -> None:
-    long = "w" * 201
+    long = "w" * 257  # the identifier rule of app.contracts.ids
     assert put_world(client, long, "HALTED").status_code == 422
-    assert client.get("/risk/worlds/%20w1").status_code == 422
+    assert client.get("/risk/worlds/w%001").status_code == 422
     assert client.get("/risk/history?scope=galaxy").status_code == 422
     assert client.get("/risk/history?scope=global&world_id=w1").status_code == 422
     assert client.get("/risk/history?limit=0").status_code == 422
-    assert client.put("/risk/state", content=b"{not json").status_code == 400
+    assert client.put("/risk/state", content=b"{not json",
+                      headers={"content-type": "application/json"}).status_code == 400
+    assert client.put("/risk/state", content=b"{}").status_code == 415
 
 
 def test_history_keeps_every_change_newest_first(client: Client) -> None:

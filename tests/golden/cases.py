@@ -2,7 +2,8 @@
 
 The file is recorded from ``main`` without schema v3 (copy this module into an export of
 ``main`` and run ``python -m tests.golden.cases --write`` there; it was re-recorded so when
-main itself changed a v1/v2 answer, e.g. ``data.version`` of events in issue 12);
+main itself changed a v1/v2 answer, e.g. ``data.version`` of events in issue 12, or the
+Gateway replaying an apply first made at WorldService instead of a 409 in issue 15);
 ``test_v1_v2_golden.py`` checks that every answer a v1 or v2 client can get is still
 exactly those bytes with v3 in the tree.
 """

@@ -295,10 +295,13 @@ async def test_executions_are_saved_once(store: Store) -> None:
         batch_ids=["b1", "b2"], world_ids=["w1", "w2"], created_at=time.time(),
     )
     events = [new_event(REBALANCING_ORDERS, EVENT_SOURCE_GATEWAY, {"b": i}) for i in range(2)]
-    await store.save_execution(execution, events)
+    assert await store.save_execution(execution, events) == (execution, True)
     assert await store.get_execution("x1") == execution
     assert await store.get_execution("x2") is None
-    await store.save_execution(execution, [new_event(REBALANCING_ORDERS, "s", {})])
+    twin = ExecutionRecord(**{**{f: getattr(execution, f) for f in execution.__struct_fields__},
+                              "response": b'{"twin":true}'})
+    again = await store.save_execution(twin, [new_event(REBALANCING_ORDERS, "s", {})])
+    assert again == (execution, False)  # the stored one, not the twin
     assert await store.outbox_backlog() == 2
     changed = ExecutionRecord(**{**{f: getattr(execution, f) for f in execution.__struct_fields__},
                                  "request_hash": "h2"})
@@ -306,8 +309,33 @@ async def test_executions_are_saved_once(store: Store) -> None:
         await store.save_execution(changed, [])
 
 
+async def test_concurrent_twin_executions_are_saved_once(store: Store) -> None:
+    results: list[tuple[ExecutionRecord, bool]] = []
+
+    async def save(i: int) -> None:
+        record = ExecutionRecord(
+            execution_id="twin", request_hash="h", response=f'{{"n":{i}}}'.encode(),
+            batch_ids=["b"], world_ids=["w"], created_at=time.time(),
+        )
+        event = new_event(REBALANCING_ORDERS, EVENT_SOURCE_GATEWAY, {"n": i})
+        results.append(await store.save_execution(record, [event]))
+
+    async with anyio.create_task_group() as tg:
+        for i in range(20):
+            tg.start_soon(save, i)
+    assert [inserted for _, inserted in results].count(True) == 1
+    assert len({stored.response for stored, _ in results}) == 1
+    assert await store.outbox_backlog() == 1
+
+
 async def test_ping(store: Store) -> None:
     assert await store.ping() is True
+
+
+async def test_write_probe(store: Store) -> None:
+    assert await store.probe_write() is True
+    assert await store.probe_write() is True  # it rewrites one row, whatever ran before
+    assert await store.outbox_backlog() == 0  # and touches no event
 
 
 # -- trading states ---------------------------------------------------------------------------

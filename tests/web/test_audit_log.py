@@ -16,6 +16,7 @@ from litestar.testing import TestClient
 from app.contracts.audit import AuditRecord
 from app.contracts.events import CloudEvent
 from app.store.adapters.sqlite import SqliteStore
+from tests.backends import backend_client  # noqa: F401 - fixture
 from tests.web.keys_support import (
     ROOT_SECRET,
     auth,
@@ -200,3 +201,22 @@ async def test_an_audit_failure_is_logged_and_counted_and_the_answer_still_goes(
     assert answer.status_code == 200
     assert any(e["event"] == "audit_write_failed" for e in logs)
     assert "worldgate_audit_write_failures_total 1.0" in metrics
+
+
+def test_control_characters_are_recorded_on_every_backend(
+    backend_client: Callable[..., Client],  # noqa: F811 - the imported fixture
+) -> None:
+    # PostgreSQL refuses NUL in text: unescaped, these calls would go unrecorded there.
+    client = backend_client(root_settings())
+    key_id, secret = make_key(client, "reader", ["read"])
+    denied = client.put("/risk/worlds/w%00x", json={"state": "HALTED", "reason": "r"},
+                        headers=auth(secret))
+    assert denied.status_code == 403
+    revoked = client.post(f"/keys/{key_id}/revoke", json={"reason": "left\x00\x1b[31m"},
+                          headers=auth(ROOT_SECRET))
+    assert revoked.status_code == 200, revoked.text
+    entries = read_all(client, page=100)
+    refused = [e for e in entries if e["outcome"] == "denied"]
+    assert [e["path"] for e in refused] == ["/risk/worlds/w%00x"]
+    revocation = [e for e in entries if e["route"] == "/keys/{key_id}/revoke"]
+    assert [e["reason"] for e in revocation] == [f"revoked {key_id} (reader): left%00%1B[31m"]

@@ -7,6 +7,7 @@ import hashlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import anyio
 import msgspec
@@ -221,7 +222,32 @@ def test_admin_api(make_client: Callable[..., Client]) -> None:
                                                   "expires_at": "2001-01-01T00:00:00Z"}):
         answer = client.post("/keys", json=bad, headers=root)
         assert answer.status_code == 422, (bad, answer.text)
-    assert client.post("/keys", content=b"{", headers=root).status_code == 400
+    json_type = {**root, "content-type": "application/json"}
+    assert client.post("/keys", content=b"{", headers=json_type).status_code == 400
+
+
+def test_admin_bodies_must_be_json_and_ids_follow_the_rule(
+    make_client: Callable[..., Client],
+) -> None:
+    client = make_client(root_settings())
+    root = auth(ROOT_SECRET)
+    key_id, _ = make_key(client, "ci", ["read"])
+    text = {**root, "content-type": "text/plain"}
+    body = b'{"name": "x", "scopes": ["read"]}'
+    for path in ("/keys", f"/keys/{key_id}/revoke"):
+        refused = client.post(path, content=body, headers=text)
+        assert refused.status_code == 415, (path, refused.text)
+        assert refused.json()["code"] == "E_UNSUPPORTED_MEDIA_TYPE"
+    assert client.get(f"/keys/{key_id}", headers=root).json()["state"] == "active"
+    for method, path, where in (
+        ("GET", "/keys/" + quote("k\x00"), "$.key_id"),
+        ("POST", "/keys/" + "k" * 300 + "/revoke", "$.key_id"),
+        ("GET", "/audit?key=" + quote("k\x00"), "$.key"),
+        ("GET", "/audit?route=" + quote("/risk\x00"), "$.route"),
+    ):
+        answer = client.request(method, path, headers=root)
+        assert answer.status_code == 422, (path, answer.text)
+        assert where in {e["path"] for e in answer.json()["errors"]}, answer.text
 
 
 def test_a_new_key_works_at_once_and_expires(make_client: Callable[..., Client]) -> None:

@@ -183,7 +183,8 @@ BAD_RULES: list[tuple[str, dict[str, Any], set[str]]] = [
                      "mark": 0}], "world_alloc_before": {"a": 1.2, "b": 0.2}},
      {"$.positions[0].mark", '$.world_alloc_before["a"]'}),
     ("schema version 0", {"schema_version": 0}, {"$.schema_version"}),
-    ("overflowing scale", {"world_alloc_before": {"a": 1e-320, "b": 0.2}}, {"$"}),
+    ("overflowing scale", {"world_alloc_before": {"a": 1e-320, "b": 0.2}},
+     {'$.world_alloc_before["a"]'}),
 ]
 
 

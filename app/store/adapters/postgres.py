@@ -30,6 +30,7 @@ __all__ = ["PostgresStore"]
 _PLAN_COLS = "run_id, request_hash, schema_version, world_ids, response, event_ids, created_at"
 _ALLOC_COLS = "world_id, allocation, run_id, etag, strategy_alloc_total, updated_at"
 _RUN_COLS = "run_id, request_hash, etag, world_ids, response, created_at"
+_EXEC_COLS = "execution_id, request_hash, response, batch_ids, world_ids, created_at"
 
 
 class PostgresStore(PostgresRiskStore, PostgresKeyStore, PostgresEventLog):
@@ -177,43 +178,43 @@ class PostgresStore(PostgresRiskStore, PostgresKeyStore, PostgresEventLog):
 
     async def save_execution(
         self, execution: ExecutionRecord, events: Sequence[CloudEvent]
-    ) -> None:
-        """Insert the execution and its events together.
+    ) -> tuple[ExecutionRecord, bool]:
+        """Insert the execution and its events together, or return the stored twin.
 
-        A repeat with the same ``execution_id`` and ``request_hash`` writes nothing.
+        The unique ``execution_id`` decides between concurrent twins (in every process):
+        the loser's insert does nothing and it reads the winner's committed row.
 
         Raises:
             ConflictError: ``execution_id`` is stored with another ``request_hash``.
         """
         async with self._transaction() as conn:
             inserted = await conn.fetchval(
-                "INSERT INTO executions (execution_id, request_hash, response, batch_ids,"
-                " world_ids, created_at) VALUES ($1, $2, $3, $4, $5, $6)"
+                f"INSERT INTO executions ({_EXEC_COLS}) VALUES ($1, $2, $3, $4, $5, $6)"
                 " ON CONFLICT (execution_id) DO NOTHING RETURNING 1",
                 execution.execution_id, execution.request_hash, execution.response,
                 encode_json(execution.batch_ids), encode_json(execution.world_ids),
                 execution.created_at,
             )
             if inserted is None:
-                stored_hash = await conn.fetchval(
-                    "SELECT request_hash FROM executions WHERE execution_id = $1",
+                row = await conn.fetchrow(
+                    f"SELECT {_EXEC_COLS} FROM executions WHERE execution_id = $1",
                     execution.execution_id,
                 )
-                if stored_hash != execution.request_hash:
+                stored = execution_record(tuple(row))
+                if stored.request_hash != execution.request_hash:
                     raise ConflictError(
                         f"execution {execution.execution_id} is stored with another request",
                         code=Code.EXECUTION_CONFLICT,
                     )
-                return
+                return stored, False
             await self._insert_events(conn, events)
+        return execution, True
 
     async def get_execution(self, execution_id: str) -> ExecutionRecord | None:
         """Return the execution stored under ``execution_id``."""
         async with self._connection() as conn:
             row = await conn.fetchrow(
-                "SELECT execution_id, request_hash, response, batch_ids, world_ids, created_at"
-                " FROM executions WHERE execution_id = $1",
-                execution_id,
+                f"SELECT {_EXEC_COLS} FROM executions WHERE execution_id = $1", execution_id
             )
         return None if row is None else execution_record(tuple(row))
 

@@ -12,6 +12,13 @@ made it durable. Several processes share the database:
   this property, and ``tests/store/test_event_visibility.py`` fails without the lock;
 * times used across processes (leases, ``created_at`` / ``published_at`` of events) are the
   database's clock, not each host's.
+
+Every store call is bounded: waiting for a connection by ``connect_timeout``, the whole call
+(connection, statements, commit) by ``statement_timeout``, also sent to PostgreSQL as its
+own ``statement_timeout``. A call past its bound answers 503 and its connection is
+terminated, never handed back half-way through a conversation; a stalled server (packets
+held, no reset) therefore costs a request at most ``statement_timeout`` seconds, and
+``close`` at most ``close_timeout``.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Final
 
+import anyio
 import asyncpg
 import structlog
 
@@ -47,6 +55,10 @@ _DB_ERRORS = (
 )
 
 
+# Errors after which a connection may be mid-conversation: never hand it back to the pool.
+_LOST = (TimeoutError, OSError, asyncpg.InterfaceError, asyncpg.exceptions.InternalClientError)
+
+
 class PostgresBase(Component):
     """Lifecycle, the pool and the transaction helper.
 
@@ -54,7 +66,10 @@ class PostgresBase(Component):
         dsn: the PostgreSQL connection string.
         pool_size: the largest number of pooled connections.
         schema: a schema to create (if missing) and work in; None = the DSN's search_path.
-        connect_timeout: seconds a new connection may take.
+        connect_timeout: seconds a new connection (or a free pooled one) may take.
+        statement_timeout: seconds one store call may take in all (503 beyond).
+        close_timeout: seconds ``close`` waits for connections to close gracefully before
+            it terminates them.
     """
 
     def __init__(
@@ -64,11 +79,15 @@ class PostgresBase(Component):
         pool_size: int = 10,
         schema: str | None = None,
         connect_timeout: float = 5.0,
+        statement_timeout: float = 10.0,
+        close_timeout: float = 2.0,
     ) -> None:
         self.dsn = dsn
         self.schema = schema
         self._pool_size = pool_size
         self._timeout = connect_timeout
+        self._statement_timeout = statement_timeout
+        self._close_timeout = close_timeout
         self._pool: Any = None
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -82,21 +101,31 @@ class PostgresBase(Component):
         """
         if self._pool is not None:
             return
-        settings = {"search_path": self.schema} if self.schema else None
+        settings = {
+            # The server gives up on a statement as the client does (milliseconds).
+            "statement_timeout": str(max(1, int(self._statement_timeout * 1000))),
+        }
+        if self.schema:
+            settings["search_path"] = self.schema
         try:
             if self.schema:
                 conn = await asyncpg.connect(self.dsn, timeout=self._timeout)
                 try:
-                    await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
+                    await conn.execute(
+                        f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"',
+                        timeout=self._statement_timeout,
+                    )
                 finally:
-                    await conn.close()
-            pool = await asyncpg.create_pool(
-                self.dsn,
-                min_size=1,
-                max_size=self._pool_size,
-                timeout=self._timeout,
-                server_settings=settings,
-            )
+                    conn.terminate()
+            with anyio.fail_after(self._timeout + self._statement_timeout):
+                pool = await asyncpg.create_pool(
+                    self.dsn,
+                    min_size=1,
+                    max_size=self._pool_size,
+                    timeout=self._timeout,
+                    command_timeout=self._statement_timeout,
+                    server_settings=settings,
+                )
         except _DB_ERRORS as exc:
             raise self._unavailable(exc) from exc
         try:
@@ -109,10 +138,19 @@ class PostgresBase(Component):
         log.info("store_started", backend="postgres", schema=self.schema, version=version)
 
     async def close(self) -> None:
-        """Close the pool once the running calls have returned their connections."""
+        """Close the pool: gracefully within ``close_timeout``, else terminate it.
+
+        Running calls are bounded by ``statement_timeout``; a server that stopped answering
+        does not hold the shutdown beyond ``close_timeout``.
+        """
         pool, self._pool = self._pool, None
-        if pool is not None:
+        if pool is None:
+            return
+        with anyio.move_on_after(self._close_timeout) as scope:
             await pool.close()
+        if scope.cancelled_caught:
+            log.warning("store_close_timed_out", backend="postgres", seconds=self._close_timeout)
+            pool.terminate()
 
     async def ping(self) -> bool:
         """Return True when a trivial query answers."""
@@ -121,6 +159,18 @@ class PostgresBase(Component):
                 return bool(await conn.fetchval("SELECT 1") == 1)
         except ServiceUnavailableError:
             return False
+
+    async def probe_write(self) -> bool:
+        """Return True when a write transaction commits (one row of ``write_probe``)."""
+        try:
+            async with self._transaction() as conn:
+                await conn.execute(
+                    f"INSERT INTO write_probe (id, checked_at) VALUES (1, {DB_NOW})"
+                    " ON CONFLICT (id) DO UPDATE SET checked_at = EXCLUDED.checked_at"
+                )
+        except ServiceUnavailableError:
+            return False
+        return True
 
     # -- internals -----------------------------------------------------------------------
 
@@ -134,16 +184,50 @@ class PostgresBase(Component):
 
     @asynccontextmanager
     async def _connection(self) -> AsyncIterator[Any]:
-        """A pooled connection; database and network errors become a 503."""
-        if self._pool is None:
+        """A pooled connection for one store call, bounded by ``statement_timeout``.
+
+        Database and network errors and the timeout become a 503. A call that ends while a
+        statement may still be in flight (timeout, cancellation, a broken connection) has
+        its connection terminated instead of returned to the pool.
+        """
+        pool = self._pool
+        if pool is None:
             raise ServiceUnavailableError(
                 "The record store is not started.", code=Code.STORE_UNAVAILABLE
             )
+        conn: Any = None
+        clean = False
         try:
-            async with self._pool.acquire(timeout=self._timeout) as conn:
-                yield conn
+            with anyio.fail_after(self._statement_timeout):
+                conn = await pool.acquire(timeout=self._timeout)
+                try:
+                    yield conn
+                    clean = True
+                except _LOST:  # the conversation may be cut mid-way: not clean
+                    raise
+                except Exception:  # a refusal (constraint, conflict): the connection is fine
+                    clean = not conn.is_closed() and not conn.is_in_transaction()
+                    raise
+        except TimeoutError as exc:
+            raise self._unavailable(
+                TimeoutError(f"store call exceeded {self._statement_timeout:g} s")
+            ) from exc
         except _DB_ERRORS as exc:
             raise self._unavailable(exc) from exc
+        finally:
+            if conn is not None:
+                await self._release(pool, conn, clean)
+
+    async def _release(self, pool: Any, conn: Any, clean: bool) -> None:
+        """Return ``conn`` to the pool, or terminate it when it may be mid-conversation."""
+        if not clean:
+            conn.terminate()
+        with anyio.CancelScope(shield=True), anyio.move_on_after(self._timeout):
+            try:
+                await pool.release(conn, timeout=self._timeout)
+            except Exception as exc:  # noqa: BLE001 - a broken connection is dropped anyway
+                log.info("store_connection_dropped", error_type=type(exc).__name__)
+                conn.terminate()
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[Any]:

@@ -113,7 +113,12 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         )""",
         "CREATE INDEX execution_previews_expiry ON execution_previews(expires_at)",
     ),
-    # 3: API keys (only the SHA-256 of each secret) and the audit log (issue 22).
+    # 3: one row the readiness probe rewrites: a store that cannot write is not ready
+    # (issue 15).
+    (
+        "CREATE TABLE write_probe (id INTEGER PRIMARY KEY, checked_at DOUBLE PRECISION NOT NULL)",
+    ),
+    # 4: API keys (only the SHA-256 of each secret) and the audit log (issue 22).
     (
         """CREATE TABLE api_keys (
             id TEXT PRIMARY KEY,

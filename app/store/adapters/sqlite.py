@@ -32,6 +32,7 @@ __all__ = ["SqliteStore"]
 _PLAN_COLS = "run_id, request_hash, schema_version, world_ids, response, event_ids, created_at"
 _ALLOC_COLS = "world_id, allocation, run_id, etag, strategy_alloc_total, updated_at"
 _RUN_COLS = "run_id, request_hash, etag, world_ids, response, created_at"
+_EXEC_COLS = "execution_id, request_hash, response, batch_ids, world_ids, created_at"
 
 
 class SqliteStore(SqliteRiskStore, SqliteKeyStore, SqliteEventLog):
@@ -162,30 +163,28 @@ class SqliteStore(SqliteRiskStore, SqliteKeyStore, SqliteEventLog):
 
     async def save_execution(
         self, execution: ExecutionRecord, events: Sequence[CloudEvent]
-    ) -> None:
-        """Insert the execution and its events together.
-
-        A repeat with the same ``execution_id`` and ``request_hash`` writes nothing.
+    ) -> tuple[ExecutionRecord, bool]:
+        """Insert the execution and its events together, or return the stored twin.
 
         Raises:
             ConflictError: ``execution_id`` is stored with another ``request_hash``.
         """
 
-        def write(conn: sqlite3.Connection) -> None:
+        def write(conn: sqlite3.Connection) -> tuple[ExecutionRecord, bool]:
             row = conn.execute(
-                "SELECT request_hash FROM executions WHERE execution_id = ?",
+                f"SELECT {_EXEC_COLS} FROM executions WHERE execution_id = ?",
                 (execution.execution_id,),
             ).fetchone()
             if row is not None:
-                if row[0] != execution.request_hash:
+                stored = execution_record(row)
+                if stored.request_hash != execution.request_hash:
                     raise ConflictError(
                         f"execution {execution.execution_id} is stored with another request",
                         code=Code.EXECUTION_CONFLICT,
                     )
-                return
+                return stored, False
             conn.execute(
-                "INSERT INTO executions (execution_id, request_hash, response, batch_ids,"
-                " world_ids, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO executions ({_EXEC_COLS}) VALUES (?, ?, ?, ?, ?, ?)",
                 (
                     execution.execution_id, execution.request_hash, execution.response,
                     encode_json(execution.batch_ids), encode_json(execution.world_ids),
@@ -193,16 +192,15 @@ class SqliteStore(SqliteRiskStore, SqliteKeyStore, SqliteEventLog):
                 ),
             )
             self._insert_events(conn, events)
+            return execution, True
 
-        await self._write(write)
+        return await self._write(write)
 
     async def get_execution(self, execution_id: str) -> ExecutionRecord | None:
         """Return the execution stored under ``execution_id``."""
         row = await self._read(
             lambda c: c.execute(
-                "SELECT execution_id, request_hash, response, batch_ids, world_ids, created_at"
-                " FROM executions WHERE execution_id = ?",
-                (execution_id,),
+                f"SELECT {_EXEC_COLS} FROM executions WHERE execution_id = ?", (execution_id,)
             ).fetchone()
         )
         return None if row is None else execution_record(row)

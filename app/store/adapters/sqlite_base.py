@@ -95,6 +95,20 @@ class SqliteBase(Component):
         except AppError:
             return False
 
+    async def probe_write(self) -> bool:
+        """Return True when a write transaction commits (one row of ``write_probe``)."""
+        now = self._clock()
+        try:
+            await self._write(
+                lambda c: c.execute(
+                    "INSERT OR REPLACE INTO write_probe (id, checked_at) VALUES (1, ?)", (now,)
+                ),
+                durable=False,
+            )
+        except AppError:
+            return False
+        return True
+
     # -- internals -----------------------------------------------------------------------
 
     def _insert_events(self, conn: sqlite3.Connection, events: Sequence[CloudEvent]) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -15,8 +15,11 @@ __all__ = [
     "PlanOverflowError",
     "as_objects",
     "finite",
+    "overflow_at",
     "group",
     "sums",
+    "to_notional",
+    "to_qty",
 ]
 
 FloatArray = npt.NDArray[np.float64]
@@ -25,15 +28,67 @@ PACK_LIMIT = 2**62
 """Two codes are packed into one int64 (``a * nb + b``) while the product stays below this."""
 
 
+OVERFLOW_PATHS = 20
+"""At most this many request paths are named by one ``PlanOverflowError``."""
+
+
 class PlanOverflowError(ValueError):
-    """A planned figure is not finite (inputs so large that the arithmetic overflows)."""
+    """A planned figure is not finite (inputs so large that the arithmetic overflows).
+
+    Args:
+        what: the figure that overflowed (``"qty × mark"``, ``"a world scale"``).
+        paths: the JSON paths of the request parts it came from (``$.positions[3]``).
+    """
+
+    def __init__(self, what: str, paths: Sequence[str] = ()) -> None:
+        super().__init__(f"{what} is not finite; the figures are too large to plan")
+        self.what = what
+        self.paths = list(paths[:OVERFLOW_PATHS]) or ["$"]
 
 
-def finite(value: float, what: str) -> float:
+def finite(value: float, what: str, path: str = "$") -> float:
     """Return ``value``, or raise ``PlanOverflowError`` naming ``what`` when it is not finite."""
     if not math.isfinite(value):
-        raise PlanOverflowError(f"{what} is not finite; the inputs are too large to plan")
+        raise PlanOverflowError(what, [path])
     return value
+
+
+def overflow_at(what: str, positions: IntArray, also: Sequence[str] = ()) -> PlanOverflowError:
+    """The error for figures of the positions ``positions`` (indices) that overflowed.
+
+    Args:
+        what: the figure that overflowed.
+        positions: the indices of the positions it came from.
+        also: request paths named before the positions (a policy figure that took part).
+    """
+    return PlanOverflowError(
+        what, [*also, *(f"$.positions[{i}]" for i in positions[:OVERFLOW_PATHS].tolist())]
+    )
+
+
+def to_qty(change: FloatArray, abs_qty: FloatArray, abs_notional: FloatArray) -> FloatArray:
+    """Notional changes over their keys' quantity-weighted marks (``Σ|qty|·mark / Σ|qty|``).
+
+    ``change · Σ|qty| / Σ|qty|·mark`` (the order the answers were always computed in), and
+    ``change / (Σ|qty|·mark / Σ|qty|)`` where that product overflows though the quotient
+    fits; what stays infinite really is too large (the caller names it).
+    """
+    with np.errstate(all="ignore"):
+        qty: FloatArray = change * abs_qty / abs_notional
+        big = ~np.isfinite(qty)
+        if big.any():
+            qty[big] = change[big] / (abs_notional[big] / abs_qty[big])
+    return qty
+
+
+def to_notional(qty: FloatArray, abs_qty: FloatArray, abs_notional: FloatArray) -> FloatArray:
+    """Quantities times their keys' quantity-weighted marks (the inverse of ``to_qty``)."""
+    with np.errstate(all="ignore"):
+        out: FloatArray = qty * abs_notional / abs_qty
+        big = ~np.isfinite(out)
+        if big.any():
+            out[big] = qty[big] * (abs_notional[big] / abs_qty[big])
+    return out
 
 
 def group(a: IntArray, b: IntArray, nb: int) -> tuple[IntArray, IntArray, IntArray]:

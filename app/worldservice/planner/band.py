@@ -8,7 +8,7 @@ import numpy as np
 import numpy.typing as npt
 
 from app.contracts.policy import Band
-from app.worldservice.planner.arrays import FloatArray
+from app.worldservice.planner.arrays import FloatArray, overflow_at
 from app.worldservice.planner.scales import StrategyScales
 
 __all__ = ["Banded", "apply_band"]
@@ -56,10 +56,16 @@ def apply_band(band: Band | None, scales: StrategyScales) -> Banded:
 
     Returns:
         The scales to net and what was held back.
+
+    Raises:
+        PlanOverflowError: a strategy's allocation is not finite (it names the positions).
     """
     none = np.zeros(0, np.intp)
     if band is None or not (band.abs > 0.0 or band.rel > 0.0) or not len(scales.before):
         return Banded(per_position=scales.per_position, held=None, pairs=none)
+    bad = ~(np.isfinite(scales.before) & np.isfinite(scales.after))
+    if bad.any():  # a strategy's net notional summed past the float range
+        raise overflow_at("a strategy's allocation", np.flatnonzero(bad[scales.pair]))
     inside = within_band(band, scales.before, scales.after)
     pairs = np.flatnonzero(inside)
     if not len(pairs):

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 
 import numpy as np
 
 from app.contracts.lots import round_to_lot
 from app.contracts.rebalancing import RebalanceRequest, SymbolDelta
-from app.worldservice.planner.arrays import finite, sums
+from app.worldservice.planner.arrays import finite, overflow_at, sums
 from app.worldservice.planner.columns import Columns
 
 __all__ = ["overlay_deltas"]
@@ -32,7 +33,8 @@ def overlay_deltas(
     overlay = req.overlay
     if overlay is None:
         raise ValueError("overlay and hybrid modes need an overlay config")
-    net = sums(cols.world, cols.qty * cols.mark, len(cols.worlds)).tolist()
+    with np.errstate(over="ignore"):
+        net = sums(cols.world, cols.qty * cols.mark, len(cols.worlds)).tolist()
     # Worlds in the order the positions first name them (the order the sums per
     # instrument are added in).
     _, first = np.unique(cols.world, return_index=True)
@@ -40,6 +42,8 @@ def overlay_deltas(
     for code in np.argsort(first, kind="stable").tolist():
         world, n_w = cols.worlds[code], net[code]
         change = frac * (g_world[world] - 1.0) * n_w
+        if not np.isfinite(change):  # the world's net notional (or its change) overflowed
+            raise overflow_at("a world's overlay notional", np.flatnonzero(cols.world == code))
         if change == 0.0:
             continue
         instrument = overlay.instrument_by_world[world]
@@ -50,7 +54,11 @@ def overlay_deltas(
         change = by_instrument[instrument]
         if change == 0.0 or abs(change) < overlay.min_order_notional:
             continue
-        qty = finite(change / overlay.price_by_symbol[instrument], "an overlay quantity")
+        qty = finite(
+            change / overlay.price_by_symbol[instrument],
+            "an overlay quantity",
+            f"$.overlay.price_by_symbol[{json.dumps(instrument)}]",
+        )
         lot = lot_by_symbol.get(instrument)
         if lot is not None:
             qty = round_to_lot(qty, lot)

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from app.contracts.policy import Funding, Projection, SkippedDelta
 from app.contracts.rebalancing import RebalanceRequest, SymbolDelta, WorldPlan
+from app.worldservice.planner.arrays import overflow_at
 from app.worldservice.planner.band import apply_band
 from app.worldservice.planner.columns import Columns, columns
 from app.worldservice.planner.netting import Netted, net_keys
@@ -72,7 +75,10 @@ def compute_plan(
     g_world = world_scales(req)
     if cols is None:
         cols = columns(req.positions)
-    notional = cols.qty * cols.mark
+    with np.errstate(over="ignore"):
+        notional = cols.qty * cols.mark
+    if not np.isfinite(notional).all():
+        raise overflow_at("qty × mark", np.flatnonzero(~np.isfinite(notional)))
     scales = strategy_scales(req, g_world, frac, cols, notional, fractions=band is not None)
     banded = apply_band(band, scales)
     dust = req.min_trade_notional or 0.0

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 
+import msgspec
 import numpy as np
 
 from app.contracts.policy import (
@@ -14,7 +16,12 @@ from app.contracts.policy import (
     WorldProjection,
 )
 from app.contracts.rebalancing import RebalanceRequest, SymbolDelta
-from app.worldservice.planner.arrays import FloatArray, PlanOverflowError, sums
+from app.worldservice.planner.arrays import (
+    FloatArray,
+    overflow_at,
+    sums,
+    to_notional,
+)
 from app.worldservice.planner.columns import Columns
 from app.worldservice.planner.netting import Netted
 from app.worldservice.planner.rounding import Rounded
@@ -68,6 +75,15 @@ def project(
     """
     policy = req.policy
     costs = policy.costs if policy is not None else None
+    with np.errstate(all="ignore"):  # overflows are checked below, naming the world
+        return _project(req, worlds, g_world, frac, cols, notional, net, final, overlay, costs)
+
+
+def _project(
+    req: RebalanceRequest, worlds: Sequence[str], g_world: Mapping[str, float], frac: float,
+    cols: Columns, notional: FloatArray, net: Netted | None, final: Rounded | None,
+    overlay: Sequence[SymbolDelta] | None, costs: Costs | None,
+) -> Projection:
     equity = req.total_equity
     n_worlds = len(cols.worlds)
     held = sums(cols.world, notional, n_worlds)
@@ -76,8 +92,7 @@ def project(
     cost = np.zeros(n_worlds)
     if net is not None and final is not None and len(final.idx):
         idx = final.idx
-        with np.errstate(all="ignore"):
-            traded = final.qty * net.abs_notional[idx] / net.abs_qty[idx]
+        traded = to_notional(final.qty, net.abs_qty[idx], net.abs_notional[idx])
         rate, floor = _rates(costs, [v or None for v in cols.venues])
         venue = net.venue[idx]
         world = net.world[idx]
@@ -96,12 +111,18 @@ def project(
         w_before = before_n / equity if equity > 0.0 else 0.0
         w_after = after_n / equity if equity > 0.0 else 0.0
         target = after.get(name, 0.0)
-        per_world[name] = WorldProjection(
+        world_figures = WorldProjection(
             weight_before=w_before, weight_after=w_after, target=target,
             residual=w_after - target,
             turnover_notional=float(turnover[i]) if i is not None else 0.0,
             est_cost=float(cost[i]) if i is not None else 0.0,
         )
+        if not np.isfinite(msgspec.structs.astuple(world_figures)).all():
+            raise overflow_at(
+                f"the projection of world {json.dumps(name)}",
+                np.flatnonzero(cols.world == i), also=_cost_paths(costs, world_figures),
+            )
+        per_world[name] = world_figures
     total_turnover = float(turnover.sum())
     total_cost = float(cost.sum())
     if overlay:
@@ -116,11 +137,19 @@ def project(
         est_cost=total_cost,
         est_cost_bps=total_cost / total_turnover * 1e4 if total_turnover > 0.0 else 0.0,
     )
-    figures = [total.turnover_notional, total.turnover_weight, total.est_cost,
-               total.est_cost_bps]
-    for p in per_world.values():
-        figures += [p.weight_before, p.weight_after, p.residual, p.turnover_notional,
-                    p.est_cost]
-    if not np.isfinite(np.array(figures)).all():
-        raise PlanOverflowError("a projection figure is not finite; the inputs are too large")
+    if not np.isfinite(msgspec.structs.astuple(total)).all():  # the worlds' sums, the overlay
+        also = _cost_paths(costs, total)
+        if overlay:
+            also.append("$.overlay.price_by_symbol")
+        raise overflow_at("the plan's total turnover or cost", np.arange(cols.n), also=also)
     return Projection(per_world=per_world, total=total)
+
+
+def _cost_paths(costs: Costs | None, figures: WorldProjection | ProjectionTotal) -> list[str]:
+    """``$.policy.costs`` when a cost figure overflowed though the turnover did not."""
+    cost = (figures.est_cost, getattr(figures, "est_cost_bps", 0.0))
+    if costs is not None and np.isfinite(figures.turnover_notional) and not np.isfinite(
+        cost
+    ).all():
+        return ["$.policy.costs"]
+    return []

@@ -20,10 +20,11 @@ from app.contracts.rebalancing import SymbolDelta
 from app.worldservice.planner.arrays import (
     FloatArray,
     IntArray,
-    PlanOverflowError,
     as_objects,
     group,
+    overflow_at,
     sums,
+    to_qty,
 )
 from app.worldservice.planner.columns import Columns
 from app.worldservice.planner.netting import Netted
@@ -111,15 +112,18 @@ def round_keys(
     with np.errstate(all="ignore"):
         small = np.abs(change) < dust
         dropped = idx[small]
-        dust_qty = change[small] * abs_q[dropped] / abs_n[dropped]
+        # A dropped key's quantity is only reported (v3 ``skipped``, which checks it).
+        dust_qty = to_qty(change[small], abs_q[dropped], abs_n[dropped])
         idx, change = idx[~small], change[~small]
-        qty = change * abs_q[idx] / abs_n[idx]  # change / (quantity-weighted mark)
+        qty = to_qty(change, abs_q[idx], abs_n[idx])  # change / (quantity-weighted mark)
         symbol = net.symbol[idx]
         lotted = lots.has[symbol]
         units = qty[lotted] / lots.lot[symbol[lotted]]
         count = _lot_counts(units)
-        if not (np.isfinite(qty).all() and np.isfinite(count).all()):
-            raise PlanOverflowError("a delta quantity is not finite")
+        bad = ~np.isfinite(qty)
+        bad[lotted] |= ~np.isfinite(count)
+        if bad.any():  # netting left finite sums; a quantity or lot count can still overflow
+            raise overflow_at("a delta quantity", net.positions_of(idx[bad]))
         raw = qty[lotted]
         rounded = lots.qty(count, symbol[lotted])
         qty[lotted] = rounded
@@ -219,6 +223,9 @@ def _global(
                 g_qty[g] = lot_qty(total, lots.infos[float(lots.lot[g_symbol[g]])])
     free = ~g_has
     g_qty[free] = sums(inverse[idx[~lotted]], qty[~lotted], groups)[free]
+    if not np.isfinite(g_qty).all():  # per-world quantities summed across worlds
+        bad_keys = np.flatnonzero(~np.isfinite(g_qty)[inverse])
+        raise overflow_at("a global delta quantity", net.positions_of(bad_keys))
     emit = g_qty != 0.0
     if dust:  # the global dust check uses the all-worlds quantity-weighted mark
         g_abs_q = sums(inverse, net.abs_qty, groups)

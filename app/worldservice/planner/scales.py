@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -29,7 +30,11 @@ def world_scales(req: RebalanceRequest) -> dict[str, float]:
     """
     before, after = req.world_alloc_before, req.world_alloc_after
     return {
-        w: finite(world_scale(before.get(w, 0.0), after.get(w, 0.0)), "a world scale")
+        w: finite(
+            world_scale(before.get(w, 0.0), after.get(w, 0.0)),
+            "a world scale",
+            f"$.world_alloc_before[{json.dumps(w)}]",
+        )
         for w in sorted(set(before) | set(after))
     }
 
@@ -139,7 +144,11 @@ def strategy_scales(
             if before <= 0.0:
                 g = g_w if after_w.get(world, 0.0) > 0.0 else 0.0
             else:
-                g = finite(after / before, "a strategy scale")
+                g = finite(
+                    after / before,
+                    "a strategy scale",
+                    f"$.strategy_alloc_after_total[{json.dumps(world)}][{json.dumps(strategy)}]",
+                )
         if fractions:
             befores.append(before)
             afters.append(after)

@@ -8,7 +8,14 @@ from itertools import repeat
 import numpy as np
 
 from app.contracts.policy import Band, RebalancePolicy, SkipCode, SkippedDelta
-from app.worldservice.planner.arrays import FloatArray, IntArray, as_objects, group, sums
+from app.worldservice.planner.arrays import (
+    FloatArray,
+    IntArray,
+    as_objects,
+    group,
+    overflow_at,
+    sums,
+)
 from app.worldservice.planner.band import Banded
 from app.worldservice.planner.columns import Columns
 from app.worldservice.planner.netting import Netted
@@ -32,6 +39,14 @@ class _Names:
         self, keys: IntArray, qty: FloatArray, code: SkipCode, details: list[str] | str,
         strategies: list[str] | None = None,
     ) -> list[SkippedDelta]:
+        """One entry per key with a non-zero ``qty``.
+
+        Raises:
+            PlanOverflowError: a skipped quantity is not finite (it names the positions).
+        """
+        bad = ~np.isfinite(qty)
+        if bad.any():  # a change over a tiny mark, or a held-back change too large to sum
+            raise overflow_at(f"a skipped quantity ({code})", self.net.positions_of(keys[bad]))
         keep = qty != 0.0
         if not keep.all():
             keys, qty = keys[keep], qty[keep]
@@ -121,24 +136,28 @@ def skipped_deltas(
     → the buys' min notional and lots; within a rule in (world, symbol, venue) order.
     ``delta_qty`` is the part that will not trade, so a key's traded delta plus its skipped
     quantities is its delta without the rules.
+
+    Raises:
+        PlanOverflowError: a skipped quantity is not finite (it names the positions).
     """
-    names = _Names(cols, net)
-    out: list[SkippedDelta] = []
-    if policy is not None and policy.band is not None:
-        out += _band(cols, net, scales, banded, policy.band, notional, names)
-    if trades.cap_scale != 1.0 and policy is not None and policy.max_turnover is not None:
-        turnover = float(np.abs(trades.change).sum())
-        share = turnover / equity if equity > 0.0 else float("inf")
-        detail = (f"turnover {share:.6g} of equity is above max_turnover "
-                  f"{policy.max_turnover:g}: every delta scaled by {trades.cap_scale:.6g}")
-        cut = trades.change * (1.0 - trades.cap_scale) * _per_unit(net, trades.live)
-        out += names.entries(trades.live, cut, "TURNOVER_CAPPED", detail)
-    out += _rules(trades.sold, net, names, dust, lot_by_symbol, cols.symbols)
-    funding = trades.funding
-    if funding is not None and funding.buy_scale != 1.0:
-        detail = (f"buys of {funding.buys:.2f} exceed the cash budget {funding.budget:.2f}: "
-                  f"every buy scaled by {funding.buy_scale:.6g}")
-        cut = trades.buy_change * (1.0 - funding.buy_scale) * _per_unit(net, trades.buys)
-        out += names.entries(trades.buys, cut, "CASH_LIMITED", detail)
-    out += _rules(trades.bought, net, names, dust, lot_by_symbol, cols.symbols)
+    with np.errstate(all="ignore"):  # an overflow is an inf that ``entries`` names
+        names = _Names(cols, net)
+        out: list[SkippedDelta] = []
+        if policy is not None and policy.band is not None:
+            out += _band(cols, net, scales, banded, policy.band, notional, names)
+        if trades.cap_scale != 1.0 and policy is not None and policy.max_turnover is not None:
+            turnover = float(np.abs(trades.change).sum())
+            share = turnover / equity if equity > 0.0 else float("inf")
+            detail = (f"turnover {share:.6g} of equity is above max_turnover "
+                      f"{policy.max_turnover:g}: every delta scaled by {trades.cap_scale:.6g}")
+            cut = trades.change * (1.0 - trades.cap_scale) * _per_unit(net, trades.live)
+            out += names.entries(trades.live, cut, "TURNOVER_CAPPED", detail)
+        out += _rules(trades.sold, net, names, dust, lot_by_symbol, cols.symbols)
+        funding = trades.funding
+        if funding is not None and funding.buy_scale != 1.0:
+            detail = (f"buys of {funding.buys:.2f} exceed the cash budget {funding.budget:.2f}: "
+                      f"every buy scaled by {funding.buy_scale:.6g}")
+            cut = trades.buy_change * (1.0 - funding.buy_scale) * _per_unit(net, trades.buys)
+            out += names.entries(trades.buys, cut, "CASH_LIMITED", detail)
+        out += _rules(trades.bought, net, names, dust, lot_by_symbol, cols.symbols)
     return out

@@ -12,7 +12,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from app.contracts.policy import Funding, RebalancePolicy
-from app.worldservice.planner.arrays import FloatArray, IntArray
+from app.worldservice.planner.arrays import (
+    FloatArray,
+    IntArray,
+    PlanOverflowError,
+    overflow_at,
+    to_notional,
+)
 from app.worldservice.planner.limits import fund_buys, turnover_scale
 from app.worldservice.planner.netting import Netted
 from app.worldservice.planner.rounding import NOISE_RELATIVE, Lots, Rounded, merge, round_keys
@@ -73,7 +79,10 @@ def trade_keys(
         noise = np.abs(net.change) <= NOISE_RELATIVE * net.abs_notional
     live = np.flatnonzero(~noise)
     change = net.change[live]
-    cap = turnover_scale(policy.max_turnover if policy else None, equity, change)
+    try:
+        cap = turnover_scale(policy.max_turnover if policy else None, equity, change)
+    except PlanOverflowError as exc:  # Σ|change| of finite changes: name what went in
+        raise overflow_at(exc.what, net.positions_of(live)) from exc
     capped = change * cap if cap != 1.0 else change
     sell = capped < 0.0
     sold = round_keys(lots, net, *_nonzero(live[sell], capped[sell]), dust)
@@ -82,10 +91,20 @@ def trade_keys(
     funded = buy_change
     if policy is not None and policy.cash is not None:
         with np.errstate(all="ignore"):
-            sold_notional = float(
-                np.abs(sold.qty * net.abs_notional[sold.idx] / net.abs_qty[sold.idx]).sum()
-            )
-        funding = fund_buys(policy.cash, equity, buy_change, sold_notional)
+            sold_notional = float(np.abs(
+                to_notional(sold.qty, net.abs_qty[sold.idx], net.abs_notional[sold.idx])
+            ).sum())
+            wanted = float(buy_change.sum())
+        if not np.isfinite(sold_notional):
+            raise overflow_at("the sold notional", net.positions_of(sold.idx))
+        if not np.isfinite(wanted):
+            raise overflow_at("the buy notional", net.positions_of(buys))
+        try:
+            funding = fund_buys(policy.cash, equity, buy_change, sold_notional)
+        except PlanOverflowError as exc:  # cash on hand plus what the sells raise
+            raise overflow_at(
+                exc.what, net.positions_of(sold.idx), also=["$.policy.cash.available"]
+            ) from exc
         if funding.buy_scale != 1.0:
             funded = buy_change * funding.buy_scale
     bought = round_keys(lots, net, *_nonzero(buys, funded), dust)

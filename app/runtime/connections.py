@@ -1,0 +1,195 @@
+"""Connection guards for uvicorn's HTTP/1.1 protocol: slow and idle clients are cut off.
+
+uvicorn times out idle keep-alive connections but not a request whose headers never finish
+(or whose body stops half-way): a thousand half-sent requests can hold a thousand
+connections, and the file descriptors behind them, for as long as their senders like. The
+guarded protocol gives every request ``header_timeout`` seconds to send its request line
+and headers and allows at most ``body_timeout`` seconds of silence inside a body; a
+connection beyond ``max_connections`` gets an immediate JSON 503. Each cut is counted
+(``worldgate_http_connections_closed_total{reason}``) and logged, at most once a second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import h11
+import msgspec
+import structlog
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from app.errors import Code
+
+__all__ = ["ConnectionLimits", "LogThrottle", "guarded_h11_protocol"]
+
+log = structlog.get_logger(__name__)
+
+Counter = Callable[[str], None]
+"""Counts one closed connection under a reason (``header_timeout``, ``body_timeout``,
+``over_limit``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionLimits:
+    """What a connection may cost the server.
+
+    Attributes:
+        header_timeout: seconds to send a request's line and headers, from the moment the
+            connection is ready for a request (opened, or the previous answer sent).
+        body_timeout: the longest silence inside a request body, in seconds.
+        max_connections: open connections (HTTP and WebSocket) beyond which a new one is
+            answered 503 at once and closed.
+    """
+
+    header_timeout: float
+    body_timeout: float
+    max_connections: int
+
+
+class LogThrottle:
+    """Lets one log line through per ``every`` seconds and counts the ones held back."""
+
+    def __init__(self, every: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.every = every
+        self.clock = clock
+        self.suppressed = 0
+        self._last = -float("inf")
+
+    def ready(self) -> int | None:
+        """None to stay quiet; else how many lines were held back since the last one."""
+        now = self.clock()
+        if now - self._last < self.every:
+            self.suppressed += 1
+            return None
+        held, self.suppressed, self._last = self.suppressed, 0, now
+        return held
+
+
+def _raw_answer(status: int, reason: str, code: str, detail: str) -> bytes:
+    """A complete ``Connection: close`` answer with the JSON error body, as raw bytes (sent
+    where no request was parsed, so h11 has no response state to send it with)."""
+    body = msgspec.json.encode({"status": status, "code": code, "detail": detail})
+    head = (
+        f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\n"
+        f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
+    )
+    return head.encode("latin-1") + body
+
+
+_REASONS = {"headers": "header_timeout", "body": "body_timeout"}
+_OVER_LIMIT = _raw_answer(
+    503, "Service Unavailable", Code.SERVICE_UNAVAILABLE,
+    "The server has too many open connections (server.max_connections); retry shortly.",
+)
+_TIMED_OUT = _raw_answer(
+    408, "Request Timeout", Code.REQUEST_TIMEOUT,
+    "The request was not sent in time (server.header_timeout / server.body_timeout).",
+)
+
+
+def guarded_h11_protocol(
+    limits: ConnectionLimits, count: Counter, throttle: LogThrottle | None = None
+) -> type[H11Protocol]:
+    """Build uvicorn's h11 protocol class with the guards of ``limits``.
+
+    Args:
+        limits: the timeouts and the connection cap.
+        count: called with the reason of every connection the guards close.
+        throttle: limits the ``connection_closed`` log lines (one a second by default).
+
+    Returns:
+        A class for ``uvicorn.Config(http=...)``.
+    """
+    gate = throttle or LogThrottle()
+
+    class GuardedH11Protocol(H11Protocol):
+        """uvicorn's h11 protocol with header/body timeouts and a connection cap."""
+
+        _timer: asyncio.TimerHandle | None = None
+        _phase: str | None = None
+        _received = 0
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            if len(self.connections) > limits.max_connections:
+                self._cut("over_limit", _OVER_LIMIT)
+                return
+            self._watch()
+
+        def data_received(self, data: bytes) -> None:
+            self._received += len(data)
+            super().data_received(data)
+            self._watch(fresh_data=True)
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            self._received = 0
+            self._watch()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._cancel()
+            super().connection_lost(exc)
+
+        def handle_websocket_upgrade(self, event: h11.Request) -> None:
+            self._cancel()  # the WebSocket protocol takes the transport over
+            self._phase = "upgraded"
+            super().handle_websocket_upgrade(event)
+
+        # -- the guard ------------------------------------------------------------------
+
+        def _watch(self, fresh_data: bool = False) -> None:
+            """Arm the timer the connection's state needs: headers, body, or none."""
+            if self._phase == "upgraded" or self.transport.is_closing():
+                return
+            state = self.conn.their_state
+            if state is h11.IDLE:
+                if self._phase != "headers":  # the deadline runs from entering this state
+                    self._arm("headers", limits.header_timeout)
+            elif state is h11.SEND_BODY:
+                if fresh_data or self._phase != "body":  # silence is counted from each byte
+                    self._arm("body", limits.body_timeout)
+            else:  # the request is complete: the app and the answer take their own time
+                self._cancel()
+                self._phase = None
+
+        def _arm(self, phase: str, seconds: float) -> None:
+            self._cancel()
+            self._phase = phase
+            self._timer = self.loop.call_later(seconds, self._expired, phase)
+
+        def _cancel(self) -> None:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+
+        def _expired(self, phase: str) -> None:
+            self._timer = None
+            if self.transport.is_closing() or self._phase != phase:
+                return
+            if phase == "body" and self.flow.read_paused:  # the app is slow, not the client
+                self._arm("body", limits.body_timeout)
+                return
+            if phase == "headers" and not self._received:
+                self._cut("idle_timeout", None)  # an idle connection: no answer is owed
+            else:
+                self._cut(_REASONS[phase], _TIMED_OUT)
+
+        def _cut(self, reason: str, answer: bytes | None) -> None:
+            self._cancel()
+            self._phase = "closed"
+            count(reason)
+            held = gate.ready()
+            if held is not None:
+                client = self.client[0] if self.client else None
+                log.warning("connection_closed", reason=reason, client=client, suppressed=held)
+            if answer is not None and self.conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):
+                self.transport.write(answer)
+            if self.cycle is not None and not self.cycle.response_complete:
+                self.cycle.disconnected = True  # the app's receive() sees the client gone
+                self.cycle.message_event.set()
+            self.transport.close()
+
+    return GuardedH11Protocol
