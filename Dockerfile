@@ -10,18 +10,19 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /opt/worldgate
 
-# Dependencies first, so a code change does not reinstall them.
-COPY pyproject.toml README.md ./
-RUN mkdir app && touch app/__init__.py \
-    && pip install . \
+# Dependencies first, so a code change does not reinstall them: install the package with
+# its server extra from a stub, then remove the stub and keep the dependencies.
+COPY pyproject.toml README.md LICENSE ./
+RUN mkdir app && echo '__version__ = "0"' > app/__init__.py \
+    && pip install '.[server]' \
     && pip uninstall -y worldgate \
     && rm -rf app build *.egg-info
 
-# The code, installed editable: app/ and config/default.toml stay side by side, where the
-# settings loader reads the embedded defaults.
+# The package itself, installed as a wheel would be: the embedded defaults
+# (app/default.toml) travel inside it, so no source folder is needed at run time.
 COPY app ./app
-COPY config ./config
-RUN pip install --no-deps -e . \
+RUN pip install --no-deps . \
+    && rm -rf app build *.egg-info \
     && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin worldgate \
     && mkdir /data \
     && chown worldgate:worldgate /data
@@ -41,8 +42,10 @@ EXPOSE 8000
 # server.shutdown_timeout, flushes the outbox and exits 0. Give `docker stop` more time
 # than that (e.g. `docker stop -t 30`).
 STOPSIGNAL SIGTERM
+# `worldgate ready` reads the same configuration as `serve` (WORLDGATE_CONFIG, WORLDGATE__*),
+# so the probe follows server.port and server.roles wherever they are set.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
-    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/ready', timeout=2)"]
+    CMD ["worldgate", "ready"]
 
 # Exec form: worldgate is PID 1 and receives SIGTERM itself (no shell in between).
 CMD ["worldgate", "serve"]

@@ -54,7 +54,7 @@ def _worldservice_capabilities(settings: Settings) -> WorldServiceCapabilities:
 def _sqlite_store(settings: Settings) -> Store:
     from app.store.adapters.sqlite import SqliteStore
 
-    return SqliteStore(settings.store.sqlite_path)
+    return SqliteStore(settings.store.sqlite_path, single_owner=settings.store.single_owner)
 
 
 def _postgres_store(settings: Settings) -> Store:
@@ -68,6 +68,7 @@ def _postgres_store(settings: Settings) -> Store:
         statement_timeout=store.postgres_statement_timeout,
         # Part of the shutdown budget (see app.runtime.serving).
         close_timeout=settings.server.shutdown_timeout * STORE_CLOSE_SHARE,
+        exclusive=store.single_owner,
     )
 
 

@@ -22,6 +22,7 @@ __all__ = [
     "PreconditionFailedError",
     "SchemaVersionRequiredError",
     "ServiceUnavailableError",
+    "StoreInUseError",
     "UnauthorizedError",
     "ValidationFailedError",
     "code_for_status",
@@ -67,6 +68,7 @@ class Code(StrEnum):
     WORLD_NOT_FOUND = "E_WORLD_NOT_FOUND"
     EXECUTION_NOT_FOUND = "E_EXECUTION_NOT_FOUND"
     KEY_NOT_FOUND = "E_KEY_NOT_FOUND"
+    PLAN_NOT_FOUND = "E_PLAN_NOT_FOUND"  # no plan applied under that run_id
     # Dependencies that cannot serve now.
     SERVICE_UNAVAILABLE = "E_SERVICE_UNAVAILABLE"
     STORE_UNAVAILABLE = "E_STORE_UNAVAILABLE"
@@ -221,3 +223,7 @@ class ServiceUnavailableError(AppError):
 
 class ConfigError(Exception):
     """The configuration is invalid; raised at start-up, naming the key."""
+
+
+class StoreInUseError(ConfigError):
+    """Another process owns the store this one was configured to own (a start-up refusal)."""

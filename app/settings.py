@@ -6,6 +6,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from datetime import datetime
+from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -17,7 +18,7 @@ __all__ = [
     "ConfiguredKey",
     "ConsoleSettings",
     "ControlBusSettings",
-    "DEFAULT_CONFIG_PATH",
+    "DEFAULTS_RESOURCE",
     "GatewaySettings",
     "InstrumentConstraint",
     "OutboxSettings",
@@ -36,10 +37,13 @@ __all__ = [
     "duration_seconds",
     "load_settings",
     "merge_tables",
+    "read_defaults",
     "redact_url",
 ]
 
-DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "config" / "default.toml"
+DEFAULTS_RESOURCE = "default.toml"
+"""The embedded defaults: a data file of the ``app`` package (shipped inside the wheel).
+``config/default.toml`` in the repository is a byte-identical copy that the docs show."""
 ENV_PREFIX = "WORLDGATE__"
 CONFIG_ENV = "WORLDGATE_CONFIG"
 
@@ -127,6 +131,7 @@ class StoreSettings(_Section, frozen=True, kw_only=True, forbid_unknown_fields=T
     postgres_statement_timeout: PositiveFloat = 10.0
     event_retention_count: Annotated[int, msgspec.Meta(ge=1)] = 100_000
     event_retention_seconds: PositiveFloat = 7 * 86_400.0
+    single_owner: bool = False
 
 
 class ControlBusSettings(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -281,6 +286,12 @@ class Settings(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
     console: ConsoleSettings = msgspec.field(default_factory=ConsoleSettings)
 
 
+def read_defaults() -> dict[str, Any]:
+    """Return the embedded defaults (``app/default.toml``), read from the installed package."""
+    text = resources.files("app").joinpath(DEFAULTS_RESOURCE).read_text(encoding="utf-8")
+    return tomllib.loads(text)
+
+
 def redact_url(url: str) -> str:
     """``url`` without its credentials: ``scheme://user:password@host`` becomes
     ``scheme://[redacted]@host`` (for anything shown or logged: ``/status``, logs)."""
@@ -393,7 +404,7 @@ def load_settings(
             or two switches contradict each other.
     """
     env = os.environ if environ is None else environ
-    data = _read_toml(DEFAULT_CONFIG_PATH)
+    data = read_defaults()
     extra = config_path or env.get(CONFIG_ENV)
     if extra:
         data = merge_tables(data, _read_toml(Path(extra)))

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import IO, Any, TypeVar
@@ -94,6 +94,8 @@ class ServerProcess:
         port: the port (a free one when None); kept across ``start`` calls.
         ready_path: the path that answers 200 once the server is ready.
         cwd: the child's working directory (the folder holding ``app`` when None).
+        command: the command that serves (``python -c ... serve`` of this checkout when
+            None; e.g. an installed ``worldgate serve``).
     """
 
     def __init__(
@@ -104,8 +106,10 @@ class ServerProcess:
         port: int | None = None,
         ready_path: str = "/ready",
         cwd: Path | None = None,
+        command: Sequence[str] | None = None,
     ) -> None:
         self.port = port or free_port()
+        self.command = list(command) if command else [sys.executable, *_SERVE]
         self.log_path = log_path
         self.ready_path = ready_path
         self.cwd = cwd or _PACKAGE_ROOT
@@ -132,7 +136,7 @@ class ServerProcess:
         """Spawn the process and return at once (see ``wait_ready``)."""
         self._log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, *_SERVE], env=self.env, cwd=self.cwd, stdout=self._log,
+            self.command, env=self.env, cwd=self.cwd, stdout=self._log,
             stderr=subprocess.STDOUT,
         )
 

@@ -52,9 +52,14 @@ class AllocationView(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class AllocationsReply(msgspec.Struct, frozen=True, kw_only=True):
-    """``GET /worldservice/allocations``: ``{"allocations": {world_id: view}}``."""
+    """``GET /worldservice/allocations``: ``{"allocations": {world_id: view}, "next": ...}``.
+
+    ``next`` is the cursor of the following page when the caller asked for a page
+    (``limit``) and more worlds follow; otherwise null.
+    """
 
     allocations: dict[str, AllocationView]
+    next: str | None = None
 
 
 class AllocationsReadError(ValueError):
@@ -110,7 +115,9 @@ def read_allocations(content: bytes) -> AllocationsReply:
     if not isinstance(obj, Mapping) or not isinstance(obj.get("allocations"), Mapping):
         raise AllocationsReadError("the answer has no allocations object")
     snapshots = {str(k): _snapshot(str(k), v) for k, v in obj["allocations"].items()}
+    following = obj.get("next")  # the cursor of a paged answer; a peer without paging: none
+    reply = {"allocations": snapshots, "next": following if isinstance(following, str) else None}
     try:
-        return msgspec.convert({"allocations": snapshots}, AllocationsReply, strict=False)
+        return msgspec.convert(reply, AllocationsReply, strict=False)
     except msgspec.ValidationError as exc:
         raise AllocationsReadError(f"the answer does not match the snapshot: {exc}") from exc

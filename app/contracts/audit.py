@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import Final, Literal
 
 import msgspec
@@ -12,17 +10,14 @@ __all__ = [
     "AUDIT_CURSOR_KIND",
     "AuditPage",
     "AuditRecord",
-    "CursorError",
     "Outcome",
-    "decode_cursor",
-    "encode_cursor",
 ]
 
 Outcome = Literal["ok", "denied", "failed"]
 """``ok``: a 1xx-3xx answer; ``denied``: 401 or 403 (no key, a bad key, a missing scope,
 the live guard); ``failed``: any other error answer, or a call cut off before it answered."""
 
-#: The list name inside the cursors of ``GET /audit``.
+#: The list name inside the cursors of ``GET /audit`` (``app.contracts.pages``).
 AUDIT_CURSOR_KIND: Final = "audit"
 
 
@@ -61,30 +56,3 @@ class AuditPage(msgspec.Struct, frozen=True, kw_only=True):
 
     entries: list[AuditRecord]
     next: str | None
-
-
-class CursorError(ValueError):
-    """A ``cursor`` that no page of this list handed out."""
-
-
-def encode_cursor(kind: str, position: int) -> str:
-    """The opaque cursor after ``position`` in the list ``kind`` (URL-safe base64)."""
-    return base64.urlsafe_b64encode(f"{kind}:{position}".encode()).decode().rstrip("=")
-
-
-def decode_cursor(kind: str, cursor: str) -> int:
-    """The position inside a cursor of the list ``kind``.
-
-    Raises:
-        CursorError: the text is not such a cursor (malformed, or of another list).
-    """
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise CursorError("not a cursor handed out by this list") from None
-    name, sep, number = raw.partition(":")
-    if not sep or name != kind or not (number.isascii() and number.isdigit()):
-        raise CursorError("not a cursor handed out by this list")
-    if len(number) > 18:
-        raise CursorError("not a cursor handed out by this list")
-    return int(number)

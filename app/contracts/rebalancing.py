@@ -94,7 +94,7 @@ class PlanInputs(_Wire, frozen=True, kw_only=True):
 
 
 class RebalanceRequest(PlanInputs, frozen=True, kw_only=True):
-    """``MultiWorldRebalanceRequest`` (SPEC §2). Range rules are checked by the validator."""
+    """``MultiWorldRebalanceRequest``, the plan request; the validator checks range rules."""
 
     world_alloc_before: dict[str, float]
     world_alloc_after: dict[str, float]
@@ -142,7 +142,7 @@ class _PlanBase(
     msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, tag_field="schema_version"
 ):
     """Fields shared by every schema version. Optional apply/allocation fields are omitted
-    when unset, so a plain ``/plan`` answer carries exactly the SPEC §4 fields."""
+    when unset, so a plain ``/plan`` answer carries exactly the contract's plan fields."""
 
     per_world: dict[str, WorldPlan]
     global_deltas: list[SymbolDelta]
@@ -150,6 +150,12 @@ class _PlanBase(
     run_id: Identifier | None = None
     etag: str | None = None
     executed: bool | None = None
+
+    @property
+    def schema_version(self) -> int:
+        """The schema version of this answer: its wire tag (1, 2 or 3)."""
+        tag = type(self).__struct_config__.tag
+        return tag if isinstance(tag, int) else 1
 
 
 class PlanV1(_PlanBase, tag=1, frozen=True, kw_only=True):
@@ -180,5 +186,4 @@ PLAN_DECODER: msgspec.json.Decoder[PlanResponse] = msgspec.json.Decoder(PlanResp
 
 def schema_version_of(plan: PlanResponse) -> int:
     """The schema version of an answer: its ``schema_version`` tag."""
-    tag = type(plan).__struct_config__.tag
-    return tag if isinstance(tag, int) else 1
+    return plan.schema_version

@@ -175,10 +175,12 @@ class RiskStateChange(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class RiskHistoryReply(msgspec.Struct, frozen=True, kw_only=True):
-    """``GET /risk/history``: changes newest first; ``next_before`` pages further back."""
+    """``GET /risk/history``: changes newest first; ``next`` (an opaque cursor, as on every
+    list route) or ``next_before`` (the ``seq`` to pass as ``before``) pages further back."""
 
     changes: list[RiskStateChange]
     next_before: int | None
+    next: str | None = None
 
 
 class DeniedOrder(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):

@@ -59,8 +59,12 @@ class WorldServiceClient(Protocol):
         """``POST /worldservice/rebalancing/apply``."""
         ...
 
-    async def allocations(self, world_id: str | None = None) -> AllocationsReply:
-        """``GET /worldservice/allocations[?world_id=]`` (404 passes through)."""
+    async def allocations(
+        self, world_id: str | None = None, *, limit: int | None = None,
+        cursor: str | None = None,
+    ) -> AllocationsReply:
+        """``GET /worldservice/allocations[?world_id=][&limit=&cursor=]`` (404 and 422
+        pass through; ``cursor`` is WorldService's, passed on unchanged)."""
         ...
 
     async def capabilities(self) -> WorldServiceCapabilities:

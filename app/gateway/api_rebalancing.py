@@ -4,26 +4,30 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import msgspec
 from litestar import Request, Response, get, post
 from litestar.di import NamedDependency, Provide
 from litestar.enums import MediaType
-from litestar.params import FromPath, FromQuery, HeaderParameter
+from litestar.params import FromPath, FromQuery, HeaderParameter, QueryParameter
 from litestar.status_codes import HTTP_200_OK
 
 from app.contracts.allocations import AllocationsReply
 from app.contracts.rebalancing import ApplyRequest, ExecuteRequest, RebalanceRequest
 from app.gateway.execution import ExecuteOptions, ExecutionService
 from app.gateway.negotiation import NegotiatingClient
+from app.store.ports import ExecutionRecord
 from app.web.audit import note, note_answer_ids
 from app.web.auth import require_scope
 from app.web.decoding import decode_body, json_body
 from app.web.openapi_examples import APPLY_BODY, EXECUTE_BODY, PLAN_BODY
+from app.web.pages import MAX_PAGE, Limit, next_cursor, page_start
 
 __all__ = [
     "REBALANCING_HANDLERS",
     "apply_rebalance",
     "execute_rebalance",
     "get_execution",
+    "list_executions",
     "plan_rebalance",
     "read_allocations",
     "submit_execution",
@@ -174,6 +178,63 @@ async def get_execution(
     return _json(await execution.get(execution_id))
 
 
+EXECUTIONS = "executions"
+"""The cursor kind of the executions list."""
+
+
+class SubmittedExecution(msgspec.Struct, frozen=True, kw_only=True):
+    """One submitted execution of the list: its ids, its state and status (as in its
+    answer) and its stored answer."""
+
+    execution_id: str
+    world_ids: list[str]
+    batch_ids: list[str]
+    created_at: float
+    state: str | None
+    status: str | None
+    response: dict[str, Any]
+
+
+def _submitted(record: ExecutionRecord) -> SubmittedExecution:
+    answer = msgspec.json.decode(record.response)
+    answer = answer if isinstance(answer, dict) else {}
+    state, status = answer.get("state"), answer.get("status")
+    return SubmittedExecution(
+        execution_id=record.execution_id, world_ids=record.world_ids,
+        batch_ids=record.batch_ids, created_at=record.created_at,
+        state=state if isinstance(state, str) else None,
+        status=status if isinstance(status, str) else None, response=answer,
+    )
+
+
+class SubmittedExecutions(msgspec.Struct, frozen=True, kw_only=True):
+    """``GET /rebalancing/executions``: newest first; ``next`` as for applied plans."""
+
+    executions: list[SubmittedExecution]
+    next: str | None
+
+
+@get(
+    "/rebalancing/executions",
+    summary="List submitted executions, newest first, a page at a time",
+    description=(
+        "Optionally only executions with a batch for `world_id`; `limit` 1..1000 (default "
+        "50); pass the answer's `next` as `cursor` for the following page."
+    ),
+    tags=["gateway"],
+)
+async def list_executions(
+    execution: NamedDependency[ExecutionService],
+    world_id: FromQuery[str | None] = None,
+    limit: Limit = 50,
+    cursor: FromQuery[str | None] = None,
+) -> SubmittedExecutions:
+    """Answer ``GET /rebalancing/executions``."""
+    page = await execution.history(world_id, limit, page_start(EXECUTIONS, cursor))
+    return SubmittedExecutions(executions=[_submitted(r) for r in page.executions],
+                               next=next_cursor(EXECUTIONS, page.next))
+
+
 @post(
     "/rebalancing/executions/{execution_id:str}/submit",
     status_code=HTTP_200_OK,
@@ -220,9 +281,11 @@ async def submit_execution(
 async def read_allocations(
     negotiating_client: NamedDependency[NegotiatingClient],
     world_id: FromQuery[str | None] = None,
+    limit: Annotated[int | None, QueryParameter(ge=1, le=MAX_PAGE)] = None,
+    cursor: FromQuery[str | None] = None,
 ) -> AllocationsReply:
-    """Answer ``GET /allocations[?world_id=]``."""
-    return await negotiating_client.allocations(world_id)
+    """Answer ``GET /allocations[?world_id=][&limit=&cursor=]`` (pages as WorldService's)."""
+    return await negotiating_client.allocations(world_id, limit=limit, cursor=cursor)
 
 
 REBALANCING_HANDLERS = [
@@ -230,6 +293,7 @@ REBALANCING_HANDLERS = [
     apply_rebalance,
     read_allocations,
     execute_rebalance,
+    list_executions,
     get_execution,
     submit_execution,
 ]

@@ -28,6 +28,7 @@ from app.web.audit import note
 from app.web.decoding import decode_body, json_body
 from app.web.etags import quoted
 from app.web.openapi_examples import RISK_STATE_BODY
+from app.web.pages import next_cursor, page_start
 
 __all__ = ["RISK_HANDLERS", "check_world_id"]
 
@@ -131,12 +132,16 @@ async def put_world_state(
     return _answer(await trading_states.change(world, update, actor=actor, expected=if_match))
 
 
+RISK_HISTORY = "risk_history"
+"""The cursor kind of the trading-state history."""
+
+
 @get(
     "/risk/history",
     summary="Trading-state changes, newest first",
     description=(
         "Every change ever made, with its reason and actor. Filter with `scope=global` or "
-        "`world_id=W`; page back with `before=<next_before>`."
+        "`world_id=W`; page back with `cursor=<next>` (or `before=<next_before>`)."
     ),
     tags=["risk"],
 )
@@ -147,8 +152,12 @@ async def get_risk_history(
     limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
     # History sequence numbers are 64-bit in every store: larger cursors cannot exist.
     before: Annotated[int | None, QueryParameter(ge=1, le=2**63 - 1)] = None,
+    cursor: FromQuery[str | None] = None,
 ) -> RiskHistoryReply:
     """Answer ``GET /risk/history``."""
+    after = page_start(RISK_HISTORY, cursor)
+    if after is not None:
+        before = after
     scope = scope_name
     chosen: RiskScope | None
     if world_id is not None:
@@ -168,7 +177,8 @@ async def get_risk_history(
             "scope must be `global` or `world`.",
             errors=[{"path": "$.scope", "message": "must be `global` or `world`"}],
         )
-    return await trading_states.history(chosen, world_id, limit, before)
+    reply = await trading_states.history(chosen, world_id, limit, before)
+    return msgspec.structs.replace(reply, next=next_cursor(RISK_HISTORY, reply.next_before))
 
 
 @get(

@@ -113,6 +113,10 @@ class ClientQueue:
         self.dropped = 0
         #: After a replay: live events with ``seq`` at or below it were sent already.
         self.floor: int | None = None
+        #: The log position the relay had dispatched up to when this client registered:
+        #: every event after it reaches the client (sent as ``latest_seq``, so a client that
+        #: loses the connection before its first event knows where to resume).
+        self.start_seq: int | None = None
         # Queued events are the shared frames themselves (no per-client object per event:
         # at 100 clients that allocation alone kept the garbage collector busy).
         self._items: deque[EventFrame | _Marker] = deque()

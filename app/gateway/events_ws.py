@@ -180,7 +180,11 @@ async def _resubscribe(
             window = await event_log.retained_range()
         except Exception as exc:  # reported after the `subscribed` frame, below
             window = exc
-    await socket.send_text(encode_message(item.spec.describe()))
+    subscribed = item.spec.describe()
+    start, queue.start_seq = queue.start_seq, None  # only the first subscription knows it
+    if start is not None and item.spec.since is None:
+        subscribed["latest_seq"] = start
+    await socket.send_text(encode_message(subscribed))
     if window is None:
         return
     try:

@@ -46,7 +46,7 @@ from app.gateway.risk_gate import RiskGate, refused, risk_rejected
 from app.gateway.shared_account import check_policy, figures_of
 from app.gateway.two_phase import TwoPhase, with_outcome
 from app.settings import Settings
-from app.store.ports import ExecutionRecord, ExecutionStore, PreviewStore
+from app.store.ports import ExecutionPage, ExecutionRecord, ExecutionStore, PreviewStore
 from app.telemetry import AppMetrics
 
 __all__ = ["ExecuteOptions", "Executed", "ExecutionService"]
@@ -362,6 +362,20 @@ class ExecutionService(TwoPhase):
         if self.nudge is not None:
             self.nudge()
         return Executed(content=content)
+
+    async def history(
+        self, world_id: str | None, limit: int, before: int | None = None
+    ) -> ExecutionPage:
+        """Return a page of submitted executions, newest first (see ``list_executions``)."""
+        try:
+            return await self.store.list_executions(world_id, limit, before)
+        except AppError:
+            raise
+        except Exception as exc:  # any store failure: say so, never a 500
+            log.exception("execution_list_failed")
+            raise ServiceUnavailableError(
+                "The execution store is unavailable.", code=Code.STORE_UNAVAILABLE
+            ) from exc
 
     async def get(self, execution_id: str) -> bytes:
         """Return the stored answer of an execution: submitted, else its preview.

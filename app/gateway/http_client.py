@@ -170,9 +170,15 @@ class HttpWorldServiceClient(Component):
         replayed = response.headers.get("x-idempotent-replay", "").lower() == "true"
         return _reply(response, replayed=replayed)
 
-    async def allocations(self, world_id: str | None = None) -> AllocationsReply:
-        """``GET {base}/allocations[?world_id=]``, read leniently (QMTL snapshots too)."""
-        params = {"world_id": world_id} if world_id is not None else None
+    async def allocations(
+        self, world_id: str | None = None, *, limit: int | None = None,
+        cursor: str | None = None,
+    ) -> AllocationsReply:
+        """``GET {base}/allocations[?world_id=][&limit=&cursor=]``, read leniently (QMTL
+        snapshots too; their ``next``, when they page, is passed on)."""
+        query = {"world_id": world_id, "limit": None if limit is None else str(limit),
+                 "cursor": cursor}
+        params = {k: v for k, v in query.items() if v is not None} or None
         response = await self._send("GET", "allocations", None, writes=False, params=params)
         try:
             return read_allocations(response.content)

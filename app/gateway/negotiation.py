@@ -120,9 +120,12 @@ class NegotiatingClient:
         """Ask WorldService to apply ``request`` at the negotiated version."""
         return await self._call(self.client.apply, request)
 
-    async def allocations(self, world_id: str | None = None) -> AllocationsReply:
+    async def allocations(
+        self, world_id: str | None = None, *, limit: int | None = None,
+        cursor: str | None = None,
+    ) -> AllocationsReply:
         """Read WorldService's stored allocations (a read carries no schema version)."""
-        return await self.client.allocations(world_id)
+        return await self.client.allocations(world_id, limit=limit, cursor=cursor)
 
     async def _call(
         self, send: Callable[[R], Awaitable[WorldServiceReply]], request: R

@@ -110,6 +110,7 @@ class EventRelay(Component):
             self.metrics,
             max_bytes=self.settings.client_buffer_bytes,
         )
+        queue.start_seq = self.head
         if self._stopping:
             queue.close(CLOSE_GOING_AWAY, "server shutting down")
         self._clients.add(queue)

@@ -29,8 +29,11 @@ __all__ = [
     "execute_response",
     "execution",
     "get_key",
+    "get_plan",
     "health",
+    "list_executions",
     "list_keys",
+    "list_plans",
     "plan",
     "read_answer",
     "revoke_key",
@@ -72,7 +75,7 @@ def _json_or_none(content: bytes) -> Any:
 
 
 def error_answer(status: int, content: bytes, text: str) -> WorldgateError:
-    """The typed error for an error answer whose body may or may not be SPEC §10 JSON."""
+    """The typed error for an error answer whose body may or may not be a JSON error body."""
     try:
         body = _json_or_none(content)
     except msgspec.DecodeError:
@@ -328,3 +331,33 @@ def audit(
         if value is not None:
             params[name] = value
     return Call("GET", "/audit", _object, params=params)
+
+
+def _page_params(world_id: str | None, limit: int, cursor: str | None) -> dict[str, str]:
+    params = {"limit": str(limit)}
+    if world_id is not None:
+        params["world_id"] = world_id
+    if cursor is not None:
+        params["cursor"] = cursor
+    return params
+
+
+def list_plans(
+    worldservice_url: str, world_id: str | None, limit: int, cursor: str | None
+) -> Call[dict[str, Any]]:
+    """``GET <worldservice>/rebalancing/plans``: ``{"plans": [...], "next": cursor|None}``."""
+    return Call("GET", f"{worldservice_url}/rebalancing/plans", _object,
+                params=_page_params(world_id, limit, cursor))
+
+
+def get_plan(worldservice_url: str, run_id: str) -> Call[dict[str, Any]]:
+    """``GET <worldservice>/rebalancing/plans/{run_id}``: one applied plan."""
+    return Call("GET", f"{worldservice_url}/rebalancing/plans/{_segment(run_id)}", _object)
+
+
+def list_executions(
+    world_id: str | None, limit: int, cursor: str | None
+) -> Call[dict[str, Any]]:
+    """``GET /rebalancing/executions``: ``{"executions": [...], "next": cursor|None}``."""
+    return Call("GET", "/rebalancing/executions", _object,
+                params=_page_params(world_id, limit, cursor))

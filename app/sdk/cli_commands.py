@@ -9,24 +9,24 @@ from typing import Any
 
 import click
 import msgspec
-from rich.table import Table
 
 from app.contracts.rebalancing import PositionSlice, RebalanceIntent, RebalanceRequest
-from app.metrics.alpha import METRIC_KEYS
 from app.sdk.checks import health_problems
 from app.sdk.cli_common import (
     EXIT_FAILED,
     EXIT_UNREACHABLE,
     cannot,
     connection_options,
-    console,
     fail_sdk,
     read_option,
 )
+from app.sdk.cli_events import EVENT_COMMANDS
 from app.sdk.cli_keys import KEY_COMMANDS
+from app.sdk.cli_records import RECORD_COMMANDS
 from app.sdk.cli_risk import RISK_COMMANDS
-from app.sdk.cli_tables import policy_tables
+from app.sdk.cli_tables import execute_table, plan_tables
 from app.sdk.cli_tools import TOOL_COMMANDS
+from app.sdk.cli_versions import VersionCheck, version_options
 from app.sdk.client import GatewayClient
 from app.sdk.errors import SdkError, Unreachable
 from app.sdk.io import InputError, parse_allocations, read_policy, read_positions, read_returns
@@ -40,7 +40,8 @@ __all__ = ["COMMANDS", "build_request", "derive_before"]
               show_default=True, help="Fail unless the Gateway advertises at least this.")
 @click.option("--expect-alpha-metrics", is_flag=True,
               help="Fail unless the Gateway advertises alpha_metrics_capable.")
-@click.option("--json", "as_json", is_flag=True, help="Also print the /health body as JSON.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the /health body as JSON on stdout (the verdict goes to stderr).")
 def health(url: str, token: str | None, timeout: float, expect_schema_version: int,
            expect_alpha_metrics: bool, as_json: bool) -> None:
     """Check a Gateway's capability bits: exit 0 met, 1 not met (one-line reason), 2 unreachable.
@@ -52,17 +53,17 @@ def health(url: str, token: str | None, timeout: float, expect_schema_version: i
             click.echo(f"unreachable: {exc}", err=True)
             raise SystemExit(EXIT_UNREACHABLE) from None
         except SdkError as exc:
-            click.echo(f"not met: GET /health failed: {exc}")
+            click.echo(f"not met: GET /health failed: {exc}", err=as_json)
             raise SystemExit(EXIT_FAILED) from None
-    if as_json:
+    if as_json:  # stdout carries the JSON alone, so it can be piped into a JSON tool
         click.echo(msgspec.json.encode(info.raw).decode())
     problems = health_problems(info, expect_schema_version, expect_alpha_metrics)
     if problems:
-        click.echo(f"not met: {'; '.join(problems)}")
+        click.echo(f"not met: {'; '.join(problems)}", err=as_json)
         raise SystemExit(EXIT_FAILED)
     click.echo(f"ok: {url} advertises rebalance_schema_version={info.rebalance_schema_version}, "
                f"alpha_metrics_capable={str(info.alpha_metrics_capable).lower()}, "
-               f"status={info.status}")
+               f"status={info.status}", err=as_json)
 
 
 def derive_before(positions: list[PositionSlice], total_equity: float) -> dict[str, float]:
@@ -165,8 +166,6 @@ def _request_options(fn: Any) -> Any:
                      help="Realized returns file of one strategy (v2 metrics); repeatable."),
         click.option("--intent", multiple=True, metavar="KEY=VALUE",
                      help="rebalance_intent.meta entry (echoed in v2); repeatable."),
-        click.option("--schema-version", type=click.IntRange(min=1), default=None,
-                     help="Schema version to ask for (unset = v1, no schema_version key)."),
         click.option("--total-equity", type=click.FloatRange(min=0), default=None,
                      help="Total equity (default: gross notional of the positions)."),
         click.option("--positions", metavar="FILE", help="Positions file (.json or .csv)."),
@@ -176,73 +175,12 @@ def _request_options(fn: Any) -> Any:
                      help="Target allocations, e.g. w1=0.6,w2=0.4."),
         click.option("--request", "request_file", metavar="FILE",
                      help="A whole request body (JSON) instead of the options above."),
+        version_options,
         connection_options,
     ]
     for option in options:
         fn = option(fn)
     return fn
-
-
-def _plan_tables(answer: dict[str, Any]) -> None:
-    out = console()
-    table = Table(title=f"plan (schema_version={answer.get('schema_version', 1)})")
-    for col in ("world", "scale", "venue", "symbol", "delta_qty"):
-        table.add_column(col)
-    for world, plan in sorted((answer.get("per_world") or {}).items()):
-        deltas = plan.get("deltas") or [{}]
-        for d in deltas:
-            table.add_row(world, f"{plan.get('scale_world', 0):.6g}", d.get("venue") or "",
-                          d.get("symbol", "—"), f"{d['delta_qty']:.10g}" if d else "")
-    for d in answer.get("global_deltas") or []:
-        table.add_row("(global)", "", d.get("venue") or "", d["symbol"], f"{d['delta_qty']:.10g}")
-    out.print(table)
-    metrics = (answer.get("alpha_metrics") or {}).get("per_world") or {}
-    if metrics:
-        mt = Table(title="alpha_performance per world")
-        mt.add_column("world")
-        for key in METRIC_KEYS:
-            mt.add_column(key.split(".", 1)[1], justify="right")
-        for world, m in sorted(metrics.items()):
-            mt.add_row(world, *(f"{float(m.get(k, 0.0)):.4f}" for k in METRIC_KEYS))
-        out.print(mt)
-    policy_tables(answer)
-
-
-def _execute_table(answer: dict[str, Any]) -> None:
-    out = console()
-    table = Table(title=f"orders ({answer.get('scope', 'per_world')}, "
-                        f"submitted={answer.get('submitted', False)})")
-    for col in ("world", "strategy", "venue", "symbol", "side", "quantity", "reduce_only"):
-        table.add_column(col)
-    groups = list((answer.get("orders_per_world") or {}).items())
-    if answer.get("orders_global"):
-        groups.append(("(shared account)", answer["orders_global"]))
-    for world, items in groups:
-        for o in items:
-            table.add_row(world, str(o.get("strategy_id") or ""), str(o.get("venue") or ""),
-                          str(o.get("symbol")), str(o.get("side")),
-                          f"{o.get('quantity', 0):.10g}", str(o.get("reduce_only", False)))
-    out.print(table)
-    denied = answer.get("denied") or []
-    if denied:
-        nt = Table(title=f"denied by the risk checks (status {answer.get('status')})")
-        for col in ("world", "strategy", "symbol", "quantity", "code", "detail"):
-            nt.add_column(col)
-        for d in denied:
-            nt.add_row(str(d.get("world_id")), str(d.get("strategy_id") or ""),
-                       str(d.get("symbol")), f"{d.get('quantity', 0):.10g}", str(d.get("code")),
-                       str(d.get("detail")))
-        out.print(nt)
-    dropped = answer.get("dropped") or []
-    if dropped:
-        dt = Table(title="dropped")
-        for col in ("world", "symbol", "quantity", "reason", "detail"):
-            dt.add_column(col)
-        for d in dropped:
-            dt.add_row(str(d.get("world_id")), str(d.get("symbol")),
-                       f"{d.get('quantity', 0):.10g}", str(d.get("reason")),
-                       str(d.get("detail")))
-        out.print(dt)
 
 
 def _emit(answer: Any, output: str, table: Any) -> None:
@@ -252,10 +190,10 @@ def _emit(answer: Any, output: str, table: Any) -> None:
         click.echo(msgspec.json.format(msgspec.json.encode(answer), indent=2).decode())
 
 
-def _gather(kw: dict[str, Any]) -> RebalanceRequest:
+def _gather(kw: dict[str, Any], check: VersionCheck) -> RebalanceRequest:
     return build_request(
         target=kw["target"], before=kw["before"], positions=kw["positions"],
-        total_equity=kw["total_equity"], schema_version=kw["schema_version"],
+        total_equity=kw["total_equity"], schema_version=check.asked,
         request_file=kw["request_file"], intent=kw["intent"],
         strategy_returns=kw["strategy_returns"], world_returns=kw["world_returns"],
         policy=kw["policy"],
@@ -264,21 +202,29 @@ def _gather(kw: dict[str, Any]) -> RebalanceRequest:
 
 def _send(kw: dict[str, Any], call: Callable[[GatewayClient, RebalanceRequest], Any],
           table: Callable[[dict[str, Any]], None]) -> None:
-    """Build the request from the options, send it with ``call`` and print the answer."""
-    request = _gather(kw)
+    """Build the request from the options, send it with ``call`` and print the answer.
+
+    With ``--require-schema-version`` the Gateway's ``/health`` is read first, so nothing is
+    applied or submitted at a lower version; the answer's version is checked afterwards.
+    """
+    check = VersionCheck.of(kw)
+    request = _gather(kw, check)
     with GatewayClient(kw["url"], token=kw["token"], timeout=kw["timeout"]) as client:
         try:
+            if check.required is not None:
+                check.before(client.health())
             answer = call(client, request)
         except SdkError as exc:
             fail_sdk(exc)
     _emit(answer, kw["output"], table)
+    check.after(answer)
 
 
 @click.command()
 @_request_options
 def plan(**kw: Any) -> None:
     """Ask the Gateway for a rebalance plan (nothing is stored)."""
-    _send(kw, GatewayClient.plan_raw, _plan_tables)
+    _send(kw, GatewayClient.plan_raw, plan_tables)
 
 
 @click.command()
@@ -287,7 +233,7 @@ def plan(**kw: Any) -> None:
 def apply(**kw: Any) -> None:
     """Apply a plan through the Gateway: stored durably and announced as events."""
     _send(kw, lambda client, request: client.apply_raw(request, run_id=kw["run_id"]),
-          _plan_tables)
+          plan_tables)
 
 
 @click.command()
@@ -313,7 +259,7 @@ def execute(**kw: Any) -> None:
         answers.append(answer)
         return answer
 
-    _send(kw, call, _execute_table)
+    _send(kw, call, execute_table)
     answer = answers[0] if answers else {}
     if answer.get("state") == "previewed":
         click.echo(
@@ -325,5 +271,6 @@ def execute(**kw: Any) -> None:
 
 
 COMMANDS: tuple[click.Command, ...] = (
-    health, plan, apply, execute, *RISK_COMMANDS, *KEY_COMMANDS, *TOOL_COMMANDS
+    health, plan, apply, execute, *RECORD_COMMANDS, *EVENT_COMMANDS, *RISK_COMMANDS,
+    *KEY_COMMANDS, *TOOL_COMMANDS,
 )

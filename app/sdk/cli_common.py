@@ -8,7 +8,16 @@ from typing import Any, NoReturn, TypeVar
 import click
 from rich.console import Console
 
-from app.sdk.errors import SdkError, Unreachable, WorldgateError
+from app.errors import Code
+from app.sdk.errors import (
+    ForbiddenScope,
+    PermissionDenied,
+    RateLimited,
+    SdkError,
+    Unauthorized,
+    Unreachable,
+    WorldgateError,
+)
 from app.sdk.io import InputError
 
 __all__ = [
@@ -20,6 +29,7 @@ __all__ = [
     "connection_options",
     "console",
     "fail_sdk",
+    "hint_for",
     "read_option",
 ]
 
@@ -74,8 +84,31 @@ def cannot(action: str, path: object, exc: OSError, param: str) -> NoReturn:
         from None
 
 
+def hint_for(exc: SdkError) -> str | None:
+    """The CLI flag that answers a refusal (401 → ``--token``, live guard → ``--allow-live``,
+    a missing scope → a key that holds it)."""
+    if isinstance(exc, Unauthorized):
+        return ("the server requires a bearer token: pass it with --token SECRET "
+                "(or set WORLDGATE_TOKEN), the secret of an API key; an unknown, revoked or "
+                "expired key is refused the same way")
+    if isinstance(exc, ForbiddenScope):
+        scope = exc.missing_scope or "?"
+        return (f"the key passed with --token lacks the scope {scope}: use a key that holds "
+                f"it (an admin creates one with: worldgate keys create --scope {scope} ...)")
+    if isinstance(exc, RateLimited):
+        wait = f" in {exc.retry_after} s" if exc.retry_after is not None else " later"
+        return f"the key is over its requests per minute; retry{wait}"
+    if isinstance(exc, PermissionDenied):
+        if exc.code == Code.SHARED_ACCOUNT_DISABLED:
+            return ("--shared-account needs gateway.shared_account_policy.enabled = true "
+                    "on the server")
+        if "allow-live" in exc.detail.lower():
+            return "submitting live orders needs --allow-live (sends X-Allow-Live: true)"
+    return None
+
+
 def fail_sdk(exc: SdkError) -> NoReturn:
-    """Print an SDK error on stderr and exit: 2 when unreachable, 1 otherwise."""
+    """Print an SDK error (and the flag that helps) on stderr and exit: 2 unreachable, 1 else."""
     if isinstance(exc, Unreachable):
         click.echo(f"unreachable: {exc}", err=True)
         raise SystemExit(EXIT_UNREACHABLE)
@@ -83,4 +116,7 @@ def fail_sdk(exc: SdkError) -> NoReturn:
     if isinstance(exc, WorldgateError):
         for item in exc.errors:
             click.echo(f"  {item.get('path', '?')}: {item.get('message', '')}", err=True)
+    hint = hint_for(exc)
+    if hint:
+        click.echo(f"hint: {hint}", err=True)
     raise SystemExit(EXIT_FAILED)

@@ -10,12 +10,39 @@ from rich.table import Table
 
 from app.sdk.checks import Check
 from app.sdk.cli_common import cannot, connection_options, console
-from app.sdk.cli_report import PROGRESS_MIN_ROWS, backtest_cmd, report
 from app.sdk.rehearse import rehearse as run_rehearsal
 from app.sdk.rollout import ROLLOUT_VERSIONS, write_rollout
 from app.sdk.rollout import rollout as run_rollout
 
-__all__ = ["PROGRESS_MIN_ROWS", "TOOL_COMMANDS"]
+__all__ = ["TOOL_COMMANDS", "report_commands"]
+
+REPORTS_HINT = "pip install 'worldgate[reports]'"
+
+
+def _needs_reports(name: str) -> click.Command:
+    """A stand-in for a command whose module needs NumPy, on an install without it."""
+
+    @click.command(name=name, context_settings={"ignore_unknown_options": True,
+                                                "allow_extra_args": True},
+                   help=f"(needs NumPy: {REPORTS_HINT})", add_help_option=False)
+    def needs() -> None:
+        click.echo(f"worldgate {name} needs NumPy, which the base install leaves out; "
+                   f"install it with: {REPORTS_HINT}", err=True)
+        raise SystemExit(2)
+
+    return needs
+
+
+def report_commands() -> tuple[click.Command, click.Command]:
+    """``report`` and ``backtest``: the real ones where NumPy is installed, else stand-ins
+    that name the extra to install (the other commands work on the base install)."""
+    try:
+        from app.sdk.cli_report import backtest_cmd, report
+    except ModuleNotFoundError as exc:
+        if exc.name != "numpy":
+            raise
+        return _needs_reports("report"), _needs_reports("backtest")
+    return report, backtest_cmd
 
 
 def _checks_table(title: str, rows: list[Check]) -> None:
@@ -81,10 +108,12 @@ def rollout(url: str, token: str | None, timeout: float, out: str | None,
         except OSError as exc:
             cannot("write to", out, exc, "--out")
         click.echo("wrote " + ", ".join(str(p) for p in paths))
+    if result.skipped:
+        click.echo("not run (stopped at the first failure): " + "; ".join(result.skipped))
     failed = sum(not c.ok for c in result.checks)
     click.echo(f"ready for schema v{target}" if result.ok
                else f"not ready: {failed} check(s) failed")
     raise SystemExit(result.exit_code)
 
 
-TOOL_COMMANDS: tuple[click.Command, ...] = (report, backtest_cmd, rehearse, rollout)
+TOOL_COMMANDS: tuple[click.Command, ...] = (*report_commands(), rehearse, rollout)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
@@ -173,6 +173,48 @@ class GatewayClient(RiskMethods, AdminMethods, _Shell[httpx.BaseTransport, httpx
             request, submit=submit, shared_account=shared_account, per_strategy=per_strategy,
             allow_live=allow_live, all_or_nothing=all_or_nothing))
 
+    def list_plans(self, *, world_id: str | None = None, limit: int = 50,
+                   cursor: str | None = None) -> dict[str, Any]:
+        """One page of applied plans, newest first: ``{"plans": [...], "next": cursor}``
+        (from WorldService; pass ``next`` as ``cursor`` for the following page)."""
+        return self._run(calls.list_plans(self.worldservice_url, world_id, limit, cursor))
+
+    def get_plan(self, run_id: str) -> dict[str, Any]:
+        """The plan applied under ``run_id`` (``NotFound`` when there is none)."""
+        return self._run(calls.get_plan(self.worldservice_url, run_id))
+
+    def list_executions(self, *, world_id: str | None = None, limit: int = 50,
+                        cursor: str | None = None) -> dict[str, Any]:
+        """One page of submitted executions, newest first: ``{"executions", "next"}``."""
+        return self._run(calls.list_executions(world_id, limit, cursor))
+
+    def get_execution_raw(self, execution_id: str) -> dict[str, Any]:
+        """``get_execution`` as decoded JSON: a submitted execution, else its preview."""
+        return self._run(calls.execution(execution_id))
+
+    def iter_plans(self, *, world_id: str | None = None,
+                   page_size: int = 200) -> Iterator[dict[str, Any]]:
+        """Every applied plan, newest first, fetching page after page as it goes."""
+        return _follow(lambda c: self.list_plans(world_id=world_id, limit=page_size, cursor=c),
+                       "plans")
+
+    def iter_executions(self, *, world_id: str | None = None,
+                        page_size: int = 200) -> Iterator[dict[str, Any]]:
+        """Every submitted execution, newest first, page after page."""
+        return _follow(lambda c: self.list_executions(world_id=world_id, limit=page_size,
+                                                      cursor=c), "executions")
+
+
+def _follow(fetch: Callable[[str | None], dict[str, Any]], key: str
+            ) -> Iterator[dict[str, Any]]:
+    cursor: str | None = None
+    while True:
+        page = fetch(cursor)
+        yield from page.get(key) or []
+        cursor = page.get("next")
+        if not cursor:
+            return
+
 
 class AsyncGatewayClient(
     AsyncRiskMethods, AsyncAdminMethods, _Shell[httpx.AsyncBaseTransport, httpx.AsyncClient]
@@ -259,3 +301,13 @@ class AsyncGatewayClient(
         return await self._run(calls.execute(
             request, submit=submit, shared_account=shared_account, per_strategy=per_strategy,
             allow_live=allow_live, all_or_nothing=all_or_nothing).then(calls.execute_response))
+
+    async def list_plans(self, *, world_id: str | None = None, limit: int = 50,
+                         cursor: str | None = None) -> dict[str, Any]:
+        """One page of applied plans (see ``GatewayClient.list_plans``)."""
+        return await self._run(calls.list_plans(self.worldservice_url, world_id, limit, cursor))
+
+    async def list_executions(self, *, world_id: str | None = None, limit: int = 50,
+                              cursor: str | None = None) -> dict[str, Any]:
+        """One page of submitted executions (see ``GatewayClient.list_executions``)."""
+        return await self._run(calls.list_executions(world_id, limit, cursor))

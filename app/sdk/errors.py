@@ -55,7 +55,7 @@ class ProtocolError(SdkError):
 
 
 class WorldgateError(SdkError):
-    """The server answered with an SPEC §10 error body.
+    """The server answered with an error body (``status``, ``code``, ``detail``, ``errors``).
 
     Attributes:
         status: the HTTP status.
@@ -192,7 +192,7 @@ def error_from_response(status: int, body: object, text: str = "") -> WorldgateE
     Args:
         status: the HTTP status (≥ 400).
         body: the decoded JSON body, or None when it was not JSON.
-        text: the raw body text, used as the detail when the body is not SPEC §10 JSON.
+        text: the raw body text, used as the detail when the body is not a JSON error body.
 
     Returns:
         The most specific ``WorldgateError`` subclass for the status and code.

@@ -28,7 +28,7 @@ def events_url(
     base_url: str,
     *,
     topics: Sequence[str] = (),
-    world_id: str | None = None,
+    world_id: str | Sequence[str] | None = None,
     schema_version: int = 1,
     since: int | None = None,
 ) -> str:
@@ -37,7 +37,7 @@ def events_url(
     Args:
         base_url: the Gateway root (``http(s)://``; turned into ``ws(s)://``).
         topics: topics to receive (all when empty), sent comma-separated.
-        world_id: only events of this world.
+        world_id: only events of this world (or of these worlds).
         schema_version: the schema version this client reads (1 hides v2 fields).
         since: resume after this sequence number.
 
@@ -53,7 +53,7 @@ def events_url(
     if topics:
         params["topics"] = ",".join(topics)
     if world_id is not None:
-        params["world_id"] = world_id
+        params["world_id"] = world_id if isinstance(world_id, str) else ",".join(world_id)
     if since is not None:
         params["since"] = since
     return f"{root}/events?{urlencode(params)}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,8 @@ class Rollout(msgspec.Struct, kw_only=True):
     target_version: int = 2
     checks: list[Check] = msgspec.field(default_factory=list)
     unreachable: bool = False
+    skipped: list[str] = msgspec.field(default_factory=list)
+    """Checks not run because an earlier one failed (the run stops at the first failure)."""
 
     @property
     def ok(self) -> bool:
@@ -45,7 +48,8 @@ class Rollout(msgspec.Struct, kw_only=True):
         return {"url": self.url, "checked_at": self.checked_at,
                 "target_version": self.target_version, "ok": self.ok,
                 "exit_code": self.exit_code,
-                "checks": [msgspec.to_builtins(c) for c in self.checks]}
+                "checks": [msgspec.to_builtins(c) for c in self.checks],
+                "skipped": list(self.skipped)}
 
 
 def render_rollout_md(result: Rollout) -> str:
@@ -55,6 +59,7 @@ def render_rollout_md(result: Rollout) -> str:
              "| check | ok | evidence |", "|---|---|---|"]
     lines += [f"| {c.name} | {'✅' if c.ok else '❌'} | {c.evidence.replace('|', '/')} |"
               for c in result.checks]
+    lines += [f"| {name} | ⏭ | not run: an earlier check failed |" for name in result.skipped]
     return "\n".join(lines) + "\n"
 
 
@@ -92,13 +97,32 @@ def rollout(
         checklist = Checklist(client, token, event_timeout, target_version)
         try:
             health = client.health()
-            ws_caps = checklist.worldservice()
-            checklist.gateway(health, ws_caps)
-            checklist.target_plan(prefix)
-            checklist.lower_plans(prefix, ws_caps)
-            if target_version >= 3:
-                checklist.policy_refusal(prefix)
-            checklist.events(prefix)
+            ws_caps: dict[str, Any] = {}
+            v = target_version
+
+            def configuration() -> None:
+                ws_caps.update(checklist.worldservice())
+                checklist.gateway(health, ws_caps)
+
+            # Stages in order; the run stops after the first stage with a failed row, so a
+            # deployment that is not ready is never written to (only the last stage applies
+            # a plan). The configuration stage is two reads, reported as its rows.
+            stages: list[tuple[str, Callable[[], object]]] = [
+                (f"configuration (WorldService v{v}, Gateway v{v}, agreement)", configuration),
+                (f"v{v} plan round-trips", lambda: checklist.target_plan(prefix)),
+                ("lower versions get clean answers",
+                 lambda: checklist.lower_plans(prefix, ws_caps)),
+            ]
+            if v >= 3:
+                stages.append(("a policy below v3 is refused",
+                               lambda: checklist.policy_refusal(prefix)))
+            stages.append(("rebalancing_planned reaches each WebSocket client (applies a plan)",
+                           lambda: checklist.events(prefix)))
+            for index, (_, stage) in enumerate(stages):
+                stage()
+                if not all(row.ok for row in checklist.rows):
+                    result.skipped = [name for name, _ in stages[index + 1 :]]
+                    break
         except Unreachable as exc:
             result.unreachable = not checklist.rows
             checklist.add("deployment reachable", [str(exc)], "")

@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Generic, TypeVar
-
-import msgspec
-import structlog
+from typing import Any, Generic, TypeVar, overload
 
 from app.contracts.policy import RebalancePolicy
-from app.contracts.rebalancing import (
-    LATEST_SCHEMA_VERSION,
-    PlanResponse,
-    RebalanceIntent,
-    RebalanceRequest,
-)
+from app.contracts.rebalancing import PlanResponse, RebalanceRequest
+from app.sdk.calls import RequestLike
 from app.sdk.client import AsyncGatewayClient, GatewayClient
 from app.sdk.errors import Unreachable
+from app.sdk.logs import get_logger
+from app.sdk.shaping import (
+    EffectiveCapabilities,
+    ReturnsByStrategy,
+    effective_capabilities,
+    shape_request,
+)
 from app.sdk.wire import GatewayHealth
 
 __all__ = [
@@ -28,100 +28,7 @@ __all__ = [
     "shape_request",
 ]
 
-log = structlog.get_logger(__name__)
-
-
-class EffectiveCapabilities(msgspec.Struct, frozen=True, kw_only=True):
-    """What the Runner will actually use, derived from the last ``/health``.
-
-    Attributes:
-        schema_version: the highest version the Gateway advertises (at most the newest this
-            SDK knows) when it is alpha-capable, else 1: v2 and v3 answers carry metrics.
-        alpha_metrics: whether plans will carry (and the Runner will send) metrics.
-        advertised_schema_version: the Gateway's ``rebalance_schema_version``.
-        advertised_alpha_metrics: the Gateway's ``alpha_metrics_capable``.
-        reachable: False when the last health read failed (the Runner then uses v1).
-        status: the Gateway's ``status`` (``unreachable`` when it could not be read).
-    """
-
-    schema_version: int
-    alpha_metrics: bool
-    advertised_schema_version: int
-    advertised_alpha_metrics: bool
-    reachable: bool = True
-    status: str = "ok"
-
-
-def effective_capabilities(health: GatewayHealth | None) -> EffectiveCapabilities:
-    """Derive the effective capabilities from a health answer (None = unreachable)."""
-    if health is None:
-        return EffectiveCapabilities(
-            schema_version=1, alpha_metrics=False, advertised_schema_version=1,
-            advertised_alpha_metrics=False, reachable=False, status="unreachable",
-        )
-    alpha = health.rebalance_schema_version >= 2 and health.alpha_metrics_capable
-    version = min(health.rebalance_schema_version, LATEST_SCHEMA_VERSION) if alpha else 1
-    return EffectiveCapabilities(
-        schema_version=version,
-        alpha_metrics=alpha,
-        advertised_schema_version=health.rebalance_schema_version,
-        advertised_alpha_metrics=health.alpha_metrics_capable,
-        status=health.status,
-    )
-
-
-ReturnsByStrategy = Mapping[str, Mapping[str, Sequence[float]]]
-
-
-def shape_request(
-    request: RebalanceRequest,
-    caps: EffectiveCapabilities,
-    *,
-    recorded: ReturnsByStrategy | None = None,
-    returns_by_strategy: ReturnsByStrategy | None = None,
-    returns_by_world: Mapping[str, Sequence[float]] | None = None,
-    intent: Mapping[str, Any] | None = None,
-    policy: RebalancePolicy | None = None,
-) -> RebalanceRequest:
-    """Shape a request for ``caps``: v2/v3 with returns and intent, or a clean v1 one.
-
-    A policy (given here or already on ``request``) is always sent: a Gateway that cannot
-    negotiate v3 refuses it with 422 ``E_POLICY_REQUIRES_V3``, so a policy is never
-    silently dropped.
-
-    Args:
-        request: the base request (its own v2 fields are replaced).
-        caps: the effective capabilities.
-        recorded: returns recorded so far, ``{world: {strategy: returns}}``.
-        returns_by_strategy: more strategy returns, taking precedence over ``recorded``.
-        returns_by_world: ``{world: returns}``.
-        intent: ``rebalance_intent.meta``.
-        policy: a rebalancing policy (schema v3), replacing the request's own.
-
-    Returns:
-        With v2 or v3: that ``schema_version``, the returns and the intent. With v1: no
-        ``schema_version``, no returns and no intent (what a v1 client sends).
-    """
-    if policy is not None:
-        request = msgspec.structs.replace(request, policy=policy)
-    if caps.schema_version < 2:
-        return msgspec.structs.replace(
-            request, schema_version=None, rebalance_intent=None,
-            realized_returns_by_world=None, realized_returns_by_strategy=None,
-        )
-    by_strategy: dict[str, dict[str, list[float]]] = {}
-    for source in (recorded or {}, returns_by_strategy or {}):
-        for world, strategies in source.items():
-            for strategy, series in strategies.items():
-                by_strategy.setdefault(world, {})[strategy] = [float(r) for r in series]
-    by_world = {w: [float(r) for r in s] for w, s in (returns_by_world or {}).items()}
-    return msgspec.structs.replace(
-        request,
-        schema_version=caps.schema_version,
-        rebalance_intent=RebalanceIntent(meta=dict(intent or {})),
-        realized_returns_by_world=by_world or request.realized_returns_by_world,
-        realized_returns_by_strategy=by_strategy or request.realized_returns_by_strategy,
-    )
+log = get_logger(__name__)
 
 
 C = TypeVar("C", GatewayClient, AsyncGatewayClient)
@@ -182,13 +89,13 @@ class _Negotiation(Generic[C]):
 
     def _shape(
         self,
-        request: RebalanceRequest,
+        request: RequestLike,
         caps: EffectiveCapabilities,
         returns_by_strategy: ReturnsByStrategy | None,
         returns_by_world: Mapping[str, Sequence[float]] | None,
         intent: Mapping[str, Any] | None,
         policy: RebalancePolicy | None = None,
-    ) -> RebalanceRequest:
+    ) -> RequestLike:
         return shape_request(
             request, caps, recorded=self._returns, returns_by_strategy=returns_by_strategy,
             returns_by_world=returns_by_world, intent=intent, policy=policy,
@@ -229,22 +136,42 @@ class Runner(_Negotiation[GatewayClient]):
             self.refresh()
         return self._caps
 
+    @overload
+    def build_request(
+        self, request: RebalanceRequest, *,
+        returns_by_strategy: ReturnsByStrategy | None = ...,
+        returns_by_world: Mapping[str, Sequence[float]] | None = ...,
+        intent: Mapping[str, Any] | None = ..., policy: RebalancePolicy | None = ...,
+    ) -> RebalanceRequest: ...
+
+    @overload
+    def build_request(
+        self, request: Mapping[str, Any], *,
+        returns_by_strategy: ReturnsByStrategy | None = ...,
+        returns_by_world: Mapping[str, Sequence[float]] | None = ...,
+        intent: Mapping[str, Any] | None = ..., policy: RebalancePolicy | None = ...,
+    ) -> dict[str, Any]: ...
+
     def build_request(
         self,
-        request: RebalanceRequest,
+        request: RequestLike,
         *,
         returns_by_strategy: ReturnsByStrategy | None = None,
         returns_by_world: Mapping[str, Sequence[float]] | None = None,
         intent: Mapping[str, Any] | None = None,
         policy: RebalancePolicy | None = None,
-    ) -> RebalanceRequest:
-        """Shape a request for the current capabilities (see ``shape_request``)."""
-        return self._shape(request, self.capabilities, returns_by_strategy, returns_by_world,
-                           intent, policy)
+    ) -> RequestLike:
+        """Shape a request (a ``RebalanceRequest`` or a dict) for the current capabilities
+        (see ``shape_request``)."""
+        return shape_request(
+            request, self.capabilities, recorded=self._returns,
+            returns_by_strategy=returns_by_strategy, returns_by_world=returns_by_world,
+            intent=intent, policy=policy,
+        )
 
     def plan(
         self,
-        request: RebalanceRequest,
+        request: RequestLike,
         *,
         returns_by_strategy: ReturnsByStrategy | None = None,
         returns_by_world: Mapping[str, Sequence[float]] | None = None,
@@ -252,6 +179,8 @@ class Runner(_Negotiation[GatewayClient]):
         policy: RebalancePolicy | None = None,
     ) -> PlanResponse:
         """Ask the Gateway for a plan with the negotiated version; v1, v2 or v3 comes back.
+
+        ``request`` is a ``RebalanceRequest`` or a plain dict in the wire shape.
 
         Raises:
             WorldgateError: 422 ``E_POLICY_REQUIRES_V3`` when ``policy`` is given and the
@@ -264,7 +193,7 @@ class Runner(_Negotiation[GatewayClient]):
 
     def apply(
         self,
-        request: RebalanceRequest,
+        request: RequestLike,
         *,
         run_id: str | None = None,
         returns_by_strategy: ReturnsByStrategy | None = None,

@@ -5,17 +5,17 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import structlog
-
 from app.contracts.policy import RebalancePolicy
-from app.contracts.rebalancing import PlanResponse, RebalanceRequest
+from app.contracts.rebalancing import PlanResponse
+from app.sdk.calls import RequestLike
 from app.sdk.client import AsyncGatewayClient
 from app.sdk.errors import Unreachable
+from app.sdk.logs import get_logger
 from app.sdk.runner import EffectiveCapabilities, ReturnsByStrategy, _Negotiation
 
 __all__ = ["AsyncRunner"]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 class AsyncRunner(_Negotiation[AsyncGatewayClient]):
@@ -50,7 +50,7 @@ class AsyncRunner(_Negotiation[AsyncGatewayClient]):
 
     async def plan(
         self,
-        request: RebalanceRequest,
+        request: RequestLike,
         *,
         returns_by_strategy: ReturnsByStrategy | None = None,
         returns_by_world: Mapping[str, Sequence[float]] | None = None,
@@ -64,7 +64,7 @@ class AsyncRunner(_Negotiation[AsyncGatewayClient]):
 
     async def apply(
         self,
-        request: RebalanceRequest,
+        request: RequestLike,
         *,
         run_id: str | None = None,
         returns_by_strategy: ReturnsByStrategy | None = None,

@@ -14,15 +14,18 @@ from app.contracts.risk import RiskScope, RiskStates, TradingState, TradingState
 
 __all__ = [
     "AllocationDecision",
+    "AllocationPage",
     "AllocationRecord",
     "AllocationRun",
     "AllocationStore",
     "AuditLog",
     "AuditQuery",
     "EventLog",
+    "ExecutionPage",
     "ExecutionRecord",
     "ExecutionStore",
     "KeyStore",
+    "PlanPage",
     "PlanStore",
     "PreviewStore",
     "RiskChangeRecord",
@@ -87,6 +90,32 @@ class ExecutionRecord(msgspec.Struct, frozen=True, kw_only=True):
     batch_ids: list[str]
     world_ids: list[str]
     created_at: float
+
+
+class AllocationPage(msgspec.Struct, frozen=True, kw_only=True):
+    """One page of world allocations in ``world_id`` order; ``next`` is the world id to pass
+    as ``after`` for the following page (None on the last page)."""
+
+    records: list[AllocationRecord]
+    next: str | None = None
+
+
+class PlanPage(msgspec.Struct, frozen=True, kw_only=True):
+    """One page of applied plans, newest first.
+
+    ``next`` is the position to pass as ``before`` for the following page (None on the
+    last page). Positions are the store's insertion order: stable while plans are added.
+    """
+
+    plans: list[StoredPlan]
+    next: int | None = None
+
+
+class ExecutionPage(msgspec.Struct, frozen=True, kw_only=True):
+    """One page of submitted executions, newest first; ``next`` as in ``PlanPage``."""
+
+    executions: list[ExecutionRecord]
+    next: int | None = None
 
 
 class StoredPreview(msgspec.Struct, frozen=True, kw_only=True):
@@ -163,8 +192,12 @@ class PlanStore(Protocol):
         """Return the plan applied under ``run_id``."""
         ...
 
-    async def list_plans(self, world_id: str | None, limit: int) -> list[StoredPlan]:
-        """Return applied plans, newest first, optionally only those touching ``world_id``."""
+    async def list_plans(
+        self, world_id: str | None, limit: int, before: int | None = None
+    ) -> PlanPage:
+        """Return up to ``limit`` applied plans, newest first, optionally only those touching
+        ``world_id``, starting after position ``before`` (a page's ``next``; None = newest).
+        Each page costs O(limit), however deep it is."""
         ...
 
 
@@ -175,6 +208,11 @@ class AllocationStore(Protocol):
         self, world_ids: Sequence[str] | None = None
     ) -> dict[str, AllocationRecord]:
         """Return current records (all worlds when ``world_ids`` is None)."""
+        ...
+
+    async def list_allocations(self, limit: int, after: str | None = None) -> AllocationPage:
+        """Return up to ``limit`` records in ``world_id`` order, after the world ``after``
+        (None = from the first); each page costs O(limit)."""
         ...
 
     async def get_allocation_run(self, run_id: str) -> AllocationRun | None:
@@ -218,6 +256,13 @@ class ExecutionStore(Protocol):
 
     async def get_execution(self, execution_id: str) -> ExecutionRecord | None:
         """Return the execution stored under ``execution_id``."""
+        ...
+
+    async def list_executions(
+        self, world_id: str | None, limit: int, before: int | None = None
+    ) -> ExecutionPage:
+        """Return up to ``limit`` executions, newest first, optionally only those with a
+        batch for ``world_id``, starting after position ``before`` (as ``list_plans``)."""
         ...
 
 

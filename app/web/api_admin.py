@@ -12,13 +12,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
-from app.contracts.audit import (
-    AUDIT_CURSOR_KIND,
-    AuditPage,
-    CursorError,
-    Outcome,
-    decode_cursor,
-)
+from app.contracts.audit import AUDIT_CURSOR_KIND, AuditPage, Outcome
 from app.contracts.ids import MAX_ID_LENGTH, check_id
 from app.contracts.keys import (
     SCOPES,
@@ -36,6 +30,7 @@ from app.web.auth import actor_of
 from app.web.decoding import decode_body, json_body, optional_json_body
 from app.web.keys import KeyRing
 from app.web.openapi_examples import KEY_CREATE_BODY, KEY_REVOKE_BODY
+from app.web.pages import Limit, page_start
 
 __all__ = ["admin_router"]
 
@@ -152,19 +147,11 @@ async def read_audit(
     key: Annotated[str | None, QueryParameter(name="key", max_length=MAX_ID_LENGTH)] = None,
     route: Annotated[str | None, QueryParameter(name="route", max_length=MAX_ID_LENGTH)] = None,
     outcome: Annotated[Literal["ok", "denied", "failed"] | None, QueryParameter()] = None,
-    limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
+    limit: Limit = 100,
     cursor: Annotated[str | None, QueryParameter(max_length=100)] = None,
 ) -> AuditPage:
     """Answer ``GET /audit``."""
-    after = 0
-    if cursor:
-        try:
-            after = decode_cursor(AUDIT_CURSOR_KIND, cursor)
-        except CursorError as exc:
-            raise ValidationFailedError(
-                f"Invalid cursor: {exc}; pass the `next` value of a previous answer unchanged.",
-                errors=[{"path": "$.cursor", "message": str(exc)}],
-            ) from None
+    after = page_start(AUDIT_CURSOR_KIND, cursor) or 0
     # Both reach a store query: the identifier rule keeps NUL and the like out of it.
     key = check_id(key, "$.key") if key else None
     route = check_id(route, "$.route") if route else None

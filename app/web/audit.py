@@ -19,10 +19,11 @@ import anyio
 import msgspec
 import structlog
 
-from app.contracts.audit import AUDIT_CURSOR_KIND, AuditPage, AuditRecord, encode_cursor
+from app.contracts.audit import AUDIT_CURSOR_KIND, AuditPage, AuditRecord
 from app.contracts.events import AUDIT_RECORDED, EVENT_SOURCE_SECURITY, CloudEvent, new_event
 from app.runtime.lifecycle import Component
 from app.store.ports import AuditLog, AuditQuery
+from app.web.pages import next_cursor
 
 __all__ = ["AuditNotes", "AuditTrail", "note", "note_answer_ids", "notes_of", "printable"]
 
@@ -178,7 +179,7 @@ class AuditTrail(Component):
         after = rows[-1].seq if more and rows else None
         return AuditPage(
             entries=rows,
-            next=None if after is None else encode_cursor(AUDIT_CURSOR_KIND, after),
+            next=next_cursor(AUDIT_CURSOR_KIND, after),
         )
 
 

@@ -13,6 +13,7 @@ import structlog
 from app.contracts.allocations import AllocationsReply, AllocationsRequest, AllocationView
 from app.contracts.execution import PlanExecutor
 from app.contracts.ids import check_id
+from app.contracts.pages import encode_cursor
 from app.contracts.rebalancing import PlanInputs, PlanResponse, RebalanceRequest
 from app.errors import Code, ConflictError, NotFoundError, ServiceUnavailableError
 from app.settings import Settings
@@ -28,7 +29,10 @@ from app.worldservice.records import (
 )
 from app.worldservice.versions import negotiate
 
-__all__ = ["AllocationsService"]
+__all__ = ["ALLOCATIONS", "AllocationsService"]
+
+ALLOCATIONS = "allocations"
+"""The cursor kind of the allocations list."""
 
 log = structlog.get_logger(__name__)
 
@@ -218,8 +222,12 @@ class AllocationsService:
             plan=decode_plan(run.response), body=run.response, run_id=run.run_id, replayed=True
         )
 
-    async def current(self, world_id: str | None = None) -> AllocationsReply:
-        """Return the stored allocations (one world when ``world_id`` is given).
+    async def current(
+        self, world_id: str | None = None, *, limit: int | None = None, after: str | None = None
+    ) -> AllocationsReply:
+        """Return the stored allocations: one world when ``world_id`` is given, a page of
+        ``limit`` worlds (in world order, after the world ``after``) when ``limit`` is given,
+        else every world.
 
         Raises:
             ValidationFailedError: ``world_id`` is not a valid identifier (422).
@@ -228,8 +236,15 @@ class AllocationsService:
         """
         if world_id is not None:
             check_id(world_id, "$.world_id")
+        following: str | None = None
         try:
-            records = await self._store.get_allocations(None if world_id is None else [world_id])
+            if world_id is None and limit is not None:
+                page = await self._store.list_allocations(limit, after)
+                records = {r.world_id: r for r in page.records}
+                following = page.next
+            else:
+                records = await self._store.get_allocations(
+                    None if world_id is None else [world_id])
         except Exception as exc:
             raise store_unavailable(exc) from exc
         if world_id is not None and world_id not in records:
@@ -251,10 +266,10 @@ class AllocationsService:
                     ttl=self._ttl_text,
                     stale=now - r.updated_at > self._ttl,
                 )
-                for w, r in sorted(records.items())
-            }
+                for w, r in (records.items() if limit is not None else sorted(records.items()))
+            },
+            next=None if following is None else encode_cursor(ALLOCATIONS, following),
         )
-
 
 
 def _plan_request(

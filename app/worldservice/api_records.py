@@ -4,50 +4,26 @@ from __future__ import annotations
 
 from typing import Annotated, Any, cast
 
-import msgspec
 from litestar import Request, Response, get, post
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromQuery, QueryParameter
 from litestar.status_codes import HTTP_200_OK
 
 from app.contracts.allocations import AllocationsReply, AllocationsRequest
-from app.contracts.events import REBALANCING_PLANNED
 from app.contracts.rebalancing import ApplyRequest, PlanResponse
 from app.web.audit import note
 from app.web.auth import require_scope
 from app.web.decoding import decode_body, json_body
 from app.web.openapi_examples import ALLOCATIONS_BODY, APPLY_BODY
-from app.worldservice.allocations import AllocationsService
+from app.web.pages import DEFAULT_PAGE, MAX_PAGE, text_page_start
+from app.worldservice.allocations import ALLOCATIONS, AllocationsService
+from app.worldservice.api_history import HISTORY_HANDLERS
 from app.worldservice.applying import ApplyingService
 from app.worldservice.records import ApplyResult
 
-__all__ = ["RECORD_HANDLERS", "AppliedPlan", "AppliedPlans", "EventRef"]
+__all__ = ["RECORD_HANDLERS"]
 
 _APPLY = {"scope": "apply"}
-
-
-class EventRef(msgspec.Struct, frozen=True, kw_only=True):
-    """An event a plan produced (fetch it from the event log / ``WS /events`` by ``id``)."""
-
-    id: str
-    topic: str
-
-
-class AppliedPlan(msgspec.Struct, frozen=True, kw_only=True):
-    """One applied plan: what was answered and which events it queued."""
-
-    run_id: str
-    schema_version: int
-    world_ids: list[str]
-    created_at: float
-    response: dict[str, Any]
-    events: list[EventRef]
-
-
-class AppliedPlans(msgspec.Struct, frozen=True, kw_only=True):
-    """``GET /worldservice/rebalancing/plans``: newest first."""
-
-    plans: list[AppliedPlan]
 
 
 def _apply_body(
@@ -126,42 +102,24 @@ async def upsert_allocations(
 @get(
     "/allocations",
     summary="Read the stored world allocations",
-    description="All worlds, or one with `?world_id=` (404 when it has none).",
+    description=(
+        "All worlds, or one with `?world_id=` (404 when it has none). With `limit` (1..1000) "
+        "a page of worlds in world order; pass the answer's `next` as `cursor` for the "
+        "following page."
+    ),
     tags=["worldservice"],
 )
 async def read_allocations(
-    allocations: NamedDependency[AllocationsService], world_id: FromQuery[str | None] = None
-) -> AllocationsReply:
-    """Answer ``GET /worldservice/allocations[?world_id=]``."""
-    return await allocations.current(world_id)
-
-
-@get(
-    "/rebalancing/plans",
-    summary="Read back applied plans, newest first",
-    description="Optionally only plans touching `world_id`; `limit` 1..1000 (default 50).",
-    tags=["worldservice"],
-)
-async def list_plans(
-    applying: NamedDependency[ApplyingService],
+    allocations: NamedDependency[AllocationsService],
     world_id: FromQuery[str | None] = None,
-    limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 50,
-) -> AppliedPlans:
-    """Answer ``GET /worldservice/rebalancing/plans``."""
-    stored = await applying.history(world_id, limit)
-    return AppliedPlans(
-        plans=[
-            AppliedPlan(
-                run_id=p.run_id,
-                schema_version=p.schema_version,
-                world_ids=p.world_ids,
-                created_at=p.created_at,
-                response=msgspec.json.decode(p.response),
-                events=[EventRef(id=i, topic=REBALANCING_PLANNED) for i in p.event_ids],
-            )
-            for p in stored
-        ]
-    )
+    limit: Annotated[int | None, QueryParameter(ge=1, le=MAX_PAGE)] = None,
+    cursor: FromQuery[str | None] = None,
+) -> AllocationsReply:
+    """Answer ``GET /worldservice/allocations[?world_id=][?limit=&cursor=]``."""
+    after = text_page_start(ALLOCATIONS, cursor)
+    if after is not None and limit is None:
+        limit = DEFAULT_PAGE  # a cursor continues a paged listing
+    return await allocations.current(world_id, limit=limit, after=after)
 
 
-RECORD_HANDLERS = [apply_plan, upsert_allocations, read_allocations, list_plans]
+RECORD_HANDLERS = [apply_plan, upsert_allocations, read_allocations, *HISTORY_HANDLERS]

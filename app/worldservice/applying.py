@@ -11,9 +11,9 @@ import structlog
 
 from app.contracts.ids import check_id
 from app.contracts.rebalancing import ApplyRequest
-from app.errors import Code, ConflictError
+from app.errors import Code, ConflictError, NotFoundError
 from app.settings import Settings
-from app.store.ports import PlanStore, StoredPlan
+from app.store.ports import PlanPage, PlanStore, StoredPlan
 from app.telemetry import AppMetrics
 from app.worldservice.plans import build_plan_response
 from app.worldservice.records import (
@@ -105,8 +105,11 @@ class ApplyingService:
         log.info("plan_applied", run_id=run_id, worlds=len(events), schema_version=version)
         return ApplyResult(plan=plan, body=body, run_id=run_id, replayed=False)
 
-    async def history(self, world_id: str | None, limit: int) -> list[StoredPlan]:
-        """Return applied plans, newest first, optionally only those touching ``world_id``.
+    async def history(
+        self, world_id: str | None, limit: int, before: int | None = None
+    ) -> PlanPage:
+        """Return a page of applied plans, newest first, optionally only those touching
+        ``world_id``, after store position ``before``.
 
         Raises:
             ValidationFailedError: ``world_id`` is not a valid identifier (422).
@@ -115,9 +118,25 @@ class ApplyingService:
         if world_id is not None:
             check_id(world_id, "$.world_id")
         try:
-            return await self._store.list_plans(world_id, limit)
+            return await self._store.list_plans(world_id, limit, before)
         except Exception as exc:
             raise store_unavailable(exc) from exc
+
+    async def applied(self, run_id: str) -> StoredPlan:
+        """Return the plan applied under ``run_id``.
+
+        Raises:
+            NotFoundError: 404 ``E_PLAN_NOT_FOUND``.
+            ServiceUnavailableError: the store failed (503 E_STORE_UNAVAILABLE).
+        """
+        try:
+            stored = await self._store.get_plan(run_id)
+        except Exception as exc:
+            raise store_unavailable(exc) from exc
+        if stored is None:
+            raise NotFoundError(f"No plan was applied under run_id {run_id!r}.",
+                                code=Code.PLAN_NOT_FOUND)
+        return stored
 
     @staticmethod
     def request_hash(request: ApplyRequest) -> str:

@@ -8,7 +8,8 @@ from app.contracts.allocations import AllocationsReply
 from app.contracts.rebalancing import ApplyRequest, RebalanceRequest
 from app.contracts.worldservice_client import WorldServiceCapabilities, WorldServiceReply
 from app.errors import Code, ServiceUnavailableError
-from app.worldservice.allocations import AllocationsService
+from app.web.pages import DEFAULT_PAGE, text_page_start
+from app.worldservice.allocations import ALLOCATIONS, AllocationsService
 from app.worldservice.applying import ApplyingService
 from app.worldservice.plans import PlanningService
 
@@ -57,14 +58,20 @@ class InProcessWorldService:
         result = await self._applying.apply(request)
         return WorldServiceReply(plan=result.plan, content=result.body, replayed=result.replayed)
 
-    async def allocations(self, world_id: str | None = None) -> AllocationsReply:
+    async def allocations(
+        self, world_id: str | None = None, *, limit: int | None = None,
+        cursor: str | None = None,
+    ) -> AllocationsReply:
         """Read the stored allocations as ``GET /worldservice/allocations`` would."""
         if self._allocations is None:
             raise ServiceUnavailableError(
                 "WorldService cannot read allocations in this process.",
                 code=Code.WORLDSERVICE_UNAVAILABLE,
             )
-        return await self._allocations().current(world_id)
+        after = text_page_start(ALLOCATIONS, cursor)
+        if after is not None and limit is None:
+            limit = DEFAULT_PAGE  # a cursor continues a paged listing
+        return await self._allocations().current(world_id, limit=limit, after=after)
 
     async def capabilities(self) -> WorldServiceCapabilities:
         """Return this WorldService's capabilities (from its settings)."""

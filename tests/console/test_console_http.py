@@ -92,8 +92,18 @@ def test_fragments_show_api_errors_and_the_executions_seam(
     url = live_server(QUIET)
     missing = httpx.get(f"{url}/console/fragments/execution", params={"execution_id": "nope"})
     assert 'data-status="404"' in missing.text
+    empty = httpx.get(f"{url}/console/fragments/executions")
+    assert "No execution yet." in empty.text
+    body = {"total_equity": 1000.0, "world_alloc_before": {"a": 0.5},
+            "world_alloc_after": {"a": 0.25},
+            "positions": [{"world_id": "a", "strategy_id": "s", "symbol": "X", "qty": 5.0,
+                           "mark": 100.0}]}
+    done = httpx.post(f"{url}/rebalancing/execute", params={"submit": "true"}, json=body,
+                      headers={"X-Allow-Live": "true"})
+    assert done.status_code == 200, done.text
     listing = httpx.get(f"{url}/console/fragments/executions")
-    assert "does not list executions" in listing.text or "<table" in listing.text
+    assert "<table" in listing.text and done.json()["execution_id"] in listing.text
+    assert "submitted" in listing.text
 
 
 def test_websocket_token_in_a_subprotocol(live_server: Callable[..., str]) -> None:

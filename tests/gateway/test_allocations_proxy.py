@@ -39,7 +39,11 @@ def worldservice(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def _compare(via: TestClient[Any], direct: Callable[..., Any], ws_prefix: str) -> None:
-    for params in ({}, {"world_id": "a"}, {"world_id": "nope"}):
+    first = direct(f"{ws_prefix}/allocations", params={"limit": 1}).json()
+    assert first["next"]  # two worlds, one per page
+    pages: list[dict[str, Any]] = [{"limit": 1}, {"limit": 1, "cursor": first["next"]},
+                                   {"cursor": "not-a-cursor"}]
+    for params in ({}, {"world_id": "a"}, {"world_id": "nope"}, *pages):
         mine = via.get("/allocations", params=params)
         theirs = direct(f"{ws_prefix}/allocations", params=params)
         assert mine.status_code == theirs.status_code, (params, mine.text)

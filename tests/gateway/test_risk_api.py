@@ -114,6 +114,10 @@ def test_history_keeps_every_change_newest_first(client: Client) -> None:
     assert len(page["changes"]) == 3 and page["next_before"] == page["changes"][-1]["seq"]
     rest = client.get(f"/risk/history?limit=3&before={page['next_before']}").json()
     assert [c["reason"] for c in rest["changes"]] == ["one"] and rest["next_before"] is None
+    # The opaque cursor of every list route pages the same way.
+    by_cursor = client.get("/risk/history", params={"limit": 3, "cursor": page["next"]}).json()
+    assert by_cursor["changes"] == rest["changes"] and by_cursor["next"] is None
+    assert client.get("/risk/history", params={"cursor": "nope"}).status_code == 422
 
 
 def test_changes_need_a_key_and_record_its_id_and_name(

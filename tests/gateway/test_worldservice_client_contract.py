@@ -123,8 +123,9 @@ class Recording:
         self.bodies.append(msgspec.to_builtins(request))
         return await self.inner.apply(request)
 
-    async def allocations(self, world_id: str | None = None) -> AllocationsReply:
-        return await self.inner.allocations(world_id)
+    async def allocations(self, world_id: str | None = None, *, limit: int | None = None,
+                          cursor: str | None = None) -> AllocationsReply:
+        return await self.inner.allocations(world_id, limit=limit, cursor=cursor)
 
     async def capabilities(self) -> WorldServiceCapabilities:
         return await self.inner.capabilities()

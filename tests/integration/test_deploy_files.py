@@ -82,3 +82,18 @@ def test_dockerfile_runs_non_root_with_exec_form_and_data_volume() -> None:
     env = " ".join(by_name["ENV"])
     assert re.search(r"WORLDGATE__STORE__SQLITE_PATH=/data/", env)
     assert "WORLDGATE__SERVER__HOST=0.0.0.0" in env
+    # The health check reads the same configuration as `serve`: no port written into it.
+    (check,) = by_name["HEALTHCHECK"]
+    assert json.loads(check.split("CMD", 1)[1].strip()) == ["worldgate", "ready"]
+    assert "8000" not in check
+    # The package is installed as a wheel would be, with the server extra; no editable
+    # checkout is needed at run time (the defaults travel inside the package).
+    runs = " ".join(by_name["RUN"])
+    assert "'.[server]'" in runs and "-e ." not in runs and "config" not in " ".join(
+        by_name["COPY"])
+
+
+def test_compose_health_checks_use_the_probe_command() -> None:
+    for name in ("worldservice",):
+        test = compose()["services"][name]["healthcheck"]["test"]
+        assert test == ["CMD", "worldgate", "ready"]

@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 from app.cli import cli
 from app.metrics.alpha import compute_metrics
+from app.sdk.client import GatewayClient
 from tests.sdk.conftest import V2_OVERRIDES, serve_process
 
 
@@ -77,8 +78,13 @@ def test_rollout_not_ready_against_v1(served_v1: str, tmp_path: Path) -> None:
     assert rows["Gateway advertises v2 and alpha_metrics_capable"]["ok"] is False
     assert "rebalance_schema_version=1" in \
         rows["Gateway advertises v2 and alpha_metrics_capable"]["evidence"]
-    assert rows["v1 request gets a clean v1 answer"]["ok"] is True
-    assert "❌" in stdout and "not ready" in stdout
+    # It stops at the first failing stage: nothing else is sent, above all no apply.
+    assert report["skipped"][-1].startswith("rebalancing_planned reaches")
+    assert "v1 request gets a clean v1 answer" not in rows
+    assert "❌" in stdout and "not ready" in stdout and "not run (stopped" in stdout
+    with GatewayClient(served_v1) as client:
+        touched = {w for p in client.iter_plans() for w in p["world_ids"]}
+    assert not [w for w in touched if w.startswith("rollout-")]
 
 
 def test_rollout_unreachable(dead_url: str) -> None:

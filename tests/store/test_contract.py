@@ -106,12 +106,39 @@ async def test_list_plans_newest_first_with_world_filter_and_limit(store: Store)
     await save(store, "r2", ["b"])
     await save(store, "r3", ["c"])
     await save(store, "r4", ["a"])
-    assert [p.run_id for p in await store.list_plans(None, 10)] == ["r4", "r3", "r2", "r1"]
-    assert [p.run_id for p in await store.list_plans("a", 10)] == ["r4", "r1"]
-    assert [p.run_id for p in await store.list_plans("b", 1)] == ["r2"]
-    assert await store.list_plans("zzz", 10) == []
-    first = (await store.list_plans("c", 1))[0]
+    assert [p.run_id for p in (await store.list_plans(None, 10)).plans] == [
+        "r4", "r3", "r2", "r1"]
+    assert [p.run_id for p in (await store.list_plans("a", 10)).plans] == ["r4", "r1"]
+    assert [p.run_id for p in (await store.list_plans("b", 1)).plans] == ["r2"]
+    assert (await store.list_plans("zzz", 10)).plans == []
+    first = (await store.list_plans("c", 1)).plans[0]
     assert first.world_ids == ["c"] and len(first.event_ids) == 1
+
+
+async def _all_pages(list_page: Any, world_id: str | None, limit: int) -> list[list[str]]:
+    pages: list[list[str]] = []
+    before = None
+    while True:
+        page = await list_page(world_id, limit, before)
+        items = page.plans if hasattr(page, "plans") else page.executions
+        pages.append([getattr(i, "run_id", None) or i.execution_id for i in items])
+        if page.next is None:
+            return pages
+        before = page.next
+
+
+async def test_plan_pages_follow_their_cursor_and_stay_stable(store: Store) -> None:
+    for i in range(7):
+        await save(store, f"r{i}", ["a"] if i % 2 == 0 else ["a", "b"])
+    assert await _all_pages(store.list_plans, None, 3) == [
+        ["r6", "r5", "r4"], ["r3", "r2", "r1"], ["r0"]]
+    assert await _all_pages(store.list_plans, "b", 2) == [["r5", "r3"], ["r1"]]
+    exact = await store.list_plans(None, 7)
+    assert len(exact.plans) == 7 and exact.next is None  # no empty last page
+    first = await store.list_plans(None, 2)
+    await save(store, "r7", ["a"])  # a newer plan does not move the next page
+    later = await store.list_plans(None, 2, first.next)
+    assert [p.run_id for p in later.plans] == ["r4", "r3"]
 
 
 # -- event log --------------------------------------------------------------------------------
@@ -233,6 +260,29 @@ def _counting_decide(run_id: str, seen: list[tuple[str, dict[str, AllocationReco
     return decide
 
 
+async def test_allocation_pages_in_world_order(store: Store) -> None:
+    worlds = ["w5", "w1", "w4", "w2", "w3"]
+
+    def decide(existing: AllocationRun | None,
+               records: dict[str, AllocationRecord]) -> AllocationDecision:
+        now = time.time()
+        run = AllocationRun(run_id="pages", request_hash="h", etag="e", world_ids=worlds,
+                            response=b"{}", created_at=now)
+        return AllocationDecision(run=run, events=[], records=[
+            AllocationRecord(world_id=w, allocation=0.1, run_id="pages", etag="e",
+                             strategy_alloc_total=None, updated_at=now) for w in worlds])
+
+    await store.apply_allocations("pages", worlds, decide)
+    first = await store.list_allocations(2)
+    second = await store.list_allocations(2, first.next)
+    last = await store.list_allocations(2, second.next)
+    assert [r.world_id for r in first.records] == ["w1", "w2"] and first.next == "w2"
+    assert [r.world_id for r in second.records] == ["w3", "w4"]
+    assert [r.world_id for r in last.records] == ["w5"] and last.next is None
+    assert (await store.list_allocations(5)).next is None
+    assert (await store.list_allocations(3, "w9")).records == []
+
+
 async def test_apply_allocations_writes_run_records_and_events(store: Store) -> None:
     seen: list[tuple[str, dict[str, AllocationRecord]]] = []
     run, written = await store.apply_allocations("ab1", ["a", "b"], _counting_decide("ab1", seen))
@@ -287,6 +337,21 @@ async def test_concurrent_allocation_upserts_are_serialised(store: Store) -> Non
 
 
 # -- executions -------------------------------------------------------------------------------
+
+
+async def test_execution_pages_newest_first_with_world_filter(store: Store) -> None:
+    for i in range(5):
+        worlds = ["w1", "w2"] if i % 2 else ["w1"]
+        await store.save_execution(ExecutionRecord(
+            execution_id=f"x{i}", request_hash="h", response=b"{}",
+            batch_ids=[f"x{i}-{n}" for n in range(len(worlds))], world_ids=worlds,
+            created_at=time.time()), [])
+    assert await _all_pages(store.list_executions, None, 2) == [
+        ["x4", "x3"], ["x2", "x1"], ["x0"]]
+    assert await _all_pages(store.list_executions, "w2", 1) == [["x3"], ["x1"]]
+    assert (await store.list_executions("nope", 5)).executions == []
+    page = await store.list_executions(None, 1)
+    assert page.executions[0] == await store.get_execution("x4")
 
 
 async def test_executions_are_saved_once(store: Store) -> None:

@@ -200,3 +200,32 @@ async def test_store_recovers_when_its_connections_are_dropped() -> None:
         assert await store.get_plan("after") is not None
     finally:
         await store.close()
+
+
+async def test_executions_of_a_version_1_schema_are_listed_after_the_upgrade() -> None:
+    store = make_postgres_store()
+    assert store.schema is not None
+    conn = await asyncpg.connect(store.dsn)
+    try:
+        await conn.execute(f'CREATE SCHEMA "{store.schema}"')
+        await conn.execute(f'SET search_path TO "{store.schema}"')
+        await conn.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY,"
+                           " applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")
+        for statement in MIGRATIONS[0]:
+            await conn.execute(statement)
+        await conn.execute("INSERT INTO schema_version (version) VALUES (1)")
+        await conn.executemany(
+            "INSERT INTO executions (execution_id, request_hash, response, batch_ids,"
+            " world_ids, created_at) VALUES ($1, 'h', '\\x7b7d', '[]', $2, 1.0)",
+            [("old-1", '["a", "b"]'), ("old-2", '["b"]')],
+        )
+    finally:
+        await conn.close()
+    await store.start()
+    try:
+        every = await store.list_executions(None, 10)
+        only_a = await store.list_executions("a", 10)
+    finally:
+        await store.close()
+    assert sorted(e.execution_id for e in every.executions) == ["old-1", "old-2"]
+    assert [e.execution_id for e in only_a.executions] == ["old-1"]

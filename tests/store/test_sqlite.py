@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from app.contracts.events import EVENT_SOURCE_WORLDSERVICE, REBALANCING_PLANNED,
 from app.errors import AppError, ConfigError
 from app.store.adapters.sqlite import SqliteStore
 from app.store.adapters.sqlite_migrations import MIGRATIONS
-from app.store.ports import StoredPlan
+from app.store.ports import ExecutionRecord, StoredPlan
 
 pytestmark = pytest.mark.anyio
 
@@ -62,3 +63,33 @@ async def test_calls_before_start_are_503_and_ping_false(tmp_path: Path) -> None
     with pytest.raises(AppError) as info:
         await store.get_plan("r")
     assert info.value.status == 503 and info.value.code == "E_STORE_UNAVAILABLE"
+
+
+async def test_executions_of_a_version_1_database_are_listed_after_the_upgrade(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "old.sqlite3"
+    with closing(sqlite3.connect(db)) as conn:
+        for statement in MIGRATIONS[0]:
+            conn.execute(statement)
+        conn.executemany(
+            "INSERT INTO executions (execution_id, request_hash, response, batch_ids,"
+            " world_ids, created_at) VALUES (?, 'h', x'7b7d', '[]', ?, 1.0)",
+            [("old-1", '["a", "b"]'), ("old-2", '["b"]')],
+        )
+        conn.execute("PRAGMA user_version = 1")
+        conn.commit()
+    store = SqliteStore(db)
+    await store.start()
+    try:
+        every = await store.list_executions(None, 10)
+        only_a = await store.list_executions("a", 10)
+        await store.save_execution(ExecutionRecord(
+            execution_id="new-1", request_hash="h", response=b"{}", batch_ids=[],
+            world_ids=["a"], created_at=2.0), [])
+        after = await store.list_executions("a", 10)
+    finally:
+        await store.close()
+    assert [e.execution_id for e in every.executions] == ["old-2", "old-1"]
+    assert [e.execution_id for e in only_a.executions] == ["old-1"]
+    assert [e.execution_id for e in after.executions] == ["new-1", "old-1"]

@@ -15,6 +15,7 @@ from litestar.testing import TestClient
 
 from app.contracts.audit import AuditRecord
 from app.contracts.events import CloudEvent
+from app.contracts.pages import encode_cursor
 from app.store.adapters.sqlite import SqliteStore
 from tests.backends import backend_client  # noqa: F401 - fixture
 from tests.web.keys_support import (
@@ -152,7 +153,9 @@ def test_filters_and_cursor(make_client: Callable[..., Client]) -> None:
     assert read_all(client, since="2999-01-01T00:00:00Z") == []
     assert len(read_all(client, since="0", key=key_id)) == 4
     for bad in ({"cursor": "bm9wZQ"}, {"cursor": "!!"}, {"since": "yesterday"},
-                {"outcome": "maybe"}, {"limit": "0"}):
+                {"outcome": "maybe"}, {"limit": "0"}, {"cursor": encode_cursor("plans", 1)},
+                {"cursor": encode_cursor("audit", "²")},
+                {"cursor": encode_cursor("audit", "9" * 19)}):
         answer = client.get("/audit", params=bad, headers=auth(ROOT_SECRET))
         assert answer.status_code in (400, 422), (bad, answer.text)
         assert answer.json()["code"] == "E_VALIDATION"

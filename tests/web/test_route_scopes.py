@@ -60,6 +60,15 @@ def get_execution(client: Client, headers: Headers) -> httpx.Response:
     return client.get(f"/rebalancing/executions/{execution_id}", headers=headers)
 
 
+def get_plan(client: Client, headers: Headers) -> httpx.Response:
+    """A plan applied with the root key, read back by its run id."""
+    run_id = unique("read-back")
+    applied = client.post("/worldservice/rebalancing/apply",
+                          json={**plan_body(), "run_id": run_id}, headers=auth(ROOT_SECRET))
+    assert applied.status_code == 200, applied.text
+    return client.get(f"/worldservice/rebalancing/plans/{run_id}", headers=headers)
+
+
 def throwaway_key(client: Client) -> str:
     return make_key(client, unique("throwaway"), ["read"])[0]
 
@@ -82,10 +91,13 @@ RECIPES: dict[tuple[str, str], Recipe] = {
         lambda c, h: c.get("/worldservice/capabilities", headers=h),
     ("GET", "/worldservice/rebalancing/plans"):
         lambda c, h: c.get("/worldservice/rebalancing/plans", headers=h),
+    ("GET", "/worldservice/rebalancing/plans/{run_id}"): get_plan,
     ("GET", "/risk/state"): lambda c, h: c.get("/risk/state", headers=h),
     ("GET", "/risk/worlds/{world_id}"): lambda c, h: c.get("/risk/worlds/w1", headers=h),
     ("GET", "/risk/history"): lambda c, h: c.get("/risk/history", headers=h),
     ("GET", "/risk/limits"): lambda c, h: c.get("/risk/limits", headers=h),
+    ("GET", "/rebalancing/executions"):
+        lambda c, h: c.get("/rebalancing/executions", headers=h),
     ("GET", "/rebalancing/executions/{execution_id}"): get_execution,
     ("POST", "/rebalancing/plan"): lambda c, h: c.post("/rebalancing/plan", json=plan_body(),
                                                        headers=h),

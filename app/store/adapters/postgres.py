@@ -19,9 +19,12 @@ from app.store.adapters.rows import (
 )
 from app.store.ports import (
     AllocationDecision,
+    AllocationPage,
     AllocationRecord,
     AllocationRun,
+    ExecutionPage,
     ExecutionRecord,
+    PlanPage,
     StoredPlan,
 )
 
@@ -31,6 +34,7 @@ _PLAN_COLS = "run_id, request_hash, schema_version, world_ids, response, event_i
 _ALLOC_COLS = "world_id, allocation, run_id, etag, strategy_alloc_total, updated_at"
 _RUN_COLS = "run_id, request_hash, etag, world_ids, response, created_at"
 _EXEC_COLS = "execution_id, request_hash, response, batch_ids, world_ids, created_at"
+_NEWEST = 1 << 62  # above every position: the first page
 
 
 class PostgresStore(PostgresRiskStore, PostgresKeyStore, PostgresEventLog):
@@ -80,22 +84,31 @@ class PostgresStore(PostgresRiskStore, PostgresKeyStore, PostgresEventLog):
             row = await conn.fetchrow(f"SELECT {_PLAN_COLS} FROM plans WHERE run_id = $1", run_id)
         return None if row is None else stored_plan(tuple(row))
 
-    async def list_plans(self, world_id: str | None, limit: int) -> list[StoredPlan]:
-        """Return up to ``limit`` plans, newest first, optionally touching ``world_id``."""
+    async def list_plans(
+        self, world_id: str | None, limit: int, before: int | None = None
+    ) -> PlanPage:
+        """Return a page of plans, newest first, optionally touching ``world_id``."""
+        start = _NEWEST if before is None else before
         async with self._connection() as conn:
             if world_id is None:
                 rows = await conn.fetch(
-                    f"SELECT {_PLAN_COLS} FROM plans ORDER BY id DESC LIMIT $1", limit
+                    f"SELECT id, {_PLAN_COLS} FROM plans WHERE id < $1 ORDER BY id DESC"
+                    " LIMIT $2",
+                    start, limit + 1,
                 )
             else:
-                cols = ", ".join(f"p.{c.strip()}" for c in _PLAN_COLS.split(","))
+                cols = ", ".join(f"p.{c.strip()}" for c in f"id, {_PLAN_COLS}".split(","))
                 rows = await conn.fetch(
                     f"SELECT {cols} FROM plan_worlds w JOIN plans p ON p.id = w.plan_id"
-                    " WHERE w.world_id = $1 ORDER BY w.plan_id DESC LIMIT $2",
-                    world_id,
-                    limit,
+                    " WHERE w.world_id = $1 AND w.plan_id < $2 ORDER BY w.plan_id DESC"
+                    " LIMIT $3",
+                    world_id, start, limit + 1,
                 )
-        return [stored_plan(tuple(r)) for r in rows]
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return PlanPage(
+            plans=[stored_plan(tuple(r)[1:]) for r in rows], next=rows[-1][0] if more else None
+        )
 
     # -- allocations ---------------------------------------------------------------------
 
@@ -106,6 +119,18 @@ class PostgresStore(PostgresRiskStore, PostgresKeyStore, PostgresEventLog):
         async with self._connection() as conn:
             records = await self._select_allocations(conn, world_ids)
         return {r.world_id: r for r in records}
+
+    async def list_allocations(self, limit: int, after: str | None = None) -> AllocationPage:
+        """Return a page of records in ``world_id`` order, after the world ``after``."""
+        async with self._connection() as conn:
+            rows = await conn.fetch(
+                f"SELECT {_ALLOC_COLS} FROM allocations WHERE world_id > $1"
+                " ORDER BY world_id LIMIT $2",
+                "" if after is None else after, limit + 1,
+            )
+        records = [allocation_record(tuple(r)) for r in rows[:limit]]
+        return AllocationPage(records=records,
+                              next=records[-1].world_id if len(rows) > limit else None)
 
     async def get_allocation_run(self, run_id: str) -> AllocationRun | None:
         """Return the allocation run stored under ``run_id``."""
@@ -188,14 +213,14 @@ class PostgresStore(PostgresRiskStore, PostgresKeyStore, PostgresEventLog):
             ConflictError: ``execution_id`` is stored with another ``request_hash``.
         """
         async with self._transaction() as conn:
-            inserted = await conn.fetchval(
+            seq = await conn.fetchval(
                 f"INSERT INTO executions ({_EXEC_COLS}) VALUES ($1, $2, $3, $4, $5, $6)"
-                " ON CONFLICT (execution_id) DO NOTHING RETURNING 1",
+                " ON CONFLICT (execution_id) DO NOTHING RETURNING seq",
                 execution.execution_id, execution.request_hash, execution.response,
                 encode_json(execution.batch_ids), encode_json(execution.world_ids),
                 execution.created_at,
             )
-            if inserted is None:
+            if seq is None:
                 row = await conn.fetchrow(
                     f"SELECT {_EXEC_COLS} FROM executions WHERE execution_id = $1",
                     execution.execution_id,
@@ -207,6 +232,10 @@ class PostgresStore(PostgresRiskStore, PostgresKeyStore, PostgresEventLog):
                         code=Code.EXECUTION_CONFLICT,
                     )
                 return stored, False
+            await conn.executemany(
+                "INSERT INTO execution_worlds (world_id, execution_seq) VALUES ($1, $2)",
+                [(world, seq) for world in dict.fromkeys(execution.world_ids)],
+            )
             await self._insert_events(conn, events)
         return execution, True
 
@@ -217,6 +246,33 @@ class PostgresStore(PostgresRiskStore, PostgresKeyStore, PostgresEventLog):
                 f"SELECT {_EXEC_COLS} FROM executions WHERE execution_id = $1", execution_id
             )
         return None if row is None else execution_record(tuple(row))
+
+    async def list_executions(
+        self, world_id: str | None, limit: int, before: int | None = None
+    ) -> ExecutionPage:
+        """Return a page of executions, newest first, optionally with a batch for a world."""
+        start = _NEWEST if before is None else before
+        async with self._connection() as conn:
+            if world_id is None:
+                rows = await conn.fetch(
+                    f"SELECT seq, {_EXEC_COLS} FROM executions WHERE seq < $1"
+                    " ORDER BY seq DESC LIMIT $2",
+                    start, limit + 1,
+                )
+            else:
+                cols = ", ".join(f"e.{c.strip()}" for c in f"seq, {_EXEC_COLS}".split(","))
+                rows = await conn.fetch(
+                    f"SELECT {cols} FROM execution_worlds w JOIN executions e"
+                    " ON e.seq = w.execution_seq WHERE w.world_id = $1"
+                    " AND w.execution_seq < $2 ORDER BY w.execution_seq DESC LIMIT $3",
+                    world_id, start, limit + 1,
+                )
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return ExecutionPage(
+            executions=[execution_record(tuple(r)[1:]) for r in rows],
+            next=rows[-1][0] if more else None,
+        )
 
     @staticmethod
     async def _select_allocations(

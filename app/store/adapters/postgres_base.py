@@ -35,6 +35,7 @@ from app.contracts.events import CloudEvent, topic_of
 from app.errors import Code, ServiceUnavailableError
 from app.runtime.lifecycle import Component
 from app.store.adapters.postgres_migrations import migrate
+from app.store.adapters.postgres_owner import PostgresOwnership
 from app.store.adapters.rows import encode_event
 
 __all__ = ["DB_NOW", "EVENT_APPEND_LOCK", "PostgresBase"]
@@ -70,6 +71,7 @@ class PostgresBase(Component):
         statement_timeout: seconds one store call may take in all (503 beyond).
         close_timeout: seconds ``close`` waits for connections to close gracefully before
             it terminates them.
+        exclusive: own the store alone (see ``postgres_owner``; ``store.single_owner``).
     """
 
     def __init__(
@@ -81,6 +83,7 @@ class PostgresBase(Component):
         connect_timeout: float = 5.0,
         statement_timeout: float = 10.0,
         close_timeout: float = 2.0,
+        exclusive: bool = False,
     ) -> None:
         self.dsn = dsn
         self.schema = schema
@@ -89,15 +92,17 @@ class PostgresBase(Component):
         self._statement_timeout = statement_timeout
         self._close_timeout = close_timeout
         self._pool: Any = None
+        self._owner = PostgresOwnership(dsn, schema, connect_timeout) if exclusive else None
 
     # -- lifecycle ---------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Open the pool and run the migrations.
+        """Open the pool and run the migrations (taking the ownership first when exclusive).
 
         Raises:
             ServiceUnavailableError: PostgreSQL cannot be reached.
             ConfigError: the schema was written by a newer Worldgate.
+            StoreInUseError: exclusive, and another process owns the store.
         """
         if self._pool is not None:
             return
@@ -117,6 +122,8 @@ class PostgresBase(Component):
                     )
                 finally:
                     conn.terminate()
+            if self._owner is not None:
+                await self._owner.acquire()
             with anyio.fail_after(self._timeout + self._statement_timeout):
                 pool = await asyncpg.create_pool(
                     self.dsn,
@@ -127,12 +134,16 @@ class PostgresBase(Component):
                     server_settings=settings,
                 )
         except _DB_ERRORS as exc:
+            if self._owner is not None:
+                await self._owner.release()
             raise self._unavailable(exc) from exc
         try:
             async with pool.acquire() as conn:
                 version = await migrate(conn)
         except BaseException:
             await pool.close()
+            if self._owner is not None:
+                await self._owner.release()
             raise
         self._pool = pool
         log.info("store_started", backend="postgres", schema=self.schema, version=version)
@@ -151,6 +162,8 @@ class PostgresBase(Component):
         if scope.cancelled_caught:
             log.warning("store_close_timed_out", backend="postgres", seconds=self._close_timeout)
             pool.terminate()
+        if self._owner is not None:
+            await self._owner.release()
 
     async def ping(self) -> bool:
         """Return True when a trivial query answers."""

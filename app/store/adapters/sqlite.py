@@ -20,9 +20,12 @@ from app.store.adapters.sqlite_keys import SqliteKeyStore
 from app.store.adapters.sqlite_risk import SqliteRiskStore
 from app.store.ports import (
     AllocationDecision,
+    AllocationPage,
     AllocationRecord,
     AllocationRun,
+    ExecutionPage,
     ExecutionRecord,
+    PlanPage,
     StoredPlan,
 )
 
@@ -33,6 +36,7 @@ _PLAN_COLS = "run_id, request_hash, schema_version, world_ids, response, event_i
 _ALLOC_COLS = "world_id, allocation, run_id, etag, strategy_alloc_total, updated_at"
 _RUN_COLS = "run_id, request_hash, etag, world_ids, response, created_at"
 _EXEC_COLS = "execution_id, request_hash, response, batch_ids, world_ids, created_at"
+_NEWEST = 1 << 62  # above every position: the first page
 
 
 class SqliteStore(SqliteRiskStore, SqliteKeyStore, SqliteEventLog):
@@ -84,20 +88,28 @@ class SqliteStore(SqliteRiskStore, SqliteKeyStore, SqliteEventLog):
         )
         return None if row is None else stored_plan(row)
 
-    async def list_plans(self, world_id: str | None, limit: int) -> list[StoredPlan]:
-        """Return up to ``limit`` plans, newest first, optionally touching ``world_id``."""
+    async def list_plans(
+        self, world_id: str | None, limit: int, before: int | None = None
+    ) -> PlanPage:
+        """Return a page of plans, newest first, optionally touching ``world_id``."""
+        start = _NEWEST if before is None else before
         if world_id is None:
-            sql = f"SELECT {_PLAN_COLS} FROM plans ORDER BY id DESC LIMIT ?"
-            args: tuple[Any, ...] = (limit,)
+            cols = f"id, {_PLAN_COLS}"
+            sql = f"SELECT {cols} FROM plans WHERE id < ? ORDER BY id DESC LIMIT ?"
+            args: tuple[Any, ...] = (start, limit + 1)
         else:
-            cols = ", ".join(f"p.{c.strip()}" for c in _PLAN_COLS.split(","))
+            cols = ", ".join(f"p.{c.strip()}" for c in f"id, {_PLAN_COLS}".split(","))
             sql = (
                 f"SELECT {cols} FROM plan_worlds w JOIN plans p ON p.id = w.plan_id"
-                " WHERE w.world_id = ? ORDER BY w.plan_id DESC LIMIT ?"
+                " WHERE w.world_id = ? AND w.plan_id < ? ORDER BY w.plan_id DESC LIMIT ?"
             )
-            args = (world_id, limit)
+            args = (world_id, start, limit + 1)
         rows = await self._read(lambda c: c.execute(sql, args).fetchall())
-        return [stored_plan(r) for r in rows]
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return PlanPage(
+            plans=[stored_plan(r[1:]) for r in rows], next=rows[-1][0] if more else None
+        )
 
     # -- allocations ---------------------------------------------------------------------
 
@@ -107,6 +119,15 @@ class SqliteStore(SqliteRiskStore, SqliteKeyStore, SqliteEventLog):
         """Return the current records of ``world_ids`` (every world when None)."""
         rows = await self._read(lambda c: self._select_allocations(c, world_ids))
         return {r.world_id: r for r in rows}
+
+    async def list_allocations(self, limit: int, after: str | None = None) -> AllocationPage:
+        """Return a page of records in ``world_id`` order, after the world ``after``."""
+        rows = await self._read(lambda c: c.execute(
+            f"SELECT {_ALLOC_COLS} FROM allocations WHERE world_id > ? ORDER BY world_id"
+            " LIMIT ?", ("" if after is None else after, limit + 1)).fetchall())
+        records = [allocation_record(r) for r in rows[:limit]]
+        return AllocationPage(records=records,
+                              next=records[-1].world_id if len(rows) > limit else None)
 
     async def get_allocation_run(self, run_id: str) -> AllocationRun | None:
         """Return the allocation run stored under ``run_id``."""
@@ -183,13 +204,19 @@ class SqliteStore(SqliteRiskStore, SqliteKeyStore, SqliteEventLog):
                         code=Code.EXECUTION_CONFLICT,
                     )
                 return stored, False
+            # One writer at a time (BEGIN IMMEDIATE): the next position cannot race.
+            seq = conn.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM executions").fetchone()[0]
             conn.execute(
-                f"INSERT INTO executions ({_EXEC_COLS}) VALUES (?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO executions ({_EXEC_COLS}, seq) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
                     execution.execution_id, execution.request_hash, execution.response,
                     encode_json(execution.batch_ids), encode_json(execution.world_ids),
-                    execution.created_at,
+                    execution.created_at, seq,
                 ),
+            )
+            conn.executemany(
+                "INSERT INTO execution_worlds (world_id, execution_seq) VALUES (?, ?)",
+                [(world, seq) for world in dict.fromkeys(execution.world_ids)],
             )
             self._insert_events(conn, events)
             return execution, True
@@ -204,6 +231,31 @@ class SqliteStore(SqliteRiskStore, SqliteKeyStore, SqliteEventLog):
             ).fetchone()
         )
         return None if row is None else execution_record(row)
+
+    async def list_executions(
+        self, world_id: str | None, limit: int, before: int | None = None
+    ) -> ExecutionPage:
+        """Return a page of executions, newest first, optionally with a batch for a world."""
+        start = _NEWEST if before is None else before
+        if world_id is None:
+            sql = (f"SELECT seq, {_EXEC_COLS} FROM executions WHERE seq < ?"
+                   " ORDER BY seq DESC LIMIT ?")
+            args: tuple[Any, ...] = (start, limit + 1)
+        else:
+            cols = ", ".join(f"e.{c.strip()}" for c in f"seq, {_EXEC_COLS}".split(","))
+            sql = (
+                f"SELECT {cols} FROM execution_worlds w JOIN executions e"
+                " ON e.seq = w.execution_seq WHERE w.world_id = ? AND w.execution_seq < ?"
+                " ORDER BY w.execution_seq DESC LIMIT ?"
+            )
+            args = (world_id, start, limit + 1)
+        rows = await self._read(lambda c: c.execute(sql, args).fetchall())
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return ExecutionPage(
+            executions=[execution_record(r[1:]) for r in rows],
+            next=rows[-1][0] if more else None,
+        )
 
     @staticmethod
     def _select_allocations(

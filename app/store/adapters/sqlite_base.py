@@ -24,6 +24,7 @@ from app.contracts.events import CloudEvent, topic_of
 from app.errors import AppError, Code, ServiceUnavailableError
 from app.runtime.lifecycle import Component
 from app.store.adapters.rows import encode_event
+from app.store.adapters.sqlite_lock import StoreLock
 from app.store.adapters.sqlite_migrations import migrate
 
 __all__ = ["SqliteBase"]
@@ -47,36 +48,55 @@ class SqliteBase(Component):
     Args:
         path: the database file; its folder is created on ``start``.
         clock: the wall clock in seconds (tests may pass their own).
+        single_owner: refuse to start while another process has the file (a lock on
+            ``<file>.lock``); off, several processes may share it.
     """
 
-    def __init__(self, path: str | Path, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, path: str | Path, *, clock: Callable[[], float] = time.time,
+        single_owner: bool = False,
+    ) -> None:
         self.path = Path(path)
         self._clock = clock
         self._writer: sqlite3.Connection | None = None
         self._reader: sqlite3.Connection | None = None
         self._write_lock = anyio.Lock()
         self._read_lock = anyio.Lock()
+        self._owner = StoreLock(self.path) if single_owner else None
 
     # -- lifecycle ---------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Create the folder, open the connections and run the migrations."""
+        """Create the folder, take ownership of the file, open it and run the migrations.
+
+        Raises:
+            StoreInUseError: ``single_owner`` and another process owns the file (see
+                ``sqlite_lock``).
+            ServiceUnavailableError: the file cannot be created or opened.
+        """
         if self._writer is not None:
             return
 
         def open_all() -> tuple[sqlite3.Connection, sqlite3.Connection]:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            writer = _connect(str(self.path))
+            if self._owner is not None:
+                self._owner.acquire()
+            try:
+                writer = _connect(str(self.path))
+            except BaseException:
+                self._release_owner()
+                raise
             try:
                 migrate(writer)
                 return writer, _connect(str(self.path))
             except BaseException:
                 writer.close()
+                self._release_owner()
                 raise
 
         try:
             self._writer, self._reader = await anyio.to_thread.run_sync(open_all)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             raise self._unavailable(exc) from exc
         log.info("store_started", backend="sqlite", path=str(self.path))
 
@@ -86,6 +106,8 @@ class SqliteBase(Component):
             for conn in (self._writer, self._reader):
                 if conn is not None:
                     conn.close()
+            if self._writer is not None:
+                self._release_owner()
             self._writer = self._reader = None
 
     async def ping(self) -> bool:
@@ -110,6 +132,10 @@ class SqliteBase(Component):
         return True
 
     # -- internals -----------------------------------------------------------------------
+
+    def _release_owner(self) -> None:
+        if self._owner is not None:
+            self._owner.release()
 
     def _insert_events(self, conn: sqlite3.Connection, events: Sequence[CloudEvent]) -> None:
         """Append ``events`` to the log inside the caller's transaction."""

@@ -112,7 +112,21 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
     (
         "CREATE TABLE write_probe (id INTEGER PRIMARY KEY, checked_at REAL NOT NULL)",
     ),
-    # 4: API keys (only the SHA-256 of each secret) and the audit log (issue 22).
+    # 4: a stable insertion position per execution and a world index, so executions page
+    # newest first by position (a cursor) in O(page) with or without a world filter.
+    (
+        "ALTER TABLE executions ADD COLUMN seq INTEGER",
+        "UPDATE executions SET seq = rowid",
+        "CREATE UNIQUE INDEX executions_seq ON executions(seq)",
+        """CREATE TABLE execution_worlds (
+            world_id TEXT NOT NULL,
+            execution_seq INTEGER NOT NULL,
+            PRIMARY KEY (world_id, execution_seq)
+        ) WITHOUT ROWID""",
+        """INSERT INTO execution_worlds (world_id, execution_seq)
+            SELECT DISTINCT j.value, e.seq FROM executions e, json_each(e.world_ids) j""",
+    ),
+    # 5: API keys (only the SHA-256 of each secret) and the audit log (issue 22).
     (
         """CREATE TABLE api_keys (
             id TEXT PRIMARY KEY,
