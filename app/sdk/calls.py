@@ -12,13 +12,12 @@ import msgspec
 from app.contracts.orders import ExecuteResponse
 from app.contracts.rebalancing import RebalanceRequest
 from app.sdk.errors import ProtocolError, WorldgateError, error_from_response
-from app.sdk.wire import AppliedPlanRecord, encode_request, parse_applied_plans
+from app.sdk.wire import encode_request
 
 __all__ = [
     "Answer",
     "Call",
     "RequestLike",
-    "applied_plans",
     "apply",
     "as_type",
     "audit",
@@ -179,17 +178,6 @@ def worldservice_plan(worldservice_url: str, request: RequestLike) -> Call[Any]:
 def apply(request: RequestLike, run_id: str | None) -> Call[Any]:
     """``POST /rebalancing/apply`` with an optional ``run_id``: the decoded answer."""
     return _post("/rebalancing/apply", request, run_id=run_id)
-
-
-def applied_plans(
-    worldservice_url: str, *, world_id: str | None = None, limit: int = 50
-) -> Call[list[AppliedPlanRecord]]:
-    """``GET <worldservice>/rebalancing/plans``: applied plans, newest first (limit 1…1000)."""
-    params = {"limit": str(limit)}
-    if world_id is not None:
-        params["world_id"] = world_id
-    return Call("GET", f"{worldservice_url}/rebalancing/plans", parse_applied_plans,
-                params=params)
 
 
 def execute(

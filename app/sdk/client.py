@@ -15,7 +15,14 @@ from app.sdk.calls import Call, RequestLike
 from app.sdk.client_admin import AdminMethods, AsyncAdminMethods
 from app.sdk.client_risk import AsyncRiskMethods, RiskMethods
 from app.sdk.errors import Unreachable
-from app.sdk.wire import AppliedPlanRecord, GatewayHealth, decode_plan, parse_health
+from app.sdk.wire import (
+    AppliedPlanRecord,
+    GatewayHealth,
+    decode_plan,
+    gather_plans,
+    page_limit,
+    parse_health,
+)
 
 __all__ = ["AsyncGatewayClient", "GatewayClient", "RequestLike"]
 
@@ -116,14 +123,21 @@ class GatewayClient(RiskMethods, AdminMethods, _Shell[httpx.BaseTransport, httpx
     def applied_plans(
         self, *, world_id: str | None = None, limit: int = 50
     ) -> list[AppliedPlanRecord]:
-        """``GET <worldservice>/rebalancing/plans``: applied plans, newest first.
+        """Applied plans, newest first, typed (their ``alpha_metrics`` parsed), read page
+        after page until ``limit`` of them.
 
         Args:
             world_id: only plans that include this world.
-            limit: at most this many (1 … 1000).
+            limit: at most this many.
         """
-        return self._run(calls.applied_plans(self.worldservice_url, world_id=world_id,
-                                             limit=limit))
+        records: list[AppliedPlanRecord] = []
+        cursor: str | None = None
+        while True:
+            page = self.list_plans(world_id=world_id, limit=page_limit(records, limit),
+                                   cursor=cursor)
+            cursor = gather_plans(records, page, limit)
+            if cursor is None:
+                return records
 
     def apply(self, request: RequestLike, *, run_id: str | None = None) -> PlanResponse:
         """``POST /rebalancing/apply``; the stored plan as ``PlanV1``, ``PlanV2`` or ``PlanV3``."""
@@ -283,9 +297,15 @@ class AsyncGatewayClient(
     async def applied_plans(
         self, *, world_id: str | None = None, limit: int = 50
     ) -> list[AppliedPlanRecord]:
-        """``GET <worldservice>/rebalancing/plans``: applied plans, newest first."""
-        return await self._run(calls.applied_plans(self.worldservice_url, world_id=world_id,
-                                                   limit=limit))
+        """Applied plans, typed (see ``GatewayClient.applied_plans``)."""
+        records: list[AppliedPlanRecord] = []
+        cursor: str | None = None
+        while True:
+            page = await self.list_plans(world_id=world_id, limit=page_limit(records, limit),
+                                         cursor=cursor)
+            cursor = gather_plans(records, page, limit)
+            if cursor is None:
+                return records
 
     async def execute(
         self,

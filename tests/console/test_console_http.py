@@ -146,3 +146,18 @@ def test_build_request_and_weights() -> None:
                 {"request": "[1]"}, {"positions": POSITIONS, "targets": "a=1", "policy": "{"}):
         with pytest.raises(InputError):
             build_request(bad)
+
+
+def test_rollout_checklist_targets_the_configured_version(
+    live_server: Callable[..., str],
+) -> None:
+    v3 = {
+        **QUIET,
+        "worldservice": {"server": {"compat_rebalance_v2": True, "compat_rebalance_v3": True}},
+        "gateway": {"rebalance_schema_version": 3, "alpha_metrics_capable": True},
+    }
+    answer = httpx.post(f"{live_server(v3)}/console/fragments/rollout", json={}, headers=HX,
+                        timeout=60.0)
+    assert answer.status_code == 200
+    assert "Schema v3 rollout" in answer.text and "READY" in answer.text
+    assert "NOT READY" not in answer.text, answer.text
