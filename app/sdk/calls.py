@@ -20,17 +20,22 @@ __all__ = [
     "RequestLike",
     "apply",
     "as_type",
+    "audit",
     "auth_headers",
+    "create_key",
     "error_answer",
     "execute",
     "execute_response",
     "execution",
+    "get_key",
     "get_plan",
     "health",
     "list_executions",
+    "list_keys",
     "list_plans",
     "plan",
     "read_answer",
+    "revoke_key",
     "risk_history",
     "risk_limits",
     "risk_state",
@@ -272,6 +277,48 @@ def risk_history(
 def risk_limits() -> Call[dict[str, Any]]:
     """``GET /risk/limits``: the pre-trade limits in force."""
     return Call("GET", "/risk/limits", _object)
+
+
+def create_key(
+    name: str, scopes: list[str], *, expires_at: str | None = None,
+    rate_per_minute: int | None = None,
+) -> Call[dict[str, Any]]:
+    """``POST /keys`` (scope ``admin``): ``{key, secret}``; the secret is in this answer only."""
+    body: dict[str, Any] = {"name": name, "scopes": scopes}
+    if expires_at is not None:
+        body["expires_at"] = expires_at
+    if rate_per_minute is not None:
+        body["rate_per_minute"] = rate_per_minute
+    return Call("POST", "/keys", _object, msgspec.json.encode(body), _JSON)
+
+
+def list_keys() -> Call[dict[str, Any]]:
+    """``GET /keys`` (scope ``admin``): ``{keys}``, never a secret."""
+    return Call("GET", "/keys", _object)
+
+
+def get_key(key_id: str) -> Call[dict[str, Any]]:
+    """``GET /keys/{id}`` (scope ``admin``)."""
+    return Call("GET", f"/keys/{_segment(key_id)}", _object)
+
+
+def revoke_key(key_id: str, reason: str | None = None) -> Call[dict[str, Any]]:
+    """``POST /keys/{id}/revoke`` (scope ``admin``); ``reason`` goes to the audit log."""
+    body = msgspec.json.encode({"reason": reason} if reason else {})
+    return Call("POST", f"/keys/{_segment(key_id)}/revoke", _object, body, _JSON)
+
+
+def audit(
+    *, since: str | None = None, key: str | None = None, route: str | None = None,
+    outcome: str | None = None, limit: int = 100, cursor: str | None = None,
+) -> Call[dict[str, Any]]:
+    """``GET /audit`` (scope ``admin``): ``{entries, next}``, oldest first."""
+    params = {"limit": str(limit)}
+    for name, value in (("since", since), ("key", key), ("route", route),
+                        ("outcome", outcome), ("cursor", cursor)):
+        if value is not None:
+            params[name] = value
+    return Call("GET", "/audit", _object, params=params)
 
 
 def _page_params(world_id: str | None, limit: int, cursor: str | None) -> dict[str, str]:

@@ -12,6 +12,7 @@ from app.contracts.orders import ExecuteResponse
 from app.contracts.rebalancing import PlanResponse
 from app.sdk import calls
 from app.sdk.calls import Call, RequestLike
+from app.sdk.client_admin import AdminMethods, AsyncAdminMethods
 from app.sdk.client_risk import AsyncRiskMethods, RiskMethods
 from app.sdk.errors import Unreachable
 from app.sdk.wire import (
@@ -54,12 +55,13 @@ class _Shell(Generic[H, X]):
         return Unreachable(self.base_url, str(exc) or type(exc).__name__)
 
 
-class GatewayClient(RiskMethods, _Shell[httpx.BaseTransport, httpx.Client]):
+class GatewayClient(RiskMethods, AdminMethods, _Shell[httpx.BaseTransport, httpx.Client]):
     """Blocking client of one Gateway.
 
     Args:
         base_url: the Gateway root, e.g. ``http://127.0.0.1:8000``.
-        token: bearer token for mutating routes, when the deployment requires one.
+        token: the secret of an API key (``Authorization: Bearer``), when the deployment
+            requires keys; sent on every call.
         timeout: seconds per HTTP call.
         worldservice_url: WorldService root for ``worldservice_capabilities`` (default
             ``<base_url>/worldservice``, the combined deployment).
@@ -228,12 +230,14 @@ def _follow(fetch: Callable[[str | None], dict[str, Any]], key: str
             return
 
 
-class AsyncGatewayClient(AsyncRiskMethods, _Shell[httpx.AsyncBaseTransport, httpx.AsyncClient]):
+class AsyncGatewayClient(
+    AsyncRiskMethods, AsyncAdminMethods, _Shell[httpx.AsyncBaseTransport, httpx.AsyncClient]
+):
     """Async client of one Gateway; same methods as ``GatewayClient``, awaited.
 
     Args:
         base_url: the Gateway root.
-        token: bearer token, when required.
+        token: the secret of an API key, when the deployment requires keys.
         timeout: seconds per HTTP call.
         worldservice_url: WorldService root (default ``<base_url>/worldservice``).
         transport: an httpx async transport (tests may pass one).

@@ -66,7 +66,7 @@ def test_risk_change_forwards_the_token(live_server: Callable[..., str]) -> None
                       headers={**HX, "Authorization": f"Bearer {TOKEN}"})
     assert "is now <strong>HALTED</strong>" in done.text
     assert done.headers["HX-Trigger"] == "wg-risk-changed"
-    with GatewayClient(url) as client:
+    with GatewayClient(url, token=TOKEN) as client:
         assert client.world_state("w-1").state == "HALTED"
     again = httpx.post(f"{url}/console/fragments/risk", headers={**HX, "Authorization":
                        f"Bearer {TOKEN}"}, json={**form, "state": "ACTIVE", "etag": "stale"})
