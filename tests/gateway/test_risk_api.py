@@ -74,6 +74,8 @@ def test_if_match_guards_a_change(client: Client) -> None:
         {"state": "HALTED"},
         {"state": "HALTED", "reason": ""},
         {"reason": "no state"},
+        {"state": "HALTED", "reason": "nul \u0000 inside"},  # PostgreSQL cannot store it
+        {"state": "HALTED", "reason": "bell \u0007"},
         ["HALTED"],
     ],
 )
@@ -201,3 +203,10 @@ def test_states_survive_a_restart(make_client: Callable[..., Client]) -> None:
     again = second.get("/risk/worlds/w1").json()
     assert again["state"] == "HALTED" and again["etag"] == etag
     assert again["reason"] == "before restart"
+
+
+def test_a_reason_may_span_lines(client: Client) -> None:
+    body = {"state": "REDUCING", "reason": "vol\tspike\nsee desk"}
+    answer = client.put("/risk/state", json=body)
+    assert answer.status_code == 200, answer.text
+    assert client.get("/risk/state").json()["global"]["reason"] == "vol\tspike\nsee desk"
