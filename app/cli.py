@@ -117,7 +117,10 @@ def serve(config_path: str | None, host: str | None, port: int | None) -> None:
     configure_logging(
         settings.server.log_format,
         settings.server.log_level,
-        secrets=settings.security.api_tokens,
+        secrets=[
+            *settings.security.api_tokens,
+            *filter(None, [settings.gateway.worldservice_api_key]),
+        ],
     )
     try:
         run_server(create_app(container=container), settings, container.drain(),
@@ -166,6 +169,53 @@ def ready(config_path: str | None, timeout: float) -> None:
         click.echo(f"not ready: {url} answered {answer.status_code}", err=True)
         sys.exit(1)
     click.echo(f"ready: {url}")
+
+
+@cli.command()
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Extra TOML config file (its server.roles pick the routes).",
+)
+@click.option("--markdown", is_flag=True, help="The Markdown table of docs/security.md.")
+def scopes(config_path: str | None, markdown: bool) -> None:
+    """Print every route of the configured roles and the API-key scope it needs (needs the
+    ``server`` extra: the routes are read from the app itself)."""
+    import tempfile
+
+    settings = _load(config_path, {})
+    missing = [name for name in SERVER_MODULES if not _installed(name)]
+    if missing:
+        click.echo(
+            f"worldgate scopes needs the server extra (missing: {', '.join(missing)}); "
+            f"install it with: {SERVER_EXTRA_HINT}",
+            err=True,
+        )
+        sys.exit(EXIT_CONFIG)
+
+    from app.main import create_app
+    from app.web.scope_table import scope_rows, scope_table
+
+    with tempfile.TemporaryDirectory() as folder:
+        # Only the routes are read: the app is built, never started, on a scratch store.
+        app = create_app(_on_scratch_store(settings, folder))
+    if markdown:
+        click.echo(scope_table(app))
+        return
+    for method, route, scope in scope_rows(app):
+        click.echo(f"{method:<6} {route:<52} {scope.replace('`', '')}")
+
+
+def _on_scratch_store(settings: Settings, folder: str) -> Settings:
+    """``settings`` on a SQLite file in ``folder`` (nothing of the real store is touched)."""
+    import msgspec
+
+    store = msgspec.structs.replace(
+        settings.store, backend="sqlite", sqlite_path=f"{folder}/scopes.sqlite3"
+    )
+    return msgspec.structs.replace(settings, store=store)
 
 
 def _add_sdk_commands() -> None:

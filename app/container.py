@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     from app.gateway.trading_states import TradingStates
     from app.store.outbox import OutboxPublisher
     from app.store.ports import Store
+    from app.web.audit import AuditTrail
+    from app.web.keys import KeyRing
     from app.worldservice.allocations import AllocationsService
     from app.worldservice.applying import ApplyingService
     from app.worldservice.plans import PlanningService
@@ -167,11 +169,14 @@ def _http_worldservice(settings: Settings) -> WorldServiceClient:
     gw = settings.gateway
     assert gw.worldservice_url is not None
     tokens = settings.security.api_tokens
+    # The secret of a key WorldService accepts (scopes read, plan, apply); a deployment still
+    # on a shared legacy token list falls back to its first token.
+    token = gw.worldservice_api_key or (tokens[0] if tokens else None)
     return HttpWorldServiceClient(
         gw.worldservice_url,
         timeout=gw.worldservice_timeout,
         retries=gw.worldservice_retries,
-        token=tokens[0] if tokens else None,  # split deployments share the token list
+        token=token,
     )
 
 
@@ -215,6 +220,24 @@ def _execution(
     return ExecutionService(
         settings, client, store, gate, store, nudge=outbox.nudge, metrics=metrics
     )
+
+
+def _key_ring(settings: Settings, store: Store) -> KeyRing:
+    from app.web.keys import KeyRing, configured_keys
+
+    sec = settings.security
+    return KeyRing(
+        store,
+        configured_keys(settings),
+        refresh_seconds=sec.key_refresh_seconds,
+        default_rate_per_minute=sec.default_rate_per_minute,
+    )
+
+
+def _audit_trail(store: Store, outbox: OutboxPublisher) -> AuditTrail:
+    from app.web.audit import AuditTrail
+
+    return AuditTrail(store, nudge=outbox.nudge)
 
 
 class Container(containers.DeclarativeContainer):
@@ -290,8 +313,13 @@ class Container(containers.DeclarativeContainer):
         _execution, settings, negotiating_client, store, risk_gate, outbox_publisher, metrics
     )
 
+    # API keys (configured and stored), reloaded every few seconds; checked per request.
+    key_ring = providers.Singleton(_key_ring, settings, store)
+    # The audit log writer (group commit) and reader.
+    audit_trail = providers.Singleton(_audit_trail, store, outbox_publisher)
+
     # Components (async context managers), in start order; they close in reverse order.
-    components = providers.List(store, controlbus, outbox_publisher)
+    components = providers.List(store, controlbus, outbox_publisher, key_ring, audit_trail)
 
 
 def build_container(settings: Settings) -> Container:
@@ -306,6 +334,9 @@ def build_container(settings: Settings) -> Container:
             'server.roles = ["gateway"] needs gateway.worldservice_url '
             '(e.g. "http://worldservice:8000/worldservice")'
         )
+    from app.web.keys import configured_keys
+
+    configured_keys(settings)  # a bad [[security.keys]] entry stops the start here
     container = Container(settings=settings)
     if "gateway" in settings.server.roles:
         container.components.add_args(container.relay)

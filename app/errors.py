@@ -50,6 +50,7 @@ class Code(StrEnum):
     # Authentication and permission.
     UNAUTHORIZED = "E_UNAUTHORIZED"  # bearer token missing or wrong
     PERMISSION_DENIED = "E_PERMISSION_DENIED"  # e.g. the live guard
+    FORBIDDEN_SCOPE = "E_FORBIDDEN_SCOPE"  # the API key lacks the scope the call needs
     SHARED_ACCOUNT_DISABLED = "E_SHARED_ACCOUNT_DISABLED"
     SHARED_ACCOUNT_POLICY = "E_SHARED_ACCOUNT_POLICY"  # a shared-account limit breached
     RATE_LIMITED = "E_RATE_LIMITED"
@@ -66,6 +67,7 @@ class Code(StrEnum):
     # Things that do not exist.
     WORLD_NOT_FOUND = "E_WORLD_NOT_FOUND"
     EXECUTION_NOT_FOUND = "E_EXECUTION_NOT_FOUND"
+    KEY_NOT_FOUND = "E_KEY_NOT_FOUND"
     PLAN_NOT_FOUND = "E_PLAN_NOT_FOUND"  # no plan applied under that run_id
     # Dependencies that cannot serve now.
     SERVICE_UNAVAILABLE = "E_SERVICE_UNAVAILABLE"

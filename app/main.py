@@ -13,7 +13,9 @@ from app.container import Container, build_container
 from app.runtime.lifecycle import running
 from app.settings import Settings, load_settings
 from app.web.access import AccessMiddleware
-from app.web.auth import token_guard, warn_if_open
+from app.web.access_control import AccessControlMiddleware
+from app.web.api_admin import admin_router
+from app.web.auth import warn_if_open, warn_legacy_tokens
 from app.web.errors import exception_handlers
 from app.web.metrics_endpoint import metrics_handler
 from app.web.openapi import document_operations, openapi_assets_router, openapi_config
@@ -26,7 +28,9 @@ __all__ = ["create_app"]
 
 def _routers(settings: Settings, container: Container) -> list[Router]:
     """The routers of the roles this process runs, each handed the services it uses."""
-    routers: list[Router] = []
+    routers: list[Router] = [
+        admin_router(keyring=container.key_ring, audit_trail=container.audit_trail)
+    ]
     roles = set(settings.server.roles)
     if "worldservice" in roles:
         from app.worldservice.api import worldservice_router
@@ -50,7 +54,7 @@ def _routers(settings: Settings, container: Container) -> list[Router]:
                 relay=container.relay,
                 event_log=container.store,
                 trading_states=container.trading_states,
-                api_tokens=settings.security.api_tokens,
+                key_active=lambda key_id: container.key_ring().is_active(key_id),
             )
         )
         if settings.console.enabled:
@@ -92,6 +96,13 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     else:
         settings = container.settings()
     access = AccessMiddleware(container.metrics())
+    access_control = AccessControlMiddleware(
+        container.key_ring(), container.audit_trail(), container.metrics()
+    )
+
+    def warn_about_keys() -> None:
+        warn_legacy_tokens(settings)
+        warn_if_open(settings, container.key_ring().enforcing)
 
     async def outbox_backlog() -> int:
         return int(await container.store().outbox_backlog())
@@ -107,13 +118,13 @@ def create_app(settings: Settings | None = None, container: Container | None = N
             RequestIdMiddleware(),
             access,
             WebSocketTrackingMiddleware(container.drain()),
+            access_control,
         ],
         before_send=[access.tag_unmatched],
-        on_startup=[lambda: warn_if_open(settings)],
+        on_startup=[warn_about_keys],
         exception_handlers=exception_handlers(settings.server.max_body_bytes),
         openapi_config=openapi_config(__version__),
         lifespan=[_lifespan(container)],
-        guards=[token_guard(settings.security.api_tokens)],
         request_max_body_size=settings.server.max_body_bytes,
         # Logging is structlog's, configured once by the process (app.runtime.logging).
         logging_config=None,

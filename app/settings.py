@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
+from datetime import datetime
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -14,6 +15,7 @@ import msgspec
 from app.errors import ConfigError
 
 __all__ = [
+    "ConfiguredKey",
     "ConsoleSettings",
     "ControlBusSettings",
     "DEFAULTS_RESOURCE",
@@ -224,6 +226,7 @@ class GatewaySettings(_Section, frozen=True, kw_only=True, forbid_unknown_fields
     compute_context_contract: str | None = None
     enforce_live_guard: bool = True
     worldservice_url: str | None = None
+    worldservice_api_key: str | None = None
     worldservice_timeout: PositiveFloat = 10.0
     worldservice_retries: Annotated[int, msgspec.Meta(ge=0, le=10)] = 2
     health_cache_seconds: NonNegFloat = 1.0
@@ -236,10 +239,29 @@ class GatewaySettings(_Section, frozen=True, kw_only=True, forbid_unknown_fields
     risk: RiskSettings = msgspec.field(default_factory=RiskSettings)
 
 
+KeyId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")]
+Sha256Hex = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{64}$")]
+
+
+class ConfiguredKey(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """One ``[[security.keys]]`` entry: an API key kept in the configuration, by the
+    SHA-256 (hex) of its secret (``worldgate keys generate`` prints both)."""
+
+    id: KeyId
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+    scopes: Annotated[list[str], msgspec.Meta(min_length=1)]
+    secret_sha256: Sha256Hex
+    expires_at: datetime | None = None
+    rate_per_minute: Annotated[int, msgspec.Meta(ge=0)] | None = None
+
+
 class SecuritySettings(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """``[security]``: bearer tokens for mutating routes and ``WS /events``."""
+    """``[security]``: API keys (with scopes), legacy bearer tokens, key refresh, limits."""
 
     api_tokens: list[str] = msgspec.field(default_factory=list)
+    keys: list[ConfiguredKey] = msgspec.field(default_factory=list)
+    key_refresh_seconds: Annotated[float, msgspec.Meta(gt=0, le=60)] = 1.0
+    default_rate_per_minute: Annotated[int, msgspec.Meta(ge=0)] = 0
 
 
 class ConsoleSettings(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):

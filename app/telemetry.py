@@ -142,12 +142,43 @@ class AppMetrics:
             namespace=ns,
             registry=r,
         )
+        self.auth_refusals = Counter(
+            "auth_refusals",
+            "Calls refused by the access control, by status (401, 403) and reason.",
+            ["status", "reason"],
+            namespace=ns,
+            registry=r,
+        )
+        self.rate_limits = Counter(
+            "rate_limited_requests",
+            "Calls refused with 429 because their key was over its request budget.",
+            namespace=ns,
+            registry=r,
+        )
+        self.audit_failures = Counter(
+            "audit_write_failures",
+            "Audit records the store could not take (each is also logged).",
+            namespace=ns,
+            registry=r,
+        )
         self.outbox_backlog = Gauge(
             "outbox_backlog",
             "Stored events not yet published to the ControlBus.",
             namespace=ns,
             registry=r,
         )
+
+    def auth_refused(self, status: int, reason: str) -> None:
+        """Count one call refused by the access control (401/403), by a short reason."""
+        self.auth_refusals.labels(str(status), reason).inc()
+
+    def rate_limited(self) -> None:
+        """Count one call refused with 429 for its key's request budget."""
+        self.rate_limits.inc()
+
+    def audit_failed(self) -> None:
+        """Count one audit record the store could not take."""
+        self.audit_failures.inc()
 
     def request_finished(self, method: str, route: str, status: int, seconds: float) -> None:
         """Count one answered HTTP request and observe its latency.

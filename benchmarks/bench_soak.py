@@ -280,7 +280,10 @@ def _report(
     print(f"errors {errors} (websocket {stats.ws_errors})")
     for sample in stats.error_samples:
         print(f"  e.g. {sample}")
-    published = _metric_total(result["metrics"], "worldgate_events_published_total")
+    # The clients take the default subscription, which leaves out the `audit` topic.
+    published = _metric_total(result["metrics"], "worldgate_events_published_total") - (
+        _metric_total(result["metrics"], 'worldgate_events_published_total{topic="audit"}')
+    )
     expected = int(published) * result["n_ws"]
     print(
         f"websocket: {stats.ws_messages} messages, {stats.ws_events} events received of "

@@ -94,6 +94,8 @@ def test_every_body_route_is_covered() -> None:
         ("POST", "/rebalancing/execute"),
         ("PUT", "/risk/state"),
         ("PUT", "/risk/worlds/w1"),
+        ("POST", "/keys"),
+        ("POST", "/keys/{key_id:str}/revoke"),
     }
 
 
@@ -162,6 +164,6 @@ def test_json_media_types_are_accepted(edge: TestClient[Any], content_type: str)
     response = edge.post(
         "/worldservice/rebalancing/plan",
         content=msgspec.json.encode(_VALID),
-        headers={"content-type": content_type},
+        headers={"content-type": content_type, **_AUTH},
     )
     assert response.status_code == 200, response.text

@@ -8,6 +8,7 @@ soon as they exist.
 
 from __future__ import annotations
 
+import hashlib
 import tempfile
 from collections.abc import Callable
 from functools import cache
@@ -22,6 +23,7 @@ from hypothesis import strategies as st
 from litestar.testing import TestClient
 from schemathesis import GenerationMode
 
+from app.contracts.keys import SCOPES
 from app.main import create_app
 from app.settings import load_settings
 
@@ -55,6 +57,16 @@ _DEPLOYMENTS: dict[str, dict[str, Any]] = {
         "worldservice": {"server": {"compat_rebalance_v2": True}},
         "gateway": {"rebalance_schema_version": 2, "alpha_metrics_capable": True},
     },
+}
+
+
+# Every request carries a key holding every scope, so the fuzz reaches each handler (the
+# refusals of keys and scopes are tested in tests/web). With no key at all, the first
+# `POST /keys` the fuzz sends would lock every later request out.
+_FUZZ_SECRET = "fuzz-root-secret"
+_FUZZ_KEY = {
+    "id": "fuzz", "name": "fuzz", "scopes": list(SCOPES),
+    "secret_sha256": hashlib.sha256(_FUZZ_SECRET.encode()).hexdigest(),
 }
 
 
@@ -115,7 +127,7 @@ def test_operation_never_fails_and_errors_follow_spec(
     method, path = operation_id.split(" ", 1)
     schema = _schema()
     operation = schema[path][method.lower()]
-    client = make_client(_DEPLOYMENTS[deployment])
+    client = make_client({**_DEPLOYMENTS[deployment], "security": {"keys": [_FUZZ_KEY]}})
     strategy = st.one_of(
         operation.as_strategy(generation_mode=GenerationMode.POSITIVE),
         operation.as_strategy(generation_mode=GenerationMode.NEGATIVE),
@@ -131,6 +143,7 @@ def test_operation_never_fails_and_errors_follow_spec(
     @given(case=strategy)
     def fuzz(case: Any) -> None:
         kwargs = _httpx_kwargs(case.as_transport_kwargs(base_url=_BASE))
+        kwargs["headers"].setdefault("Authorization", f"Bearer {_FUZZ_SECRET}")
         response = client.request(**kwargs)
         sent.append(response.status_code)
         _check_spec_error(f"{case.as_curl_command()}\n->", response)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import logging
 from collections.abc import Callable, Iterator
@@ -18,6 +19,7 @@ from app.main import create_app
 from app.runtime.logging import REDACTED, configure_logging, redactor
 from app.settings import Settings
 from app.worldservice.plans import PlanningService
+from tests.web.keys_support import ROOT_SECRET, auth, make_key, plan_body, root_settings
 
 SECRET = "tok-7f3a9c1e5b2d4f60a8e1"
 BODY_MARKER = "BODY-MARKER-4c1d9e"
@@ -122,3 +124,49 @@ def test_redactor_keeps_ordinary_values() -> None:
         "url": "http://127.0.0.1:8000/worldservice",
     }
     assert process(None, "info", dict(event)) == event
+
+
+@pytest.mark.parametrize("log_format", ["console", "json"])
+def test_key_secrets_and_the_websocket_token_are_redacted(
+    log_into: Callable[[str], io.StringIO], log_format: str
+) -> None:
+    # Secrets of scoped keys are never known to the server (only their SHA-256), so they
+    # are recognised by their shape; the console's WebSocket token travels base64url-encoded
+    # in a subprotocol, where neither the literal nor the Bearer rule would see it.
+    key_secret = "wgk_Qm9ndXMtc2VjcmV0LWZvci10ZXN0aW5nLTEyMzQ1"
+    encoded = base64.urlsafe_b64encode(key_secret.encode()).decode().rstrip("=")
+    stream = log_into(log_format)
+    log = structlog.get_logger("tests.secrets")
+    log.warning("key_seen", detail=f"client sent {key_secret} in a query")
+    log.warning("handshake", protocols=f"worldgate.events, worldgate.bearer.{encoded}")
+    log.warning("handshake_list", protocols=["worldgate.events", f"worldgate.bearer.{encoded}"])
+    # A standard-library logger (as uvicorn's are); its level is set here because other
+    # tests may have left the process's loggers at other levels.
+    stdlib = logging.getLogger("tests.secrets.stdlib")
+    stdlib.setLevel(logging.INFO)
+    stdlib.warning("offered %s", f"worldgate.bearer.{encoded}")
+    out = stream.getvalue()
+    assert key_secret not in out and key_secret[4:] not in out
+    assert encoded not in out
+    assert "worldgate.bearer.[redacted]" in out
+    assert out.count(REDACTED) >= 4
+
+
+def test_a_scoped_key_is_not_logged_by_a_failing_request(
+    log_into: Callable[[str], io.StringIO], make_settings: Callable[..., Settings]
+) -> None:
+    stream = log_into("json")
+    settings = make_settings(root_settings())
+    container = build_container(settings)
+    container.planning.override(providers.Object(ExplodingPlanning(settings)))
+    with TestClient(create_app(container=container), raise_server_exceptions=False) as client:
+        _, secret = make_key(client, "planner", ["plan"])
+        body = plan_body(BODY_MARKER)
+        response = client.post("/rebalancing/plan", json=body, headers=auth(secret))
+        assert response.status_code == 500
+        refused = client.post("/rebalancing/apply", json=body, headers=auth(secret))
+        assert refused.status_code == 403
+    out = stream.getvalue()
+    assert "unhandled_error" in out and "auth_rejected" in out
+    assert secret not in out and ROOT_SECRET not in out
+    assert BODY_MARKER not in out

@@ -76,18 +76,20 @@ def test_the_redoc_bundle_fetches_nothing_from_its_cdn(client: TestClient[Any]) 
     assert bundle.status_code == 200 and b"cdn.redoc.ly/redoc/logo" not in bundle.content
 
 
-def test_mutating_routes_carry_the_bearer_scheme() -> None:
+def test_keyed_routes_carry_the_bearer_scheme_with_their_scope() -> None:
     schemes = _schema()["components"]["securitySchemes"]
     assert schemes["bearer"] == {**schemes["bearer"], "type": "http", "scheme": "bearer"}
-    secured = {(m, p) for m, p, op in _operations() if op.get("security")}
-    assert ("PUT", "/risk/worlds/{world_id}") in secured
-    assert ("POST", "/rebalancing/execute") in secured
-    assert ("POST", "/worldservice/rebalancing/apply") in secured
-    assert ("GET", "/risk/state") not in secured and ("POST", "/rebalancing/plan") not in secured
+    secured = {(m, p): op["security"] for m, p, op in _operations() if op.get("security")}
+    assert secured[("PUT", "/risk/worlds/{world_id}")] == [{"bearer": ["risk"]}]
+    assert secured[("POST", "/rebalancing/execute")] == [{"bearer": ["execute"]}]
+    assert secured[("POST", "/worldservice/rebalancing/apply")] == [{"bearer": ["apply"]}]
+    assert secured[("GET", "/risk/state")] == [{"bearer": ["read"]}]
+    assert secured[("POST", "/rebalancing/plan")] == [{"bearer": ["plan"]}]
+    assert ("GET", "/health") not in secured and ("GET", "/ready") not in secured
+    assert ("GET", "/worldservice/capabilities") not in secured
     for method, path, operation in _operations():
         if (method, path) in secured:
-            assert operation["security"] == [{"bearer": []}]
-            assert {"401", "403"} <= set(operation["responses"]), (method, path)
+            assert {"401", "403", "429"} <= set(operation["responses"]), (method, path)
 
 
 def test_every_request_body_has_an_example() -> None:

@@ -1,94 +1,92 @@
-"""Bearer-token auth: constant-time check, the app-wide guard, the open-server warning."""
+"""Authentication basics: the bearer header, route scopes, legacy tokens, warnings, refusals
+over HTTP and WebSocket, public routes, and the Gateway's key towards WorldService."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import hashlib
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import msgspec
 import pytest
 import structlog
-from litestar import Litestar, WebSocket, get, post, websocket
+from litestar import get, post, websocket
 from litestar.exceptions import WebSocketDisconnect
-from litestar.handlers import HTTPRouteHandler
 from litestar.testing import TestClient
 
 from app.errors import AppError
 from app.gateway.http_client import HttpWorldServiceClient
 from app.settings import Settings
 from app.web.auth import (
-    MUTATING_OPT,
+    WS_FORBIDDEN_CLOSE_CODE,
     WS_UNAUTHORIZED_CLOSE_CODE,
+    bearer_secret,
     is_loopback,
-    token_guard,
-    token_ok,
+    required_scope,
     warn_if_open,
+    warn_legacy_tokens,
 )
-from app.web.errors import exception_handlers
 
 SECRET = "s3cr3t-token-value"
+Client = TestClient[Any]
+
+
+def digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def key_entry(key_id: str, secret: str, *scopes: str) -> dict[str, Any]:
+    return {"id": key_id, "name": f"{key_id} key", "scopes": list(scopes),
+            "secret_sha256": digest(secret)}
 
 
 @pytest.mark.parametrize(
-    ("header", "tokens", "expected"),
+    ("header", "expected"),
     [
-        (None, [], True),
-        ("anything", [], True),
-        (None, [SECRET], False),
-        ("", [SECRET], False),
-        (f"Bearer {SECRET}", [SECRET], True),
-        (f"bearer {SECRET}", [SECRET], True),
-        (f"  Bearer   {SECRET}  ", [SECRET], True),
-        (f"Bearer {SECRET}x", [SECRET], False),
-        (f"Bearer {SECRET[:-1]}", [SECRET], False),
-        (f"Basic {SECRET}", [SECRET], False),
-        (SECRET, [SECRET], False),
-        ("Bearer ", [SECRET], False),
-        ("Bearer", [SECRET], False),
-        ("Bearer t2", ["t1", "t2", "t3"], True),
-        ("Bearer t4", ["t1", "t2", "t3"], False),
-        ("Bearer ünïcode", ["ünïcode"], True),
+        (None, None),
+        ("", None),
+        (f"Bearer {SECRET}", SECRET),
+        (f"bearer {SECRET}", SECRET),
+        (f"  Bearer   {SECRET}  ", SECRET),
+        (f"Basic {SECRET}", None),
+        (SECRET, None),
+        ("Bearer ", None),
+        ("Bearer", None),
+        ("Bearer ünïcode", "ünïcode"),
     ],
 )
-def test_token_ok(header: str | None, tokens: list[str], expected: bool) -> None:
-    assert token_ok(header, tokens) is expected
+def test_bearer_secret(header: str | None, expected: str | None) -> None:
+    assert bearer_secret(header) == expected
 
 
-def _guarded_app(tokens: list[str]) -> Litestar:
-    @post("/mutate", opt={MUTATING_OPT: True})
-    async def mutate() -> dict[str, Any]:
-        return {"ok": True}
+def test_required_scope_defaults_read_for_get_and_admin_for_undeclared_writes() -> None:
+    @get("/r")
+    async def read() -> None: ...
 
-    @get("/read")
-    async def read() -> dict[str, Any]:
-        return {"ok": True}
+    @post("/w")
+    async def write() -> None: ...
 
-    @websocket("/ws", opt={MUTATING_OPT: True})
-    async def ws(socket: WebSocket[Any, Any, Any]) -> None:
-        await socket.accept()
-        await socket.send_text("hello")
-        await socket.close()
+    @post("/p", opt={"scope": "plan"})
+    async def planned() -> None: ...
 
-    return Litestar(
-        [mutate, read, ws],
-        guards=[token_guard(tokens)],
-        exception_handlers=exception_handlers(1024 * 1024),
-        logging_config=None,
-    )
+    @get("/h", opt={"public": True})
+    async def public() -> None: ...
 
+    @websocket("/ws")
+    async def ws(socket: Any) -> None: ...
 
-@pytest.fixture
-def guarded() -> Iterator[TestClient[Any]]:
-    with TestClient(_guarded_app([SECRET, "other"])) as client:
-        yield client
+    assert required_scope(read, "GET") == "read"
+    assert required_scope(write, "POST") == "admin"  # forgot to declare: closed, not open
+    assert required_scope(planned, "POST") == "plan"
+    assert required_scope(public, "GET") is None
+    assert required_scope(ws, None) == "read"
 
 
 def _assert_unauthorized(response: Any) -> None:
     assert response.status_code == 401
     body = response.json()
-    assert body["status"] == 401
-    assert body["code"] == "E_UNAUTHORIZED"
+    assert body["status"] == 401 and body["code"] == "E_UNAUTHORIZED"
     assert isinstance(body["detail"], str) and body["detail"]
     assert response.headers["www-authenticate"].lower().startswith("bearer")
 
@@ -97,49 +95,78 @@ def _assert_unauthorized(response: Any) -> None:
     "headers",
     [{}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {SECRET}"}],
 )
-def test_mutating_route_needs_a_valid_token(
-    guarded: TestClient[Any], headers: dict[str, str]
+def test_calls_without_a_valid_key_are_401(
+    make_client: Callable[..., Client], headers: dict[str, str]
 ) -> None:
-    _assert_unauthorized(guarded.post("/mutate", json={}, headers=headers))
+    client = make_client({"security": {"api_tokens": [SECRET]}})
+    _assert_unauthorized(client.post("/rebalancing/apply", json={}, headers=headers))
+    _assert_unauthorized(client.get("/risk/state", headers=headers))
 
 
-def test_mutating_route_accepts_each_configured_token(guarded: TestClient[Any]) -> None:
-    for token in (SECRET, "other"):
-        response = guarded.post("/mutate", json={}, headers={"Authorization": f"Bearer {token}"})
-        assert response.status_code == 201, response.text
-
-
-def test_read_route_needs_no_token(guarded: TestClient[Any]) -> None:
-    assert guarded.get("/read").status_code == 200
-
-
-def test_websocket_without_token_is_closed_4401(guarded: TestClient[Any]) -> None:
-    with pytest.raises(WebSocketDisconnect) as info:
-        with guarded.websocket_connect("/ws") as socket:
-            socket.receive_text()
-    assert info.value.code == WS_UNAUTHORIZED_CLOSE_CODE
-
-
-def test_websocket_with_token_is_served(guarded: TestClient[Any]) -> None:
-    headers = {"Authorization": f"Bearer {SECRET}"}
-    with guarded.websocket_connect("/ws", headers=headers) as socket:
-        assert socket.receive_text() == "hello"
-
-
-def test_no_tokens_means_open() -> None:
-    with TestClient(_guarded_app([])) as client:
-        assert client.post("/mutate", json={}).status_code == 201
-        with client.websocket_connect("/ws") as socket:
-            assert socket.receive_text() == "hello"
-
-
-def test_rejected_token_is_never_logged(guarded: TestClient[Any]) -> None:
-    presented = "Bearer almost-" + SECRET
+def test_legacy_tokens_hold_every_scope_and_warn(
+    make_settings: Callable[..., Settings], make_client: Callable[..., Client]
+) -> None:
+    settings = make_settings({"security": {"api_tokens": [SECRET, "other"]}})
     with structlog.testing.capture_logs() as logs:
-        guarded.post("/mutate", json={}, headers={"Authorization": presented})
-        guarded.post("/mutate", json={}, headers={"Authorization": f"Bearer {SECRET}"})
+        assert warn_legacy_tokens(settings) is True
+    assert any(e["event"] == "legacy_api_tokens_in_use" for e in logs)
+    assert SECRET not in repr(logs)
+    assert warn_legacy_tokens(make_settings()) is False
+    client = make_client({"security": {"api_tokens": [SECRET, "other"]}})
+    for token in (SECRET, "other"):
+        auth = {"Authorization": f"Bearer {token}"}
+        assert client.get("/keys", headers=auth).status_code == 200  # even admin
+        put = client.put("/risk/state", json={"state": "ACTIVE", "reason": "x"}, headers=auth)
+        assert put.status_code == 200
+
+
+def test_missing_scope_is_403_naming_it(make_client: Callable[..., Client]) -> None:
+    client = make_client({"security": {"keys": [key_entry("reader", SECRET, "read")]}})
+    answer = client.put("/risk/state", json={"state": "HALTED", "reason": "x"},
+                        headers={"Authorization": f"Bearer {SECRET}"})
+    assert answer.status_code == 403
+    body = answer.json()
+    assert body["code"] == "E_FORBIDDEN_SCOPE" and body["missing_scope"] == "risk"
+    assert "`risk`" in body["detail"] and "reader" in body["detail"]
+
+
+def test_open_deployment_without_any_key(client: Client) -> None:
+    assert client.get("/risk/state").status_code == 200
+    put = client.put("/risk/state", json={"state": "ACTIVE", "reason": "dev"})
+    assert put.status_code == 200 and put.json()["actor"] == "anonymous"
+
+
+def test_public_routes_need_no_key(make_client: Callable[..., Client]) -> None:
+    client = make_client({"security": {"keys": [key_entry("ops", SECRET, "admin")]}})
+    for path in ("/health", "/ready", "/metrics", "/schema/openapi.json"):
+        assert client.get(path).status_code == 200, path
+    _assert_unauthorized(client.get("/status"))
+
+
+def test_rejected_secrets_are_never_logged(make_client: Callable[..., Client]) -> None:
+    client = make_client({"security": {"api_tokens": [SECRET]}})
+    with structlog.testing.capture_logs() as logs:
+        client.post("/rebalancing/apply", json={},
+                    headers={"Authorization": "Bearer almost-" + SECRET})
+        client.post("/rebalancing/apply", json={}, headers={"Authorization": f"Bearer {SECRET}"})
     assert any(entry["event"] == "auth_rejected" for entry in logs)
     assert SECRET not in repr(logs)
+
+
+def test_websocket_refusals_before_accept(make_client: Callable[..., Client]) -> None:
+    keys = [key_entry("reader", SECRET, "read"), key_entry("planner", "p-secret", "plan")]
+    client = make_client({"security": {"keys": keys}})
+    for headers, code in (
+        ({}, WS_UNAUTHORIZED_CLOSE_CODE),
+        ({"Authorization": "Bearer wrong"}, WS_UNAUTHORIZED_CLOSE_CODE),
+        ({"Authorization": "Bearer p-secret"}, WS_FORBIDDEN_CLOSE_CODE),  # no `read`
+    ):
+        with pytest.raises(WebSocketDisconnect) as info:
+            with client.websocket_connect("/events", headers=headers) as socket:
+                socket.receive_text()
+        assert info.value.code == code
+    with client.websocket_connect("/events", headers={"Authorization": f"Bearer {SECRET}"}) as ws:
+        assert '"subscribed"' in ws.receive_text()
 
 
 @pytest.mark.parametrize(
@@ -161,74 +188,16 @@ def test_is_loopback(host: str, expected: bool) -> None:
 
 
 @pytest.mark.parametrize(
-    ("host", "tokens", "warned"),
-    [("0.0.0.0", [], True), ("0.0.0.0", ["t"], False), ("127.0.0.1", [], False)],
+    ("host", "enforcing", "warned"),
+    [("0.0.0.0", False, True), ("0.0.0.0", True, False), ("127.0.0.1", False, False)],
 )
 def test_open_public_server_warns(
-    make_settings: Callable[..., Settings], host: str, tokens: list[str], warned: bool
+    make_settings: Callable[..., Settings], host: str, enforcing: bool, warned: bool
 ) -> None:
-    settings = make_settings({"server": {"host": host}, "security": {"api_tokens": tokens}})
+    settings = make_settings({"server": {"host": host}})
     with structlog.testing.capture_logs() as logs:
-        assert warn_if_open(settings) is warned
+        assert warn_if_open(settings, enforcing) is warned
     assert any(e["event"] == "auth_disabled_on_public_address" for e in logs) is warned
-
-
-# The mutating routes the SPEC names; each one, where this deployment has it, must be guarded.
-_EXPECTED_MUTATING = {
-    ("POST", "/worldservice/rebalancing/apply"),
-    ("POST", "/worldservice/allocations"),
-    ("POST", "/rebalancing/apply"),
-    ("POST", "/rebalancing/execute"),
-}
-
-
-def _http_handlers(app: Litestar) -> Iterator[tuple[str, str, HTTPRouteHandler]]:
-    for route in app.routes:
-        for handler in getattr(route, "route_handlers", ()):
-            if isinstance(handler, HTTPRouteHandler):
-                for method in handler.http_methods:
-                    yield method, route.path, handler
-
-
-def test_spec_mutating_routes_are_marked(client: TestClient[Any]) -> None:
-    app = client.app
-    marked = {(m, p) for m, p, h in _http_handlers(app) if h.opt.get(MUTATING_OPT)}
-    present = {(m, p) for m, p, _ in _http_handlers(app)}
-    assert _EXPECTED_MUTATING & present <= marked
-    for route in app.routes:
-        if route.path == "/events" and hasattr(route, "route_handler"):
-            assert route.route_handler.opt.get(MUTATING_OPT), "WS /events must need a token"
-
-
-def test_every_mutating_route_of_the_app_refuses_without_token(
-    make_client: Callable[..., TestClient[Any]],
-) -> None:
-    client = make_client({"security": {"api_tokens": [SECRET]}})
-    for method, path, handler in _http_handlers(client.app):
-        if not handler.opt.get(MUTATING_OPT) or "{" in path:
-            continue
-        _assert_unauthorized(client.request(method, path, json={}))
-        _assert_unauthorized(
-            client.request(method, path, json={}, headers={"Authorization": "Bearer nope"})
-        )
-        ok = client.request(method, path, json={}, headers={"Authorization": f"Bearer {SECRET}"})
-        assert ok.status_code != 401
-    # /metrics and /schema are never guarded: reads stay open.
-    assert client.get("/metrics").status_code == 200
-    assert client.get("/schema/openapi.json").status_code == 200
-
-
-def test_events_websocket_needs_a_token_when_configured(
-    make_client: Callable[..., TestClient[Any]],
-) -> None:
-    client = make_client({"security": {"api_tokens": [SECRET]}})
-    with pytest.raises(WebSocketDisconnect) as info:
-        with client.websocket_connect("/events") as socket:
-            socket.receive_text()
-    assert info.value.code == WS_UNAUTHORIZED_CLOSE_CODE
-    headers = {"Authorization": f"Bearer {SECRET}"}
-    with client.websocket_connect("/events", headers=headers) as socket:
-        assert '"subscribed"' in socket.receive_text()
 
 
 def _plan_request() -> dict[str, Any]:
@@ -243,12 +212,14 @@ def _plan_request() -> dict[str, Any]:
 
 
 @pytest.mark.anyio
-async def test_gateway_http_client_carries_the_token_to_worldservice(
-    make_client: Callable[..., TestClient[Any]],
+async def test_gateway_http_client_carries_its_key_to_worldservice(
+    make_client: Callable[..., Client],
 ) -> None:
-    """A split deployment: the Gateway's WorldService client sends the shared token."""
+    """A split deployment: the Gateway's WorldService client sends its key's secret."""
+    keys = [key_entry("gateway", SECRET, "read", "plan", "apply"),
+            key_entry("planner", "planner-secret", "read", "plan")]
     worldservice = make_client(
-        {"server": {"roles": ["worldservice"]}, "security": {"api_tokens": [SECRET]}}
+        {"server": {"roles": ["worldservice"]}, "security": {"keys": keys}}
     )
 
     def forward(request: httpx.Request) -> httpx.Response:
@@ -273,5 +244,8 @@ async def test_gateway_http_client_carries_the_token_to_worldservice(
     with pytest.raises(AppError) as info:
         await apply_with(None)
     assert info.value.status == 401 and info.value.code == "E_UNAUTHORIZED"
+    with pytest.raises(AppError) as info:
+        await apply_with("planner-secret")
+    assert info.value.status == 403 and info.value.code == "E_FORBIDDEN_SCOPE"
     reply = await apply_with(SECRET)
     assert msgspec.json.decode(reply.content)["run_id"] == f"r-{SECRET}"

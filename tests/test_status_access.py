@@ -10,6 +10,7 @@ from litestar.testing import TestClient
 
 from app.settings import redact_url
 from app.testing import free_port
+from tests.web.keys_support import ROOT_SECRET, auth, make_key, root_settings
 
 TOKEN = "status-token-8c2f"
 PASSWORD = "pa55-in-the-url"
@@ -24,6 +25,19 @@ def test_status_needs_the_token(make_client: Callable[..., TestClient[Any]]) -> 
     assert ok.status_code == 200 and ok.json()["roles"]
     # Probes and capability reads stay open.
     assert client.get("/health").status_code == 200
+    assert client.get("/ready").status_code == 200
+
+
+def test_status_needs_the_read_scope(make_client: Callable[..., TestClient[Any]]) -> None:
+    client = make_client(root_settings())
+    _, planner = make_key(client, "planner", ["plan"])
+    _, reader = make_key(client, "reader", ["read"])
+    assert client.get("/status").status_code == 401
+    refused = client.get("/status", headers=auth(planner))
+    assert refused.status_code == 403 and refused.json()["missing_scope"] == "read"
+    for secret in (reader, ROOT_SECRET):
+        ok = client.get("/status", headers=auth(secret))
+        assert ok.status_code == 200 and ok.json()["roles"]
     assert client.get("/ready").status_code == 200
 
 

@@ -207,11 +207,15 @@ async def rollout_action(request: Request[Any, Any, Any],
             health = await client.run(calls.health())
         except SdkError as exc:
             return html_response(error_panel(exc, "GET /health"))
+    configured = health.get("rebalance_schema_version")
+    # The version being rolled out: the one the Gateway is configured for (v2 at least, the
+    # first version a rollout exists for).
+    target = max(2, configured) if isinstance(configured, int) else 2
     run = partial(rollout, client.base_url, token=client.token,
-                  worldservice_url=client.worldservice_url)
+                  worldservice_url=client.worldservice_url, target_version=target)
     result = await anyio.to_thread.run_sync(run)
     return html_response(rollout_html(result.checks, result.url, result.checked_at,
-                                      health.get("rebalance_schema_version", "?")))
+                                      configured if configured is not None else "?", target))
 
 
 ACTIONS = [preview_action, apply_action, execute_action, submit_action, risk_action,

@@ -57,7 +57,7 @@ def events_page() -> str:
         f'<form id="event-filters" class="filters"><fieldset><legend>Topics</legend>{topics}'
         '</fieldset><label>Worlds <input name="world_id" placeholder="all worlds (a,b,…)">'
         '</label><label>Schema <select name="schema_version"><option>1</option>'
-        '<option selected>2</option></select></label>'
+        '<option selected>2</option><option>3</option></select></label>'
         '<button class="primary" type="submit">Apply filters</button></form>'
         '<div class="stream-bar"><span id="stream-state" class="badge muted" '
         'data-state="connecting">connecting</span><span class="muted small">last seq '

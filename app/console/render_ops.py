@@ -58,12 +58,14 @@ def status_html(status: Mapping[str, Any]) -> str:
     return _facts(items)
 
 
-def rollout_html(checks: Sequence[Check], url: str, checked_at: str, configured: object) -> str:
-    """The rollout checklist: each row ✅/❌ with its evidence."""
+def rollout_html(
+    checks: Sequence[Check], url: str, checked_at: str, configured: object, target: int
+) -> str:
+    """The rollout checklist of schema ``target``: each row ✅/❌ with its evidence."""
     ready = bool(checks) and all(c.ok for c in checks)
     rows = [[("✅" if c.ok else "❌"), e(c.name), e(c.evidence)] for c in checks]
     verdict = badge("READY" if ready else "NOT READY", "ok" if ready else "bad")
-    return (f'<div class="status-line"><span>Schema v2 rollout</span>{verdict}'
+    return (f'<div class="status-line"><span>Schema v{target} rollout</span>{verdict}'
             f'<span class="muted small">{e(url)} · {e(checked_at)} · Gateway configured for '
             f"v{e(configured)}</span></div>"
             + table(["", "check", "evidence"], rows, cls="checks"))

@@ -93,4 +93,7 @@ def console_router(*, api_url: str | None = None, worldservice_url: str | None =
                         *READ_FRAGMENTS, *ACTIONS, static],
         dependencies={"api": Provide(lambda: target, sync_to_thread=False)},
         include_in_schema=False,
+        # Needs no key of its own: every call it makes forwards the browser's key to the
+        # public API, which checks that key's scopes and audits the call.
+        opt={"public": True},
     )

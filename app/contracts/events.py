@@ -14,13 +14,18 @@ from typing import Any, Final
 
 import msgspec
 
+from app.contracts.audit import AuditRecord
 from app.contracts.orders import Order, Scope, SharedAccountFigures
 from app.contracts.policy import SkippedDelta, WorldProjection
 from app.contracts.rebalancing import AlphaMetricsEnvelope, RebalanceIntent, WorldPlan
 from app.contracts.risk import RiskScope, TradingState
 
 __all__ = [
+    "AUDIT",
+    "AUDIT_RECORDED",
+    "DEFAULT_TOPICS",
     "EVENT_SOURCE_GATEWAY",
+    "EVENT_SOURCE_SECURITY",
     "EVENT_SOURCE_WORLDSERVICE",
     "JSON_CONTENT_TYPE",
     "REBALANCING_ORDERS",
@@ -29,6 +34,7 @@ __all__ = [
     "RISK_STATE_CHANGED",
     "SPECVERSION",
     "TOPICS",
+    "AuditPayload",
     "CloudEvent",
     "EventPayload",
     "OrderCounts",
@@ -50,11 +56,19 @@ REBALANCING_ORDERS: Final = "rebalancing_orders"
 #: Event type of a trading-state change; it travels on the topic ``risk``.
 RISK_STATE_CHANGED: Final = "risk_state_changed"
 RISK: Final = "risk"
-TOPICS: Final[tuple[str, ...]] = (REBALANCING_PLANNED, REBALANCING_ORDERS, RISK)
+#: Event type of an audited call; it travels on the topic ``audit``.
+AUDIT_RECORDED: Final = "audit_recorded"
+AUDIT: Final = "audit"
+TOPICS: Final[tuple[str, ...]] = (REBALANCING_PLANNED, REBALANCING_ORDERS, RISK, AUDIT)
+#: The topics a WebSocket client gets when it names none: ``audit`` is asked for by name
+#: (and needs the ``admin`` scope).
+DEFAULT_TOPICS: Final[tuple[str, ...]] = (REBALANCING_PLANNED, REBALANCING_ORDERS, RISK)
 #: Event types whose topic is not their own name (every other type is its own topic).
-_TOPIC_OF_TYPE: Final[dict[str, str]] = {RISK_STATE_CHANGED: RISK}
+_TOPIC_OF_TYPE: Final[dict[str, str]] = {RISK_STATE_CHANGED: RISK, AUDIT_RECORDED: AUDIT}
 EVENT_SOURCE_WORLDSERVICE: Final = "worldgate/worldservice"
 EVENT_SOURCE_GATEWAY: Final = "worldgate/gateway"
+#: The source of ``audit_recorded`` events (the HTTP edge of any role).
+EVENT_SOURCE_SECURITY: Final = "worldgate/security"
 SPECVERSION: Final = "1.0"
 JSON_CONTENT_TYPE: Final = "application/json"
 
@@ -167,7 +181,13 @@ class RiskStatePayload(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=
     etag: str
 
 
-EventPayload = PlannedV1 | PlannedV2 | PlannedV3 | OrdersPayload | RiskStatePayload
+AuditPayload = AuditRecord
+"""An ``audit_recorded`` payload: the audit record itself (without ``seq``, which is its
+position in the audit log, not in the event log). One layout for every reader version."""
+
+EventPayload = (
+    PlannedV1 | PlannedV2 | PlannedV3 | OrdersPayload | RiskStatePayload | AuditRecord
+)
 
 
 def payload_version(payload: PlannedPayload) -> int:
@@ -185,6 +205,7 @@ _PAYLOAD_OF_TYPE: Final[dict[str, Any]] = {
     REBALANCING_PLANNED: PlannedPayload,
     REBALANCING_ORDERS: OrdersPayload,
     RISK_STATE_CHANGED: RiskStatePayload,
+    AUDIT_RECORDED: AuditRecord,
 }
 
 
@@ -195,7 +216,9 @@ def typed_payload(topic: str, data: Any) -> EventPayload | None:
         The typed payload, or None when the topic has no payload type or ``data`` does not
         match it (an event from a foreign producer).
     """
-    if isinstance(data, (PlannedV1, PlannedV2, PlannedV3, OrdersPayload, RiskStatePayload)):
+    if isinstance(
+        data, (PlannedV1, PlannedV2, PlannedV3, OrdersPayload, RiskStatePayload, AuditRecord)
+    ):
         return data
     kind: Any = _PAYLOAD_OF_TYPE.get(topic)
     if kind is None:
@@ -218,7 +241,7 @@ def payload_view(payload: EventPayload, schema_version: int) -> EventPayload:
         if payload.schema_version <= schema_version:
             return payload
         return msgspec.structs.replace(payload, schema_version=max(1, schema_version))
-    if isinstance(payload, RiskStatePayload):  # one layout for every reader version
+    if isinstance(payload, (RiskStatePayload, AuditRecord)):  # one layout for every reader
         return payload
     if payload_version(payload) <= schema_version:
         return payload

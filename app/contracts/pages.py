@@ -14,6 +14,9 @@ import binascii
 
 __all__ = ["CursorError", "decode_cursor", "decode_text_cursor", "encode_cursor"]
 
+# Positions are 64-bit in every store: a larger one cannot exist (and would not fit a query).
+_MAX_POSITION = 2**63 - 1
+
 
 class CursorError(ValueError):
     """A ``cursor`` that no page of this list handed out."""
@@ -42,9 +45,13 @@ def decode_cursor(kind: str, cursor: str) -> int:
         CursorError: the text is not such a cursor (malformed, or of another list).
     """
     number = _unwrap(kind, cursor)
-    if not number.isdigit() or len(number) > 19:
+    # ASCII digits only: str.isdigit() also takes characters int() refuses ("²").
+    if not (number.isascii() and number.isdigit()) or len(number) > 19:
         raise CursorError("not a cursor handed out by this list")
-    return int(number)
+    position = int(number)
+    if position > _MAX_POSITION:
+        raise CursorError("not a cursor handed out by this list")
+    return position
 
 
 def decode_text_cursor(kind: str, cursor: str) -> str:

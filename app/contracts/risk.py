@@ -54,7 +54,10 @@ DenialCode = Literal[
 ]
 DENIAL_CODES: Final[tuple[str, ...]] = get_args(DenialCode)
 ExecutionStatus = Literal["completed", "completed_adjusted", "rejected"]
-Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=1000)]
+_REASON_TEXT = "^[^\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f]*$"
+Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=1000, pattern=_REASON_TEXT)]
+"""Why a state changed: free text, but no control characters other than tab and line
+breaks (PostgreSQL cannot store a NUL, so every backend refuses the same text)."""
 
 
 def iso_time(epoch: float) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from litestar import Request, Router
@@ -31,7 +31,7 @@ def gateway_router(
     relay: Callable[[], EventRelay],
     event_log: Callable[[], EventLog],
     trading_states: Callable[[], TradingStates],
-    api_tokens: Sequence[str] = (),
+    key_active: Callable[[str | None], bool] = lambda _: True,
 ) -> Router:
     """Build the Gateway router around the services it serves.
 
@@ -42,13 +42,12 @@ def gateway_router(
         relay: gives the ControlBus → WebSocket relay.
         event_log: gives the store's event log (resume from ``since``).
         trading_states: gives the trading-state use cases.
-        api_tokens: ``security.api_tokens`` (who changed a trading state is derived from
-            the token presented).
+        key_active: says whether an API key id is still valid (``WS /events`` closes a
+            connection whose key was revoked).
     """
-    tokens = tuple(api_tokens)
 
     def actor(request: Request[Any, Any, Any]) -> str:
-        return actor_of(request.headers.get("authorization"), tokens)
+        return actor_of(request)
 
     dependencies: dict[str, Any] = {
         # Lambdas: Litestar reads a provider's signature, a DI provider has none.
@@ -64,7 +63,7 @@ def gateway_router(
             *HEALTH_HANDLERS,
             *REBALANCING_HANDLERS,
             *RISK_HANDLERS,
-            events_ws_route(relay, event_log),
+            events_ws_route(relay, event_log, key_active),
         ],
         dependencies=dependencies,
     )

@@ -21,6 +21,7 @@ __all__ = ["HEALTH_HANDLERS", "get_health", "get_ready", "get_status"]
         "bits appear at the top level (where QMTL SDKs read them) and under `capabilities`."
     ),
     tags=["gateway"],
+    opt={"public": True},  # probes and QMTL SDKs read it without a key
 )
 async def get_health(gateway_health: NamedDependency[GatewayHealth]) -> HealthReport:
     """Answer ``GET /health``."""
@@ -31,11 +32,11 @@ async def get_health(gateway_health: NamedDependency[GatewayHealth]) -> HealthRe
     "/status",
     summary="Gateway status: health plus the running configuration",
     description=(
-        "Needs the bearer token when `security.api_tokens` is set (it discloses the "
+        "Needs a key with the `read` scope once any key exists (it discloses the "
         "configuration); credentials in URLs are shown as `[redacted]`."
     ),
     tags=["gateway"],
-    opt={"sensitive": True},
+    opt={"scope": "read"},  # said explicitly: it discloses the configuration
 )
 async def get_status(gateway_health: NamedDependency[GatewayHealth]) -> StatusReport:
     """Answer ``GET /status``."""
@@ -51,6 +52,7 @@ async def get_status(gateway_health: NamedDependency[GatewayHealth]) -> StatusRe
         "`gateway.health_cache_seconds`)."
     ),
     tags=["gateway"],
+    opt={"public": True},  # the orchestrator's readiness probe has no key
 )
 async def get_ready(gateway_health: NamedDependency[GatewayHealth]) -> dict[str, str]:
     """Answer ``GET /ready``: 200 while the Gateway can serve, 503 otherwise."""

@@ -16,6 +16,8 @@ from app.contracts.rebalancing import ApplyRequest, ExecuteRequest, RebalanceReq
 from app.gateway.execution import ExecuteOptions, ExecutionService
 from app.gateway.negotiation import NegotiatingClient
 from app.store.ports import ExecutionRecord
+from app.web.audit import note, note_answer_ids
+from app.web.auth import require_scope
 from app.web.decoding import decode_body, json_body
 from app.web.openapi_examples import APPLY_BODY, EXECUTE_BODY, PLAN_BODY
 from app.web.pages import MAX_PAGE, Limit, next_cursor, page_start
@@ -74,6 +76,7 @@ _PLAN_BODY = {"plan_body": Provide(_plan_body, sync_to_thread=False)}
         "`E_POLICY_REQUIRES_V3`)."
     ),
     tags=["gateway"],
+    opt={"scope": "plan"},
     dependencies=_PLAN_BODY,
 )
 async def plan_rebalance(
@@ -89,16 +92,20 @@ async def plan_rebalance(
     status_code=HTTP_200_OK,
     summary="Apply a rebalance through WorldService (schema negotiated)",
     tags=["gateway"],
-    opt={"mutating": True},
+    opt={"scope": "apply"},
     dependencies={"apply_body": Provide(_apply_body, sync_to_thread=False)},
 )
 async def apply_rebalance(
     request: Request[Any, Any, Any], negotiating_client: NamedDependency[NegotiatingClient]
 ) -> Response[bytes]:
     """Answer ``POST /rebalancing/apply`` with WorldService's stored plan."""
-    applied = await negotiating_client.apply(decode_body(await json_body(request), ApplyRequest))
+    body = decode_body(await json_body(request), ApplyRequest)
+    note(request, run_id=body.run_id)
+    applied = await negotiating_client.apply(body)
+    content = applied.body()
+    note_answer_ids(request, content)
     replay = "true" if applied.replayed else "false"
-    return _json(applied.body(), {"X-Idempotent-Replay": replay})
+    return _json(content, {"X-Idempotent-Replay": replay})
 
 
 @post(
@@ -122,7 +129,7 @@ async def apply_rebalance(
         "with a policy is 422."
     ),
     tags=["gateway"],
-    opt={"mutating": True},
+    opt={"scope": "execute", "scope_note": "and `submit` with `submit=true`"},
     dependencies={"execute_body": Provide(_execute_body, sync_to_thread=False)},
 )
 async def execute_rebalance(
@@ -140,6 +147,8 @@ async def execute_rebalance(
     ] = None,
 ) -> Response[bytes]:
     """Answer ``POST /rebalancing/execute``."""
+    if submit:
+        require_scope(request, "submit")
     options = ExecuteOptions(
         submit=submit,
         shared_account=shared_account,
@@ -148,7 +157,9 @@ async def execute_rebalance(
         all_or_nothing=all_or_nothing,
     )
     body = decode_body(await json_body(request), ExecuteRequest)
+    note(request, run_id=body.run_id)
     executed = await execution.execute(body, options, idempotency_key)
+    note_answer_ids(request, executed.content)
     keyed = submit and (idempotency_key is not None or body.run_id is not None)
     headers = {"X-Idempotent-Replay": "true" if executed.replayed else "false"} if keyed else None
     return _json(executed.content, headers)
@@ -238,9 +249,10 @@ async def list_executions(
         "again answers the stored execution (`X-Idempotent-Replay: true`)."
     ),
     tags=["gateway"],
-    opt={"mutating": True},
+    opt={"scope": "submit"},
 )
 async def submit_execution(
+    request: Request[Any, Any, Any],
     execution_id: FromPath[str],
     execution: NamedDependency[ExecutionService],
     if_match: Annotated[str | None, HeaderParameter(name="If-Match", required=False)] = None,
@@ -249,6 +261,7 @@ async def submit_execution(
     ] = None,
 ) -> Response[bytes]:
     """Answer ``POST /rebalancing/executions/{execution_id}/submit``."""
+    note(request, execution_id=execution_id)
     live = (allow_live or "").strip().lower() in _TRUE
     content, replayed = await execution.submit_preview(execution_id, if_match, live)
     return _json(content, {"X-Idempotent-Replay": "true" if replayed else "false"})

@@ -24,6 +24,7 @@ from app.contracts.risk import (
 from app.errors import ValidationFailedError
 from app.gateway.health import GatewayHealth
 from app.gateway.trading_states import TradingStates
+from app.web.audit import note
 from app.web.decoding import decode_body, json_body
 from app.web.etags import quoted
 from app.web.openapi_examples import RISK_STATE_BODY
@@ -31,7 +32,7 @@ from app.web.pages import next_cursor, page_start
 
 __all__ = ["RISK_HANDLERS", "check_world_id"]
 
-_MUTATING = {"mutating": True}
+_RISK = {"scope": "risk"}
 _encoder = msgspec.json.Encoder()
 IfMatch = Annotated[str | None, HeaderParameter(name="If-Match", required=False)]
 
@@ -59,8 +60,8 @@ def _answer(record: TradingStateRecord) -> Response[bytes]:
 
 _BODY = {"state_body": Provide(_state_body, sync_to_thread=False)}
 _PUT_DOC = (
-    "Body `{state: ACTIVE|REDUCING|HALTED, reason}`. Needs a bearer token when "
-    "`security.api_tokens` is set; the actor recorded is derived from it. With "
+    "Body `{state: ACTIVE|REDUCING|HALTED, reason}`. Needs an API key with the scope "
+    "`risk` (once any key exists); the actor recorded is the key's `id (name)`. With "
     "`If-Match: <etag>` the change is made only if the state is still at that etag (412 "
     "`E_PRECONDITION_FAILED` with the current state otherwise). Writes the change, a history "
     "row and a `risk_state_changed` event (topic `risk`) in one transaction."
@@ -94,7 +95,7 @@ async def get_world_state(
     summary="Set the global trading state",
     description=_PUT_DOC,
     tags=["risk"],
-    opt=_MUTATING,
+    opt=_RISK,
     dependencies=_BODY,
 )
 async def put_global_state(
@@ -105,6 +106,7 @@ async def put_global_state(
 ) -> Response[bytes]:
     """Answer ``PUT /risk/state``."""
     update = decode_body(await json_body(request), RiskStateUpdate)
+    note(request, reason=update.reason)
     return _answer(await trading_states.change(None, update, actor=actor, expected=if_match))
 
 
@@ -113,7 +115,7 @@ async def put_global_state(
     summary="Set the trading state of one world",
     description=_PUT_DOC,
     tags=["risk"],
-    opt=_MUTATING,
+    opt=_RISK,
     dependencies=_BODY,
 )
 async def put_world_state(
@@ -126,6 +128,7 @@ async def put_world_state(
     """Answer ``PUT /risk/worlds/{world_id}``."""
     world = check_world_id(world_id)
     update = decode_body(await json_body(request), RiskStateUpdate)
+    note(request, reason=update.reason, world_id=world)
     return _answer(await trading_states.change(world, update, actor=actor, expected=if_match))
 
 

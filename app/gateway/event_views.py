@@ -9,6 +9,7 @@ from typing import Any, Final
 import msgspec
 
 from app.contracts.events import (
+    DEFAULT_TOPICS,
     REBALANCING_PLANNED,
     RISK,
     TOPICS,
@@ -58,7 +59,7 @@ class SubscriptionError(Exception):
 class SubscriptionSpec(msgspec.Struct, frozen=True, kw_only=True):
     """What one client wants: topics, worlds (None = all), view version, resume point."""
 
-    topics: frozenset[str] = frozenset(TOPICS)
+    topics: frozenset[str] = frozenset(DEFAULT_TOPICS)
     world_ids: frozenset[str] | None = None
     schema_version: int = 1
     since: int | None = None
@@ -124,7 +125,7 @@ def parse_subscription(raw: Mapping[str, list[Any]]) -> SubscriptionSpec:
             version (``E_UNSUPPORTED_SCHEMA_VERSION``) or a malformed value
             (``E_BAD_SUBSCRIPTION``).
     """
-    spec_topics = frozenset(TOPICS)
+    spec_topics = frozenset(DEFAULT_TOPICS)  # `audit` only when asked for by name
     if raw.get("topics"):
         names = _split(raw["topics"], "topics")
         unknown = sorted(set(names) - set(TOPICS))

@@ -14,6 +14,7 @@ from litestar.exceptions import WebSocketDisconnect
 from litestar.handlers import WebsocketRouteHandler
 from litestar.types import WebSocketSendEvent
 
+from app.contracts.events import AUDIT
 from app.errors import Code
 from app.gateway.event_views import (
     EventFrame,
@@ -36,12 +37,14 @@ from app.gateway.relay import (
 from app.runtime.ws_protocol import SEND_BATCH
 from app.settings import RelaySettings
 from app.store.ports import EventLog
-from app.web.auth import MUTATING_OPT
+from app.web.audit import notes_of
+from app.web.auth import Principal, principal_of
 
 __all__ = [
     "CLOSE_INTERNAL",
     "CLOSE_MESSAGE_TOO_BIG",
     "CLOSE_POLICY",
+    "KEY_CHECK_SECONDS",
     "TokenBucket",
     "events_ws_route",
     "replay",
@@ -56,6 +59,8 @@ CLOSE_MESSAGE_TOO_BIG: Final = 1009
 #: Close code after the event log failed during a resume (or a server fault).
 CLOSE_INTERNAL: Final = 1011
 _REPLAY_BATCH: Final = 500
+#: How often a connected client's key is checked again (a revoked key is cut off).
+KEY_CHECK_SECONDS: Final = 1.0
 _SEND: Final = "websocket.send"
 _Disconnected = (WebSocketDisconnect, OSError, anyio.BrokenResourceError)
 
@@ -222,19 +227,60 @@ async def _reader(
             return False
         try:
             spec = subscription_from_message(payload)
+            _check_topics(socket, spec)
         except SubscriptionError as exc:
             queue.close(CLOSE_POLICY, "bad subscription", error_frame(exc.code, exc.detail))
             return False
         queue.resubscribe(spec)
 
 
-async def _serve(socket: WebSocket[Any, Any, Any], relay: EventRelay, event_log: EventLog) -> None:
+def _check_topics(socket: WebSocket[Any, Any, Any], spec: SubscriptionSpec | None) -> None:
+    """Refuse the ``audit`` topic to a key without the ``admin`` scope (noted for the audit
+    log as a 403 refusal)."""
+    if spec is None or AUDIT not in spec.topics:
+        return
+    principal = principal_of(socket)
+    if "admin" in principal.scopes:
+        return
+    notes = notes_of(socket)
+    notes.denied, notes.code, notes.reason = 403, Code.FORBIDDEN_SCOPE, "missing_scope:admin"
+    raise SubscriptionError(
+        Code.FORBIDDEN_SCOPE,
+        f"The topic `{AUDIT}` needs the scope `admin`; key {principal.key_id} "
+        f"({principal.name}) does not have it.",
+    )
+
+
+async def _watch_key(
+    principal: Principal, key_active: Callable[[str | None], bool], queue: ClientQueue
+) -> None:
+    """Close the connection once its key is revoked or expired (checked every second); an
+    anonymous connection, once the first key makes the deployment require keys."""
+    while True:
+        await anyio.sleep(KEY_CHECK_SECONDS)
+        if not key_active(principal.key_id):
+            detail = (
+                f"The API key {principal.key_id} is no longer valid (revoked or expired)."
+                if principal.key_id else "This deployment now requires an API key."
+            )
+            queue.close(CLOSE_POLICY, "key no longer valid",
+                        error_frame(Code.UNAUTHORIZED, detail))
+            return
+
+
+async def _serve(
+    socket: WebSocket[Any, Any, Any],
+    relay: EventRelay,
+    event_log: EventLog,
+    key_active: Callable[[str | None], bool],
+) -> None:
     settings = relay.settings
     await socket.accept()
     try:
         spec = subscription_from_query(
             {key: socket.query_params.getall(key) for key in socket.query_params}
         )
+        _check_topics(socket, spec)
     except SubscriptionError as exc:
         await socket.send_text(error_frame(exc.code, exc.detail))
         await socket.close(code=CLOSE_POLICY, reason="bad subscription")
@@ -259,6 +305,7 @@ async def _serve(socket: WebSocket[Any, Any, Any], relay: EventRelay, event_log:
                     tg.cancel_scope.cancel()
 
             tg.start_soon(read)
+            tg.start_soon(_watch_key, principal_of(socket), key_active, queue)
             try:
                 await _writer(socket, queue, event_log, settings.replay_limit)
             except _Disconnected:
@@ -270,15 +317,25 @@ async def _serve(socket: WebSocket[Any, Any, Any], relay: EventRelay, event_log:
 
 
 def events_ws_route(
-    relay: Callable[[], EventRelay], event_log: Callable[[], EventLog]
+    relay: Callable[[], EventRelay],
+    event_log: Callable[[], EventLog],
+    key_active: Callable[[str | None], bool] = lambda _: True,
 ) -> WebsocketRouteHandler:
     """Build the ``WS /events`` handler around the relay and the event log.
 
-    Marked ``opt={"mutating": True}``: when ``security.api_tokens`` is set, the app's token
-    guard refuses a connection without ``Authorization: Bearer <token>`` (close 4401).
+    Needs the scope ``read`` (the topic ``audit`` also ``admin``): once any API key exists,
+    a handshake without a valid key is refused with 401 (close 4401 where the server cannot
+    answer HTTP), one without the scope with 403 (4403).
+
+    Args:
+        relay: gives the ControlBus → WebSocket relay.
+        event_log: gives the event log (resume from ``since``).
+        key_active: says whether a key id is still valid; a connection whose key is
+            revoked or expires is closed with 1008 and an ``E_UNAUTHORIZED`` frame.
     """
 
     async def events(socket: WebSocket[Any, Any, Any]) -> None:
-        await _serve(socket, relay(), event_log())
+        await _serve(socket, relay(), event_log(), key_active)
 
-    return websocket("/events", opt={MUTATING_OPT: True})(events)
+    return websocket("/events", opt={"scope": "read", "scope_note": "and `admin` for the "
+                                     "topic `audit`"})(events)

@@ -1,7 +1,9 @@
 """structlog set-up: JSON lines in production, readable console lines in development.
 
-Whatever the format, no line carries a secret: configured tokens, ``Bearer`` credentials and
-the ``user:password@`` part of URLs are replaced by ``[redacted]``, and exceptions are
+Whatever the format, no line carries a secret: configured tokens, ``Bearer`` credentials, API
+key secrets (``wgk_...``), the browser's WebSocket token subprotocol
+(``worldgate.bearer.<base64url>``) and the ``user:password@`` part of URLs are replaced by
+``[redacted]``, and exceptions are
 written as plain tracebacks (file, line, function, message), never with local variables,
 so a failing request's headers and body stay out of the log, and logging an error costs
 about as much as any other line.
@@ -29,10 +31,16 @@ _LEVELS = {
 }
 # ``Bearer <credential>`` anywhere in a text (a header echoed in a message, a repr).
 _BEARER = re.compile(r"(?i)\b(bearer\s+)[^\s\"',;)}\]]+")
+# An API key secret as the server issues them (``wgk_`` + base64url), wherever it appears.
+_KEY_SECRET = re.compile(r"\bwgk_[A-Za-z0-9_\-]+")
+# The console's WebSocket token, offered as the subprotocol ``worldgate.bearer.<base64url>``.
+_BEARER_SUBPROTOCOL = re.compile(r"(?i)\b(worldgate\.bearer\.)[A-Za-z0-9_\-=]+")
 # The userinfo of a URL: ``scheme://user:password@host`` -> ``scheme://[redacted]@host``.
 _USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)[^/\s@\"']*@")
 # Keys whose whole value is a credential, whatever it looks like.
-_SECRET_KEYS = frozenset({"authorization", "token", "password", "api_tokens", "secret"})
+_SECRET_KEYS = frozenset({
+    "authorization", "token", "password", "api_tokens", "secret", "worldservice_api_key",
+})
 _SCALARS = (bool, int, float, type(None))
 
 Processor = Callable[[Any, str, MutableMapping[str, Any]], MutableMapping[str, Any]]
@@ -42,7 +50,8 @@ def redactor(secrets: Iterable[str] = ()) -> Processor:
     """Build the processor that scrubs credentials from every value of a log event.
 
     Args:
-        secrets: literal values never to write (the configured bearer tokens).
+        secrets: literal values never to write (the configured bearer tokens, the
+            Gateway's WorldService key).
 
     Returns:
         A structlog processor; it also scrubs strings inside lists, tuples and dicts, and
@@ -56,7 +65,12 @@ def redactor(secrets: Iterable[str] = ()) -> Processor:
             text = exact.sub(REDACTED, text)
         if "://" in text:
             text = _USERINFO.sub(rf"\1{REDACTED}@", text)
-        return _BEARER.sub(rf"\1{REDACTED}", text)
+        if "wgk_" in text:
+            text = _KEY_SECRET.sub(REDACTED, text)
+        if "bearer" in text.lower():
+            text = _BEARER_SUBPROTOCOL.sub(rf"\1{REDACTED}", text)
+            text = _BEARER.sub(rf"\1{REDACTED}", text)
+        return text
 
     def clean(value: Any, depth: int = 0) -> Any:
         if isinstance(value, str):
@@ -98,8 +112,9 @@ def configure_logging(
         stream: where lines go; standard error when None.
         cache_loggers: let structlog freeze loggers on first use (fast; tests that
             reconfigure logging pass False).
-        secrets: values never written (``security.api_tokens``); ``Bearer`` credentials
-            and URL passwords are scrubbed in any case.
+        secrets: values never written (``security.api_tokens``,
+            ``gateway.worldservice_api_key``); ``Bearer`` credentials, API key secrets, the
+            WebSocket token subprotocol and URL passwords are scrubbed in any case.
     """
     level = _LEVELS.get(log_level.lower(), logging.INFO)
     shared: list[Any] = [

@@ -12,26 +12,30 @@ import msgspec
 from app.contracts.orders import ExecuteResponse
 from app.contracts.rebalancing import RebalanceRequest
 from app.sdk.errors import ProtocolError, WorldgateError, error_from_response
-from app.sdk.wire import AppliedPlanRecord, encode_request, parse_applied_plans
+from app.sdk.wire import encode_request
 
 __all__ = [
     "Answer",
     "Call",
     "RequestLike",
-    "applied_plans",
     "apply",
     "as_type",
+    "audit",
     "auth_headers",
+    "create_key",
     "error_answer",
     "execute",
     "execute_response",
     "execution",
+    "get_key",
     "get_plan",
     "health",
     "list_executions",
+    "list_keys",
     "list_plans",
     "plan",
     "read_answer",
+    "revoke_key",
     "risk_history",
     "risk_limits",
     "risk_state",
@@ -176,17 +180,6 @@ def apply(request: RequestLike, run_id: str | None) -> Call[Any]:
     return _post("/rebalancing/apply", request, run_id=run_id)
 
 
-def applied_plans(
-    worldservice_url: str, *, world_id: str | None = None, limit: int = 50
-) -> Call[list[AppliedPlanRecord]]:
-    """``GET <worldservice>/rebalancing/plans``: applied plans, newest first (limit 1…1000)."""
-    params = {"limit": str(limit)}
-    if world_id is not None:
-        params["world_id"] = world_id
-    return Call("GET", f"{worldservice_url}/rebalancing/plans", parse_applied_plans,
-                params=params)
-
-
 def execute(
     request: RequestLike, *, submit: bool, shared_account: bool, per_strategy: bool,
     allow_live: bool, all_or_nothing: bool = False,
@@ -284,6 +277,48 @@ def risk_history(
 def risk_limits() -> Call[dict[str, Any]]:
     """``GET /risk/limits``: the pre-trade limits in force."""
     return Call("GET", "/risk/limits", _object)
+
+
+def create_key(
+    name: str, scopes: list[str], *, expires_at: str | None = None,
+    rate_per_minute: int | None = None,
+) -> Call[dict[str, Any]]:
+    """``POST /keys`` (scope ``admin``): ``{key, secret}``; the secret is in this answer only."""
+    body: dict[str, Any] = {"name": name, "scopes": scopes}
+    if expires_at is not None:
+        body["expires_at"] = expires_at
+    if rate_per_minute is not None:
+        body["rate_per_minute"] = rate_per_minute
+    return Call("POST", "/keys", _object, msgspec.json.encode(body), _JSON)
+
+
+def list_keys() -> Call[dict[str, Any]]:
+    """``GET /keys`` (scope ``admin``): ``{keys}``, never a secret."""
+    return Call("GET", "/keys", _object)
+
+
+def get_key(key_id: str) -> Call[dict[str, Any]]:
+    """``GET /keys/{id}`` (scope ``admin``)."""
+    return Call("GET", f"/keys/{_segment(key_id)}", _object)
+
+
+def revoke_key(key_id: str, reason: str | None = None) -> Call[dict[str, Any]]:
+    """``POST /keys/{id}/revoke`` (scope ``admin``); ``reason`` goes to the audit log."""
+    body = msgspec.json.encode({"reason": reason} if reason else {})
+    return Call("POST", f"/keys/{_segment(key_id)}/revoke", _object, body, _JSON)
+
+
+def audit(
+    *, since: str | None = None, key: str | None = None, route: str | None = None,
+    outcome: str | None = None, limit: int = 100, cursor: str | None = None,
+) -> Call[dict[str, Any]]:
+    """``GET /audit`` (scope ``admin``): ``{entries, next}``, oldest first."""
+    params = {"limit": str(limit)}
+    for name, value in (("since", since), ("key", key), ("route", route),
+                        ("outcome", outcome), ("cursor", cursor)):
+        if value is not None:
+            params[name] = value
+    return Call("GET", "/audit", _object, params=params)
 
 
 def _page_params(world_id: str | None, limit: int, cursor: str | None) -> dict[str, str]:

@@ -21,6 +21,7 @@ from app.sdk.cli_common import (
     read_option,
 )
 from app.sdk.cli_events import EVENT_COMMANDS
+from app.sdk.cli_keys import KEY_COMMANDS
 from app.sdk.cli_records import RECORD_COMMANDS
 from app.sdk.cli_risk import RISK_COMMANDS
 from app.sdk.cli_tables import execute_table, plan_tables
@@ -271,5 +272,5 @@ def execute(**kw: Any) -> None:
 
 COMMANDS: tuple[click.Command, ...] = (
     health, plan, apply, execute, *RECORD_COMMANDS, *EVENT_COMMANDS, *RISK_COMMANDS,
-    *TOOL_COMMANDS,
+    *KEY_COMMANDS, *TOOL_COMMANDS,
 )

@@ -9,7 +9,15 @@ import click
 from rich.console import Console
 
 from app.errors import Code
-from app.sdk.errors import PermissionDenied, SdkError, Unauthorized, Unreachable, WorldgateError
+from app.sdk.errors import (
+    ForbiddenScope,
+    PermissionDenied,
+    RateLimited,
+    SdkError,
+    Unauthorized,
+    Unreachable,
+    WorldgateError,
+)
 from app.sdk.io import InputError
 
 __all__ = [
@@ -77,10 +85,19 @@ def cannot(action: str, path: object, exc: OSError, param: str) -> NoReturn:
 
 
 def hint_for(exc: SdkError) -> str | None:
-    """The CLI flag that answers a refusal (401 → ``--token``, live guard → ``--allow-live``)."""
+    """The CLI flag that answers a refusal (401 → ``--token``, live guard → ``--allow-live``,
+    a missing scope → a key that holds it)."""
     if isinstance(exc, Unauthorized):
-        return ("the server requires a bearer token: pass it with --token TOKEN "
-                "(or set WORLDGATE_TOKEN); a token it does not know is refused the same way")
+        return ("the server requires a bearer token: pass it with --token SECRET "
+                "(or set WORLDGATE_TOKEN), the secret of an API key; an unknown, revoked or "
+                "expired key is refused the same way")
+    if isinstance(exc, ForbiddenScope):
+        scope = exc.missing_scope or "?"
+        return (f"the key passed with --token lacks the scope {scope}: use a key that holds "
+                f"it (an admin creates one with: worldgate keys create --scope {scope} ...)")
+    if isinstance(exc, RateLimited):
+        wait = f" in {exc.retry_after} s" if exc.retry_after is not None else " later"
+        return f"the key is over its requests per minute; retry{wait}"
     if isinstance(exc, PermissionDenied):
         if exc.code == Code.SHARED_ACCOUNT_DISABLED:
             return ("--shared-account needs gateway.shared_account_policy.enabled = true "

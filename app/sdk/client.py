@@ -12,9 +12,17 @@ from app.contracts.orders import ExecuteResponse
 from app.contracts.rebalancing import PlanResponse
 from app.sdk import calls
 from app.sdk.calls import Call, RequestLike
+from app.sdk.client_admin import AdminMethods, AsyncAdminMethods
 from app.sdk.client_risk import AsyncRiskMethods, RiskMethods
 from app.sdk.errors import Unreachable
-from app.sdk.wire import AppliedPlanRecord, GatewayHealth, decode_plan, parse_health
+from app.sdk.wire import (
+    AppliedPlanRecord,
+    GatewayHealth,
+    decode_plan,
+    gather_plans,
+    page_limit,
+    parse_health,
+)
 
 __all__ = ["AsyncGatewayClient", "GatewayClient", "RequestLike"]
 
@@ -47,12 +55,13 @@ class _Shell(Generic[H, X]):
         return Unreachable(self.base_url, str(exc) or type(exc).__name__)
 
 
-class GatewayClient(RiskMethods, _Shell[httpx.BaseTransport, httpx.Client]):
+class GatewayClient(RiskMethods, AdminMethods, _Shell[httpx.BaseTransport, httpx.Client]):
     """Blocking client of one Gateway.
 
     Args:
         base_url: the Gateway root, e.g. ``http://127.0.0.1:8000``.
-        token: bearer token for mutating routes, when the deployment requires one.
+        token: the secret of an API key (``Authorization: Bearer``), when the deployment
+            requires keys; sent on every call.
         timeout: seconds per HTTP call.
         worldservice_url: WorldService root for ``worldservice_capabilities`` (default
             ``<base_url>/worldservice``, the combined deployment).
@@ -114,14 +123,21 @@ class GatewayClient(RiskMethods, _Shell[httpx.BaseTransport, httpx.Client]):
     def applied_plans(
         self, *, world_id: str | None = None, limit: int = 50
     ) -> list[AppliedPlanRecord]:
-        """``GET <worldservice>/rebalancing/plans``: applied plans, newest first.
+        """Applied plans, newest first, typed (their ``alpha_metrics`` parsed), read page
+        after page until ``limit`` of them.
 
         Args:
             world_id: only plans that include this world.
-            limit: at most this many (1 … 1000).
+            limit: at most this many.
         """
-        return self._run(calls.applied_plans(self.worldservice_url, world_id=world_id,
-                                             limit=limit))
+        records: list[AppliedPlanRecord] = []
+        cursor: str | None = None
+        while True:
+            page = self.list_plans(world_id=world_id, limit=page_limit(records, limit),
+                                   cursor=cursor)
+            cursor = gather_plans(records, page, limit)
+            if cursor is None:
+                return records
 
     def apply(self, request: RequestLike, *, run_id: str | None = None) -> PlanResponse:
         """``POST /rebalancing/apply``; the stored plan as ``PlanV1``, ``PlanV2`` or ``PlanV3``."""
@@ -214,12 +230,14 @@ def _follow(fetch: Callable[[str | None], dict[str, Any]], key: str
             return
 
 
-class AsyncGatewayClient(AsyncRiskMethods, _Shell[httpx.AsyncBaseTransport, httpx.AsyncClient]):
+class AsyncGatewayClient(
+    AsyncRiskMethods, AsyncAdminMethods, _Shell[httpx.AsyncBaseTransport, httpx.AsyncClient]
+):
     """Async client of one Gateway; same methods as ``GatewayClient``, awaited.
 
     Args:
         base_url: the Gateway root.
-        token: bearer token, when required.
+        token: the secret of an API key, when the deployment requires keys.
         timeout: seconds per HTTP call.
         worldservice_url: WorldService root (default ``<base_url>/worldservice``).
         transport: an httpx async transport (tests may pass one).
@@ -279,9 +297,15 @@ class AsyncGatewayClient(AsyncRiskMethods, _Shell[httpx.AsyncBaseTransport, http
     async def applied_plans(
         self, *, world_id: str | None = None, limit: int = 50
     ) -> list[AppliedPlanRecord]:
-        """``GET <worldservice>/rebalancing/plans``: applied plans, newest first."""
-        return await self._run(calls.applied_plans(self.worldservice_url, world_id=world_id,
-                                                   limit=limit))
+        """Applied plans, typed (see ``GatewayClient.applied_plans``)."""
+        records: list[AppliedPlanRecord] = []
+        cursor: str | None = None
+        while True:
+            page = await self.list_plans(world_id=world_id, limit=page_limit(records, limit),
+                                         cursor=cursor)
+            cursor = gather_plans(records, page, limit)
+            if cursor is None:
+                return records
 
     async def execute(
         self,

@@ -8,12 +8,14 @@ from app.errors import Code
 
 __all__ = [
     "ConflictError",
+    "ForbiddenScope",
     "InvalidRequest",
     "NotFound",
     "PermissionDenied",
     "PreconditionFailed",
     "PreviewExpired",
     "ProtocolError",
+    "RateLimited",
     "RiskRejected",
     "SchemaVersionRequired",
     "SdkError",
@@ -88,11 +90,31 @@ class SchemaVersionRequired(InvalidRequest):
 
 
 class Unauthorized(WorldgateError):
-    """401: a bearer token is required."""
+    """401: an API key is required, or the one sent is unknown, revoked or expired."""
 
 
 class PermissionDenied(WorldgateError):
     """403: the live guard, or a disabled feature, refused the call."""
+
+
+class ForbiddenScope(PermissionDenied):
+    """403 ``E_FORBIDDEN_SCOPE``: the API key lacks the scope the call needs."""
+
+    @property
+    def missing_scope(self) -> str | None:
+        """The scope the call needs (``submit``, ``risk``, ...)."""
+        found = self.body.get("missing_scope")
+        return found if isinstance(found, str) else None
+
+
+class RateLimited(WorldgateError):
+    """429 ``E_RATE_LIMITED``: the key is over its requests per minute."""
+
+    @property
+    def retry_after(self) -> int | None:
+        """Seconds to wait before the next call."""
+        found = self.body.get("retry_after")
+        return found if isinstance(found, int) else None
 
 
 class NotFound(WorldgateError):
@@ -152,6 +174,7 @@ _BY_STATUS: dict[int, type[WorldgateError]] = {
     412: PreconditionFailed,
     422: InvalidRequest,
     428: PreconditionFailed,
+    429: RateLimited,
 }
 
 
@@ -183,6 +206,8 @@ def error_from_response(status: int, body: object, text: str = "") -> WorldgateE
         cls = SchemaVersionRequired
     elif code == Code.RISK_REJECTED:
         cls = RiskRejected
+    elif code == Code.FORBIDDEN_SCOPE:
+        cls = ForbiddenScope
     elif status >= 500:
         cls = ServerError
     else:

@@ -19,6 +19,8 @@ __all__ = [
     "decode_event",
     "decode_plan",
     "encode_request",
+    "gather_plans",
+    "page_limit",
     "parse_applied_plans",
     "parse_health",
     "plan_to_builtins",
@@ -201,3 +203,16 @@ def parse_applied_plans(body: object) -> list[AppliedPlanRecord]:
         )
         for p in listed
     ]
+
+
+def page_limit(records: list[AppliedPlanRecord], limit: int) -> int:
+    """The page size to ask for next: what is still wanted, at most the server's 1000."""
+    return max(1, min(limit - len(records), 1000))
+
+
+def gather_plans(records: list[AppliedPlanRecord], page: object, limit: int) -> str | None:
+    """Add a page's plans to ``records``; return the cursor of the next page to read, or
+    None once ``limit`` plans are in or the listing has no more."""
+    records += parse_applied_plans(page)[: limit - len(records)]
+    cursor = page.get("next") if isinstance(page, Mapping) else None
+    return cursor if isinstance(cursor, str) and cursor and len(records) < limit else None

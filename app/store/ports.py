@@ -7,7 +7,9 @@ from typing import Protocol
 
 import msgspec
 
+from app.contracts.audit import AuditRecord
 from app.contracts.events import CloudEvent
+from app.contracts.keys import ApiKey
 from app.contracts.risk import RiskScope, RiskStates, TradingState, TradingStateRecord
 
 __all__ = [
@@ -16,10 +18,13 @@ __all__ = [
     "AllocationRecord",
     "AllocationRun",
     "AllocationStore",
+    "AuditLog",
+    "AuditQuery",
     "EventLog",
     "ExecutionPage",
     "ExecutionRecord",
     "ExecutionStore",
+    "KeyStore",
     "PlanPage",
     "PlanStore",
     "PreviewStore",
@@ -156,6 +161,18 @@ class StoredEvent(msgspec.Struct, frozen=True, kw_only=True):
     event: CloudEvent
     created_at: float
     published_at: float | None = None
+
+
+class AuditQuery(msgspec.Struct, frozen=True, kw_only=True):
+    """Which audit records to read: after ``after`` (a ``seq``), at or after ``since``
+    (epoch seconds), of one key, one route template, one outcome; at most ``limit``."""
+
+    after: int = 0
+    since: float | None = None
+    key_id: str | None = None
+    route: str | None = None
+    outcome: str | None = None
+    limit: int = 100
 
 
 class PlanStore(Protocol):
@@ -305,6 +322,48 @@ class RiskStateStore(Protocol):
         ...
 
 
+class KeyStore(Protocol):
+    """API keys created through the admin API (only a hash of each secret is kept)."""
+
+    async def list_keys(self) -> list[ApiKey]:
+        """Return every stored key (revoked ones and revocation markers included)."""
+        ...
+
+    async def insert_key(self, key: ApiKey) -> None:
+        """Store a new key.
+
+        Raises:
+            ConflictError: a key with this id or this secret hash is stored already.
+        """
+        ...
+
+    async def revoke_key(
+        self, key_id: str, at: float, by: str, *, absent: ApiKey | None = None
+    ) -> ApiKey | None:
+        """Mark a key revoked at ``at`` by ``by`` (a key revoked before keeps its first
+        revocation). When no key ``key_id`` is stored, store ``absent`` (a revocation
+        marker of a configured key) if given. Return the stored key, or None."""
+        ...
+
+
+class AuditLog(Protocol):
+    """The append-only audit log, written with its ``audit_recorded`` events."""
+
+    async def append_audit(
+        self, records: Sequence[AuditRecord], events: Sequence[CloudEvent]
+    ) -> None:
+        """Append ``records`` (in order) and ``events`` in one durable transaction."""
+        ...
+
+    async def read_audit(self, query: AuditQuery) -> list[AuditRecord]:
+        """Return the records matching ``query`` in ``seq`` order, each with its ``seq``.
+
+        Records become visible in ``seq`` order, so a reader paging with ``after`` never
+        misses one committed later with a smaller ``seq``.
+        """
+        ...
+
+
 class EventLog(Protocol):
     """The outbox and the retained event history."""
 
@@ -347,6 +406,8 @@ class Store(
     ExecutionStore,
     PreviewStore,
     RiskStateStore,
+    KeyStore,
+    AuditLog,
     EventLog,
     Protocol,
 ):

@@ -1,148 +1,193 @@
-"""Bearer-token authentication for mutating routes and ``WS /events``."""
+"""Who is calling and what they may do: route scopes, the caller's principal, refusals.
+
+Every route declares the scope it needs in its ``opt`` (``opt={"scope": "apply"}``); a
+``GET`` route that declares none needs ``read``, and a route marked ``opt={"public": True}``
+(``/health``, ``/ready``, ``/worldservice/capabilities``, ``/metrics``, ``/schema``) needs
+no key at all. The access-control
+middleware (``app.web.access_control``) authenticates the key, checks the scope and puts
+the caller's :class:`Principal` on the connection, where handlers read it.
+"""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import ipaddress
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, Final
 
 import msgspec
 import structlog
 from litestar.connection import ASGIConnection
-from litestar.enums import ScopeType
-from litestar.exceptions import WebSocketException
 from litestar.handlers.base import BaseRouteHandler
-from litestar.types import Guard, Message, Scope, Send
+from litestar.types import Message, Scope, Send
 from litestar.types.asgi_types import WebSocketResponseBodyEvent, WebSocketResponseStartEvent
 
-from app.errors import Code, UnauthorizedError
+from app.contracts.keys import SCOPES
+from app.errors import AppError, Code
 from app.settings import Settings
+from app.web.audit import note
 from app.web.errors import error_body
 
 __all__ = [
+    "ANONYMOUS",
     "ANONYMOUS_ACTOR",
-    "MUTATING_OPT",
-    "SENSITIVE_OPT",
+    "PUBLIC_OPT",
+    "SCOPE_NOTE_OPT",
+    "SCOPE_OPT",
+    "WS_FORBIDDEN_CLOSE_CODE",
+    "WS_RATE_LIMITED_CLOSE_CODE",
     "WS_UNAUTHORIZED_CLOSE_CODE",
+    "Denial",
+    "Principal",
     "actor_of",
+    "bearer_secret",
+    "forbidden_scope",
     "http_denial_for_websockets",
     "is_loopback",
-    "token_guard",
-    "token_ok",
+    "principal_of",
+    "require_scope",
+    "required_scope",
+    "set_principal",
     "warn_if_open",
+    "warn_legacy_tokens",
 ]
 
 log = structlog.get_logger(__name__)
 
-#: The ``opt`` key a route handler sets (``opt={"mutating": True}``) to require a token.
-MUTATING_OPT = "mutating"
-#: The ``opt`` key of a read that discloses the running configuration (``GET /status``): it
-#: requires a token too.
-SENSITIVE_OPT = "sensitive"
-#: Close code sent to a WebSocket refused for a missing or wrong token (4000 + HTTP 401).
-WS_UNAUTHORIZED_CLOSE_CODE = 4401
+#: The ``opt`` key naming the scope a route needs (``opt={"scope": "submit"}``).
+SCOPE_OPT: Final = "scope"
+#: The ``opt`` key of routes anyone may call (``opt={"public": True}``).
+PUBLIC_OPT: Final = "public"
+#: The ``opt`` key of a sentence on a scope that depends on the request (the scope table
+#: of the docs shows it), e.g. "also `submit` with `submit=true`".
+SCOPE_NOTE_OPT: Final = "scope_note"
+#: Close codes of a WebSocket refused before accept (4000 + the HTTP status).
+WS_UNAUTHORIZED_CLOSE_CODE: Final = 4401
+WS_FORBIDDEN_CLOSE_CODE: Final = 4403
+WS_RATE_LIMITED_CLOSE_CODE: Final = 4429
+#: The actor recorded for a change made while authentication is off (no keys at all).
+ANONYMOUS_ACTOR: Final = "anonymous"
 
 _SCHEME = "bearer"
+_READ_METHODS = frozenset({"GET", "HEAD"})
+_PRINCIPAL_KEY = "worldgate.principal"
+_DENIAL_KEY = "worldgate.denial"
 _WS_DENIAL_EXTENSION = "websocket.http.response"
-_WS_DENIAL_DETAIL = "A valid bearer token is required (Authorization: Bearer <token>)."
 
 
-def token_ok(authorization_header: str | None, tokens: Sequence[str]) -> bool:
-    """Say whether an ``Authorization`` header carries one of the configured tokens.
-
-    Every configured token is compared (in constant time, ``hmac.compare_digest``) even after
-    a match, so the answer time does not reveal which token matched or how much of one did.
+class Principal:
+    """The caller of one connection: its key (None when authentication is off) and scopes.
 
     Args:
-        authorization_header: the raw header value (``"Bearer <token>"``), or None.
-        tokens: the accepted tokens; an empty list means authentication is off (open).
-
-    Returns:
-        True when no tokens are configured, or the header is ``Bearer`` with a listed token.
+        key_id: the key's id; None for the anonymous caller of an open deployment.
+        name: the key's name.
+        scopes: what it may do.
+        rate_per_minute: its request budget (None or 0: unlimited).
     """
-    if not tokens:
-        return True
-    if not authorization_header:
-        return False
-    scheme, _, presented = authorization_header.strip().partition(" ")
-    if scheme.lower() != _SCHEME:
-        return False
-    candidate = presented.strip().encode("utf-8", "surrogateescape")
-    matched = False
-    for token in tokens:
-        matched |= hmac.compare_digest(candidate, token.encode("utf-8", "surrogateescape"))
-    return matched and bool(candidate)
 
+    __slots__ = ("key_id", "name", "rate_per_minute", "scopes")
 
-#: The actor recorded for a change made while authentication is off (no tokens configured).
-ANONYMOUS_ACTOR = "anonymous"
-
-
-def actor_of(authorization_header: str | None, tokens: Sequence[str]) -> str:
-    """Name who made a change, for audit records, without ever recording a secret.
-
-    Today the caller is identified by the bearer token it presented, so the actor is
-    ``token:`` plus the first 12 hex digits of the token's SHA-256: stable per token,
-    useless to an attacker. Scoped API keys will put their key id here instead.
-
-    Args:
-        authorization_header: the raw ``Authorization`` header, or None.
-        tokens: the configured tokens; empty = authentication off.
-
-    Returns:
-        ``token:<fingerprint>``, or ``anonymous`` when authentication is off or no bearer
-        token was presented.
-    """
-    if not tokens or not authorization_header:
-        return ANONYMOUS_ACTOR
-    scheme, _, presented = authorization_header.strip().partition(" ")
-    value = presented.strip()
-    if scheme.lower() != _SCHEME or not value:
-        return ANONYMOUS_ACTOR
-    digest = hashlib.sha256(value.encode("utf-8", "surrogateescape")).hexdigest()
-    return f"token:{digest[:12]}"
-
-
-def token_guard(tokens: Sequence[str]) -> Guard:
-    """Build the app-wide guard that protects handlers marked ``opt={"mutating": True}``
-    (or ``{"sensitive": True}``).
-
-    HTTP requests without a valid token get 401 ``E_UNAUTHORIZED`` (SPEC §10 body, with a
-    ``WWW-Authenticate: Bearer`` header); WebSocket connections are closed before accept
-    with code 4401.
-
-    Args:
-        tokens: the accepted bearer tokens; empty = every request passes.
-
-    Returns:
-        A Litestar guard for ``Litestar(guards=[...])``.
-    """
-    accepted = tuple(tokens)
-
-    # Async on purpose: Litestar runs a sync guard in a worker thread, one hop per request.
-    async def require_token(
-        connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
+    def __init__(
+        self,
+        key_id: str | None,
+        name: str,
+        scopes: Iterable[str],
+        rate_per_minute: int | None = None,
     ) -> None:
-        if not accepted or not (handler.opt.get(MUTATING_OPT) or handler.opt.get(SENSITIVE_OPT)):
-            return
-        if token_ok(connection.headers.get("authorization"), accepted):
-            return
-        # Never log the presented value: it may be a real token with a typo.
-        log.warning(
-            "auth_rejected",
-            path=connection.scope.get("path_template") or connection.url.path,
-            client=connection.client.host if connection.client else None,
-        )
-        if connection.scope["type"] == ScopeType.WEBSOCKET:
-            raise WebSocketException(detail=_WS_DENIAL_DETAIL, code=WS_UNAUTHORIZED_CLOSE_CODE)
-        raise UnauthorizedError(
-            "A valid bearer token is required (Authorization: Bearer <token>).",
-            headers={"WWW-Authenticate": 'Bearer realm="worldgate"'},
-        )
+        self.key_id = key_id
+        self.name = name
+        self.scopes = frozenset(scopes)
+        self.rate_per_minute = rate_per_minute
 
-    return require_token
+    @property
+    def actor(self) -> str:
+        """Who this is in records: ``id (name)``, or ``anonymous``."""
+        return ANONYMOUS_ACTOR if self.key_id is None else f"{self.key_id} ({self.name})"
+
+
+#: The caller when authentication is off: every scope, no key, no limit.
+ANONYMOUS: Final = Principal(None, ANONYMOUS_ACTOR, SCOPES)
+
+
+class Denial(msgspec.Struct, frozen=True, kw_only=True):
+    """A refusal the access control answers itself (401, 403, 429): ``reason`` is the
+    short word the audit log keeps (``unknown_key``, ``key_revoked``, ``missing_scope``...);
+    ``key_id``/``key_name`` name the key when one was recognised."""
+
+    status: int
+    code: str
+    detail: str
+    reason: str
+    headers: dict[str, str] = msgspec.field(default_factory=dict)
+    extra: dict[str, Any] = msgspec.field(default_factory=dict)
+    key_id: str | None = None
+    key_name: str | None = None
+
+
+def bearer_secret(authorization_header: str | None) -> str | None:
+    """The secret of an ``Authorization: Bearer <secret>`` header (scheme in any case);
+    None when the header is missing, of another scheme or empty."""
+    if not authorization_header:
+        return None
+    scheme, _, presented = authorization_header.strip().partition(" ")
+    secret = presented.strip()
+    if scheme.lower() != _SCHEME or not secret:
+        return None
+    return secret
+
+
+def required_scope(handler: BaseRouteHandler, method: str | None) -> str | None:
+    """The scope a route needs: its ``opt["scope"]``; ``read`` for an undeclared ``GET``
+    (and the WebSocket); ``admin`` for any other undeclared route, so a route that forgot
+    to say is closed rather than open. None for a public route."""
+    opt = handler.opt
+    if opt.get(PUBLIC_OPT):
+        return None
+    declared = opt.get(SCOPE_OPT)
+    if isinstance(declared, str):
+        return declared
+    if method is None or method.upper() in _READ_METHODS:
+        return "read"
+    return "admin"
+
+
+def principal_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
+    """The caller of ``connection`` (``ANONYMOUS`` when authentication is off)."""
+    found = connection.scope.get(_PRINCIPAL_KEY)
+    return found if isinstance(found, Principal) else ANONYMOUS
+
+
+def set_principal(scope: Scope, principal: Principal) -> None:
+    """Put the authenticated caller on the connection's scope."""
+    scope[_PRINCIPAL_KEY] = principal  # type: ignore[literal-required]
+
+
+def actor_of(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
+    """Name who made a change, for records: the key's ``id (name)``, never a secret."""
+    return principal_of(connection).actor
+
+
+def forbidden_scope(principal: Principal, scope: str) -> AppError:
+    """The 403 ``E_FORBIDDEN_SCOPE`` of a key that lacks ``scope`` (named in the body)."""
+    held = ", ".join(s for s in SCOPES if s in principal.scopes) or "none"
+    return AppError(
+        f"This call needs the scope `{scope}`; key {principal.key_id} ({principal.name}) "
+        f"has: {held}.",
+        code=Code.FORBIDDEN_SCOPE,
+        status=403,
+        extra={"missing_scope": scope},
+    )
+
+
+def require_scope(connection: ASGIConnection[Any, Any, Any, Any], scope: str) -> None:
+    """Refuse the call (403 ``E_FORBIDDEN_SCOPE``) unless its caller holds ``scope``.
+
+    For scopes that depend on the request (``submit=true`` on execute, ``execute: true``
+    on allocations); the route's own scope was checked before the handler ran.
+    """
+    principal = principal_of(connection)
+    if scope not in principal.scopes:
+        note(connection, reason=f"missing_scope:{scope}")
+        raise forbidden_scope(principal, scope)
 
 
 def is_loopback(host: str) -> bool:
@@ -155,29 +200,64 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def warn_if_open(settings: Settings) -> bool:
-    """Log a warning when no tokens are configured and the server listens beyond loopback.
+def warn_if_open(settings: Settings, enforcing: bool) -> bool:
+    """Log a warning when no key exists and the server listens beyond loopback.
+
+    Args:
+        settings: the configuration (``server.host``).
+        enforcing: whether any key exists (configured or stored).
 
     Returns:
         True when the warning was logged.
     """
-    if settings.security.api_tokens or is_loopback(settings.server.host):
+    if enforcing or is_loopback(settings.server.host):
         return False
     log.warning(
         "auth_disabled_on_public_address",
         host=settings.server.host,
-        hint="set security.api_tokens (WORLDGATE__SECURITY__API_TOKENS='[\"...\"]')",
+        hint="create an admin key (worldgate keys generate) and list it in [[security.keys]]",
     )
     return True
 
 
-def http_denial_for_websockets(scope: Scope, send: Send) -> Send:
-    """Wrap a WebSocket ``send`` so a token refusal becomes an HTTP 401 where possible.
+def warn_legacy_tokens(settings: Settings) -> bool:
+    """Log a warning when ``security.api_tokens`` is set: each token holds every scope.
 
-    A refusal before accept is a close with code 4401. When the server supports the ASGI
-    ``websocket.http.response`` extension (uvicorn does), the handshake is answered with a
-    real ``401`` carrying the SPEC §10 body and ``WWW-Authenticate`` instead of the bare 403
-    a server sends for an early close.
+    Returns:
+        True when the warning was logged.
+    """
+    count = len(settings.security.api_tokens)
+    if not count:
+        return False
+    log.warning(
+        "legacy_api_tokens_in_use",
+        tokens=count,
+        hint="every security.api_tokens entry holds every scope; create scoped keys "
+        "(worldgate keys create --scope ...) and move clients to them",
+    )
+    return True
+
+
+def deny_websocket(scope: Scope, denial: Denial) -> Message:
+    """The close message refusing a WebSocket before accept; ``denial`` goes into the box
+    :func:`http_denial_for_websockets` left on the scope, so it can answer it as HTTP."""
+    box = scope.get(_DENIAL_KEY)
+    if isinstance(box, list):
+        box.append(denial)
+    code = {401: WS_UNAUTHORIZED_CLOSE_CODE, 429: WS_RATE_LIMITED_CLOSE_CODE}.get(
+        denial.status, WS_FORBIDDEN_CLOSE_CODE
+    )
+    return {"type": "websocket.close", "code": code, "reason": denial.detail[:120]}
+
+
+def http_denial_for_websockets(scope: Scope, send: Send) -> Send:
+    """Wrap a WebSocket ``send`` so a refusal before accept becomes a real HTTP answer.
+
+    A refusal before accept is a close with code 4401, 4403 or 4429. When the server
+    supports the ASGI ``websocket.http.response`` extension (uvicorn does), the handshake
+    is answered instead with the HTTP status (401, 403, 429), the error body and its
+    headers (``WWW-Authenticate``, ``Retry-After``) rather than the bare 403 a server sends
+    for an early close.
 
     Args:
         scope: the connection's ASGI scope.
@@ -189,26 +269,30 @@ def http_denial_for_websockets(scope: Scope, send: Send) -> Send:
     if _WS_DENIAL_EXTENSION not in (scope.get("extensions") or {}):
         return send
     accepted = False
+    # A list, not the denial itself: middleware further in may pass a copy of the scope on,
+    # and a copy still holds this very list.
+    box: list[Denial] = []
+    scope[_DENIAL_KEY] = box  # type: ignore[literal-required]
 
     async def deny_or_send(message: Message) -> None:
         nonlocal accepted
         kind = message["type"]
         if kind == "websocket.accept":
             accepted = True
-        elif (
-            kind == "websocket.close"
-            and not accepted
-            and message.get("code") == WS_UNAUTHORIZED_CLOSE_CODE
-        ):
-            body = msgspec.json.encode(error_body(401, Code.UNAUTHORIZED, _WS_DENIAL_DETAIL))
+        elif kind == "websocket.close" and not accepted and box:
+            denial = box[-1]
+            body = msgspec.json.encode(
+                error_body(denial.status, denial.code, denial.detail, extra=denial.extra)
+            )
+            headers = [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *((k.lower().encode(), v.encode()) for k, v in denial.headers.items()),
+            ]
             start: WebSocketResponseStartEvent = {
                 "type": "websocket.http.response.start",
-                "status": 401,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"www-authenticate", b'Bearer realm="worldgate"'),
-                ],
+                "status": denial.status,
+                "headers": headers,
             }
             end: WebSocketResponseBodyEvent = {
                 "type": "websocket.http.response.body",

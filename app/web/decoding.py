@@ -10,7 +10,7 @@ from litestar import Request
 from app.errors import AppError, Code, ValidationFailedError
 from app.web.errors import error_item, validation_detail
 
-__all__ = ["decode_body", "is_json_media_type", "json_body"]
+__all__ = ["decode_body", "is_json_media_type", "json_body", "optional_json_body"]
 
 T = TypeVar("T")
 _DECODERS: dict[Any, msgspec.json.Decoder[Any]] = {}
@@ -50,13 +50,31 @@ async def json_body(request: Request[Any, Any, Any]) -> bytes:
         AppError: 415 ``E_UNSUPPORTED_MEDIA_TYPE`` when ``Content-Type`` is missing or is
             not JSON in UTF-8.
     """
-    content_type = request.headers.get("content-type")
+    _refuse_unless_json(request.headers.get("content-type"))
+    return await request.body()
+
+
+async def optional_json_body(request: Request[Any, Any, Any]) -> bytes:
+    """Return the raw body of a request whose body may be left out (``b""`` then); a body
+    that is sent must be declared JSON, as for :func:`json_body`.
+
+    Raises:
+        AppError: 415 ``E_UNSUPPORTED_MEDIA_TYPE`` when a non-empty body is not declared
+            JSON in UTF-8.
+    """
+    raw = await request.body()
+    if not raw.strip():
+        return b""
+    _refuse_unless_json(request.headers.get("content-type"))
+    return raw
+
+
+def _refuse_unless_json(content_type: str | None) -> None:
     if not is_json_media_type(content_type):
         got = f"`{content_type[:100]}`" if content_type else "no Content-Type"
         raise AppError(
             _NOT_JSON.format(got=got), code=Code.UNSUPPORTED_MEDIA_TYPE, status=415
         )
-    return await request.body()
 
 
 def decode_body(body: bytes, type_: type[T]) -> T:

@@ -12,6 +12,7 @@ from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 
 from app.contracts.ids import ID_PATTERN
 from app.errors import AppError, Code, ErrorItem, code_for_status
+from app.web.audit import note
 
 __all__ = ["error_body", "error_item", "error_response", "exception_handlers"]
 
@@ -135,10 +136,24 @@ def exception_handlers(max_body_bytes: int) -> dict[int | type[Exception], Any]:
         limit = {"limit": max_body_bytes}
         return error_response(413, Code.PAYLOAD_TOO_LARGE, too_large, extra=limit)
 
-    return {
+    handlers: dict[int | type[Exception], Any] = {
         AppError: _app_error,
         ValidationException: _validation_error,
         RequestEntityTooLarge: body_too_large,
         HTTPException: _http_error,
         Exception: _unexpected,
     }
+    return {kind: _noting_code(handler) for kind, handler in handlers.items()}
+
+
+def _noting_code(handler: Any) -> Any:
+    """Wrap an exception handler so the call's audit record gets the error code."""
+
+    def answer(request: Request[Any, Any, Any], exc: Any) -> Response[Any]:
+        response: Response[Any] = handler(request, exc)
+        content = response.content
+        if isinstance(content, dict) and isinstance(content.get("code"), str):
+            note(request, code=content["code"])
+        return response
+
+    return answer

@@ -34,7 +34,9 @@ def metrics_handler(metrics: AppMetrics, backlog: BacklogSource | None = None) -
         A route handler for ``Litestar(route_handlers=[...])``, left out of the OpenAPI schema.
     """
 
-    @get("/metrics", include_in_schema=False, media_type=CONTENT_TYPE, cache=False)
+    # Public: Prometheus scrapes without a key (the scope table in docs/security.md).
+    @get("/metrics", include_in_schema=False, media_type=CONTENT_TYPE, cache=False,
+         opt={"public": True})
     async def scrape_metrics() -> Response[bytes]:
         if backlog is not None:
             try:

@@ -3,10 +3,10 @@
 Litestar's Swagger UI, ReDoc and Elements pages load their scripts from CDNs by default, so
 they are blank on a machine without internet. Here each page points at files shipped in
 ``app/web/openapi_ui/`` (copied from the npm packages, see ``vendor.json`` there) and served
-under ``/schema/assets/``. The document itself gets a bearer security scheme on the routes
-that need a token and the error answers each route can give, all with the one error body;
-this is done once per app over its registered handlers (:func:`document_operations`), so
-route decorators stay as they are.
+under ``/schema/assets/``. The document itself gets a bearer security scheme (naming the
+scope) on the routes that need an API key, and the error answers each route can give, all
+with the one error body; this is done once per app over its registered handlers
+(:func:`document_operations`), so route decorators stay as they are.
 """
 
 from __future__ import annotations
@@ -32,8 +32,9 @@ from litestar.params import HeaderParameter, ParameterKwarg
 from litestar.routes import HTTPRoute
 from litestar.static_files import create_static_files_router
 
+from app.contracts.keys import SCOPES
 from app.errors import Code
-from app.web.auth import MUTATING_OPT
+from app.web.auth import PUBLIC_OPT, required_scope
 
 __all__ = [
     "ASSETS_DIR",
@@ -77,11 +78,13 @@ class ErrorBody(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
 _ERRORS: dict[int, tuple[str, Code, str]] = {
     400: ("The body is not valid JSON.", Code.MALFORMED_JSON,
           "The request body is not valid JSON."),
-    401: ("A bearer token is required and was missing or wrong.", Code.UNAUTHORIZED,
-          "A valid bearer token is required (Authorization: Bearer <token>)."),
-    403: ("Not allowed: the live guard (`X-Allow-Live`), a disabled policy, or a token "
-          "without the needed permission.", Code.PERMISSION_DENIED,
-          "Submitting live orders needs the header X-Allow-Live: true."),
+    401: ("An API key is required (the deployment has keys) and was missing, unknown, "
+          "revoked or expired.", Code.UNAUTHORIZED,
+          "A valid API key is required (Authorization: Bearer <secret>)."),
+    403: ("Not allowed: a key without the route's scope (`E_FORBIDDEN_SCOPE`, naming it in "
+          "`missing_scope`), the live guard (`X-Allow-Live`) or a disabled policy.",
+          Code.FORBIDDEN_SCOPE,
+          "This call needs the scope `submit`; key key_3f9a1c2b7d4e (notebook) has: read."),
     404: ("Nothing with that id or world.", Code.NOT_FOUND, "No execution with that id."),
     409: ("The `run_id` (or `Idempotency-Key`) was used with another body, or the `etag` is "
           "stale.",
@@ -100,6 +103,9 @@ _ERRORS: dict[int, tuple[str, Code, str]] = {
           Code.VALIDATION, "Input should be greater than 0 (at $.positions[0].mark)"),
     428: ("`If-Match` is required.", Code.PRECONDITION_REQUIRED,
           "Send If-Match with the preview's etag."),
+    429: ("The key is over its requests per minute; `Retry-After` says when to retry.",
+          Code.RATE_LIMITED, "Key key_3f9a1c2b7d4e is over its 60 requests per minute; "
+          "retry in 2 s."),
     502: ("WorldService answered something that is not a plan.",
           Code.WORLDSERVICE_BAD_RESPONSE, "WorldService answered a body that is not a plan."),
     503: ("A component (store, bus, WorldService) is unavailable or the server is not ready; "
@@ -135,11 +141,14 @@ def openapi_config(version: str) -> OpenAPIConfig:
     return OpenAPIConfig(
         title="Worldgate",
         version=version,
-        path=OPENAPI_PATH,
+        # The document and its pages need no key (the scope table in docs/security.md).
+        openapi_router=Router(path=OPENAPI_PATH, route_handlers=[], opt={PUBLIC_OPT: True},
+                              include_in_schema=False),
         components=Components(security_schemes={BEARER_SCHEME: SecurityScheme(
             type="http", scheme="bearer",
-            description="A token from `security.api_tokens`: `Authorization: Bearer <token>`. "
-                        "Needed on the routes marked with a lock when tokens are configured.",
+            description="The secret of an API key: `Authorization: Bearer <secret>`. Once the "
+                        "deployment has keys, every route marked with a lock needs one holding "
+                        f"the scope it names ({', '.join(SCOPES)}).",
         )}),
         render_plugins=[
             RedocRenderPlugin(path="/redoc", js_url=_REDOC_URL,
@@ -173,7 +182,8 @@ def openapi_assets_router() -> Router:
     def redoc_bundle() -> bytes:
         return _redoc_bundle()
 
-    return Router(path="/", route_handlers=[files, redoc_bundle], include_in_schema=False)
+    return Router(path="/", route_handlers=[files, redoc_bundle], include_in_schema=False,
+                  opt={PUBLIC_OPT: True})
 
 
 @cache
@@ -211,8 +221,8 @@ def _parameters(handler: Any) -> tuple[bool, bool]:
 def _statuses(method: str, path: str, handler: Any) -> set[int]:
     """The error answers one operation can give."""
     statuses = set() if path in _ALWAYS_UP else {503}
-    if handler.opt.get(MUTATING_OPT):
-        statuses |= {401, 403}
+    if required_scope(handler, method) is not None:
+        statuses |= {401, 403, 429}
     takes_parameters, if_match = _parameters(handler)
     if takes_parameters:  # a parameter that does not convert is 422 (Litestar lists a 400)
         statuses |= {400, 422}
@@ -247,5 +257,6 @@ def document_operations(app: Litestar) -> None:
             documented = {status: _error_spec(status) for status in sorted(statuses)}
             # The handler's own entries win; Litestar's generic 400 is replaced by ours.
             handler.responses = {**documented, **(handler.responses or {})}
-            if handler.opt.get(MUTATING_OPT):
-                handler.security = [{BEARER_SCHEME: []}]
+            scope = required_scope(handler, method)
+            if scope is not None:  # OpenAPI 3.1: the role a bearer scheme requires
+                handler.security = [{BEARER_SCHEME: [scope]}]

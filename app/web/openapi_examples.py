@@ -11,7 +11,15 @@ from typing import Any
 from litestar.openapi.spec import Example
 from litestar.params import Body
 
-__all__ = ["ALLOCATIONS_BODY", "APPLY_BODY", "EXECUTE_BODY", "PLAN_BODY", "RISK_STATE_BODY"]
+__all__ = [
+    "ALLOCATIONS_BODY",
+    "APPLY_BODY",
+    "EXECUTE_BODY",
+    "KEY_CREATE_BODY",
+    "KEY_REVOKE_BODY",
+    "PLAN_BODY",
+    "RISK_STATE_BODY",
+]
 
 _POSITIONS: list[dict[str, Any]] = [
     {"world_id": "crypto-momo", "strategy_id": "trend", "symbol": "BTCUSDT",
@@ -62,4 +70,18 @@ RISK_STATE_BODY = Body(
         Example(summary="Reduce only", value={"state": "REDUCING", "reason": "drawdown limit"}),
         Example(summary="Resume", value={"state": "ACTIVE", "reason": "venue back"}),
     ],
+)
+KEY_CREATE_BODY = Body(
+    description="A name for people, the scopes, optionally an expiry and a request budget.",
+    examples=[
+        Example(summary="A research notebook: previews only", value={
+            "name": "notebook-ana", "scopes": ["read", "plan", "execute"],
+            "expires_at": "2026-03-01T00:00:00Z", "rate_per_minute": 120,
+        }),
+        Example(summary="The risk desk", value={"name": "risk-desk", "scopes": ["read", "risk"]}),
+    ],
+)
+KEY_REVOKE_BODY = Body(
+    description="Why (kept in the audit log); the body may be left out.",
+    examples=[Example(summary="Rotation", value={"reason": "rotated to notebook-ana-2"})],
 )

@@ -3,7 +3,7 @@
 Browsers cannot set an ``Authorization`` header on a WebSocket, and a token in the URL ends
 up in access logs. A browser client (the console) instead offers two subprotocols:
 ``worldgate.events`` and ``worldgate.bearer.<token as unpadded base64url>``. This middleware
-turns the second into ``Authorization: Bearer <token>`` before the app's token guard reads
+turns the second into ``Authorization: Bearer <token>`` before the access control reads
 the headers (unless the request already has one), removes it from the offered list, and
 accepts the connection with ``worldgate.events`` so the browser's handshake check passes.
 The token is never echoed back.

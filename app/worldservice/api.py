@@ -42,6 +42,7 @@ def _openapi_body(
         "`E_POLICY_REQUIRES_V3`."
     ),
     tags=["worldservice"],
+    opt={"scope": "plan"},
     # Litestar documents a `data` parameter of a handler dependency as the request body; the
     # handler itself reads raw bytes so the body is decoded once, typed, by msgspec.
     dependencies={"plan_body": Provide(_openapi_body, sync_to_thread=False)},

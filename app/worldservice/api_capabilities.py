@@ -25,6 +25,9 @@ def capabilities_route(answer: WorldServiceCapabilities) -> HTTPRouteHandler:
             "Gateways read this to report version mismatches in `/health`."
         ),
         tags=["worldservice"],
+        # Public: what this WorldService serves is no secret, and a worldservice-only
+        # process has no /ready, so probes and Gateways read this without a key.
+        opt={"public": True},
     )
     def get_capabilities() -> WorldServiceCapabilities:
         """Answer ``GET /worldservice/capabilities``."""

@@ -11,6 +11,8 @@ from litestar.status_codes import HTTP_200_OK
 
 from app.contracts.allocations import AllocationsReply, AllocationsRequest
 from app.contracts.rebalancing import ApplyRequest, PlanResponse
+from app.web.audit import note
+from app.web.auth import require_scope
 from app.web.decoding import decode_body, json_body
 from app.web.openapi_examples import ALLOCATIONS_BODY, APPLY_BODY
 from app.web.pages import DEFAULT_PAGE, MAX_PAGE, text_page_start
@@ -21,7 +23,7 @@ from app.worldservice.records import ApplyResult
 
 __all__ = ["RECORD_HANDLERS"]
 
-_MUTATING = {"mutating": True}
+_APPLY = {"scope": "apply"}
 
 
 def _apply_body(
@@ -50,7 +52,7 @@ def _stored_answer(result: ApplyResult) -> Response[PlanResponse]:
 @post(
     "/rebalancing/apply",
     status_code=HTTP_200_OK,
-    opt=_MUTATING,
+    opt=_APPLY,
     summary="Apply (record) a rebalance plan and announce it",
     description=(
         "Plans like `/rebalancing/plan`, then stores the plan and one `rebalancing_planned` "
@@ -65,13 +67,17 @@ async def apply_plan(
     request: Request[Any, Any, Any], applying: NamedDependency[ApplyingService]
 ) -> Response[PlanResponse]:
     """Answer ``POST /worldservice/rebalancing/apply`` (200, also for a replay)."""
-    return _stored_answer(await applying.apply(decode_body(await json_body(request), ApplyRequest)))
+    body = decode_body(await json_body(request), ApplyRequest)
+    note(request, run_id=body.run_id)
+    result = await applying.apply(body)
+    note(request, run_id=result.run_id)
+    return _stored_answer(result)
 
 
 @post(
     "/allocations",
     status_code=HTTP_200_OK,
-    opt=_MUTATING,
+    opt={**_APPLY, "scope_note": "and `submit` with `execute: true`"},
     summary="Upsert world allocations and plan against the stored ones",
     description=(
         "Plans from the stored allocations (before) to `world_allocations` (after), stores "
@@ -87,6 +93,9 @@ async def upsert_allocations(
 ) -> Response[PlanResponse]:
     """Answer ``POST /worldservice/allocations``."""
     body = decode_body(await json_body(request), AllocationsRequest)
+    note(request, run_id=body.run_id)
+    if body.execute:  # hands the plan to the Gateway for live submission
+        require_scope(request, "submit")
     return _stored_answer(await allocations.upsert(body))
 
 

@@ -4,8 +4,8 @@
 //
 //   node docs/examples/ws_client.js ws://127.0.0.1:8000/events world-a 2 [since] [maxEvents]
 //
-// Browsers cannot set an Authorization header on a WebSocket: when the server has
-// `security.api_tokens` set, connect through a proxy that adds it (see the page).
+// Browsers cannot set an Authorization header on a WebSocket: when the deployment has
+// API keys, connect through a proxy that adds one with the scope `read` (see the page).
 
 const base = (globalThis.process?.argv[2]) ?? "ws://127.0.0.1:8000/events";
 const worldId = globalThis.process?.argv[3];

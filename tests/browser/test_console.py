@@ -99,10 +99,12 @@ def test_halt_a_world_from_the_risk_page(browser_page: BrowserPage,
     form.locator("button[value=HALTED]").click()
     page.click("#confirm-ok")
     expect(page.locator("#risk-states .alert.ok")).to_contain_text("is now HALTED")
-    with GatewayClient(url) as client:
+    with GatewayClient(url, token=TOKEN) as client:
         state = client.world_state("w-drill")
+        audited = client.audit_page(route="/risk/worlds/{world_id}").entries
     assert state.state == "HALTED" and state.reason == "halt drill"
-    assert state.actor and state.actor.startswith("token:")
+    assert state.actor and state.actor.startswith("token:")  # the key the console forwarded
+    assert [(e.status, e.reason) for e in audited] == [(401, "missing"), (200, "halt drill")]
     browser_page.shot("console-risk")
     # The refused attempt was a real 401 from the API: the test provoked it on purpose.
     browser_page.forget()

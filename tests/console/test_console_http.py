@@ -66,7 +66,7 @@ def test_risk_change_forwards_the_token(live_server: Callable[..., str]) -> None
                       headers={**HX, "Authorization": f"Bearer {TOKEN}"})
     assert "is now <strong>HALTED</strong>" in done.text
     assert done.headers["HX-Trigger"] == "wg-risk-changed"
-    with GatewayClient(url) as client:
+    with GatewayClient(url, token=TOKEN) as client:
         assert client.world_state("w-1").state == "HALTED"
     again = httpx.post(f"{url}/console/fragments/risk", headers={**HX, "Authorization":
                        f"Bearer {TOKEN}"}, json={**form, "state": "ACTIVE", "etag": "stale"})
@@ -146,3 +146,18 @@ def test_build_request_and_weights() -> None:
                 {"request": "[1]"}, {"positions": POSITIONS, "targets": "a=1", "policy": "{"}):
         with pytest.raises(InputError):
             build_request(bad)
+
+
+def test_rollout_checklist_targets_the_configured_version(
+    live_server: Callable[..., str],
+) -> None:
+    v3 = {
+        **QUIET,
+        "worldservice": {"server": {"compat_rebalance_v2": True, "compat_rebalance_v3": True}},
+        "gateway": {"rebalance_schema_version": 3, "alpha_metrics_capable": True},
+    }
+    answer = httpx.post(f"{live_server(v3)}/console/fragments/rollout", json={}, headers=HX,
+                        timeout=60.0)
+    assert answer.status_code == 200
+    assert "Schema v3 rollout" in answer.text and "READY" in answer.text
+    assert "NOT READY" not in answer.text, answer.text

@@ -74,6 +74,8 @@ def test_if_match_guards_a_change(client: Client) -> None:
         {"state": "HALTED"},
         {"state": "HALTED", "reason": ""},
         {"reason": "no state"},
+        {"state": "HALTED", "reason": "nul \u0000 inside"},  # PostgreSQL cannot store it
+        {"state": "HALTED", "reason": "bell \u0007"},
         ["HALTED"],
     ],
 )
@@ -120,17 +122,20 @@ def test_history_keeps_every_change_newest_first(client: Client) -> None:
     assert client.get("/risk/history", params={"cursor": "nope"}).status_code == 422
 
 
-def test_changes_need_a_token_and_record_its_fingerprint(
+def test_changes_need_a_key_and_record_its_id_and_name(
     make_client: Callable[..., Client],
 ) -> None:
     client = make_client({"security": {"api_tokens": [TOKEN]}})
+    auth = {"Authorization": f"Bearer {TOKEN}"}
     refused = put_world(client, "w1", "HALTED")
     assert refused.status_code == 401 and refused.json()["code"] == "E_UNAUTHORIZED"
-    assert client.get("/risk/state").status_code == 200  # reading is open
+    assert client.get("/risk/state").status_code == 401  # reading needs a key too
+    assert client.get("/risk/state", headers=auth).status_code == 200
     done = put_world(client, "w1", "HALTED", authorization=f"Bearer {TOKEN}")
     actor = done.json()["actor"]
-    assert actor == "token:" + hashlib.sha256(TOKEN.encode()).hexdigest()[:12]
-    history = client.get("/risk/history").text
+    key_id = "token:" + hashlib.sha256(TOKEN.encode()).hexdigest()[:12]
+    assert actor == f"{key_id} (security.api_tokens[0])"
+    history = client.get("/risk/history", headers=auth).text
     assert TOKEN not in history and actor in history
 
 
@@ -198,3 +203,10 @@ def test_states_survive_a_restart(make_client: Callable[..., Client]) -> None:
     again = second.get("/risk/worlds/w1").json()
     assert again["state"] == "HALTED" and again["etag"] == etag
     assert again["reason"] == "before restart"
+
+
+def test_a_reason_may_span_lines(client: Client) -> None:
+    body = {"state": "REDUCING", "reason": "vol\tspike\nsee desk"}
+    answer = client.put("/risk/state", json=body)
+    assert answer.status_code == 200, answer.text
+    assert client.get("/risk/state").json()["global"]["reason"] == "vol\tspike\nsee desk"

@@ -99,6 +99,7 @@ def test_the_sdk_and_the_cli_import_without_the_extras() -> None:
 
 @pytest.mark.parametrize(("args", "hint"), [
     (["serve"], "pip install 'worldgate[server]'"),
+    (["scopes"], "pip install 'worldgate[server]'"),
     (["report", "--from", "examples/returns.json"], "pip install 'worldgate[reports]'"),
     (["backtest", "--prices", "examples/prices.csv", "--out", "x"],
      "pip install 'worldgate[reports]'"),

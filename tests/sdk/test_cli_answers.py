@@ -11,6 +11,7 @@ import pytest
 from app.sdk.client import GatewayClient
 from tests.sdk.conftest import serve_process
 from tests.sdk.test_cli_gateway import POSITIONS, TARGET, run
+from tests.web.keys_support import ROOT_SECRET, root_settings
 
 BASE = ("--target", TARGET, "--positions", POSITIONS)
 
@@ -106,3 +107,12 @@ def test_missing_token_names_the_flag(tmp_path: Path) -> None:
         assert "hint: the server requires a bearer token: pass it with --token" in err
         code, _, err = run("apply", "--url", url, *BASE, "--token", "sesame")
         assert code == 0, err
+
+
+def test_missing_scope_names_it(tmp_path: Path) -> None:
+    with serve_process(root_settings(), tmp_path) as url:
+        with GatewayClient(url, token=ROOT_SECRET) as admin:
+            planner = admin.create_key("planner", ["plan"]).secret
+        code, _, err = run("apply", "--url", url, *BASE, "--token", planner)
+        assert code == 1 and "E_FORBIDDEN_SCOPE" in err
+        assert "hint: the key passed with --token lacks the scope apply" in err

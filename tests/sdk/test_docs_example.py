@@ -7,6 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from tests.sdk.conftest import serve_process
+from tests.web.keys_support import ROOT_SECRET, root_settings
+
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "docs" / "examples"
 
@@ -73,6 +78,19 @@ def test_records_example(served_v1: str) -> None:
     out = _run("sdk_records.py", served_v1).splitlines()
     assert out[0].startswith("newest plan docs-")
     assert out[1].startswith("plans in all: ")
+
+
+def test_keys_example(tmp_path_factory: pytest.TempPathFactory) -> None:
+    with serve_process(root_settings(), tmp_path_factory.mktemp("keys")) as url:
+        out = _run("sdk_keys.py", url, ROOT_SECRET).splitlines()
+    assert out[0].startswith("created notebook-") and out[0].endswith(" with read, plan")
+    assert out[1:5] == ["planned v1", "apply refused: needs apply", "now revoked",
+                        "refused: E_UNAUTHORIZED"]
+    assert out[5] == "listed: True, state revoked"
+    audit = [line for line in out if line.startswith("audit: ")]
+    assert audit == ["audit: POST /rebalancing/apply 403 denied",
+                     "audit: POST /rebalancing/plan 401 denied"]
+    assert out[-1].startswith("key creations on the first page: ")
 
 
 def test_report_example(tmp_path: Path) -> None:

@@ -17,6 +17,9 @@ from app.errors import ServiceUnavailableError
 from app.worldservice.allocations import AllocationsService
 from tests.worldservice.records_support import alloc_body, receive, running_app
 
+# The plan events only: every call also writes its audit_recorded event to the log.
+PLANNED = [REBALANCING_PLANNED]
+
 pytestmark = pytest.mark.anyio
 
 ALLOC = "/worldservice/allocations"
@@ -48,7 +51,7 @@ async def test_same_run_id_replays_and_changed_payload_is_409(tmp_path: Path) ->
         first = await client.post(ALLOC, json=body)
         again = await client.post(ALLOC, json=body)
         changed = await client.post(ALLOC, json=alloc_body("r1", {"a": 0.6}))
-        logged = await container.store().events_since(0, None, 10)
+        logged = await container.store().events_since(0, PLANNED, 10)
         current = (await client.get(ALLOC, params={"world_id": "a"})).json()["allocations"]
     assert again.status_code == 200 and again.content == first.content
     assert changed.status_code == 409 and changed.json()["code"] == "E_RUN_ID_CONFLICT"
@@ -108,7 +111,7 @@ async def test_invalid_allocation_stores_nothing(tmp_path: Path) -> None:
         bad = await client.post(ALLOC, json=alloc_body("r1", {"a": 1.5}))
         missing = await client.post(ALLOC, json={"total_equity": 1})
         assert await container.store().get_allocation_run("r1") is None
-        assert await container.store().events_since(0, None, 10) == []
+        assert await container.store().events_since(0, PLANNED, 10) == []
     assert bad.status_code == 422
     assert missing.status_code == 422
 
@@ -210,16 +213,17 @@ async def test_a_failed_hand_off_is_completed_by_the_retry(tmp_path: Path) -> No
     assert executor.calls[1][1].per_world["a"].scale_world == 0.5  # the stored plan
 
 
-async def test_mutating_routes_need_a_token_reads_do_not(tmp_path: Path) -> None:
+async def test_writes_and_reads_need_a_key_once_keys_exist(tmp_path: Path) -> None:
     tokens = {"security": {"api_tokens": ["sekrit"]}}
     auth = {"authorization": "Bearer sekrit"}
     async with running_app(tmp_path, tokens) as (client, _):
         no_token = await client.post(ALLOC, json=alloc_body("r1", {"a": 0.5}))
         apply_no_token = await client.post("/worldservice/rebalancing/apply", json={})
+        read_no_token = await client.get(ALLOC)
         with_token = await client.post(ALLOC, json=alloc_body("r1", {"a": 0.5}), headers=auth)
-        read = await client.get(ALLOC)
-        plans = await client.get("/worldservice/rebalancing/plans")
-    assert no_token.status_code == apply_no_token.status_code == 401
+        read = await client.get(ALLOC, headers=auth)
+        plans = await client.get("/worldservice/rebalancing/plans", headers=auth)
+    assert no_token.status_code == apply_no_token.status_code == read_no_token.status_code == 401
     assert with_token.status_code == 200
     assert read.status_code == plans.status_code == 200
 

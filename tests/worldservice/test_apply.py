@@ -15,6 +15,9 @@ from app.contracts.events import REBALANCING_PLANNED, CloudEvent
 from app.store.adapters.sqlite import SqliteStore
 from tests.worldservice.records_support import apply_body, receive, running_app
 
+# The plan events only: every call also writes its audit_recorded event to the log.
+PLANNED = [REBALANCING_PLANNED]
+
 pytestmark = pytest.mark.anyio
 
 V2 = {"worldservice": {"server": {"compat_rebalance_v2": True}}}
@@ -37,7 +40,7 @@ async def test_apply_twice_stores_one_plan_and_one_event_per_world(tmp_path: Pat
             assert later.status_code == 200
             (next_one,) = await receive(sub, 1)
         plans = (await client.get("/worldservice/rebalancing/plans")).json()["plans"]
-        assert len(await store.events_since(0, None, 100)) == 4  # 3 + 1, none for the retry
+        assert len(await store.events_since(0, PLANNED, 100)) == 4  # 3 + 1, none for the retry
     assert sorted(e.event.subject or "" for e in got) == ["a", "b", "c"]
     assert {e.event.data["run_id"] for e in got} == {"run-1"}
     assert next_one.event.data["run_id"] == "run-2"
@@ -53,7 +56,7 @@ async def test_changed_body_under_same_run_id_is_409(tmp_path: Path) -> None:
         assert (await client.post(APPLY, json=apply_body("run-1"))).status_code == 200
         changed = apply_body("run-1", total_equity=5.0)
         answer = await client.post(APPLY, json=changed)
-        logged = await container.store().events_since(0, None, 100)
+        logged = await container.store().events_since(0, PLANNED, 100)
     assert answer.status_code == 409
     assert answer.json()["code"] == "E_RUN_ID_CONFLICT"
     assert len(logged) == 2  # only the first apply's two worlds
@@ -144,7 +147,7 @@ async def test_invalid_body_stores_nothing(tmp_path: Path) -> None:
         broken = await client.post(
             APPLY, content=b"{not json", headers={"content-type": "application/json"}
         )
-        assert await container.store().events_since(0, None, 10) == []
+        assert await container.store().events_since(0, PLANNED, 10) == []
         assert await container.store().get_plan("r") is None
     assert bad.status_code == 422
     assert broken.status_code == 400
@@ -171,7 +174,7 @@ async def test_store_failure_mid_apply_is_503_and_sends_nothing(tmp_path: Path) 
         async with container.controlbus().subscribe([REBALANCING_PLANNED]) as sub:
             answer = await client.post(APPLY, json=apply_body("doomed", ("a",)))
             assert await failing.get_plan("doomed") is None
-            assert await failing.events_since(0, None, 10) == []
+            assert await failing.events_since(0, PLANNED, 10) == []
             failing.failing = False
             # The same run_id works once the store is back; its event is the first one seen.
             retry = await client.post(APPLY, json=apply_body("doomed", ("a",)))

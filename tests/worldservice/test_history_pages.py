@@ -48,7 +48,8 @@ async def test_plans_page_by_cursor_newest_first(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("cursor", ["%%%", "bm90LWEtY3Vyc29y", encode_cursor("executions", 3),
-                                    encode_cursor("plans", 10**30)])
+                                    encode_cursor("plans", 10**30), encode_cursor("plans", "²"),
+                                    encode_cursor("plans", "9" * 19)])
 async def test_a_foreign_or_broken_cursor_is_422(tmp_path: Path, cursor: str) -> None:
     async with running_app(tmp_path) as (client, _):
         answer = await client.get(PLANS, params={"cursor": cursor})

@@ -8,6 +8,7 @@ from typing import Any
 from app.contracts.events import CloudEvent
 from app.errors import Code, ConflictError
 from app.store.adapters.postgres_events import PostgresEventLog
+from app.store.adapters.postgres_keys import PostgresKeyStore
 from app.store.adapters.postgres_risk import PostgresRiskStore
 from app.store.adapters.rows import (
     allocation_record,
@@ -36,9 +37,9 @@ _EXEC_COLS = "execution_id, request_hash, response, batch_ids, world_ids, create
 _NEWEST = 1 << 62  # above every position: the first page
 
 
-class PostgresStore(PostgresRiskStore, PostgresEventLog):
+class PostgresStore(PostgresRiskStore, PostgresKeyStore, PostgresEventLog):
     """The Store port on PostgreSQL: plans, allocations, executions, trading states,
-    previews and the event log.
+    previews, API keys, the audit log and the event log.
 
     Several processes may share one database: idempotency keys are unique constraints
     (``INSERT ... ON CONFLICT DO NOTHING``), allocation upserts lock their worlds' rows and

@@ -132,6 +132,45 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
             SELECT DISTINCT w, e.seq FROM executions e,
                 jsonb_array_elements_text(e.world_ids::jsonb) AS w""",
     ),
+    # 5: API keys (only the SHA-256 of each secret) and the audit log (issue 22).
+    (
+        """CREATE TABLE api_keys (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            scopes TEXT NOT NULL,
+            secret_sha256 TEXT NOT NULL,
+            source TEXT NOT NULL,
+            created_at DOUBLE PRECISION,
+            created_by TEXT,
+            expires_at DOUBLE PRECISION,
+            revoked_at DOUBLE PRECISION,
+            revoked_by TEXT,
+            rate_per_minute INTEGER
+        )""",
+        "CREATE UNIQUE INDEX api_keys_secret ON api_keys(secret_sha256) WHERE secret_sha256 <> ''",
+        """CREATE TABLE audit_log (
+            seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            audit_id TEXT NOT NULL UNIQUE,
+            at DOUBLE PRECISION NOT NULL,
+            key_id TEXT,
+            key_name TEXT,
+            method TEXT NOT NULL,
+            route TEXT NOT NULL,
+            path TEXT NOT NULL,
+            status INTEGER NOT NULL,
+            outcome TEXT NOT NULL,
+            code TEXT,
+            reason TEXT,
+            run_id TEXT,
+            execution_id TEXT,
+            world_id TEXT,
+            request_id TEXT,
+            client TEXT
+        )""",
+        "CREATE INDEX audit_log_key ON audit_log(key_id, seq)",
+        "CREATE INDEX audit_log_route ON audit_log(route, seq)",
+        "CREATE INDEX audit_log_at ON audit_log(at)",
+    ),
 )
 
 

@@ -16,6 +16,7 @@ from app.store.adapters.rows import (
     stored_plan,
 )
 from app.store.adapters.sqlite_events import SqliteEventLog
+from app.store.adapters.sqlite_keys import SqliteKeyStore
 from app.store.adapters.sqlite_risk import SqliteRiskStore
 from app.store.ports import (
     AllocationDecision,
@@ -38,9 +39,9 @@ _EXEC_COLS = "execution_id, request_hash, response, batch_ids, world_ids, create
 _NEWEST = 1 << 62  # above every position: the first page
 
 
-class SqliteStore(SqliteRiskStore, SqliteEventLog):
+class SqliteStore(SqliteRiskStore, SqliteKeyStore, SqliteEventLog):
     """The Store port on one SQLite file: plans, allocations, executions, trading states,
-    previews and the event log.
+    previews, API keys, the audit log and the event log.
 
     Args:
         path: the database file; its folder is created on ``start``.
