@@ -1,1 +1,1 @@
-worldgate executions show 4e61e97a-c2b5-4754-9594-fc801e5bae05 --output table
+worldgate executions show 6330b7da-1552-4fcf-b2db-419a752a6771 --output table

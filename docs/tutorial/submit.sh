@@ -1,1 +1,1 @@
-worldgate submit 4e61e97a-c2b5-4754-9594-fc801e5bae05 --allow-live
+worldgate submit 6330b7da-1552-4fcf-b2db-419a752a6771 --allow-live
