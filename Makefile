@@ -20,7 +20,7 @@ run: install
 	$(BIN)/worldgate serve
 
 lint: install
-	$(BIN)/ruff check app tests benchmarks docs/examples
+	$(BIN)/ruff check app tests benchmarks docs/examples scripts
 	$(BIN)/lint-imports
 
 types: install

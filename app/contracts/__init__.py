@@ -1,1 +1,1 @@
-"""Wire types shared by WorldService, Gateway and SDK (SPEC §2–§8)."""
+"""Wire types shared by WorldService, the Gateway and the SDK: requests, answers, events."""

@@ -1,4 +1,4 @@
-"""Allocation wire types (SPEC §6, §11): the upsert body, the snapshot view and its reader."""
+"""Allocation wire types: the upsert body, the snapshot view and its reader."""
 
 from __future__ import annotations
 

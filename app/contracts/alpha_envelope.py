@@ -1,4 +1,4 @@
-"""The ``alpha_performance`` keys and the tolerant reading of a metrics envelope (SPEC §4).
+"""The ``alpha_performance`` keys and the tolerant reading of a metrics envelope from a peer.
 
 Reading a peer's metrics is part of the wire contract, so it lives here, below both the
 metrics math (``app.metrics``) and every reader of plans (Gateway, SDK).

@@ -1,4 +1,4 @@
-"""Gateway health and status wire structs (SPEC §8)."""
+"""Gateway health and status wire structs: the capability bits and component states."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Gateway execution wire types (SPEC §8): orders, dropped deltas, the execute response."""
+"""Gateway execution wire types: orders, dropped deltas, the execute response."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Pre-trade risk wire types (SPEC §13): trading states, their history, denials, limits."""
+"""Pre-trade risk wire types: trading states, their history, denials, limits."""
 
 from __future__ import annotations
 

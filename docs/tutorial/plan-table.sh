@@ -1,0 +1,1 @@
+worldgate plan --request examples/plan_request.json --output table

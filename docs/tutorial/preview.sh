@@ -1,0 +1,1 @@
+worldgate execute --request examples/plan_request.json --preview --output table

@@ -1,0 +1,1 @@
+worldgate report --from examples/returns.csv --out var/tutorial/tearsheet.html
