@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import socket
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -52,15 +53,31 @@ def _read_until_closed(sock: socket.socket, deadline: float) -> bytes | None:
         data += chunk
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[ServerProcess]:
+# `worldgate serve` parses HTTP with httptools when it is installed (the `server` extra) and
+# falls back to h11 when it is not: both protocols carry the guards.
+_PARSERS = {
+    "httptools": None,
+    "h11": [sys.executable, "-c",
+            "import sys; sys.modules['httptools'] = None; from app.cli import main; main()",
+            "serve"],
+}
+
+
+@pytest.fixture(params=sorted(_PARSERS))
+def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ServerProcess]:
     env = settings_env({
         "server": {"header_timeout": 1.0, "body_timeout": 1.0, "max_connections": 600,
                    "log_format": "json"},
         "store": {"sqlite_path": str(tmp_path / "db.sqlite3")},
     })
-    with serve_process(env, log_path=tmp_path / "server.log") as running:
+    running = ServerProcess(env, log_path=tmp_path / "server.log",
+                            command=_PARSERS[request.param])
+    running.start()
+    try:
+        running.wait_ready()
         yield running
+    finally:
+        running.stop()
 
 
 def test_half_sent_requests_are_cut_and_counted(server: ServerProcess) -> None:
