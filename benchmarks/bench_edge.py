@@ -19,6 +19,7 @@ Run alone: ``python -m benchmarks edge`` (``python -m benchmarks.bench_edge --ba
 from __future__ import annotations
 
 import http.client
+import importlib.util
 import json
 import os
 import shutil
@@ -31,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from app.testing import ServerProcess
+from app.testing import ServerProcess, free_port
 
 BASELINE = "4948422"
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,6 +49,15 @@ def cpu_seconds(pid: int | None = None) -> float:
     path = Path(f"/proc/{pid}/stat") if pid else Path("/proc/self/stat")
     fields = path.read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds of ``pid`` and its child processes (granian serves from a child)."""
+    total = cpu_seconds(pid)
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        children = (task / "children").read_text().split()
+        total += sum(tree_cpu_seconds(int(child)) for child in children)
+    return total
 
 
 def plan_body(n: int) -> bytes:
@@ -96,6 +106,7 @@ class _Server:
     label: str
     process: ServerProcess
     rows: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+    idle_rate: float = 0.0  # CPU seconds per second the server spends with no request
 
     @property
     def pid(self) -> int:
@@ -115,12 +126,13 @@ def _request(conn: http.client.HTTPConnection, method: str, path: str,
 
 def _round(server: _Server, method: str, path: str, body: bytes | None, count: int,
            keep_alive: bool) -> tuple[float, float]:
-    """``count`` requests; returns (server CPU ms per request, median wall ms)."""
+    """``count`` requests; returns (server CPU ms per request, median wall ms). The
+    server's idle CPU over the round's duration is not counted (see ``_idle_rate``)."""
     port = server.process.port
     walls = []
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     _request(conn, method, path, body)  # warm (and, kept alive, open) the connection
-    before = cpu_seconds(server.pid)
+    before, began = tree_cpu_seconds(server.pid), time.perf_counter()
     for _ in range(count):
         if not keep_alive:
             conn.close()
@@ -128,12 +140,21 @@ def _round(server: _Server, method: str, path: str, body: bytes | None, count: i
         started = time.perf_counter()
         _request(conn, method, path, body)
         walls.append(time.perf_counter() - started)
-    used = cpu_seconds(server.pid) - before
+    used = tree_cpu_seconds(server.pid) - before
+    used -= server.idle_rate * (time.perf_counter() - began)
     conn.close()
     return used / count * 1e3, statistics.median(walls) * 1e3
 
 
-def _start(label: str, cwd: Path, tmp: Path, hide: bool) -> _Server:
+def _idle_rate(server: _Server, seconds: float = 4.0) -> float:
+    """CPU seconds per second of a server that serves nothing (its timers: the key set's
+    reload, health probes, the relay's poll...)."""
+    before, began = tree_cpu_seconds(server.pid), time.perf_counter()
+    time.sleep(seconds)
+    return (tree_cpu_seconds(server.pid) - before) / (time.perf_counter() - began)
+
+
+def _start(label: str, cwd: Path, tmp: Path, hide: bool, granian: bool = False) -> _Server:
     env = {
         "WORLDGATE__SERVER__LOG_LEVEL": "info",
         "WORLDGATE__SERVER__LOG_FORMAT": "json",
@@ -141,8 +162,13 @@ def _start(label: str, cwd: Path, tmp: Path, hide: bool) -> _Server:
         "OPENBLAS_NUM_THREADS": "1",
     }
     command = [sys.executable, "-c", (_HIDE if hide else "") + _SERVE, "serve"]
+    port = free_port()
+    if granian:  # the same app under granian's Rust HTTP server (one worker process)
+        command = [sys.executable, "-m", "granian", "--interface", "asgi", "--http", "1",
+                   "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+                   "--factory", "benchmarks.bench_edge:granian_app"]
     process = ServerProcess(env, log_path=tmp / f"{label}.log", ready_path="/ready",
-                            cwd=cwd, command=command)
+                            cwd=cwd, command=command, port=port)
     process.start()
     process.wait_ready(60)
     return _Server(label, process)
@@ -197,6 +223,11 @@ def main(baseline: str = BASELINE) -> None:
         try:
             for label, tree in trees:
                 servers.append(_start(label, tree, tmp, hide=label == "before"))
+            if importlib.util.find_spec("granian") is not None:
+                servers.append(_start("granian", ROOT, tmp, hide=False, granian=True))
+            time.sleep(2.0)  # start-up work done
+            for server in servers:
+                server.idle_rate = _idle_rate(server)
             for name, method, path, n, count, keep in SCENARIOS:
                 body = bodies[n] if n else None
                 for _ in range(ROUNDS):
@@ -216,46 +247,49 @@ def main(baseline: str = BASELINE) -> None:
 
     print(f"load average {load_before[0]:.1f} before, "
           f"{', '.join(f'{x:.1f}' for x in load_after)} (1/5/15 min) after; "
-          f"{ROUNDS} rounds per scenario alternating servers, medians")
+          f"{ROUNDS} rounds per scenario alternating servers, medians; idle server CPU "
+          + ", ".join(f"{s.label} {s.idle_rate * 1e3:.0f} ms/s" for s in servers)
+          + " (not counted)")
     if folder is None:
         print(f"(baseline {baseline} not available: only this checkout is measured)")
-    labels = [s.label for s in servers]
     ref = {
         label: {n: {k: statistics.median(r[k] for r in inproc[label][n])
                     for k in inproc[label][n][0]} for n in SIZES}
-        for label in labels
+        for label, _ in trees
     }
     print("\nin-process, mean CPU ms per call (median of 3 child runs):")
     print(f"{'':>8} {'positions':>9} {'body KB':>8} {'decode':>8} {'plan':>8} {'encode':>8} "
           f"{'all':>8} {'plan/decode':>11}")
-    for label in labels:
+    for label, _ in trees:
         for n in SIZES:
             r = ref[label][n]
             print(f"{label:>8} {n:>9,} {r['body_bytes'] / 1e3:>8.0f} {r['decode']:>8.3f} "
                   f"{r['plan']:>8.3f} {r['encode']:>8.3f} {r['total']:>8.3f} "
                   f"{r['plan'] / r['decode']:>10.2f}x")
     print("\nover HTTP: server CPU ms per request / client wall ms per request (median)")
-    header = f"{'scenario':<30}" + "".join(f"{label + ' CPU':>12}{label + ' wall':>12}"
-                                            for label in labels)
-    print(header + ("   after/before CPU" if len(labels) == 2 else ""))
+    print(f"{'scenario':<30}" + "".join(f"{s.label + ' CPU':>13}{s.label + ' wall':>13}"
+                                        for s in servers) + "  after/before CPU")
+    cpu: dict[str, dict[str, float]] = {}
     for name, *_ in SCENARIOS:
         cells = ""
-        cpu = {}
+        cpu[name] = {}
         for server in servers:
             rows = server.rows[name]
-            cpu[server.label] = statistics.median(c for c, _ in rows)
+            cpu[name][server.label] = statistics.median(c for c, _ in rows)
             wall = statistics.median(w for _, w in rows)
-            cells += f"{cpu[server.label]:>12.3f}{wall:>12.3f}"
-        ratio = f"   {cpu['after'] / cpu['before']:.2f}x" if len(labels) == 2 else ""
+            cells += f"{cpu[name][server.label]:>13.3f}{wall:>13.3f}"
+        got = cpu[name]
+        ratio = f"  {got['after'] / got['before']:.2f}x" if "before" in got else ""
         print(f"{name:<30}{cells}{ratio}")
-    print("\nserver CPU / in-process decode+plan+encode of the same code (goal <= 1.3x):")
+    print("\nserver CPU / in-process decode+plan+encode (of the same code; granian: this "
+          "checkout's) — goal <= 1.3x:")
     for name, _, _, n, _, _ in SCENARIOS:
         if n is None:
             continue
-        parts = []
-        for server in servers:
-            cpu = statistics.median(c for c, _ in server.rows[name])
-            parts.append(f"{server.label} {cpu / ref[server.label][n]['total']:.2f}x")
+        parts = [
+            f"{label} {value / ref['before' if label == 'before' else 'after'][n]['total']:.2f}x"
+            for label, value in cpu[name].items()
+        ]
         print(f"  {name:<30} " + ", ".join(parts))
 
 
@@ -267,3 +301,15 @@ if __name__ == "__main__":
         main(sys.argv[sys.argv.index("--baseline") + 1])
     else:
         main()
+
+
+def granian_app() -> object:
+    """The app as ``worldgate serve`` builds it, for granian (``--factory``): settings from
+    the environment, the same logging set-up."""
+    from app.main import create_app
+    from app.runtime.logging import configure_logging
+    from app.settings import load_settings
+
+    settings = load_settings()
+    configure_logging(settings.server.log_format, settings.server.log_level)
+    return create_app(settings)
