@@ -88,7 +88,12 @@ def redactor(secrets: Iterable[str] = ()) -> Processor:
 
     def process(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
         for key, value in event.items():
-            event[key] = REDACTED if key.lower() in _SECRET_KEYS else clean(value)
+            if key.lower() in _SECRET_KEYS:
+                event[key] = REDACTED
+            elif type(value) is str:
+                event[key] = scrub(value)
+            elif not isinstance(value, _SCALARS):  # numbers and None need no scrubbing
+                event[key] = clean(value)
         return event
 
     return process
