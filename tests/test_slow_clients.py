@@ -149,3 +149,23 @@ def test_connections_over_the_limit_get_503_at_once(tmp_path: Path) -> None:
         with httpx.Client(timeout=10.0) as client:
             assert client.get(server.url + "/health").status_code == 200
         assert _closed_counts(server.url).get("over_limit", 0) >= 15
+
+
+def test_serve_parses_with_httptools_on_uvloop_when_installed() -> None:
+    """`worldgate serve` takes the C parser and loop of the `server` extra when they are
+    installed, and falls back to h11 when httptools is not."""
+    pytest.importorskip("httptools")
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    from app.runtime.connections import ConnectionLimits, guarded_protocol
+    from app.runtime.serving import uvicorn_config
+    from app.settings import load_settings
+
+    config = uvicorn_config(object(), load_settings(environ={}))
+    assert isinstance(config.http, type) and issubclass(config.http, HttpToolsProtocol)
+    assert config.loop == "auto"  # uvicorn's choice: uvloop when it is installed
+    limits = ConnectionLimits(header_timeout=1.0, body_timeout=1.0, max_connections=10)
+    assert issubclass(guarded_protocol(limits, lambda reason: None, parser="h11"), H11Protocol)
+    with pytest.raises(ValueError, match="unknown HTTP parser"):
+        guarded_protocol(limits, lambda reason: None, parser="picohttp")
