@@ -56,9 +56,9 @@ REPO = Path(__file__).resolve().parent.parent
 BASELINE = "4948422"
 GC_CLIENTS = 16
 GC_BODIES = (1_000, 10)  # positions per apply body
-GC_SECONDS = 5.0  # measured seconds per window
+GC_SECONDS = 6.0  # measured seconds per window
 GC_REPEATS = 3  # windows per server and case, alternating before/after
-GC_START_DELAY = 4.0  # seconds the client processes get to start before the window opens
+GC_START_DELAY = 6.0  # seconds the client processes get to start before the window opens
 
 
 def build_body(positions: int = POSITIONS, seed: int = 11) -> dict[str, Any]:
@@ -179,29 +179,6 @@ async def _run(db: Path) -> dict[str, float]:
 # --------------------------------------------------------------- group commit (issue 14)
 
 
-def gc_client_main(port: int, prefix: str, positions: int, start_at: float, until: float) -> None:
-    """Client process: from ``start_at`` apply fresh runs back to back until ``until``."""
-    import http.client
-
-    body = build_body(positions)
-    encoded = [json.dumps({**body, "run_id": f"{prefix}-{i}"}).encode() for i in range(4000)]
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    conn.connect()
-    late = time.monotonic() - start_at
-    while time.monotonic() < start_at:
-        time.sleep(0.001)
-    done = 0
-    while time.monotonic() < until and done < len(encoded):
-        conn.request("POST", "/worldservice/rebalancing/apply", body=encoded[done],
-                     headers={"content-type": "application/json"})
-        answer = conn.getresponse()
-        data = answer.read()
-        if answer.status != 200:
-            raise SystemExit(f"apply failed: {answer.status} {data[:200]!r}")
-        done += 1
-    print(json.dumps({"done": done, "end": time.monotonic(), "late": late}))
-
-
 async def _gc_serve(backend: str, target: str) -> None:
     """Server subprocess: the app on ``backend`` (a file, or a DSN); answers stdin lines."""
     import asyncio
@@ -274,13 +251,15 @@ class _GcServer:
 
 def _gc_window(server: _GcServer, positions: int, tag: str) -> dict[str, float]:
     """One measured window: ``GC_CLIENTS`` client processes for ``GC_SECONDS``."""
+    body_file = Path(tempfile.mkdtemp(prefix="bench-apply-body-")) / "body.json"
+    body_file.write_text(json.dumps(build_body(positions)))
     commits0, cpu0 = server.commits(), server.cpu()
     start_at = time.monotonic() + GC_START_DELAY
     until = start_at + GC_SECONDS
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "benchmarks.bench_apply", "--gc-client", str(server.port),
-             f"{tag}-{c}", str(positions), repr(start_at), repr(until)],
+            [sys.executable, "-m", "benchmarks.apply_client", str(server.port),
+             f"{tag}-{server.label}-{c}", str(body_file), repr(start_at), repr(until)],
             cwd=REPO, stdout=subprocess.PIPE, text=True,
         )
         for c in range(GC_CLIENTS)
@@ -292,6 +271,7 @@ def _gc_window(server: _GcServer, positions: int, tag: str) -> dict[str, float]:
             raise RuntimeError(f"a client failed against {server.label}: {out[-300:]}")
         reports.append(json.loads(out.strip().splitlines()[-1]))
     commits1, cpu1 = server.commits(), server.cpu()
+    shutil.rmtree(body_file.parent, ignore_errors=True)
     applies = sum(r["done"] for r in reports)
     elapsed = max(r["end"] for r in reports) - start_at
     return {
@@ -306,6 +286,72 @@ def _gc_window(server: _GcServer, positions: int, tag: str) -> dict[str, float]:
         ),
         "late": max(r["late"] for r in reports),
     }
+
+
+async def _store_only(backend: str, target: str, writers: int, seconds: float) -> dict[str, Any]:
+    """``writers`` tasks saving plans (4 events each) back to back on one store, no HTTP."""
+    from app.contracts.events import EVENT_SOURCE_WORLDSERVICE, new_event
+    from app.store.ports import StoredPlan
+
+    if backend == "sqlite":
+        from app.store.adapters.sqlite import SqliteStore
+
+        store: Any = SqliteStore(target)
+    else:
+        from app.store.adapters.postgres import PostgresStore
+
+        store = PostgresStore(target, pool_size=max(10, writers))
+    await store.start()
+    done = [0]
+    until = time.monotonic() + seconds
+
+    async def writer(w: int) -> None:
+        i = 0
+        while time.monotonic() < until:
+            run_id = f"s{w}-{i}"
+            events = [
+                new_event(REBALANCING_PLANNED, EVENT_SOURCE_WORLDSERVICE,
+                          {"world_id": f"world-{k}", "run_id": run_id}, subject=f"world-{k}")
+                for k in range(WORLDS)
+            ]
+            plan = StoredPlan(
+                run_id=run_id, request_hash="h", schema_version=1,
+                world_ids=[f"world-{k}" for k in range(WORLDS)], response=b"{}" * 200,
+                event_ids=[e.id for e in events], created_at=time.time(),
+            )
+            await store.save_plan(plan, events)
+            done[0] += 1
+            i += 1
+
+    cpu0 = time.process_time()
+    commits0 = getattr(store, "commits", None)
+    started = time.monotonic()
+    async with anyio.create_task_group() as tg:
+        for w in range(writers):
+            tg.start_soon(writer, w)
+    elapsed = time.monotonic() - started
+    commits1 = getattr(store, "commits", None)
+    cpu = time.process_time() - cpu0
+    await store.close()
+    return {
+        "per_s": done[0] / elapsed,
+        "cpu_ms": cpu / max(1, done[0]) * 1e3,
+        "per_commit": (done[0] / (commits1 - commits0)
+                       if commits0 is not None and commits1 and commits1 > commits0 else 1.0),
+    }
+
+
+def _store_only_window(cwd: Path, backend: str, target: str) -> dict[str, float]:
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.bench_apply", "--store-only", backend, target,
+         str(GC_CLIENTS), str(GC_SECONDS)],
+        cwd=cwd, capture_output=True, text=True, timeout=GC_SECONDS + 120,
+        env={k: v for k, v in os.environ.items() if not k.startswith("WORLDGATE__")},
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"store-only run failed: {done.stderr[-500:]}")
+    result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
 
 
 def _export_baseline(ref: str) -> Path | None:
@@ -355,8 +401,8 @@ def group_commit(baseline: str = BASELINE) -> None:
     if folder is None:
         print(f"(baseline {baseline} not available: git or the commit is missing)")
     print("| backend | body | server | applies/s | server CPU ms/apply | server CPU cores |"
-          " applies/commit |")
-    print("|---|---|---|---|---|---|---|")
+          " applies/commit | clients late (s) |")
+    print("|---|---|---|---|---|---|---|---|")
     tmp = Path(tempfile.mkdtemp(prefix="bench-apply-gc-"))
     try:
         for backend in backends:
@@ -375,6 +421,26 @@ def group_commit(baseline: str = BASELINE) -> None:
                 for label in labels
             ]
             try:
+                store_windows: dict[str, list[dict[str, float]]] = {s.label: [] for s in servers}
+                for r in range(GC_REPEATS):
+                    for server in servers:
+                        scratch = f"{schemas[0]}_s{r}{server.label}"
+                        target = (str(tmp / f"store-{server.label}-{r}.sqlite3")
+                                  if backend == "sqlite"
+                                  else _with_search_path(str(dsn), scratch))
+                        if backend == "postgres":
+                            _pg_schemas(str(dsn), [scratch], True)
+                        store_windows[server.label].append(
+                            _store_only_window(cwds[server.label], backend, target))
+                        if backend == "postgres":
+                            _pg_schemas(str(dsn), [scratch], False)
+                for server in servers:
+                    rows = sorted(store_windows[server.label], key=lambda w: w["per_s"])
+                    mid = rows[len(rows) // 2]
+                    each = ", ".join(f"{w['per_s']:.0f}" for w in store_windows[server.label])
+                    print(f"| {backend} | store only, no HTTP | {server.label} | "
+                          f"{mid['per_s']:.1f} ({each}) | {mid['cpu_ms']:.2f} | - | "
+                          f"{mid['per_commit']:.1f} | - |", flush=True)
                 for positions in GC_BODIES:
                     windows: dict[str, list[dict[str, float]]] = {s.label: [] for s in servers}
                     for r in range(GC_REPEATS):
@@ -387,7 +453,9 @@ def group_commit(baseline: str = BASELINE) -> None:
                         each = ", ".join(f"{w['per_s']:.0f}" for w in windows[server.label])
                         print(f"| {backend} | {positions} positions | {server.label} | "
                               f"{mid['per_s']:.1f} ({each}) | {mid['cpu_ms']:.2f} | "
-                              f"{mid['cpu_share']:.2f} | {mid['per_commit']:.1f} |", flush=True)
+                              f"{mid['cpu_share']:.2f} | {mid['per_commit']:.1f} | "
+                              f"{max(w['late'] for w in windows[server.label]):.1f} |",
+                              flush=True)
             finally:
                 for server in servers:
                     server.stop()
@@ -420,9 +488,9 @@ def main(baseline: str = BASELINE) -> None:
 if __name__ == "__main__":
     if len(sys.argv) == 5 and sys.argv[1] == "--client":
         client_main(sys.argv[2], sys.argv[3], int(sys.argv[4]))
-    elif len(sys.argv) == 7 and sys.argv[1] == "--gc-client":
-        gc_client_main(int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), float(sys.argv[5]),
-                       float(sys.argv[6]))
+    elif len(sys.argv) == 6 and sys.argv[1] == "--store-only":
+        print(json.dumps(anyio.run(_store_only, sys.argv[2], sys.argv[3], int(sys.argv[4]),
+                                   float(sys.argv[5]))))
     elif len(sys.argv) == 4 and sys.argv[1] == "--gc-serve":
         anyio.run(_gc_serve, sys.argv[2], sys.argv[3])
     elif "--gc-only" in sys.argv:
