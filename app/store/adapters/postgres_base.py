@@ -34,6 +34,7 @@ held, no reset) therefore costs a request at most ``statement_timeout`` seconds,
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Final, TypeVar
@@ -78,10 +79,11 @@ MAX_BATCH = 128
 class _Job:
     """One queued write: its work, and (once its batch ran) its result or error."""
 
-    __slots__ = ("done", "error", "fn", "result")
+    __slots__ = ("deadline", "done", "error", "fn", "result")
 
-    def __init__(self, fn: Callable[[Any], Awaitable[Any]]) -> None:
+    def __init__(self, fn: Callable[[Any], Awaitable[Any]], deadline: float) -> None:
         self.fn = fn
+        self.deadline = deadline
         self.done = False
         self.result: Any = None
         self.error: BaseException | None = None
@@ -291,7 +293,8 @@ class PostgresBase(Component):
             ServiceUnavailableError: the database failed (the whole batch was rolled back)
                 or ``fn`` met a database error.
         """
-        job = _Job(fn)
+        # The whole call (queueing included) is bounded by ``statement_timeout``.
+        job = _Job(fn, time.monotonic() + self._statement_timeout)
         self._queue.append(job)
         try:
             async with self._batch_lock:
@@ -314,27 +317,44 @@ class PostgresBase(Component):
         return result
 
     async def _commit_batch(self, batch: list[_Job]) -> None:
-        """Run ``batch`` in one transaction and one commit; resolve every job."""
+        """Run ``batch`` in one transaction and one commit; resolve every job.
+
+        The batch must end by the deadline of its oldest write, so no caller waits past
+        ``statement_timeout`` in all; writes already past theirs fail without running.
+        """
+        now = time.monotonic()
+        for job in batch:
+            if job.deadline <= now:
+                job.error = TimeoutError(
+                    f"store call exceeded {self._statement_timeout:g} s (queued)"
+                )
+        live = [job for job in batch if job.error is None]
         try:
-            async with self._connection() as conn, conn.transaction():
-                await conn.execute("SELECT pg_advisory_xact_lock($1)", EVENT_APPEND_LOCK)
-                for job in batch:
-                    try:
-                        async with conn.transaction():  # a savepoint
-                            job.result = await job.fn(conn)
-                    except _LOST:  # the connection may be gone: the batch is lost
-                        raise
-                    except Exception as exc:  # this write only (rolled back to its savepoint)
-                        job.error = exc
+            if live:
+                with anyio.fail_after(min(job.deadline for job in live) - now):
+                    await self._run_batch(live)
         except Exception as exc:  # the transaction is lost: every write of it failed with it
-            for job in batch:
+            for job in live:
                 if job.error is None:
                     job.error, job.result = exc, None
         finally:
             for job in batch:
                 job.done = True
             self.commits += 1
-            self.batched_writes += len(batch)
+            self.batched_writes += len(live)
+
+    async def _run_batch(self, batch: list[_Job]) -> None:
+        """One transaction holding ``EVENT_APPEND_LOCK``, a savepoint per write, one commit."""
+        async with self._connection() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", EVENT_APPEND_LOCK)
+            for job in batch:
+                try:
+                    async with conn.transaction():  # a savepoint
+                        job.result = await job.fn(conn)
+                except _LOST:  # the connection may be gone: the batch is lost
+                    raise
+                except Exception as exc:  # this write only (rolled back to its savepoint)
+                    job.error = exc
 
     async def _insert_events(self, conn: Any, events: Sequence[CloudEvent]) -> None:
         """Append ``events`` to the log inside the caller's transaction (in seq order)."""
