@@ -20,16 +20,17 @@ import time
 def run(port: int, prefix: str, body_file: str, start_at: float, until: float) -> None:
     """Apply runs ``PREFIX-0``, ``PREFIX-1``, ... while the window is open."""
     with open(body_file, "rb") as f:
-        body = json.loads(f.read())
-    encoded = [json.dumps({**body, "run_id": f"{prefix}-{i}"}).encode() for i in range(3000)]
+        body = f.read().strip()  # a JSON object without run_id; each request splices one in
+    assert body.startswith(b"{")
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     conn.connect()
     late = time.monotonic() - start_at
     while time.monotonic() < start_at:
         time.sleep(0.001)
     done = 0
-    while time.monotonic() < until and done < len(encoded):
-        conn.request("POST", "/worldservice/rebalancing/apply", body=encoded[done],
+    while time.monotonic() < until:
+        encoded = b'{"run_id":"' + f"{prefix}-{done}".encode() + b'",' + body[1:]
+        conn.request("POST", "/worldservice/rebalancing/apply", body=encoded,
                      headers={"content-type": "application/json"})
         answer = conn.getresponse()
         data = answer.read()
