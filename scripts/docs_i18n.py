@@ -177,7 +177,7 @@ def stamp(korean: Path, docs: Path = DOCS) -> None:
         raise SystemExit(f"{korean}: no English page {english.name}")
     text = korean.read_text(encoding="utf-8")
     first, _, rest = text.partition("\n")
-    body = rest if STAMP.fullmatch(first.strip()) else text
+    body = rest if first.startswith("<!-- i18n:") else text
     korean.write_text(f"{stamp_line(english, docs)}\n{body}", encoding="utf-8")
 
 
