@@ -121,3 +121,15 @@ def test_code_blocks_and_directives_must_match(docs: Path, change: tuple[str, st
 def test_headings_inside_code_blocks_are_not_headings() -> None:
     text = "# Title\n\n```bash\n# a comment, not a heading\n```\n"
     assert docs_i18n.headings(text) == [(1, "title")]
+
+
+def test_indented_code_blocks_are_compared() -> None:
+    english = "# Title\n\nRun:\n\n    worldgate serve\n"
+    assert docs_i18n.literal_blocks(english) == ["worldgate serve\n"]
+    assert docs_i18n.literal_blocks(english.replace("serve", "health")) != ["worldgate serve\n"]
+
+
+def test_code_blocks_inside_admonitions_and_lists_are_compared() -> None:
+    text = ("# T\n\n!!! note\n\n    ```bash\n    make run\n    ```\n\n"
+            "- item\n\n    ```text\n    x\n    ```\n")
+    assert docs_i18n.literal_blocks(text) == ["make run\n", "x\n"]
