@@ -42,12 +42,17 @@ unit: install
 test: lint types docs unit
 
 # The browser tests drive Debian's Chromium (Playwright never downloads one). Needs root;
-# `.ci/run` calls it, and it does nothing when /usr/bin/chromium is already there. The font
-# package is named so pages render text even on a minimal image.
+# `.ci/run` calls it, and it installs nothing that is already there. The font packages are
+# named so pages render text even on a minimal image: DejaVu for Latin, Nanum for the Korean
+# documentation (installed only when no font of the machine covers Korean).
 chromium:
 	@if [ ! -x /usr/bin/chromium ]; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 		apt-get install -y --no-install-recommends chromium fonts-dejavu-core; \
+	fi
+	@if [ -z "$$(fc-list :lang=ko 2>/dev/null)" ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y --no-install-recommends fonts-nanum; \
 	fi
 
 bench: install

@@ -6,12 +6,25 @@ The server (uvicorn, the app, the outbox publisher, the subscriber) runs on this
 event loop; the HTTP clients are separate processes (a client thread here would fight the
 server for the GIL and triple the round trip). Send and delivery times are both read from
 ``time.monotonic()`` (CLOCK_MONOTONIC, one clock for every process of a Linux machine).
+
+Group commit (issue 14, goal 2): applies/s with ``GC_CLIENTS`` concurrent clients (separate
+processes, stdlib ``http.client`` keep-alive connections, bodies encoded beforehand) against
+two server subprocesses, *before* (``BASELINE``: its ``app`` and ``config`` exported with
+``git archive``) and *after* (this checkout), on SQLite (WAL, ``synchronous=FULL``) and on
+PostgreSQL (when ``WORLDGATE_TEST_POSTGRES_DSN`` or ``WORLDGATE_BENCH_POSTGRES_DSN`` is set;
+each server in a schema of its own), with the issue-3 body (1,000 positions) and a small one
+(10 positions). Windows alternate before/after so both see the same machine; a row shows the
+median window. Server CPU per apply is the server process's user + system time; commits are
+the store's group commits (the baseline commits once per write).
+Run alone: ``python -m benchmarks apply`` (``--baseline REF`` to compare with another ref).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -38,6 +51,14 @@ THROUGHPUT_APPLIES = 150  # per client
 LATENCY_APPLIES = 300
 WARMUP = 20
 REPO = Path(__file__).resolve().parent.parent
+
+#: main before group commit (issue 14, goal 2).
+BASELINE = "4948422"
+GC_CLIENTS = 16
+GC_BODIES = (1_000, 10)  # positions per apply body
+GC_SECONDS = 6.0  # measured seconds per window
+GC_REPEATS = 3  # windows per server and case, alternating before/after
+GC_START_DELAY = 6.0  # seconds the client processes get to start before the window opens
 
 
 def build_body(positions: int = POSITIONS, seed: int = 11) -> dict[str, Any]:
@@ -155,8 +176,300 @@ async def _run(db: Path) -> dict[str, float]:
     return results
 
 
-def main() -> None:
-    """Print applies/second and apply→event latency percentiles."""
+# --------------------------------------------------------------- group commit (issue 14)
+
+
+async def _gc_serve(backend: str, target: str) -> None:
+    """Server subprocess: the app on ``backend`` (a file, or a DSN); answers stdin lines."""
+    import asyncio
+
+    configure_logging("console", "error", cache_loggers=False, stream=sys.stderr)
+    store: dict[str, Any] = (
+        {"sqlite_path": target} if backend == "sqlite"
+        else {"backend": "postgres", "postgres_dsn": target}
+    )
+    settings = load_settings(
+        environ={}, overrides={"store": store, "server": {"roles": ["worldservice"]}}
+    )
+    container = build_container(settings)
+    sock = tcp_listener()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(container=container), lifespan="on", log_level="error",
+            access_log=False, ws="none",
+        )
+    )
+    loop = asyncio.get_running_loop()
+    async with serve_in_task(server, sock):
+        print(f"BENCH port {sock.getsockname()[1]}", flush=True)
+        the_store = container.store()
+        while True:
+            line = (await loop.run_in_executor(None, sys.stdin.readline)).strip()
+            if line != "stats":
+                break
+            print(json.dumps({"commits": getattr(the_store, "commits", None)}), flush=True)
+    sock.close()
+
+
+class _GcServer:
+    """A server subprocess of the comparison."""
+
+    def __init__(self, label: str, cwd: Path, backend: str, target: str) -> None:
+        self.label = label
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "benchmarks.bench_apply", "--gc-serve", backend, target],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=cwd,
+            env={k: v for k, v in os.environ.items() if not k.startswith("WORLDGATE__")},
+        )
+        assert self.proc.stdout is not None
+        while not (line := self.proc.stdout.readline()).startswith("BENCH port"):
+            if not line:
+                raise RuntimeError(f"the {label} server did not start")
+        self.port = int(line.split()[2])
+
+    def commits(self) -> int | None:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write("stats\n")
+        self.proc.stdin.flush()
+        commits: int | None = json.loads(self.proc.stdout.readline())["commits"]
+        return commits
+
+    def cpu(self) -> float:
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None and self.proc.stdin is not None:
+            self.proc.stdin.write("quit\n")
+            self.proc.stdin.flush()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def _gc_window(server: _GcServer, positions: int, tag: str) -> dict[str, float]:
+    """One measured window: ``GC_CLIENTS`` client processes for ``GC_SECONDS``."""
+    body_file = Path(tempfile.mkdtemp(prefix="bench-apply-body-")) / "body.json"
+    body_file.write_text(json.dumps(build_body(positions)))
+    commits0, cpu0 = server.commits(), server.cpu()
+    start_at = time.monotonic() + GC_START_DELAY
+    until = start_at + GC_SECONDS
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "benchmarks.apply_client", str(server.port),
+             f"{tag}-{server.label}-{c}", str(body_file), repr(start_at), repr(until)],
+            cwd=REPO, stdout=subprocess.PIPE, text=True,
+        )
+        for c in range(GC_CLIENTS)
+    ]
+    reports = []
+    for proc in procs:
+        out, _ = proc.communicate(timeout=GC_START_DELAY + GC_SECONDS + 120)
+        if proc.returncode != 0:
+            raise RuntimeError(f"a client failed against {server.label}: {out[-300:]}")
+        reports.append(json.loads(out.strip().splitlines()[-1]))
+    commits1, cpu1 = server.commits(), server.cpu()
+    shutil.rmtree(body_file.parent, ignore_errors=True)
+    applies = sum(r["done"] for r in reports)
+    elapsed = max(r["end"] for r in reports) - start_at
+    return {
+        "per_s": applies / elapsed,
+        "applies": applies,
+        "cpu_ms": (cpu1 - cpu0) / max(1, applies) * 1e3,
+        "cpu_share": (cpu1 - cpu0) / elapsed,
+        "per_commit": (
+            applies / (commits1 - commits0)
+            if commits0 is not None and commits1 is not None and commits1 > commits0
+            else 1.0
+        ),
+        "late": max(r["late"] for r in reports),
+    }
+
+
+async def _store_only(backend: str, target: str, writers: int, seconds: float) -> dict[str, Any]:
+    """``writers`` tasks saving plans (4 events each) back to back on one store, no HTTP."""
+    from app.contracts.events import EVENT_SOURCE_WORLDSERVICE, new_event
+    from app.store.ports import StoredPlan
+
+    if backend == "sqlite":
+        from app.store.adapters.sqlite import SqliteStore
+
+        store: Any = SqliteStore(target)
+    else:
+        from app.store.adapters.postgres import PostgresStore
+
+        store = PostgresStore(target, pool_size=max(10, writers))
+    await store.start()
+    done = [0]
+    until = time.monotonic() + seconds
+
+    async def writer(w: int) -> None:
+        i = 0
+        while time.monotonic() < until:
+            run_id = f"s{w}-{i}"
+            events = [
+                new_event(REBALANCING_PLANNED, EVENT_SOURCE_WORLDSERVICE,
+                          {"world_id": f"world-{k}", "run_id": run_id}, subject=f"world-{k}")
+                for k in range(WORLDS)
+            ]
+            plan = StoredPlan(
+                run_id=run_id, request_hash="h", schema_version=1,
+                world_ids=[f"world-{k}" for k in range(WORLDS)], response=b"{}" * 200,
+                event_ids=[e.id for e in events], created_at=time.time(),
+            )
+            await store.save_plan(plan, events)
+            done[0] += 1
+            i += 1
+
+    cpu0 = time.process_time()
+    commits0 = getattr(store, "commits", None)
+    started = time.monotonic()
+    async with anyio.create_task_group() as tg:
+        for w in range(writers):
+            tg.start_soon(writer, w)
+    elapsed = time.monotonic() - started
+    commits1 = getattr(store, "commits", None)
+    cpu = time.process_time() - cpu0
+    await store.close()
+    return {
+        "per_s": done[0] / elapsed,
+        "cpu_ms": cpu / max(1, done[0]) * 1e3,
+        "per_commit": (done[0] / (commits1 - commits0)
+                       if commits0 is not None and commits1 and commits1 > commits0 else 1.0),
+    }
+
+
+def _store_only_window(cwd: Path, backend: str, target: str) -> dict[str, float]:
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.bench_apply", "--store-only", backend, target,
+         str(GC_CLIENTS), str(GC_SECONDS)],
+        cwd=cwd, capture_output=True, text=True, timeout=GC_SECONDS + 120,
+        env={k: v for k, v in os.environ.items() if not k.startswith("WORLDGATE__")},
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"store-only run failed: {done.stderr[-500:]}")
+    result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def _export_baseline(ref: str) -> Path | None:
+    """``app`` and ``config`` of ``ref`` plus this benchmark package, in a temporary folder."""
+    if shutil.which("git") is None:
+        return None
+    archive = subprocess.run(
+        ["git", "-C", str(REPO), "archive", ref, "app", "config"], capture_output=True
+    )
+    if archive.returncode != 0:
+        return None
+    folder = Path(tempfile.mkdtemp(prefix="bench-apply-baseline-"))
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive.stdout, check=True)
+    shutil.copytree(REPO / "benchmarks", folder / "benchmarks")
+    return folder
+
+
+def _pg_schemas(dsn: str, names: list[str], create: bool) -> None:
+    import asyncpg
+
+    async def run() -> None:
+        conn = await asyncpg.connect(dsn)
+        try:
+            for name in names:
+                await conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+                if create:
+                    await conn.execute(f'CREATE SCHEMA "{name}"')
+        finally:
+            await conn.close()
+
+    anyio.run(run)
+
+
+def _with_search_path(dsn: str, schema: str) -> str:
+    return f"{dsn}{'&' if '?' in dsn else '?'}search_path={schema}"
+
+
+def group_commit(baseline: str = BASELINE) -> None:
+    """Print the before/after table of applies/s with ``GC_CLIENTS`` concurrent clients."""
+    folder = _export_baseline(baseline)
+    dsn = (os.environ.get("WORLDGATE_BENCH_POSTGRES_DSN")
+           or os.environ.get("WORLDGATE_TEST_POSTGRES_DSN"))
+    backends = ["sqlite"] + (["postgres"] if dsn else [])
+    load = os.getloadavg()[0]
+    print(f"\ngroup commit: {GC_CLIENTS} client processes, {GC_SECONDS:g} s windows x "
+          f"{GC_REPEATS} per server, before = {baseline}, load average {load:.1f} at start")
+    if folder is None:
+        print(f"(baseline {baseline} not available: git or the commit is missing)")
+    print("| backend | body | server | applies/s | server CPU ms/apply | server CPU cores |"
+          " applies/commit | clients late (s) |")
+    print("|---|---|---|---|---|---|---|---|")
+    tmp = Path(tempfile.mkdtemp(prefix="bench-apply-gc-"))
+    try:
+        for backend in backends:
+            schemas = [f"bench_gc_before_{os.getpid()}", f"bench_gc_after_{os.getpid()}"]
+            if backend == "postgres":
+                assert dsn is not None
+                _pg_schemas(dsn, schemas, create=True)
+            targets = (
+                [str(tmp / "before.sqlite3"), str(tmp / "after.sqlite3")]
+                if backend == "sqlite" else [_with_search_path(str(dsn), s) for s in schemas]
+            )
+            labels = (["before", "after"] if folder is not None else ["after"])
+            cwds = {"before": folder or REPO, "after": REPO}
+            servers = [
+                _GcServer(label, cwds[label], backend, targets[0 if label == "before" else 1])
+                for label in labels
+            ]
+            try:
+                store_windows: dict[str, list[dict[str, float]]] = {s.label: [] for s in servers}
+                for r in range(GC_REPEATS):
+                    for server in servers:
+                        scratch = f"{schemas[0]}_s{r}{server.label}"
+                        target = (str(tmp / f"store-{server.label}-{r}.sqlite3")
+                                  if backend == "sqlite"
+                                  else _with_search_path(str(dsn), scratch))
+                        if backend == "postgres":
+                            _pg_schemas(str(dsn), [scratch], True)
+                        store_windows[server.label].append(
+                            _store_only_window(cwds[server.label], backend, target))
+                        if backend == "postgres":
+                            _pg_schemas(str(dsn), [scratch], False)
+                for server in servers:
+                    rows = sorted(store_windows[server.label], key=lambda w: w["per_s"])
+                    mid = rows[len(rows) // 2]
+                    each = ", ".join(f"{w['per_s']:.0f}" for w in store_windows[server.label])
+                    print(f"| {backend} | store only, no HTTP | {server.label} | "
+                          f"{mid['per_s']:.1f} ({each}) | {mid['cpu_ms']:.2f} | - | "
+                          f"{mid['per_commit']:.1f} | - |", flush=True)
+                for positions in GC_BODIES:
+                    windows: dict[str, list[dict[str, float]]] = {s.label: [] for s in servers}
+                    for r in range(GC_REPEATS):
+                        for server in servers:
+                            tag = f"{backend}-{positions}-{r}"
+                            windows[server.label].append(_gc_window(server, positions, tag))
+                    for server in servers:
+                        rows = sorted(windows[server.label], key=lambda w: w["per_s"])
+                        mid = rows[len(rows) // 2]
+                        each = ", ".join(f"{w['per_s']:.0f}" for w in windows[server.label])
+                        print(f"| {backend} | {positions} positions | {server.label} | "
+                              f"{mid['per_s']:.1f} ({each}) | {mid['cpu_ms']:.2f} | "
+                              f"{mid['cpu_share']:.2f} | {mid['per_commit']:.1f} | "
+                              f"{max(w['late'] for w in windows[server.label]):.1f} |",
+                              flush=True)
+            finally:
+                for server in servers:
+                    server.stop()
+                if backend == "postgres":
+                    _pg_schemas(str(dsn), schemas, create=False)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def main(baseline: str = BASELINE) -> None:
+    """Print applies/second and apply→event latency percentiles, then the group-commit
+    before/after comparison."""
     configure_logging("console", "error", cache_loggers=False)
     with tempfile.TemporaryDirectory() as tmp:
         results = anyio.run(_run, Path(tmp) / "bench.sqlite3")
@@ -169,10 +482,22 @@ def main() -> None:
           f"p99 {results['rtt_p99_ms']:.2f} ms")
     print(f"apply sent -> first event at a subscriber ({results['delivered']:.0f} delivered): "
           f"p50 {results['event_p50_ms']:.2f} ms, p99 {results['event_p99_ms']:.2f} ms")
+    group_commit(baseline)
 
 
 if __name__ == "__main__":
     if len(sys.argv) == 5 and sys.argv[1] == "--client":
         client_main(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+    elif len(sys.argv) == 6 and sys.argv[1] == "--store-only":
+        print(json.dumps(anyio.run(_store_only, sys.argv[2], sys.argv[3], int(sys.argv[4]),
+                                   float(sys.argv[5]))))
+    elif len(sys.argv) == 4 and sys.argv[1] == "--gc-serve":
+        anyio.run(_gc_serve, sys.argv[2], sys.argv[3])
+    elif "--gc-only" in sys.argv:
+        configure_logging("console", "error", cache_loggers=False)
+        group_commit(sys.argv[sys.argv.index("--baseline") + 1] if "--baseline" in sys.argv
+                     else BASELINE)
+    elif "--baseline" in sys.argv:
+        main(sys.argv[sys.argv.index("--baseline") + 1])
     else:
         main()

@@ -24,9 +24,10 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import html
 import re
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,7 +39,9 @@ LANG = "ko"
 # Folders of docs/ that hold no pages of the site (mkdocs.yml's exclude_docs).
 NOT_PAGES = ("examples", "tutorial")
 STAMP = re.compile(r"<!-- i18n: ko translates (?P<page>\S+) sha256=(?P<hash>[0-9a-f]{64}) -->")
-FENCE = re.compile(r"^(?P<indent>\s*)(?P<fence>`{3,}|~{3,})")
+# A code block as Python-Markdown renders it (highlighted: the text is split into spans).
+CODE_BLOCK = re.compile(r"<pre[^>]*>(?:<span></span>)?<code[^>]*>(.*?)</code></pre>", re.DOTALL)
+TAG = re.compile(r"<[^>]+>")
 DIRECTIVE = re.compile(r"^\s*(:::|--8<--)")
 _MARKDOWN_EXTENSIONS = ["toc", "attr_list", "md_in_html", "admonition", "tables",
                         "pymdownx.superfences", "pymdownx.details"]
@@ -80,41 +83,25 @@ def stamp_line(english: Path, docs: Path = DOCS) -> str:
 
 def headings(text: str) -> list[tuple[int, str]]:
     """The (level, anchor) of every heading, as the site's Markdown renders them."""
+    return _render(text)[0]
+
+
+def literal_blocks(text: str) -> list[str]:
+    """Code blocks (fenced or indented, anywhere in the page) and directive lines, in order."""
+    codes = [html.unescape(TAG.sub("", code)) for code in CODE_BLOCK.findall(_render(text)[1])]
+    return codes + [line.strip() for line in text.splitlines() if DIRECTIVE.match(line)]
+
+
+def _render(text: str) -> tuple[list[tuple[int, str]], str]:
     md = markdown.Markdown(extensions=_MARKDOWN_EXTENSIONS)
-    md.convert(text)
-    return list(_walk(md.toc_tokens))  # type: ignore[attr-defined]
+    rendered = md.convert(text)
+    return list(_walk(md.toc_tokens)), rendered
 
 
 def _walk(tokens: Iterable[dict[str, object]]) -> Iterator[tuple[int, str]]:
     for token in tokens:
         yield int(str(token["level"])), str(token["id"])
         yield from _walk(token["children"])  # type: ignore[arg-type]
-
-
-def literal_blocks(text: str) -> list[str]:
-    """Code blocks (fences and their contents, dedented) and directive lines, in order."""
-    found: list[str] = []
-    lines = text.splitlines()
-    i = 0
-    while i < len(lines):
-        opened = FENCE.match(lines[i])
-        if opened is None:
-            if DIRECTIVE.match(lines[i]):
-                found.append(lines[i].strip())
-            i += 1
-            continue
-        indent, fence = len(opened["indent"]), opened["fence"]
-        block = [lines[i][indent:]]
-        i += 1
-        while i < len(lines):
-            block.append(lines[i][indent:])
-            closing = FENCE.match(lines[i])
-            i += 1
-            if closing and closing["fence"].startswith(fence) and not lines[i - 1].strip()[
-                    len(closing["fence"]):].strip():
-                break
-        found.append("\n".join(block))
-    return found
 
 
 def check_page(english: Path, docs: Path = DOCS) -> list[Problem]:
@@ -148,7 +135,7 @@ def check_page(english: Path, docs: Path = DOCS) -> list[Problem]:
     return problems
 
 
-def _first_difference(english: list[object], korean: list[object]) -> str:
+def _first_difference(english: Sequence[object], korean: Sequence[object]) -> str:
     for index in range(max(len(english), len(korean))):
         en = english[index] if index < len(english) else "(nothing)"
         ko = korean[index] if index < len(korean) else "(nothing)"
@@ -177,7 +164,7 @@ def stamp(korean: Path, docs: Path = DOCS) -> None:
         raise SystemExit(f"{korean}: no English page {english.name}")
     text = korean.read_text(encoding="utf-8")
     first, _, rest = text.partition("\n")
-    body = rest if STAMP.fullmatch(first.strip()) else text
+    body = rest if first.startswith("<!-- i18n:") else text
     korean.write_text(f"{stamp_line(english, docs)}\n{body}", encoding="utf-8")
 
 

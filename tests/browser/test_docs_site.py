@@ -95,3 +95,37 @@ def test_diagram_text_fits(browser_page: BrowserPage, site_url: str, name: str) 
     browser_page.goto(f"{site_url}/img/diagrams/{name}.svg")
     result = browser_page.page.evaluate(TEXT_FIT)
     assert not result["problems"], result["problems"]
+
+
+SEARCH_RESULTS = """() => Array.from(document.querySelectorAll('.md-search-result__link'))
+  .map(a => a.getAttribute('href'))"""
+
+
+@pytest.mark.parametrize(("start", "query", "expected"), [
+    ("/translations/", "parity check", "translations/#the-parity-check"),
+    ("/ko/translations/", "일치 검사", "ko/translations/#the-parity-check"),
+])
+def test_search_finds_pages_in_both_languages(browser_page: BrowserPage, site_url: str,
+                                              start: str, query: str, expected: str) -> None:
+    browser_page.goto(site_url + start)
+    page = browser_page.page
+    page.fill(".md-search__input", query)
+    page.wait_for_selector(".md-search-result__link", timeout=10_000)
+    hrefs = page.evaluate(SEARCH_RESULTS)
+    assert any(h.endswith(expected) for h in hrefs), hrefs
+
+
+def test_language_switcher_goes_to_the_same_page(browser_page: BrowserPage,
+                                                 site_url: str) -> None:
+    page = browser_page.page
+    for start, lang, other, target in (("/execute/", "en", "ko", "/ko/execute/"),
+                                       ("/ko/execute/", "ko", "en", "/execute/")):
+        browser_page.goto(site_url + start)
+        assert page.evaluate("() => document.documentElement.lang") == lang
+        switch = page.locator(f'a.md-select__link[hreflang="{other}"]')
+        href = switch.evaluate("a => new URL(a.getAttribute('href'), location.href).pathname")
+        assert href == target
+        browser_page.goto(site_url + href)
+        assert page.evaluate("() => document.documentElement.lang") == other
+        assert page.locator("article h1").count() == 1
+    browser_page.shot("docs-en-execute", full_page=False)

@@ -94,30 +94,37 @@ def test_a_translation_without_a_stamp_fails(docs: Path) -> None:
     assert len(problems) == 1 and "does not open with its stamp" in problems[0].message
 
 
-@pytest.mark.parametrize("change", [
-    ("## 드라이 런 {#dry-runs}", "## 드라이 런"),            # the English anchor dropped
-    ("## 드라이 런 {#dry-runs}", "### 드라이 런 {#dry-runs}"),  # another level
-    ("주문에 관한 설명.", "주문에 관한 설명.\n\n## 추가 {#extra}"),  # a heading added
-])
-def test_headings_must_match(docs: Path, change: tuple[str, str]) -> None:
-    korean = docs / "execute.ko.md"
-    korean.write_text(korean.read_text(encoding="utf-8").replace(*change), encoding="utf-8")
-    problems = docs_i18n.check(docs)
-    assert len(problems) == 1 and problems[0].message.startswith("headings differ")
+HEADINGS, LITERALS = "headings differ", "code blocks or directives differ"
 
 
-@pytest.mark.parametrize("change", [
-    ("worldgate execute --dry-run", "worldgate execute"),   # a command changed
-    ("::: app.sdk.Client", ""),                               # a directive dropped
-    ("주문에 관한 설명.", "주문에 관한 설명.\n\n```text\nextra\n```"),  # a block added
+@pytest.mark.parametrize(("old", "new", "problem"), [
+    ("## 드라이 런 {#dry-runs}", "## 드라이 런", HEADINGS),            # the English anchor dropped
+    ("## 드라이 런 {#dry-runs}", "### 드라이 런 {#dry-runs}", HEADINGS),  # another level
+    ("주문에 관한 설명.", "주문에 관한 설명.\n\n## 추가 {#extra}", HEADINGS),  # a heading added
+    ("worldgate execute --dry-run", "worldgate execute", LITERALS),   # a command changed
+    ("::: app.sdk.Client", "", LITERALS),                               # a directive dropped
+    ("주문에 관한 설명.", "주문에 관한 설명.\n\n```text\nextra\n```", LITERALS),  # a block added
 ])
-def test_code_blocks_and_directives_must_match(docs: Path, change: tuple[str, str]) -> None:
+def test_headings_code_blocks_and_directives_must_match(docs: Path, old: str, new: str,
+                                                        problem: str) -> None:
     korean = docs / "execute.ko.md"
-    korean.write_text(korean.read_text(encoding="utf-8").replace(*change), encoding="utf-8")
+    korean.write_text(korean.read_text(encoding="utf-8").replace(old, new), encoding="utf-8")
     problems = docs_i18n.check(docs)
-    assert len(problems) == 1 and problems[0].message.startswith("code blocks or directives")
+    assert len(problems) == 1 and problems[0].message.startswith(problem)
 
 
 def test_headings_inside_code_blocks_are_not_headings() -> None:
     text = "# Title\n\n```bash\n# a comment, not a heading\n```\n"
     assert docs_i18n.headings(text) == [(1, "title")]
+
+
+def test_indented_code_blocks_are_compared() -> None:
+    english = "# Title\n\nRun:\n\n    worldgate serve\n"
+    assert docs_i18n.literal_blocks(english) == ["worldgate serve\n"]
+    assert docs_i18n.literal_blocks(english.replace("serve", "health")) != ["worldgate serve\n"]
+
+
+def test_code_blocks_inside_admonitions_and_lists_are_compared() -> None:
+    text = ("# T\n\n!!! note\n\n    ```bash\n    make run\n    ```\n\n"
+            "- item\n\n    ```text\n    x\n    ```\n")
+    assert docs_i18n.literal_blocks(text) == ["make run\n", "x\n"]

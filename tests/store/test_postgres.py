@@ -229,3 +229,36 @@ async def test_executions_of_a_version_1_schema_are_listed_after_the_upgrade() -
         await store.close()
     assert sorted(e.execution_id for e in every.executions) == ["old-1", "old-2"]
     assert [e.execution_id for e in only_a.executions] == ["old-1"]
+
+
+async def test_a_queued_grouped_write_is_bounded_by_the_statement_timeout() -> None:
+    # A write that waits in the group-commit queue past ``statement_timeout`` (here: behind
+    # a batch that holds the lock) answers 503 without being run, within its bound.
+    fresh = make_postgres_store()  # only for its DSN and a fresh schema
+    store = TestPostgresStore(fresh.dsn, pool_size=2, schema=fresh.schema,
+                              statement_timeout=0.5)
+    await store.start()
+    try:
+        event = new_event(REBALANCING_PLANNED, EVENT_SOURCE_WORLDSERVICE, {"world_id": "w"})
+        plan = StoredPlan(run_id="late", request_hash="h", schema_version=1, world_ids=["w"],
+                          response=b"{}", event_ids=[event.id], created_at=time.time())
+        outcome: list[BaseException] = []
+
+        async def save() -> None:
+            try:
+                await store.save_plan(plan, [event])
+            except AppError as exc:
+                outcome.append(exc)
+
+        await store._batch_lock.acquire()  # a batch that takes longer than the bound
+        started = time.monotonic()
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(save)
+            await anyio.sleep(0.6)
+            store._batch_lock.release()
+        assert time.monotonic() - started < 2.0
+        assert len(outcome) == 1 and getattr(outcome[0], "status", None) == 503
+        assert await store.get_plan("late") is None
+        assert await store.outbox_backlog() == 0
+    finally:
+        await store.close()

@@ -56,8 +56,12 @@ class PostgresStore(PostgresRiskStore, PostgresKeyStore, PostgresEventLog):
     async def save_plan(
         self, plan: StoredPlan, events: Sequence[CloudEvent]
     ) -> tuple[StoredPlan, bool]:
-        """Insert ``plan`` with ``events``; return the existing plan when ``run_id`` is known."""
-        async with self._transaction() as conn:
+        """Insert ``plan`` with ``events``; return the existing plan when ``run_id`` is known.
+
+        Group-committed (see ``postgres_base``) with the other writes queued beside it.
+        """
+
+        async def write(conn: Any) -> tuple[StoredPlan, bool]:
             plan_id = await conn.fetchval(
                 "INSERT INTO plans (run_id, request_hash, schema_version, world_ids, response,"
                 " event_ids, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)"
@@ -76,7 +80,9 @@ class PostgresStore(PostgresRiskStore, PostgresKeyStore, PostgresEventLog):
                 [(world, plan_id) for world in dict.fromkeys(plan.world_ids)],
             )
             await self._insert_events(conn, events)
-        return plan, True
+            return plan, True
+
+        return await self._grouped(write)
 
     async def get_plan(self, run_id: str) -> StoredPlan | None:
         """Return the plan applied under ``run_id``."""
@@ -208,11 +214,13 @@ class PostgresStore(PostgresRiskStore, PostgresKeyStore, PostgresEventLog):
 
         The unique ``execution_id`` decides between concurrent twins (in every process):
         the loser's insert does nothing and it reads the winner's committed row.
+        Group-committed (see ``postgres_base``) with the other writes queued beside it.
 
         Raises:
             ConflictError: ``execution_id`` is stored with another ``request_hash``.
         """
-        async with self._transaction() as conn:
+
+        async def write(conn: Any) -> tuple[ExecutionRecord, bool]:
             seq = await conn.fetchval(
                 f"INSERT INTO executions ({_EXEC_COLS}) VALUES ($1, $2, $3, $4, $5, $6)"
                 " ON CONFLICT (execution_id) DO NOTHING RETURNING seq",
@@ -237,7 +245,9 @@ class PostgresStore(PostgresRiskStore, PostgresKeyStore, PostgresEventLog):
                 [(world, seq) for world in dict.fromkeys(execution.world_ids)],
             )
             await self._insert_events(conn, events)
-        return execution, True
+            return execution, True
+
+        return await self._grouped(write)
 
     async def get_execution(self, execution_id: str) -> ExecutionRecord | None:
         """Return the execution stored under ``execution_id``."""

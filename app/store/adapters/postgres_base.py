@@ -13,6 +13,17 @@ made it durable. Several processes share the database:
 * times used across processes (leases, ``created_at`` / ``published_at`` of events) are the
   database's clock, not each host's.
 
+Because of that lock, transactions that append events commit one after another, each with
+its own WAL flush: PostgreSQL's own grouping of concurrent commits cannot merge them. So the
+writes that append events on the hot path (applied plans, executions, audit records) are
+group-committed here (``_grouped``): a call queues its work and waits for the batch lock;
+the first to get it (the leader) takes every queued write, runs them on one connection in
+one transaction that takes ``EVENT_APPEND_LOCK`` first (so a batch never waits for it while
+holding rows another batch wants), each write inside its own savepoint (one that raises,
+e.g. a conflict, is rolled back alone and gets its own error), commits once (one WAL
+flush) and hands every caller its own result or error. A call returns only after the commit
+holding it, so durability is unchanged; writes run and get their ``seq`` in queue order.
+
 Every store call is bounded: waiting for a connection by ``connect_timeout``, the whole call
 (connection, statements, commit) by ``statement_timeout``, also sent to PostgreSQL as its
 own ``statement_timeout``. A call past its bound answers 503 and its connection is
@@ -23,9 +34,10 @@ held, no reset) therefore costs a request at most ``statement_timeout`` seconds,
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import anyio
 import asyncpg
@@ -41,6 +53,7 @@ from app.store.adapters.rows import encode_event
 __all__ = ["DB_NOW", "EVENT_APPEND_LOCK", "PostgresBase"]
 
 log = structlog.get_logger(__name__)
+T = TypeVar("T")
 
 # The database clock in epoch seconds.
 DB_NOW: Final = "EXTRACT(EPOCH FROM clock_timestamp())::float8"
@@ -58,6 +71,22 @@ _DB_ERRORS = (
 
 # Errors after which a connection may be mid-conversation: never hand it back to the pool.
 _LOST = (TimeoutError, OSError, asyncpg.InterfaceError, asyncpg.exceptions.InternalClientError)
+
+#: The most writes one group commit holds (the rest wait for the next leader).
+MAX_BATCH = 128
+
+
+class _Job:
+    """One queued write: its work, and (once its batch ran) its result or error."""
+
+    __slots__ = ("deadline", "done", "error", "fn", "result")
+
+    def __init__(self, fn: Callable[[Any], Awaitable[Any]], deadline: float) -> None:
+        self.fn = fn
+        self.deadline = deadline
+        self.done = False
+        self.result: Any = None
+        self.error: BaseException | None = None
 
 
 class PostgresBase(Component):
@@ -92,6 +121,11 @@ class PostgresBase(Component):
         self._statement_timeout = statement_timeout
         self._close_timeout = close_timeout
         self._pool: Any = None
+        self._batch_lock = anyio.Lock()
+        self._queue: list[_Job] = []
+        #: Group commits run, and the writes they held.
+        self.commits = 0
+        self.batched_writes = 0
         self._owner = PostgresOwnership(dsn, schema, connect_timeout) if exclusive else None
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -247,6 +281,80 @@ class PostgresBase(Component):
         """A connection inside a transaction: committed on success, rolled back on error."""
         async with self._connection() as conn, conn.transaction():
             yield conn
+
+    async def _grouped(self, fn: Callable[[Any], Awaitable[T]]) -> T:
+        """Run ``fn(conn)`` in a transaction group-committed with the writes queued beside it.
+
+        ``fn`` runs inside a savepoint of the batch's transaction, which holds
+        ``EVENT_APPEND_LOCK`` from its start: if ``fn`` raises, only its changes are rolled
+        back and the error reaches this caller alone. Returns once that commit is durable.
+
+        Raises:
+            ServiceUnavailableError: the database failed (the whole batch was rolled back)
+                or ``fn`` met a database error.
+        """
+        # The whole call (queueing included) is bounded by ``statement_timeout``.
+        job = _Job(fn, time.monotonic() + self._statement_timeout)
+        self._queue.append(job)
+        try:
+            async with self._batch_lock:
+                if not job.done:  # no leader took it yet: lead a batch with what is queued
+                    batch = self._queue[:MAX_BATCH]
+                    del self._queue[:MAX_BATCH]
+                    # Shielded: the batch holds other callers' writes; it is bounded by
+                    # ``statement_timeout`` all the same.
+                    with anyio.CancelScope(shield=True):
+                        await self._commit_batch(batch)
+        except BaseException:
+            if job in self._queue:  # cancelled before any leader took it: never written
+                self._queue.remove(job)
+            raise
+        if job.error is not None:
+            if isinstance(job.error, _DB_ERRORS):
+                raise self._unavailable(job.error) from job.error
+            raise job.error
+        result: T = job.result
+        return result
+
+    async def _commit_batch(self, batch: list[_Job]) -> None:
+        """Run ``batch`` in one transaction and one commit; resolve every job.
+
+        The batch must end by the deadline of its oldest write, so no caller waits past
+        ``statement_timeout`` in all; writes already past theirs fail without running.
+        """
+        now = time.monotonic()
+        for job in batch:
+            if job.deadline <= now:
+                job.error = TimeoutError(
+                    f"store call exceeded {self._statement_timeout:g} s (queued)"
+                )
+        live = [job for job in batch if job.error is None]
+        try:
+            if live:
+                with anyio.fail_after(min(job.deadline for job in live) - now):
+                    await self._run_batch(live)
+        except Exception as exc:  # the transaction is lost: every write of it failed with it
+            for job in live:
+                if job.error is None:
+                    job.error, job.result = exc, None
+        finally:
+            for job in batch:
+                job.done = True
+            self.commits += 1
+            self.batched_writes += len(live)
+
+    async def _run_batch(self, batch: list[_Job]) -> None:
+        """One transaction holding ``EVENT_APPEND_LOCK``, a savepoint per write, one commit."""
+        async with self._connection() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", EVENT_APPEND_LOCK)
+            for job in batch:
+                try:
+                    async with conn.transaction():  # a savepoint
+                        job.result = await job.fn(conn)
+                except _LOST:  # the connection may be gone: the batch is lost
+                    raise
+                except Exception as exc:  # this write only (rolled back to its savepoint)
+                    job.error = exc
 
     async def _insert_events(self, conn: Any, events: Sequence[CloudEvent]) -> None:
         """Append ``events`` to the log inside the caller's transaction (in seq order)."""

@@ -9,6 +9,7 @@ finds a smaller, late-committed one.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from app.contracts.audit import AuditRecord
 from app.contracts.events import CloudEvent
@@ -80,16 +81,22 @@ class PostgresKeyStore(PostgresBase):
     async def append_audit(
         self, records: Sequence[AuditRecord], events: Sequence[CloudEvent]
     ) -> None:
-        """Append the records and their events in one durable transaction, in seq order."""
+        """Append the records and their events in one durable transaction, in seq order
+        (group-committed with the writes queued beside it)."""
         if not records and not events:
             return
-        async with self._transaction() as conn:
+
+        async def write(conn: Any) -> None:
+            # The batch holds EVENT_APPEND_LOCK already; taking it again is free (re-entrant)
+            # and keeps this write correct on its own.
             await conn.execute("SELECT pg_advisory_xact_lock($1)", EVENT_APPEND_LOCK)
             await conn.executemany(
                 f"INSERT INTO audit_log ({AUDIT_COLS}) VALUES ({_AUDIT_MARKS})",
                 [audit_row(r) for r in records],
             )
             await self._insert_events(conn, events)
+
+        await self._grouped(write)
 
     async def read_audit(self, query: AuditQuery) -> list[AuditRecord]:
         """Return the matching records in ``seq`` order."""

@@ -1,10 +1,20 @@
 """Connections and transactions of the SQLite store (the shared base of its parts).
 
-Every write runs in one ``BEGIN IMMEDIATE`` transaction on the single writer connection
-(guarded by a lock, so writes of this process are serialised; other processes on the same
-file wait on SQLite's own lock). ``synchronous=FULL`` makes a commit durable before the
-call returns, so an acknowledged write survives a crash or power loss. Reads use their own
+Writes are group-committed on the single writer connection. A write call queues its work
+and waits for the writer lock; whoever takes the lock first (the leader) takes every queued
+write, runs them in one ``BEGIN IMMEDIATE`` transaction, each inside its own savepoint (a
+write that raises, such as a refused decision or a conflict, rolls back to its savepoint
+and gets its own error while the others go on), then commits once and hands every caller
+its own result or error. Callers whose writes a leader already committed find them done
+when they get the lock. ``synchronous=FULL`` makes that one commit durable (one fsync)
+before any of its callers returns, so every acknowledged write survives a crash or power
+loss, as with one transaction per call; writes queued while a commit is syncing share the
+next one. Other processes on the same file wait on SQLite's own lock. Reads use their own
 connection and see the last committed state.
+
+Inside a batch the writes run in queue order, each seeing the ones before it (a second
+write with the same idempotency key finds the first, as if it came after its commit), and
+events get their ``seq`` in that order: the log's order is the commit order.
 """
 
 from __future__ import annotations
@@ -13,7 +23,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -31,6 +41,22 @@ __all__ = ["SqliteBase"]
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
+
+#: The most writes one commit holds (the rest wait for the next leader).
+MAX_BATCH = 128
+
+
+class _Job:
+    """One queued write: its work, and (once its batch ran) its result or error."""
+
+    __slots__ = ("done", "durable", "error", "fn", "result")
+
+    def __init__(self, fn: Callable[[sqlite3.Connection], Any], durable: bool) -> None:
+        self.fn = fn
+        self.durable = durable
+        self.done = False
+        self.result: Any = None
+        self.error: BaseException | None = None
 
 
 def _connect(path: str) -> sqlite3.Connection:
@@ -61,6 +87,10 @@ class SqliteBase(Component):
         self._writer: sqlite3.Connection | None = None
         self._reader: sqlite3.Connection | None = None
         self._write_lock = anyio.Lock()
+        self._queue: list[_Job] = []
+        #: Commits of the writer connection (batches), and the writes they held.
+        self.commits = 0
+        self.batched_writes = 0
         self._read_lock = anyio.Lock()
         self._owner = StoreLock(self.path) if single_owner else None
 
@@ -159,16 +189,95 @@ class SqliteBase(Component):
         return conn
 
     async def _write(self, fn: Callable[[sqlite3.Connection], T], *, durable: bool = True) -> T:
-        """Run ``fn`` in one write transaction.
+        """Run ``fn`` in a write transaction, group-committed with the writes queued beside it.
 
-        ``durable=False`` (outbox bookkeeping: leases, published marks) skips the fsync of
-        that commit. WAL keeps commits in order, so the next durable commit syncs it too; a
-        crash can only forget a lease or a mark, which re-sends an event (at-least-once),
-        never loses a record.
+        ``fn`` runs inside a savepoint: if it raises, only its own changes are rolled back and
+        the error is raised to this caller alone. Returns once the commit holding ``fn`` is
+        done (durable unless every write of the batch is ``durable=False``).
+
+        ``durable=False`` (outbox bookkeeping: leases, published marks) lets a batch made
+        only of such writes skip the fsync of its commit. WAL keeps commits in order, so the
+        next durable commit syncs it too; a crash can only forget a lease or a mark, which
+        re-sends an event (at-least-once), never loses a record.
         """
-        async with self._write_lock:
+        job = _Job(fn, durable)
+        self._queue.append(job)
+        try:
+            async with self._write_lock:
+                if not job.done:  # no leader took it yet: lead a batch with what is queued
+                    batch = self._queue[:MAX_BATCH]
+                    del self._queue[:MAX_BATCH]
+                    await self._commit_batch(batch)
+        except BaseException:
+            if job in self._queue:  # cancelled before any leader took it: never written
+                self._queue.remove(job)
+            raise
+        if job.error is not None:
+            error = job.error
+            if isinstance(error, sqlite3.Error | msgspec.DecodeError):
+                raise self._unavailable(error) from error
+            raise error
+        result: T = job.result
+        return result
+
+    async def _commit_batch(self, batch: list[_Job]) -> None:
+        """Run ``batch`` in one transaction and one commit; resolve every job."""
+        try:
             conn = self._conn(self._writer)
-            return await self._run(conn, fn, "BEGIN IMMEDIATE", durable=durable)
+        except ServiceUnavailableError as exc:
+            for job in batch:
+                job.error, job.done = exc, True
+            return
+        durable = any(job.durable for job in batch)
+
+        def transaction() -> None:
+            if not durable:
+                conn.execute("PRAGMA synchronous=NORMAL")
+            try:
+                run_batch()
+            finally:
+                if not durable:
+                    conn.execute("PRAGMA synchronous=FULL")
+
+        def run_batch() -> None:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                for job in batch:
+                    conn.execute("SAVEPOINT write")
+                    try:
+                        job.result = job.fn(conn)
+                    except Exception as exc:  # this write only: undo it, keep the others
+                        job.error = exc
+                        if not conn.in_transaction:  # SQLite rolled the whole batch back
+                            raise
+                        conn.execute("ROLLBACK TO write")
+                    conn.execute("RELEASE write")
+                conn.execute("COMMIT")
+            except BaseException as exc:
+                # The transaction is lost: every write of it, done or not, failed with it.
+                for job in batch:
+                    if job.error is None:
+                        job.error, job.result = exc, None
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                if not isinstance(exc, Exception):
+                    raise
+            finally:
+                for job in batch:
+                    job.done = True
+
+        try:
+            # Shielded: the batch holds other callers' writes, so the leader's cancellation
+            # must not abandon it half-way (the thread would run to its end anyway).
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(transaction)
+        except sqlite3.Error as exc:  # the rollback or the pragma failed: all jobs failed
+            for job in batch:
+                if job.error is None:
+                    job.error, job.result = exc, None
+                job.done = True
+        self.commits += 1
+        self.batched_writes += len(batch)
 
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         async with self._read_lock:
@@ -176,22 +285,8 @@ class SqliteBase(Component):
             return await self._run(conn, fn, "BEGIN")
 
     async def _run(
-        self,
-        conn: sqlite3.Connection,
-        fn: Callable[[sqlite3.Connection], T],
-        begin: str,
-        *,
-        durable: bool = True,
+        self, conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T], begin: str
     ) -> T:
-        def transaction() -> T:
-            if not durable:
-                conn.execute("PRAGMA synchronous=NORMAL")
-                try:
-                    return run()
-                finally:
-                    conn.execute("PRAGMA synchronous=FULL")
-            return run()
-
         def run() -> T:
             conn.execute(begin)
             try:
@@ -204,7 +299,7 @@ class SqliteBase(Component):
                 raise
 
         try:
-            return await anyio.to_thread.run_sync(transaction)
+            return await anyio.to_thread.run_sync(run)
         except sqlite3.Error as exc:
             raise self._unavailable(exc) from exc
         except msgspec.DecodeError as exc:
