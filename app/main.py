@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from litestar import Litestar, Router
+from litestar.enums import ScopeType
 
 from app import __version__
 from app.container import Container, build_container
@@ -115,7 +116,8 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         ],
         middleware=[
             BearerSubprotocolMiddleware(),
-            RequestIdMiddleware(),
+            # HTTP requests get their request id from the access middleware (one layer).
+            RequestIdMiddleware(scopes=(ScopeType.WEBSOCKET,)),
             access,
             WebSocketTrackingMiddleware(container.drain()),
             access_control,

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import structlog
 from litestar import Litestar, get
+from litestar.enums import ScopeType
 from litestar.params import FromPath
 from litestar.testing import TestClient
 from prometheus_client.parser import text_string_to_metric_families
@@ -34,7 +35,10 @@ def _samples(text: str, name: str) -> dict[tuple[tuple[str, str], ...], float]:
     return out
 
 
-def _small_app(metrics: AppMetrics, backlog: Any = None) -> Litestar:
+def _small_app(metrics: AppMetrics, backlog: Any = None, ids_by_access: bool = True) -> Litestar:
+    """The app's request-id, metrics and access-log layers around a few routes: HTTP request
+    ids given by the access middleware, as ``create_app`` composes them (the request-id
+    middleware serving WebSockets only), or by a request-id middleware in front of it."""
     @get("/items/{item_id:int}")
     async def item(item_id: FromPath[int]) -> dict[str, int]:
         log.info("item_served", item_id=item_id)
@@ -45,9 +49,10 @@ def _small_app(metrics: AppMetrics, backlog: Any = None) -> Litestar:
         raise RuntimeError("unexpected")
 
     access = AccessMiddleware(metrics)
+    ids = RequestIdMiddleware(scopes=(ScopeType.WEBSOCKET,) if ids_by_access else None)
     return Litestar(
         [item, boom, metrics_handler(metrics, backlog)],
-        middleware=[RequestIdMiddleware(), access],
+        middleware=[ids, access],
         before_send=[access.tag_unmatched],
         exception_handlers=exception_handlers(1024 * 1024),
         logging_config=None,
@@ -59,9 +64,9 @@ def metrics() -> AppMetrics:
     return AppMetrics()
 
 
-@pytest.fixture
-def small(metrics: AppMetrics) -> Iterator[TestClient[Any]]:
-    with TestClient(_small_app(metrics)) as client:
+@pytest.fixture(params=[True, False], ids=["ids-by-access", "ids-in-front"])
+def small(request: pytest.FixtureRequest, metrics: AppMetrics) -> Iterator[TestClient[Any]]:
+    with TestClient(_small_app(metrics, ids_by_access=request.param)) as client:
         yield client
 
 
@@ -188,11 +193,12 @@ def log_stream() -> Iterator[Callable[[str], io.StringIO]]:
     root.setLevel(saved_level)
 
 
+@pytest.mark.parametrize("ids_by_access", [True, False])
 def test_json_logs_carry_the_request_id(
-    log_stream: Callable[[str], io.StringIO], metrics: AppMetrics
+    log_stream: Callable[[str], io.StringIO], metrics: AppMetrics, ids_by_access: bool
 ) -> None:
     stream = log_stream("json")
-    with TestClient(_small_app(metrics)) as client:
+    with TestClient(_small_app(metrics, ids_by_access=ids_by_access)) as client:
         client.get("/items/9", headers={"X-Request-ID": "req-9"})
         client.get("/items/10", headers={"X-Request-ID": "req-10"})
     lines = [json.loads(line) for line in stream.getvalue().splitlines() if line.strip()]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import socket
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -52,15 +53,31 @@ def _read_until_closed(sock: socket.socket, deadline: float) -> bytes | None:
         data += chunk
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[ServerProcess]:
+# `worldgate serve` parses HTTP with httptools when it is installed (the `server` extra) and
+# falls back to h11 when it is not: both protocols carry the guards.
+_PARSERS = {
+    "httptools": None,
+    "h11": [sys.executable, "-c",
+            "import sys; sys.modules['httptools'] = None; from app.cli import main; main()",
+            "serve"],
+}
+
+
+@pytest.fixture(params=sorted(_PARSERS))
+def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ServerProcess]:
     env = settings_env({
         "server": {"header_timeout": 1.0, "body_timeout": 1.0, "max_connections": 600,
                    "log_format": "json"},
         "store": {"sqlite_path": str(tmp_path / "db.sqlite3")},
     })
-    with serve_process(env, log_path=tmp_path / "server.log") as running:
+    running = ServerProcess(env, log_path=tmp_path / "server.log",
+                            command=_PARSERS[request.param])
+    running.start()
+    try:
+        running.wait_ready()
         yield running
+    finally:
+        running.stop()
 
 
 def test_half_sent_requests_are_cut_and_counted(server: ServerProcess) -> None:
@@ -132,3 +149,23 @@ def test_connections_over_the_limit_get_503_at_once(tmp_path: Path) -> None:
         with httpx.Client(timeout=10.0) as client:
             assert client.get(server.url + "/health").status_code == 200
         assert _closed_counts(server.url).get("over_limit", 0) >= 15
+
+
+def test_serve_parses_with_httptools_on_uvloop_when_installed() -> None:
+    """`worldgate serve` takes the C parser and loop of the `server` extra when they are
+    installed, and falls back to h11 when httptools is not."""
+    pytest.importorskip("httptools")
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    from app.runtime.connections import ConnectionLimits, guarded_protocol
+    from app.runtime.serving import uvicorn_config
+    from app.settings import load_settings
+
+    config = uvicorn_config(object(), load_settings(environ={}))
+    assert isinstance(config.http, type) and issubclass(config.http, HttpToolsProtocol)
+    assert config.loop == "auto"  # uvicorn's choice: uvloop when it is installed
+    limits = ConnectionLimits(header_timeout=1.0, body_timeout=1.0, max_connections=10)
+    assert issubclass(guarded_protocol(limits, lambda reason: None, parser="h11"), H11Protocol)
+    with pytest.raises(ValueError, match="unknown HTTP parser"):
+        guarded_protocol(limits, lambda reason: None, parser="picohttp")

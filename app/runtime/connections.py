@@ -1,4 +1,4 @@
-"""Connection guards for uvicorn's HTTP/1.1 protocol: slow and idle clients are cut off.
+"""Connection guards for uvicorn's HTTP/1.1 protocols: slow and idle clients are cut off.
 
 uvicorn times out idle keep-alive connections but not a request whose headers never finish
 (or whose body stops half-way): a thousand half-sent requests can hold a thousand
@@ -7,6 +7,10 @@ guarded protocol gives every request ``header_timeout`` seconds to send its requ
 and headers and allows at most ``body_timeout`` seconds of silence inside a body; a
 connection beyond ``max_connections`` gets an immediate JSON 503. Each cut is counted
 (``worldgate_http_connections_closed_total{reason}``) and logged, at most once a second.
+
+Both of uvicorn's HTTP/1.1 protocols are guarded alike: httptools' (a C parser, what
+``worldgate serve`` uses when it is installed, as the ``server`` extra does) and h11's (pure
+Python, the fallback).
 """
 
 from __future__ import annotations
@@ -15,15 +19,23 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import h11
 import msgspec
 import structlog
+from uvicorn.protocols.http.flow_control import FlowControl
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from app.errors import Code
 
-__all__ = ["ConnectionLimits", "LogThrottle", "guarded_h11_protocol"]
+__all__ = [
+    "ConnectionLimits",
+    "LogThrottle",
+    "guarded_h11_protocol",
+    "guarded_httptools_protocol",
+    "guarded_protocol",
+]
 
 log = structlog.get_logger(__name__)
 
@@ -90,10 +102,107 @@ _TIMED_OUT = _raw_answer(
 )
 
 
+@dataclass(frozen=True, slots=True)
+class _Policy:
+    limits: ConnectionLimits
+    count: Counter
+    gate: LogThrottle
+
+
+class _Guard(asyncio.Protocol):
+    """The guard shared by both parsers' protocols: a timer armed for the phase the
+    client's request is in (its headers, its body, or none), a cut that counts and logs.
+
+    A subclass says which phase the client is in (``_waiting_for``) and whether an answer
+    may still be written (``_may_answer``); it calls ``_watch`` when data arrives and
+    when an answer is complete.
+    """
+
+    policy: ClassVar[_Policy]
+    _timer: asyncio.TimerHandle | None = None
+    _phase: str | None = None
+    _received = 0
+    # Of the uvicorn protocol the guard is mixed into.
+    transport: asyncio.Transport
+    loop: asyncio.AbstractEventLoop
+    flow: FlowControl
+    client: tuple[str, int] | None
+    connections: set[Any]
+    cycle: Any
+
+    def _waiting_for(self) -> str | None:
+        """``"headers"`` (between requests or inside a request's headers), ``"body"``
+        (inside a request's body) or None (the request is complete)."""
+        raise NotImplementedError
+
+    def _may_answer(self) -> bool:
+        """Whether no answer has been started, so a raw error answer may be written."""
+        raise NotImplementedError
+
+    def _over_limit(self) -> bool:
+        """Cut a connection beyond ``max_connections`` (True when it was cut)."""
+        if len(self.connections) > self.policy.limits.max_connections:
+            self._cut("over_limit", _OVER_LIMIT)
+            return True
+        return False
+
+    def _watch(self, fresh_data: bool = False) -> None:
+        """Arm the timer the connection's state needs: headers, body, or none."""
+        if self._phase == "upgraded" or self.transport.is_closing():
+            return
+        waiting = self._waiting_for()
+        if waiting == "headers":
+            if self._phase != "headers":  # the deadline runs from entering this state
+                self._arm("headers", self.policy.limits.header_timeout)
+        elif waiting == "body":
+            if fresh_data or self._phase != "body":  # silence is counted from each byte
+                self._arm("body", self.policy.limits.body_timeout)
+        else:  # the request is complete: the app and the answer take their own time
+            self._cancel()
+            self._phase = None
+
+    def _arm(self, phase: str, seconds: float) -> None:
+        self._cancel()
+        self._phase = phase
+        self._timer = self.loop.call_later(seconds, self._expired, phase)
+
+    def _cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _expired(self, phase: str) -> None:
+        self._timer = None
+        if self.transport.is_closing() or self._phase != phase:
+            return
+        if phase == "body" and self.flow.read_paused:  # the app is slow, not the client
+            self._arm("body", self.policy.limits.body_timeout)
+            return
+        if phase == "headers" and not self._received:
+            self._cut("idle_timeout", None)  # an idle connection: no answer is owed
+        else:
+            self._cut(_REASONS[phase], _TIMED_OUT)
+
+    def _cut(self, reason: str, answer: bytes | None) -> None:
+        self._cancel()
+        self._phase = "closed"
+        self.policy.count(reason)
+        held = self.policy.gate.ready()
+        if held is not None:
+            client = self.client[0] if self.client else None
+            log.warning("connection_closed", reason=reason, client=client, suppressed=held)
+        if answer is not None and self._may_answer():
+            self.transport.write(answer)
+        if self.cycle is not None and not self.cycle.response_complete:
+            self.cycle.disconnected = True  # the app's receive() sees the client gone
+            self.cycle.message_event.set()
+        self.transport.close()
+
+
 def guarded_h11_protocol(
     limits: ConnectionLimits, count: Counter, throttle: LogThrottle | None = None
 ) -> type[H11Protocol]:
-    """Build uvicorn's h11 protocol class with the guards of ``limits``.
+    """Build uvicorn's h11 (pure-Python parser) protocol class with the guards of ``limits``.
 
     Args:
         limits: the timeouts and the connection cap.
@@ -105,19 +214,13 @@ def guarded_h11_protocol(
     """
     gate = throttle or LogThrottle()
 
-    class GuardedH11Protocol(H11Protocol):
+    class GuardedH11Protocol(_Guard, H11Protocol):
         """uvicorn's h11 protocol with header/body timeouts and a connection cap."""
-
-        _timer: asyncio.TimerHandle | None = None
-        _phase: str | None = None
-        _received = 0
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
-            if len(self.connections) > limits.max_connections:
-                self._cut("over_limit", _OVER_LIMIT)
-                return
-            self._watch()
+            if not self._over_limit():
+                self._watch()
 
         def data_received(self, data: bytes) -> None:
             self._received += len(data)
@@ -138,58 +241,119 @@ def guarded_h11_protocol(
             self._phase = "upgraded"
             super().handle_websocket_upgrade(event)
 
-        # -- the guard ------------------------------------------------------------------
-
-        def _watch(self, fresh_data: bool = False) -> None:
-            """Arm the timer the connection's state needs: headers, body, or none."""
-            if self._phase == "upgraded" or self.transport.is_closing():
-                return
+        def _waiting_for(self) -> str | None:
             state = self.conn.their_state
             if state is h11.IDLE:
-                if self._phase != "headers":  # the deadline runs from entering this state
-                    self._arm("headers", limits.header_timeout)
-            elif state is h11.SEND_BODY:
-                if fresh_data or self._phase != "body":  # silence is counted from each byte
-                    self._arm("body", limits.body_timeout)
-            else:  # the request is complete: the app and the answer take their own time
-                self._cancel()
-                self._phase = None
+                return "headers"
+            return "body" if state is h11.SEND_BODY else None
 
-        def _arm(self, phase: str, seconds: float) -> None:
-            self._cancel()
-            self._phase = phase
-            self._timer = self.loop.call_later(seconds, self._expired, phase)
+        def _may_answer(self) -> bool:
+            return self.conn.our_state in (h11.IDLE, h11.SEND_RESPONSE)
 
-        def _cancel(self) -> None:
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
-
-        def _expired(self, phase: str) -> None:
-            self._timer = None
-            if self.transport.is_closing() or self._phase != phase:
-                return
-            if phase == "body" and self.flow.read_paused:  # the app is slow, not the client
-                self._arm("body", limits.body_timeout)
-                return
-            if phase == "headers" and not self._received:
-                self._cut("idle_timeout", None)  # an idle connection: no answer is owed
-            else:
-                self._cut(_REASONS[phase], _TIMED_OUT)
-
-        def _cut(self, reason: str, answer: bytes | None) -> None:
-            self._cancel()
-            self._phase = "closed"
-            count(reason)
-            held = gate.ready()
-            if held is not None:
-                client = self.client[0] if self.client else None
-                log.warning("connection_closed", reason=reason, client=client, suppressed=held)
-            if answer is not None and self.conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):
-                self.transport.write(answer)
-            if self.cycle is not None and not self.cycle.response_complete:
-                self.cycle.disconnected = True  # the app's receive() sees the client gone
-                self.cycle.message_event.set()
-            self.transport.close()
-
+    GuardedH11Protocol.policy = _Policy(limits, count, gate)
     return GuardedH11Protocol
+
+
+def guarded_httptools_protocol(
+    limits: ConnectionLimits, count: Counter, throttle: LogThrottle | None = None
+) -> type[asyncio.Protocol]:
+    """Build uvicorn's httptools (C parser) protocol class with the guards of ``limits``.
+
+    The same guards as :func:`guarded_h11_protocol`; the request's phase is followed
+    through the parser's callbacks (message begun, headers complete, message complete).
+
+    Args:
+        limits: the timeouts and the connection cap.
+        count: called with the reason of every connection the guards close.
+        throttle: limits the ``connection_closed`` log lines (one a second by default).
+
+    Returns:
+        A class for ``uvicorn.Config(http=...)``.
+
+    Raises:
+        ImportError: httptools is not installed.
+    """
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    gate = throttle or LogThrottle()
+
+    class GuardedHttpToolsProtocol(_Guard, HttpToolsProtocol):
+        """uvicorn's httptools protocol with header/body timeouts and a connection cap."""
+
+        # "idle" (no request begun), "headers", "body" or "done", from the parser.
+        _request_state = "idle"
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            if not self._over_limit():
+                self._watch()
+
+        def data_received(self, data: bytes) -> None:
+            self._received += len(data)
+            super().data_received(data)
+            self._watch(fresh_data=True)
+
+        def on_message_begin(self) -> None:
+            self._request_state = "headers"
+            super().on_message_begin()
+
+        def on_headers_complete(self) -> None:
+            self._request_state = "body"
+            super().on_headers_complete()
+
+        def on_message_complete(self) -> None:
+            self._request_state = "done"
+            super().on_message_complete()
+
+        def on_response_complete(self) -> None:
+            if self._request_state == "done" and not self.pipeline:
+                self._request_state = "idle"  # else the parser is already on the next one
+            super().on_response_complete()
+            self._received = 0
+            self._watch()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._cancel()
+            super().connection_lost(exc)
+
+        def handle_websocket_upgrade(self) -> None:
+            self._cancel()  # the WebSocket protocol takes the transport over
+            self._phase = "upgraded"
+            super().handle_websocket_upgrade()
+
+        def _waiting_for(self) -> str | None:
+            state = self._request_state
+            if state in ("idle", "headers"):
+                return "headers"
+            return "body" if state == "body" else None
+
+        def _may_answer(self) -> bool:
+            cycle = self.cycle
+            return cycle is None or cycle.response_complete or not cycle.response_started
+
+    GuardedHttpToolsProtocol.policy = _Policy(limits, count, gate)
+    return GuardedHttpToolsProtocol
+
+
+def guarded_protocol(
+    limits: ConnectionLimits, count: Counter, throttle: LogThrottle | None = None,
+    parser: str = "auto",
+) -> type[asyncio.Protocol]:
+    """The guarded protocol of ``parser``: ``"httptools"`` (C), ``"h11"`` (pure Python) or
+    ``"auto"`` (httptools when it is installed, as with the ``server`` extra, else h11).
+
+    Raises:
+        ImportError: ``"httptools"`` was asked for and is not installed.
+    """
+    if parser == "auto":
+        try:
+            import httptools  # noqa: F401  (only whether it can be imported)
+        except ImportError:
+            parser = "h11"
+        else:
+            parser = "httptools"
+    if parser == "httptools":
+        return guarded_httptools_protocol(limits, count, throttle)
+    if parser == "h11":
+        return guarded_h11_protocol(limits, count, throttle)
+    raise ValueError(f"unknown HTTP parser {parser!r} (auto, httptools or h11)")

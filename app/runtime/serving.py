@@ -25,7 +25,7 @@ import structlog
 import uvicorn
 from litestar import Litestar
 
-from app.runtime.connections import ConnectionLimits, guarded_h11_protocol
+from app.runtime.connections import ConnectionLimits, guarded_protocol
 from app.runtime.shutdown import (
     DRAIN_SHARE,
     OUTBOX_FLUSH_SHARE,
@@ -119,7 +119,9 @@ def uvicorn_config(app: Any, settings: Settings, metrics: AppMetrics | None = No
         log_level=server.log_level,
         log_config=None,
         access_log=False,
-        http=guarded_h11_protocol(limits, count),
+        # httptools' C parser when installed (the `server` extra), else h11; uvicorn's
+        # default loop ("auto") is uvloop when installed. Both with the connection guards.
+        http=guarded_protocol(limits, count),
         # Events are small JSON frames: compressing each one costs more CPU than it saves
         # bandwidth (the relay benchmark sustains ~2.7x the rate without it).
         ws_per_message_deflate=False,

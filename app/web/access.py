@@ -1,4 +1,9 @@
-"""Request metrics and the access log: one count, one latency and one line per answer."""
+"""Request metrics and the access log: one count, one latency and one line per answer.
+
+The same layer gives each HTTP request its request id (bound to its log lines, echoed on its
+answer) unless a :class:`~app.web.request_id.RequestIdMiddleware` in front of it already
+did: one wrapper around the app and one around ``send`` per request, not two of each.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,12 @@ from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.telemetry import UNMATCHED_ROUTE, AppMetrics, method_label
-from app.web.request_id import REQUEST_ID_KEY, request_id_from, with_request_id
+from app.web.request_id import (
+    REQUEST_ID_KEY,
+    REQUEST_ID_SCOPE_KEY,
+    request_id_from,
+    with_request_id,
+)
 
 __all__ = ["AccessMiddleware"]
 
@@ -35,13 +45,26 @@ class AccessMiddleware(ASGIMiddleware):
         self.access_log = access_log
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
-        """Serve one request, then count and log it."""
+        """Serve one request in its request-id context, then count and log it."""
         status = 500
+        chosen = scope.get(REQUEST_ID_SCOPE_KEY)
+        if isinstance(chosen, str):  # a RequestIdMiddleware in front bound and echoes it
+            tokens = None
+            echo: tuple[bytes, bytes] | None = None
+        else:
+            request_id = request_id_from(scope)
+            scope[REQUEST_ID_SCOPE_KEY] = request_id  # type: ignore[literal-required]
+            tokens = structlog.contextvars.bind_contextvars(request_id=request_id)
+            echo = (REQUEST_ID_KEY, request_id.encode("latin-1"))
 
         async def send_and_note(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                if echo is not None:
+                    headers = list(message.get("headers", ()))
+                    if not any(key.lower() == REQUEST_ID_KEY for key, _ in headers):
+                        message["headers"] = [*headers, echo]
             await send(message)
 
         method = str(scope.get("method", ""))
@@ -62,6 +85,8 @@ class AccessMiddleware(ASGIMiddleware):
                     status=status,
                     duration_ms=round(elapsed * 1000, 3),
                 )
+            if tokens is not None:
+                structlog.contextvars.reset_contextvars(**tokens)
 
     async def tag_unmatched(self, message: Message, scope: Scope) -> None:
         """``before_send`` hook for answers no route produced (404, 405 from routing).
