@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from urllib.parse import urljoin
 
 import pytest
 
@@ -128,3 +130,26 @@ def test_code_blocks_inside_admonitions_and_lists_are_compared() -> None:
     text = ("# T\n\n!!! note\n\n    ```bash\n    make run\n    ```\n\n"
             "- item\n\n    ```text\n    x\n    ```\n")
     assert docs_i18n.literal_blocks(text) == ["make run\n", "x\n"]
+
+
+def _site_path(page: str) -> str:
+    """Where the site puts a page (``reference/sdk.md`` → ``reference/sdk/``)."""
+    stem = page.removesuffix(".md")
+    return "" if stem == "index" else stem + "/"
+
+
+def _switch(html: str, page: str, lang: str) -> str:
+    """The path the language switcher of a built page leads to for ``lang``."""
+    found = re.search(rf'<a href="([^"]*)" hreflang="{lang}" class="md-select__link">', html)
+    assert found, f"/{page}: no language switcher entry for {lang}"
+    return urljoin(f"http://site/{page}", found[1]).removeprefix("http://site")
+
+
+def test_every_page_is_built_in_both_languages_with_a_switcher(built_site: Path) -> None:
+    for english in docs_i18n.english_pages():
+        path = _site_path(english.relative_to(docs_i18n.DOCS).as_posix())
+        en = (built_site / path / "index.html").read_text(encoding="utf-8")
+        ko = (built_site / "ko" / path / "index.html").read_text(encoding="utf-8")
+        assert '<html lang="en"' in en and '<html lang="ko"' in ko, path
+        assert _switch(en, path, "ko") == f"/ko/{path}"
+        assert _switch(ko, f"ko/{path}", "en") == f"/{path}"
