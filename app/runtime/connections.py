@@ -139,6 +139,30 @@ class _Guard(asyncio.Protocol):
         """Whether no answer has been started, so a raw error answer may be written."""
         raise NotImplementedError
 
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        if not self._over_limit():
+            self._watch()
+
+    def data_received(self, data: bytes) -> None:
+        self._received += len(data)
+        super().data_received(data)
+        self._watch(fresh_data=True)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel()
+        super().connection_lost(exc)
+
+    def _response_done(self) -> None:
+        """An answer is complete: the next request's headers are awaited."""
+        self._received = 0
+        self._watch()
+
+    def _upgraded(self) -> None:
+        """The WebSocket protocol takes the transport over: no timer of ours runs on."""
+        self._cancel()
+        self._phase = "upgraded"
+
     def _over_limit(self) -> bool:
         """Cut a connection beyond ``max_connections`` (True when it was cut)."""
         if len(self.connections) > self.policy.limits.max_connections:
@@ -217,28 +241,12 @@ def guarded_h11_protocol(
     class GuardedH11Protocol(_Guard, H11Protocol):
         """uvicorn's h11 protocol with header/body timeouts and a connection cap."""
 
-        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-            super().connection_made(transport)
-            if not self._over_limit():
-                self._watch()
-
-        def data_received(self, data: bytes) -> None:
-            self._received += len(data)
-            super().data_received(data)
-            self._watch(fresh_data=True)
-
         def on_response_complete(self) -> None:
             super().on_response_complete()
-            self._received = 0
-            self._watch()
-
-        def connection_lost(self, exc: Exception | None) -> None:
-            self._cancel()
-            super().connection_lost(exc)
+            self._response_done()
 
         def handle_websocket_upgrade(self, event: h11.Request) -> None:
-            self._cancel()  # the WebSocket protocol takes the transport over
-            self._phase = "upgraded"
+            self._upgraded()
             super().handle_websocket_upgrade(event)
 
         def _waiting_for(self) -> str | None:
@@ -283,16 +291,6 @@ def guarded_httptools_protocol(
         # "idle" (no request begun), "headers", "body" or "done", from the parser.
         _request_state = "idle"
 
-        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-            super().connection_made(transport)
-            if not self._over_limit():
-                self._watch()
-
-        def data_received(self, data: bytes) -> None:
-            self._received += len(data)
-            super().data_received(data)
-            self._watch(fresh_data=True)
-
         def on_message_begin(self) -> None:
             self._request_state = "headers"
             super().on_message_begin()
@@ -309,16 +307,10 @@ def guarded_httptools_protocol(
             if self._request_state == "done" and not self.pipeline:
                 self._request_state = "idle"  # else the parser is already on the next one
             super().on_response_complete()
-            self._received = 0
-            self._watch()
-
-        def connection_lost(self, exc: Exception | None) -> None:
-            self._cancel()
-            super().connection_lost(exc)
+            self._response_done()
 
         def handle_websocket_upgrade(self) -> None:
-            self._cancel()  # the WebSocket protocol takes the transport over
-            self._phase = "upgraded"
+            self._upgraded()
             super().handle_websocket_upgrade()
 
         def _waiting_for(self) -> str | None:

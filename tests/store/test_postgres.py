@@ -250,12 +250,12 @@ async def test_a_queued_grouped_write_is_bounded_by_the_statement_timeout() -> N
             except AppError as exc:
                 outcome.append(exc)
 
-        await store._batch_lock.acquire()  # a batch that takes longer than the bound
+        await store._writes.lock.acquire()  # a batch that takes longer than the bound
         started = time.monotonic()
         async with anyio.create_task_group() as tg:
             tg.start_soon(save)
             await anyio.sleep(0.6)
-            store._batch_lock.release()
+            store._writes.lock.release()
         assert time.monotonic() - started < 2.0
         assert len(outcome) == 1 and getattr(outcome[0], "status", None) == 503
         assert await store.get_plan("late") is None

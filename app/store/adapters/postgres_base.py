@@ -46,6 +46,7 @@ import structlog
 from app.contracts.events import CloudEvent, topic_of
 from app.errors import Code, ServiceUnavailableError
 from app.runtime.lifecycle import Component
+from app.store.adapters.group_commit import Job, WriteQueue
 from app.store.adapters.postgres_migrations import migrate
 from app.store.adapters.postgres_owner import PostgresOwnership
 from app.store.adapters.rows import encode_event
@@ -54,6 +55,7 @@ __all__ = ["DB_NOW", "EVENT_APPEND_LOCK", "PostgresBase"]
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
+_Write = Callable[[Any], Awaitable[Any]]
 
 # The database clock in epoch seconds.
 DB_NOW: Final = "EXTRACT(EPOCH FROM clock_timestamp())::float8"
@@ -73,22 +75,6 @@ _DB_ERRORS = (
 _LOST = (TimeoutError, OSError, asyncpg.InterfaceError, asyncpg.exceptions.InternalClientError)
 
 #: The most writes one group commit holds (the rest wait for the next leader).
-MAX_BATCH = 128
-
-
-class _Job:
-    """One queued write: its work, and (once its batch ran) its result or error."""
-
-    __slots__ = ("deadline", "done", "error", "fn", "result")
-
-    def __init__(self, fn: Callable[[Any], Awaitable[Any]], deadline: float) -> None:
-        self.fn = fn
-        self.deadline = deadline
-        self.done = False
-        self.result: Any = None
-        self.error: BaseException | None = None
-
-
 class PostgresBase(Component):
     """Lifecycle, the pool and the transaction helper.
 
@@ -121,8 +107,7 @@ class PostgresBase(Component):
         self._statement_timeout = statement_timeout
         self._close_timeout = close_timeout
         self._pool: Any = None
-        self._batch_lock = anyio.Lock()
-        self._queue: list[_Job] = []
+        self._writes: WriteQueue[_Write] = WriteQueue(self._commit_batch, shield=True)
         #: Group commits run, and the writes they held.
         self.commits = 0
         self.batched_writes = 0
@@ -293,22 +278,10 @@ class PostgresBase(Component):
             ServiceUnavailableError: the database failed (the whole batch was rolled back)
                 or ``fn`` met a database error.
         """
-        # The whole call (queueing included) is bounded by ``statement_timeout``.
-        job = _Job(fn, time.monotonic() + self._statement_timeout)
-        self._queue.append(job)
-        try:
-            async with self._batch_lock:
-                if not job.done:  # no leader took it yet: lead a batch with what is queued
-                    batch = self._queue[:MAX_BATCH]
-                    del self._queue[:MAX_BATCH]
-                    # Shielded: the batch holds other callers' writes; it is bounded by
-                    # ``statement_timeout`` all the same.
-                    with anyio.CancelScope(shield=True):
-                        await self._commit_batch(batch)
-        except BaseException:
-            if job in self._queue:  # cancelled before any leader took it: never written
-                self._queue.remove(job)
-            raise
+        # The whole call (queueing included) is bounded by ``statement_timeout``; the batch
+        # runs shielded from its leader's cancellation (it holds other callers' writes).
+        job = await self._writes.submit(
+            Job(fn, deadline=time.monotonic() + self._statement_timeout))
         if job.error is not None:
             if isinstance(job.error, _DB_ERRORS):
                 raise self._unavailable(job.error) from job.error
@@ -316,7 +289,7 @@ class PostgresBase(Component):
         result: T = job.result
         return result
 
-    async def _commit_batch(self, batch: list[_Job]) -> None:
+    async def _commit_batch(self, batch: list[Job[_Write]]) -> None:
         """Run ``batch`` in one transaction and one commit; resolve every job.
 
         The batch must end by the deadline of its oldest write, so no caller waits past
@@ -343,7 +316,7 @@ class PostgresBase(Component):
             self.commits += 1
             self.batched_writes += len(live)
 
-    async def _run_batch(self, batch: list[_Job]) -> None:
+    async def _run_batch(self, batch: list[Job[_Write]]) -> None:
         """One transaction holding ``EVENT_APPEND_LOCK``, a savepoint per write, one commit."""
         async with self._connection() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock($1)", EVENT_APPEND_LOCK)

@@ -33,6 +33,7 @@ import structlog
 from app.contracts.events import CloudEvent, topic_of
 from app.errors import AppError, Code, ServiceUnavailableError
 from app.runtime.lifecycle import Component
+from app.store.adapters.group_commit import Job, WriteQueue
 from app.store.adapters.rows import encode_event
 from app.store.adapters.sqlite_lock import StoreLock
 from app.store.adapters.sqlite_migrations import migrate
@@ -43,22 +44,6 @@ log = structlog.get_logger(__name__)
 T = TypeVar("T")
 
 #: The most writes one commit holds (the rest wait for the next leader).
-MAX_BATCH = 128
-
-
-class _Job:
-    """One queued write: its work, and (once its batch ran) its result or error."""
-
-    __slots__ = ("done", "durable", "error", "fn", "result")
-
-    def __init__(self, fn: Callable[[sqlite3.Connection], Any], durable: bool) -> None:
-        self.fn = fn
-        self.durable = durable
-        self.done = False
-        self.result: Any = None
-        self.error: BaseException | None = None
-
-
 def _connect(path: str) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30.0)
     conn.execute("PRAGMA journal_mode=WAL")
@@ -86,8 +71,8 @@ class SqliteBase(Component):
         self._clock = clock
         self._writer: sqlite3.Connection | None = None
         self._reader: sqlite3.Connection | None = None
-        self._write_lock = anyio.Lock()
-        self._queue: list[_Job] = []
+        self._writes: WriteQueue[Callable[[sqlite3.Connection], Any]] = WriteQueue(
+            self._commit_batch)
         #: Commits of the writer connection (batches), and the writes they held.
         self.commits = 0
         self.batched_writes = 0
@@ -132,7 +117,7 @@ class SqliteBase(Component):
 
     async def close(self) -> None:
         """Close the connections once running calls have finished."""
-        async with self._write_lock, self._read_lock:
+        async with self._writes.lock, self._read_lock:
             for conn in (self._writer, self._reader):
                 if conn is not None:
                     conn.close()
@@ -200,18 +185,7 @@ class SqliteBase(Component):
         next durable commit syncs it too; a crash can only forget a lease or a mark, which
         re-sends an event (at-least-once), never loses a record.
         """
-        job = _Job(fn, durable)
-        self._queue.append(job)
-        try:
-            async with self._write_lock:
-                if not job.done:  # no leader took it yet: lead a batch with what is queued
-                    batch = self._queue[:MAX_BATCH]
-                    del self._queue[:MAX_BATCH]
-                    await self._commit_batch(batch)
-        except BaseException:
-            if job in self._queue:  # cancelled before any leader took it: never written
-                self._queue.remove(job)
-            raise
+        job = await self._writes.submit(Job(fn, durable=durable))
         if job.error is not None:
             error = job.error
             if isinstance(error, sqlite3.Error | msgspec.DecodeError):
@@ -220,7 +194,7 @@ class SqliteBase(Component):
         result: T = job.result
         return result
 
-    async def _commit_batch(self, batch: list[_Job]) -> None:
+    async def _commit_batch(self, batch: list[Job[Callable[[sqlite3.Connection], Any]]]) -> None:
         """Run ``batch`` in one transaction and one commit; resolve every job."""
         try:
             conn = self._conn(self._writer)
