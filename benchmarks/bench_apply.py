@@ -43,6 +43,7 @@ from app.main import create_app
 from app.runtime.logging import configure_logging
 from app.settings import load_settings
 from app.testing import serve_in_task, tcp_listener
+from benchmarks.baseline import export_baseline
 
 POSITIONS = 1_000
 WORLDS = 4
@@ -354,21 +355,6 @@ def _store_only_window(cwd: Path, backend: str, target: str) -> dict[str, float]
     return result
 
 
-def _export_baseline(ref: str) -> Path | None:
-    """``app`` and ``config`` of ``ref`` plus this benchmark package, in a temporary folder."""
-    if shutil.which("git") is None:
-        return None
-    archive = subprocess.run(
-        ["git", "-C", str(REPO), "archive", ref, "app", "config"], capture_output=True
-    )
-    if archive.returncode != 0:
-        return None
-    folder = Path(tempfile.mkdtemp(prefix="bench-apply-baseline-"))
-    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive.stdout, check=True)
-    shutil.copytree(REPO / "benchmarks", folder / "benchmarks")
-    return folder
-
-
 def _pg_schemas(dsn: str, names: list[str], create: bool) -> None:
     import asyncpg
 
@@ -391,7 +377,7 @@ def _with_search_path(dsn: str, schema: str) -> str:
 
 def group_commit(baseline: str = BASELINE) -> None:
     """Print the before/after table of applies/s with ``GC_CLIENTS`` concurrent clients."""
-    folder = _export_baseline(baseline)
+    folder = export_baseline(baseline, "bench-apply-baseline-")
     dsn = (os.environ.get("WORLDGATE_BENCH_POSTGRES_DSN")
            or os.environ.get("WORLDGATE_TEST_POSTGRES_DSN"))
     backends = ["sqlite"] + (["postgres"] if dsn else [])

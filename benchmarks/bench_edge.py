@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from app.testing import ServerProcess, free_port
+from benchmarks.baseline import export_baseline
 
 BASELINE = "4948422"
 ROOT = Path(__file__).resolve().parent.parent
@@ -174,21 +175,6 @@ def _start(label: str, cwd: Path, tmp: Path, hide: bool, granian: bool = False) 
     return _Server(label, process)
 
 
-def _export(ref: str) -> Path | None:
-    """``app`` and ``config`` of ``ref`` plus this benchmark package, in a temporary folder."""
-    if shutil.which("git") is None:
-        return None
-    folder = Path(tempfile.mkdtemp(prefix="bench-edge-baseline-"))
-    archive = subprocess.run(["git", "-C", str(ROOT), "archive", ref, "app", "config"],
-                             capture_output=True)
-    if archive.returncode != 0:
-        shutil.rmtree(folder, ignore_errors=True)
-        return None
-    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive.stdout, check=True)
-    shutil.copytree(ROOT / "benchmarks", folder / "benchmarks")
-    return folder
-
-
 def _in_process_child(cwd: Path, n: int, calls: int) -> dict[str, float]:
     out = subprocess.run(
         [sys.executable, "-m", "benchmarks.bench_edge", "--in-process", str(n), str(calls)],
@@ -211,7 +197,7 @@ SCENARIOS: list[tuple[str, str, str, int | None, int, bool]] = [
 def main(baseline: str = BASELINE) -> None:
     """Measure before and after, interleaved; print the tables."""
     load_before = os.getloadavg()
-    folder = _export(baseline)
+    folder = export_baseline(baseline, "bench-edge-baseline-")
     bodies = {n: plan_body(n) for n in SIZES}
     trees = ([("before", folder)] if folder is not None else []) + [("after", ROOT)]
     inproc: dict[str, dict[int, list[dict[str, float]]]] = {

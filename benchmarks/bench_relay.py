@@ -36,6 +36,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from benchmarks.baseline import export_baseline
+
 __all__ = ["main"]
 
 #: The commit "before" is measured at: main before the log-following relay (issue 15/14).
@@ -346,22 +348,6 @@ def _stop(server: _Server) -> None:
             proc.wait()
 
 
-def _export_baseline(ref: str) -> Path | None:
-    """``app`` and ``config`` of ``ref`` plus this benchmark package, in a temporary folder."""
-    if shutil.which("git") is None:
-        return None
-    folder = Path(tempfile.mkdtemp(prefix="bench-relay-baseline-"))
-    archive = subprocess.run(
-        ["git", "-C", str(ROOT), "archive", ref, "app", "config"], capture_output=True
-    )
-    if archive.returncode != 0:
-        shutil.rmtree(folder, ignore_errors=True)
-        return None
-    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive.stdout, check=True)
-    shutil.copytree(ROOT / "benchmarks", folder / "benchmarks")
-    return folder
-
-
 async def _compare(servers: list[_Server]) -> None:
     # The clients keep every receive time (up to millions of tuples): a full collection of
     # this process would pause the readers and show up as server latency. Nothing here
@@ -497,7 +483,7 @@ async def _relay_core(events: int = 5_000) -> tuple[float, float]:
 def main(baseline: str = BASELINE) -> None:
     """Measure before and after, interleaved rate by rate; print both tables."""
     load_before = os.getloadavg()[0]
-    folder = _export_baseline(baseline)
+    folder = export_baseline(baseline, "bench-relay-baseline-")
     servers: list[_Server] = []
     try:
         if folder is not None:
