@@ -19,7 +19,7 @@ def _set_read_only(client: TestClient[Any], store: SqliteStore, on: bool) -> Non
     (the tests run as root, for whom file modes do not stop writes)."""
 
     async def switch() -> None:
-        async with store._write_lock:  # between transactions of the writer connection
+        async with store._writes.lock:  # between transactions of the writer connection
             assert store._writer is not None
             store._writer.execute(f"PRAGMA query_only = {int(on)}")
 
