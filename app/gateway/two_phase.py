@@ -9,6 +9,7 @@ preview's ``execution_id``; otherwise the caller gets 412 with a fresh preview.
 from __future__ import annotations
 
 import uuid
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 
 import msgspec
@@ -86,7 +87,7 @@ def _decoded(content: bytes) -> object:
     return msgspec.json.decode(content)
 
 
-class TwoPhase:
+class TwoPhase(ABC):
     """The preview half of ``ExecutionService`` (a mixin: it records submits through the
     service's ``_submit``)."""
 
@@ -97,6 +98,7 @@ class TwoPhase:
     metrics: AppMetrics | None
     clock: Callable[[], float]
 
+    @abstractmethod
     async def _submit(
         self,
         response: ExecuteResponse,
@@ -105,7 +107,7 @@ class TwoPhase:
         fixed_id: str | None,
         fingerprint: str,
     ) -> Executed:
-        raise NotImplementedError  # pragma: no cover - ExecutionService implements it
+        """Implemented by the class this is mixed into."""
 
     def live_guard(self, allow_live: bool) -> None:
         """Refuse a submit without ``X-Allow-Live: true`` while the guard is on (403)."""

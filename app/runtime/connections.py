@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from abc import ABCMeta, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -109,7 +110,7 @@ class _Policy:
     gate: LogThrottle
 
 
-class _Guard(asyncio.Protocol):
+class _Guard(asyncio.Protocol, metaclass=ABCMeta):
     """The guard shared by both parsers' protocols: a timer armed for the phase the
     client's request is in (its headers, its body, or none), a cut that counts and logs.
 
@@ -130,14 +131,14 @@ class _Guard(asyncio.Protocol):
     connections: set[Any]
     cycle: Any
 
+    @abstractmethod
     def _waiting_for(self) -> str | None:
         """``"headers"`` (between requests or inside a request's headers), ``"body"``
         (inside a request's body) or None (the request is complete)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _may_answer(self) -> bool:
         """Whether no answer has been started, so a raw error answer may be written."""
-        raise NotImplementedError
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterator
 from typing import TypeVar
 
@@ -24,11 +25,12 @@ def _create(
     return call.then(as_type(KeyCreated))
 
 
-class AdminMethods:
+class AdminMethods(ABC):
     """API keys and the audit log for ``GatewayClient`` (blocking)."""
 
+    @abstractmethod
     def _run(self, call: Call[T]) -> T:
-        raise NotImplementedError  # pragma: no cover - the client implements it
+        """Implemented by the class this is mixed into."""
 
     def create_key(
         self, name: str, scopes: list[str], *, expires_at: str | None = None,
@@ -80,11 +82,12 @@ class AdminMethods:
             cursor = page.next
 
 
-class AsyncAdminMethods:
+class AsyncAdminMethods(ABC):
     """The same methods for ``AsyncGatewayClient``, awaited."""
 
+    @abstractmethod
     async def _run(self, call: Call[T]) -> T:
-        raise NotImplementedError  # pragma: no cover - the client implements it
+        """Implemented by the class this is mixed into."""
 
     async def create_key(
         self, name: str, scopes: list[str], *, expires_at: str | None = None,

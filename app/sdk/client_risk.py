@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
@@ -43,11 +44,12 @@ def _set(
     return calls.set_risk_state(state, reason, world_id=world_id, etag=etag).then(_scoped)
 
 
-class RiskMethods:
+class RiskMethods(ABC):
     """Previews, submits and trading states for ``GatewayClient`` (blocking)."""
 
+    @abstractmethod
     def _run(self, call: Call[T]) -> T:
-        raise NotImplementedError  # pragma: no cover - the client implements it
+        """Implemented by the class this is mixed into."""
 
     def get_execution(self, execution_id: str) -> ExecuteResponse:
         """``GET /rebalancing/executions/{id}``: submitted, else the live preview."""
@@ -114,11 +116,12 @@ class RiskMethods:
         return self._run(calls.risk_limits().then(as_type(RiskLimitsView)))
 
 
-class AsyncRiskMethods:
+class AsyncRiskMethods(ABC):
     """The same methods for ``AsyncGatewayClient``, awaited."""
 
+    @abstractmethod
     async def _run(self, call: Call[T]) -> T:
-        raise NotImplementedError  # pragma: no cover - the client implements it
+        """Implemented by the class this is mixed into."""
 
     async def get_execution(self, execution_id: str) -> ExecuteResponse:
         """``GET /rebalancing/executions/{id}``."""
