@@ -11,6 +11,13 @@ from app.store.adapters.postgres_events import PostgresEventLog
 from app.store.adapters.postgres_keys import PostgresKeyStore
 from app.store.adapters.postgres_risk import PostgresRiskStore
 from app.store.adapters.rows import (
+    ALLOC_COLS,
+    EXEC_COLS,
+    EXECUTIONS_NEWEST_FIRST,
+    PLAN_COLS,
+    PLANS_NEWEST_FIRST,
+    RUN_COLS,
+    NewestFirst,
     allocation_record,
     allocation_run,
     encode_json,
@@ -29,12 +36,6 @@ from app.store.ports import (
 )
 
 __all__ = ["PostgresStore"]
-
-_PLAN_COLS = "run_id, request_hash, schema_version, world_ids, response, event_ids, created_at"
-_ALLOC_COLS = "world_id, allocation, run_id, etag, strategy_alloc_total, updated_at"
-_RUN_COLS = "run_id, request_hash, etag, world_ids, response, created_at"
-_EXEC_COLS = "execution_id, request_hash, response, batch_ids, world_ids, created_at"
-_NEWEST = 1 << 62  # above every position: the first page
 
 
 class PostgresStore(PostgresRiskStore, PostgresKeyStore, PostgresEventLog):
@@ -72,7 +73,7 @@ class PostgresStore(PostgresRiskStore, PostgresKeyStore, PostgresEventLog):
             )
             if plan_id is None:  # stored before (or by a concurrent call that committed)
                 row = await conn.fetchrow(
-                    f"SELECT {_PLAN_COLS} FROM plans WHERE run_id = $1", plan.run_id
+                    f"SELECT {PLAN_COLS} FROM plans WHERE run_id = $1", plan.run_id
                 )
                 return stored_plan(tuple(row)), False
             await conn.executemany(
@@ -87,34 +88,17 @@ class PostgresStore(PostgresRiskStore, PostgresKeyStore, PostgresEventLog):
     async def get_plan(self, run_id: str) -> StoredPlan | None:
         """Return the plan applied under ``run_id``."""
         async with self._connection() as conn:
-            row = await conn.fetchrow(f"SELECT {_PLAN_COLS} FROM plans WHERE run_id = $1", run_id)
+            row = await conn.fetchrow(f"SELECT {PLAN_COLS} FROM plans WHERE run_id = $1", run_id)
         return None if row is None else stored_plan(tuple(row))
 
     async def list_plans(
         self, world_id: str | None, limit: int, before: int | None = None
     ) -> PlanPage:
         """Return a page of plans, newest first, optionally touching ``world_id``."""
-        start = _NEWEST if before is None else before
+        sql, args = PLANS_NEWEST_FIRST.query(world_id, limit, before, lambda n: f"${n}")
         async with self._connection() as conn:
-            if world_id is None:
-                rows = await conn.fetch(
-                    f"SELECT id, {_PLAN_COLS} FROM plans WHERE id < $1 ORDER BY id DESC"
-                    " LIMIT $2",
-                    start, limit + 1,
-                )
-            else:
-                cols = ", ".join(f"p.{c.strip()}" for c in f"id, {_PLAN_COLS}".split(","))
-                rows = await conn.fetch(
-                    f"SELECT {cols} FROM plan_worlds w JOIN plans p ON p.id = w.plan_id"
-                    " WHERE w.world_id = $1 AND w.plan_id < $2 ORDER BY w.plan_id DESC"
-                    " LIMIT $3",
-                    world_id, start, limit + 1,
-                )
-        more = len(rows) > limit
-        rows = rows[:limit]
-        return PlanPage(
-            plans=[stored_plan(tuple(r)[1:]) for r in rows], next=rows[-1][0] if more else None
-        )
+            rows, after = NewestFirst.page(await conn.fetch(sql, *args), limit)
+        return PlanPage(plans=[stored_plan(r) for r in rows], next=after)
 
     # -- allocations ---------------------------------------------------------------------
 
@@ -130,7 +114,7 @@ class PostgresStore(PostgresRiskStore, PostgresKeyStore, PostgresEventLog):
         """Return a page of records in ``world_id`` order, after the world ``after``."""
         async with self._connection() as conn:
             rows = await conn.fetch(
-                f"SELECT {_ALLOC_COLS} FROM allocations WHERE world_id > $1"
+                f"SELECT {ALLOC_COLS} FROM allocations WHERE world_id > $1"
                 " ORDER BY world_id LIMIT $2",
                 "" if after is None else after, limit + 1,
             )
@@ -142,7 +126,7 @@ class PostgresStore(PostgresRiskStore, PostgresKeyStore, PostgresEventLog):
         """Return the allocation run stored under ``run_id``."""
         async with self._connection() as conn:
             row = await conn.fetchrow(
-                f"SELECT {_RUN_COLS} FROM allocation_runs WHERE run_id = $1", run_id
+                f"SELECT {RUN_COLS} FROM allocation_runs WHERE run_id = $1", run_id
             )
         return None if row is None else allocation_run(tuple(row))
 
@@ -173,7 +157,7 @@ class PostgresStore(PostgresRiskStore, PostgresKeyStore, PostgresEventLog):
                 keys,
             )
             row = await conn.fetchrow(
-                f"SELECT {_RUN_COLS} FROM allocation_runs WHERE run_id = $1", run_id
+                f"SELECT {RUN_COLS} FROM allocation_runs WHERE run_id = $1", run_id
             )
             existing = None if row is None else allocation_run(tuple(row))
             records = {r.world_id: r for r in await self._select_allocations(conn, world_ids)}
@@ -182,12 +166,12 @@ class PostgresStore(PostgresRiskStore, PostgresKeyStore, PostgresEventLog):
                 return existing, False
             run = decision.run
             await conn.execute(
-                f"INSERT INTO allocation_runs ({_RUN_COLS}) VALUES ($1, $2, $3, $4, $5, $6)",
+                f"INSERT INTO allocation_runs ({RUN_COLS}) VALUES ($1, $2, $3, $4, $5, $6)",
                 run.run_id, run.request_hash, run.etag, encode_json(run.world_ids),
                 run.response, run.created_at,
             )
             await conn.executemany(
-                f"INSERT INTO allocations ({_ALLOC_COLS}) VALUES ($1, $2, $3, $4, $5, $6)"
+                f"INSERT INTO allocations ({ALLOC_COLS}) VALUES ($1, $2, $3, $4, $5, $6)"
                 " ON CONFLICT (world_id) DO UPDATE SET allocation = EXCLUDED.allocation,"
                 " run_id = EXCLUDED.run_id, etag = EXCLUDED.etag,"
                 " strategy_alloc_total = EXCLUDED.strategy_alloc_total,"
@@ -222,7 +206,7 @@ class PostgresStore(PostgresRiskStore, PostgresKeyStore, PostgresEventLog):
 
         async def write(conn: Any) -> tuple[ExecutionRecord, bool]:
             seq = await conn.fetchval(
-                f"INSERT INTO executions ({_EXEC_COLS}) VALUES ($1, $2, $3, $4, $5, $6)"
+                f"INSERT INTO executions ({EXEC_COLS}) VALUES ($1, $2, $3, $4, $5, $6)"
                 " ON CONFLICT (execution_id) DO NOTHING RETURNING seq",
                 execution.execution_id, execution.request_hash, execution.response,
                 encode_json(execution.batch_ids), encode_json(execution.world_ids),
@@ -230,7 +214,7 @@ class PostgresStore(PostgresRiskStore, PostgresKeyStore, PostgresEventLog):
             )
             if seq is None:
                 row = await conn.fetchrow(
-                    f"SELECT {_EXEC_COLS} FROM executions WHERE execution_id = $1",
+                    f"SELECT {EXEC_COLS} FROM executions WHERE execution_id = $1",
                     execution.execution_id,
                 )
                 stored = execution_record(tuple(row))
@@ -253,7 +237,7 @@ class PostgresStore(PostgresRiskStore, PostgresKeyStore, PostgresEventLog):
         """Return the execution stored under ``execution_id``."""
         async with self._connection() as conn:
             row = await conn.fetchrow(
-                f"SELECT {_EXEC_COLS} FROM executions WHERE execution_id = $1", execution_id
+                f"SELECT {EXEC_COLS} FROM executions WHERE execution_id = $1", execution_id
             )
         return None if row is None else execution_record(tuple(row))
 
@@ -261,38 +245,20 @@ class PostgresStore(PostgresRiskStore, PostgresKeyStore, PostgresEventLog):
         self, world_id: str | None, limit: int, before: int | None = None
     ) -> ExecutionPage:
         """Return a page of executions, newest first, optionally with a batch for a world."""
-        start = _NEWEST if before is None else before
+        sql, args = EXECUTIONS_NEWEST_FIRST.query(world_id, limit, before, lambda n: f"${n}")
         async with self._connection() as conn:
-            if world_id is None:
-                rows = await conn.fetch(
-                    f"SELECT seq, {_EXEC_COLS} FROM executions WHERE seq < $1"
-                    " ORDER BY seq DESC LIMIT $2",
-                    start, limit + 1,
-                )
-            else:
-                cols = ", ".join(f"e.{c.strip()}" for c in f"seq, {_EXEC_COLS}".split(","))
-                rows = await conn.fetch(
-                    f"SELECT {cols} FROM execution_worlds w JOIN executions e"
-                    " ON e.seq = w.execution_seq WHERE w.world_id = $1"
-                    " AND w.execution_seq < $2 ORDER BY w.execution_seq DESC LIMIT $3",
-                    world_id, start, limit + 1,
-                )
-        more = len(rows) > limit
-        rows = rows[:limit]
-        return ExecutionPage(
-            executions=[execution_record(tuple(r)[1:]) for r in rows],
-            next=rows[-1][0] if more else None,
-        )
+            rows, after = NewestFirst.page(await conn.fetch(sql, *args), limit)
+        return ExecutionPage(executions=[execution_record(r) for r in rows], next=after)
 
     @staticmethod
     async def _select_allocations(
         conn: Any, world_ids: Sequence[str] | None
     ) -> list[AllocationRecord]:
         if world_ids is None:
-            rows = await conn.fetch(f"SELECT {_ALLOC_COLS} FROM allocations")
+            rows = await conn.fetch(f"SELECT {ALLOC_COLS} FROM allocations")
         else:
             rows = await conn.fetch(
-                f"SELECT {_ALLOC_COLS} FROM allocations WHERE world_id = ANY($1::text[])",
+                f"SELECT {ALLOC_COLS} FROM allocations WHERE world_id = ANY($1::text[])",
                 list(dict.fromkeys(world_ids)),
             )
         return [allocation_record(tuple(r)) for r in rows]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -21,6 +22,13 @@ from app.store.ports import (
 )
 
 __all__ = [
+    "ALLOC_COLS",
+    "EXECUTIONS_NEWEST_FIRST",
+    "EXEC_COLS",
+    "PLANS_NEWEST_FIRST",
+    "PLAN_COLS",
+    "RUN_COLS",
+    "NewestFirst",
     "allocation_record",
     "check_schema_version",
     "allocation_run",
@@ -35,6 +43,53 @@ __all__ = [
     "stored_event",
     "stored_plan",
 ]
+
+# The columns of each record, in the order its row function below reads them.
+PLAN_COLS = "run_id, request_hash, schema_version, world_ids, response, event_ids, created_at"
+ALLOC_COLS = "world_id, allocation, run_id, etag, strategy_alloc_total, updated_at"
+RUN_COLS = "run_id, request_hash, etag, world_ids, response, created_at"
+EXEC_COLS = "execution_id, request_hash, response, batch_ids, world_ids, created_at"
+_NEWEST = 1 << 62  # above every position: the first page
+
+
+@dataclass(frozen=True, slots=True)
+class NewestFirst:
+    """A listing newest first by a table's position column, for every world or, through the
+    table's per-world index, for one; a page's cursor is the last row's position."""
+
+    table: str
+    position: str
+    cols: str
+    index: str
+    index_position: str
+
+    def query(self, world_id: str | None, limit: int, before: int | None,
+              mark: Callable[[int], str]) -> tuple[str, tuple[Any, ...]]:
+        """The SQL and its arguments of one page (one row more than ``limit``, to tell
+        whether another page follows); ``mark(n)`` writes the n-th parameter marker."""
+        start = _NEWEST if before is None else before
+        if world_id is None:
+            return (f"SELECT {self.position}, {self.cols} FROM {self.table}"
+                    f" WHERE {self.position} < {mark(1)} ORDER BY {self.position} DESC"
+                    f" LIMIT {mark(2)}", (start, limit + 1))
+        cols = ", ".join(f"t.{c.strip()}" for c in f"{self.position}, {self.cols}".split(","))
+        return (f"SELECT {cols} FROM {self.index} w JOIN {self.table} t"
+                f" ON t.{self.position} = w.{self.index_position}"
+                f" WHERE w.world_id = {mark(1)} AND w.{self.index_position} < {mark(2)}"
+                f" ORDER BY w.{self.index_position} DESC LIMIT {mark(3)}",
+                (world_id, start, limit + 1))
+
+    @staticmethod
+    def page(rows: Sequence[Sequence[Any]], limit: int) -> tuple[list[tuple[Any, ...]], int | None]:
+        """The page's records' rows (without the position) and the next page's cursor."""
+        more = len(rows) > limit
+        kept = rows[:limit]
+        return [tuple(r)[1:] for r in kept], (kept[-1][0] if more and kept else None)
+
+
+PLANS_NEWEST_FIRST = NewestFirst("plans", "id", PLAN_COLS, "plan_worlds", "plan_id")
+EXECUTIONS_NEWEST_FIRST = NewestFirst("executions", "seq", EXEC_COLS, "execution_worlds",
+                                      "execution_seq")
 
 _encoder = msgspec.json.Encoder()
 _event_decoder = msgspec.json.Decoder(CloudEvent)

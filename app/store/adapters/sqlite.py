@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from app.contracts.events import CloudEvent
 from app.errors import Code, ConflictError
 from app.store.adapters.rows import (
+    ALLOC_COLS,
+    EXEC_COLS,
+    EXECUTIONS_NEWEST_FIRST,
+    PLAN_COLS,
+    PLANS_NEWEST_FIRST,
+    RUN_COLS,
+    NewestFirst,
     allocation_record,
     allocation_run,
     encode_json,
@@ -32,12 +38,6 @@ from app.store.ports import (
 __all__ = ["SqliteStore"]
 
 
-_PLAN_COLS = "run_id, request_hash, schema_version, world_ids, response, event_ids, created_at"
-_ALLOC_COLS = "world_id, allocation, run_id, etag, strategy_alloc_total, updated_at"
-_RUN_COLS = "run_id, request_hash, etag, world_ids, response, created_at"
-_EXEC_COLS = "execution_id, request_hash, response, batch_ids, world_ids, created_at"
-_NEWEST = 1 << 62  # above every position: the first page
-
 
 class SqliteStore(SqliteRiskStore, SqliteKeyStore, SqliteEventLog):
     """The Store port on one SQLite file: plans, allocations, executions, trading states,
@@ -57,7 +57,7 @@ class SqliteStore(SqliteRiskStore, SqliteKeyStore, SqliteEventLog):
 
         def write(conn: sqlite3.Connection) -> tuple[StoredPlan, bool]:
             row = conn.execute(
-                f"SELECT {_PLAN_COLS} FROM plans WHERE run_id = ?", (plan.run_id,)
+                f"SELECT {PLAN_COLS} FROM plans WHERE run_id = ?", (plan.run_id,)
             ).fetchone()
             if row is not None:
                 return stored_plan(row), False
@@ -83,7 +83,7 @@ class SqliteStore(SqliteRiskStore, SqliteKeyStore, SqliteEventLog):
         """Return the plan applied under ``run_id``."""
         row = await self._read(
             lambda c: c.execute(
-                f"SELECT {_PLAN_COLS} FROM plans WHERE run_id = ?", (run_id,)
+                f"SELECT {PLAN_COLS} FROM plans WHERE run_id = ?", (run_id,)
             ).fetchone()
         )
         return None if row is None else stored_plan(row)
@@ -92,24 +92,10 @@ class SqliteStore(SqliteRiskStore, SqliteKeyStore, SqliteEventLog):
         self, world_id: str | None, limit: int, before: int | None = None
     ) -> PlanPage:
         """Return a page of plans, newest first, optionally touching ``world_id``."""
-        start = _NEWEST if before is None else before
-        if world_id is None:
-            cols = f"id, {_PLAN_COLS}"
-            sql = f"SELECT {cols} FROM plans WHERE id < ? ORDER BY id DESC LIMIT ?"
-            args: tuple[Any, ...] = (start, limit + 1)
-        else:
-            cols = ", ".join(f"p.{c.strip()}" for c in f"id, {_PLAN_COLS}".split(","))
-            sql = (
-                f"SELECT {cols} FROM plan_worlds w JOIN plans p ON p.id = w.plan_id"
-                " WHERE w.world_id = ? AND w.plan_id < ? ORDER BY w.plan_id DESC LIMIT ?"
-            )
-            args = (world_id, start, limit + 1)
-        rows = await self._read(lambda c: c.execute(sql, args).fetchall())
-        more = len(rows) > limit
-        rows = rows[:limit]
-        return PlanPage(
-            plans=[stored_plan(r[1:]) for r in rows], next=rows[-1][0] if more else None
-        )
+        sql, args = PLANS_NEWEST_FIRST.query(world_id, limit, before, lambda _: "?")
+        found = await self._read(lambda c: c.execute(sql, args).fetchall())
+        rows, after = NewestFirst.page(found, limit)
+        return PlanPage(plans=[stored_plan(r) for r in rows], next=after)
 
     # -- allocations ---------------------------------------------------------------------
 
@@ -123,7 +109,7 @@ class SqliteStore(SqliteRiskStore, SqliteKeyStore, SqliteEventLog):
     async def list_allocations(self, limit: int, after: str | None = None) -> AllocationPage:
         """Return a page of records in ``world_id`` order, after the world ``after``."""
         rows = await self._read(lambda c: c.execute(
-            f"SELECT {_ALLOC_COLS} FROM allocations WHERE world_id > ? ORDER BY world_id"
+            f"SELECT {ALLOC_COLS} FROM allocations WHERE world_id > ? ORDER BY world_id"
             " LIMIT ?", ("" if after is None else after, limit + 1)).fetchall())
         records = [allocation_record(r) for r in rows[:limit]]
         return AllocationPage(records=records,
@@ -133,7 +119,7 @@ class SqliteStore(SqliteRiskStore, SqliteKeyStore, SqliteEventLog):
         """Return the allocation run stored under ``run_id``."""
         row = await self._read(
             lambda c: c.execute(
-                f"SELECT {_RUN_COLS} FROM allocation_runs WHERE run_id = ?", (run_id,)
+                f"SELECT {RUN_COLS} FROM allocation_runs WHERE run_id = ?", (run_id,)
             ).fetchone()
         )
         return None if row is None else allocation_run(row)
@@ -148,7 +134,7 @@ class SqliteStore(SqliteRiskStore, SqliteKeyStore, SqliteEventLog):
 
         def write(conn: sqlite3.Connection) -> tuple[AllocationRun, bool]:
             row = conn.execute(
-                f"SELECT {_RUN_COLS} FROM allocation_runs WHERE run_id = ?", (run_id,)
+                f"SELECT {RUN_COLS} FROM allocation_runs WHERE run_id = ?", (run_id,)
             ).fetchone()
             existing = None if row is None else allocation_run(row)
             records = {r.world_id: r for r in self._select_allocations(conn, world_ids)}
@@ -157,14 +143,14 @@ class SqliteStore(SqliteRiskStore, SqliteKeyStore, SqliteEventLog):
                 return existing, False
             run = decision.run
             conn.execute(
-                f"INSERT INTO allocation_runs ({_RUN_COLS}) VALUES (?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO allocation_runs ({RUN_COLS}) VALUES (?, ?, ?, ?, ?, ?)",
                 (
                     run.run_id, run.request_hash, run.etag, encode_json(run.world_ids),
                     run.response, run.created_at,
                 ),
             )
             conn.executemany(
-                f"INSERT OR REPLACE INTO allocations ({_ALLOC_COLS}) VALUES (?, ?, ?, ?, ?, ?)",
+                f"INSERT OR REPLACE INTO allocations ({ALLOC_COLS}) VALUES (?, ?, ?, ?, ?, ?)",
                 [
                     (
                         r.world_id, r.allocation, r.run_id, r.etag,
@@ -193,7 +179,7 @@ class SqliteStore(SqliteRiskStore, SqliteKeyStore, SqliteEventLog):
 
         def write(conn: sqlite3.Connection) -> tuple[ExecutionRecord, bool]:
             row = conn.execute(
-                f"SELECT {_EXEC_COLS} FROM executions WHERE execution_id = ?",
+                f"SELECT {EXEC_COLS} FROM executions WHERE execution_id = ?",
                 (execution.execution_id,),
             ).fetchone()
             if row is not None:
@@ -207,7 +193,7 @@ class SqliteStore(SqliteRiskStore, SqliteKeyStore, SqliteEventLog):
             # One writer at a time (BEGIN IMMEDIATE): the next position cannot race.
             seq = conn.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM executions").fetchone()[0]
             conn.execute(
-                f"INSERT INTO executions ({_EXEC_COLS}, seq) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO executions ({EXEC_COLS}, seq) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
                     execution.execution_id, execution.request_hash, execution.response,
                     encode_json(execution.batch_ids), encode_json(execution.world_ids),
@@ -227,7 +213,7 @@ class SqliteStore(SqliteRiskStore, SqliteKeyStore, SqliteEventLog):
         """Return the execution stored under ``execution_id``."""
         row = await self._read(
             lambda c: c.execute(
-                f"SELECT {_EXEC_COLS} FROM executions WHERE execution_id = ?", (execution_id,)
+                f"SELECT {EXEC_COLS} FROM executions WHERE execution_id = ?", (execution_id,)
             ).fetchone()
         )
         return None if row is None else execution_record(row)
@@ -236,33 +222,17 @@ class SqliteStore(SqliteRiskStore, SqliteKeyStore, SqliteEventLog):
         self, world_id: str | None, limit: int, before: int | None = None
     ) -> ExecutionPage:
         """Return a page of executions, newest first, optionally with a batch for a world."""
-        start = _NEWEST if before is None else before
-        if world_id is None:
-            sql = (f"SELECT seq, {_EXEC_COLS} FROM executions WHERE seq < ?"
-                   " ORDER BY seq DESC LIMIT ?")
-            args: tuple[Any, ...] = (start, limit + 1)
-        else:
-            cols = ", ".join(f"e.{c.strip()}" for c in f"seq, {_EXEC_COLS}".split(","))
-            sql = (
-                f"SELECT {cols} FROM execution_worlds w JOIN executions e"
-                " ON e.seq = w.execution_seq WHERE w.world_id = ? AND w.execution_seq < ?"
-                " ORDER BY w.execution_seq DESC LIMIT ?"
-            )
-            args = (world_id, start, limit + 1)
-        rows = await self._read(lambda c: c.execute(sql, args).fetchall())
-        more = len(rows) > limit
-        rows = rows[:limit]
-        return ExecutionPage(
-            executions=[execution_record(r[1:]) for r in rows],
-            next=rows[-1][0] if more else None,
-        )
+        sql, args = EXECUTIONS_NEWEST_FIRST.query(world_id, limit, before, lambda _: "?")
+        found = await self._read(lambda c: c.execute(sql, args).fetchall())
+        rows, after = NewestFirst.page(found, limit)
+        return ExecutionPage(executions=[execution_record(r) for r in rows], next=after)
 
     @staticmethod
     def _select_allocations(
         conn: sqlite3.Connection, world_ids: Sequence[str] | None
     ) -> list[AllocationRecord]:
         if world_ids is None:
-            rows = conn.execute(f"SELECT {_ALLOC_COLS} FROM allocations").fetchall()
+            rows = conn.execute(f"SELECT {ALLOC_COLS} FROM allocations").fetchall()
         else:
             wanted = list(dict.fromkeys(world_ids))
             rows = []
@@ -270,7 +240,7 @@ class SqliteStore(SqliteRiskStore, SqliteKeyStore, SqliteEventLog):
                 chunk = wanted[start : start + 500]
                 rows.extend(
                     conn.execute(
-                        f"SELECT {_ALLOC_COLS} FROM allocations WHERE world_id IN"
+                        f"SELECT {ALLOC_COLS} FROM allocations WHERE world_id IN"
                         f" ({', '.join('?' for _ in chunk)})",
                         chunk,
                     ).fetchall()
